@@ -1,0 +1,44 @@
+import { countTokens, decode, encode, isWithinTokenLimit } from 'gpt-tokenizer/encoding/cl100k_base';
+
+/**
+ * Counts and cuts text in a model's tokens. The batch engine uses it to close requests
+ * under a token budget; plug your own for models whose tokenizer differs.
+ */
+export interface Tokenizer {
+  /** Number of tokens `text` occupies. Must never undercount what the server counts. */
+  count(text: string): number;
+  /** `text` cut to at most `maxTokens` tokens. */
+  truncate(text: string, maxTokens: number): string;
+}
+
+/** OpenAI's cl100k_base, used by text-embedding-3-* and text-embedding-ada-002. */
+export const cl100kTokenizer: Tokenizer = {
+  count: (text) => countTokens(text),
+  truncate(text, maxTokens) {
+    if (isWithinTokenLimit(text, maxTokens) !== false) return text;
+    return decode(encode(text).slice(0, maxTokens));
+  },
+};
+
+/**
+ * For models whose tokenizer is unknown: the UTF-8 byte length. Every BPE token of a
+ * byte-level tokenizer covers at least one byte, so this never undercounts cl100k.
+ */
+export const utf8ByteTokenizer: Tokenizer = {
+  count: (text) => Buffer.byteLength(text, 'utf8'),
+  truncate(text, maxTokens) {
+    const bytes = Buffer.from(text, 'utf8');
+    if (bytes.length <= maxTokens) return text;
+    let end = maxTokens;
+    // Step back to a UTF-8 lead byte so no character is split.
+    while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--;
+    return bytes.subarray(0, end).toString('utf8');
+  },
+};
+
+const CL100K_MODELS = /^(text-embedding-3-(small|large)|text-embedding-ada-002)$/;
+
+/** The tokenizer the batch engine uses for `model` when none is given. */
+export function tokenizerForModel(model: string): Tokenizer {
+  return CL100K_MODELS.test(model) ? cl100kTokenizer : utf8ByteTokenizer;
+}

@@ -1,0 +1,30 @@
+import { defineConfig } from 'tsup';
+
+const entry = {
+  index: 'src/index.ts',
+  server: 'src/server/index.ts',
+  cli: 'src/cli/main.ts',
+};
+
+export default defineConfig([
+  {
+    entry,
+    format: ['esm'],
+    dts: true,
+    sourcemap: true,
+    clean: true,
+    target: 'node20',
+    platform: 'node',
+  },
+  {
+    entry: { index: entry.index, server: entry.server },
+    format: ['cjs'],
+    dts: true,
+    sourcemap: true,
+    target: 'node20',
+    platform: 'node',
+    // p-retry and p-limit are ESM-only; bundling them keeps require('embedrail') working
+    // on every Node the engines field allows, not only where require() of ESM is enabled.
+    noExternal: ['p-retry', 'p-limit', 'yocto-queue', 'is-network-error'],
+  },
+]);
