@@ -11,12 +11,16 @@ export interface Tokenizer {
   truncate(text: string, maxTokens: number): string;
 }
 
+// The embeddings endpoint treats `<|endoftext|>` and the like as plain text; gpt-tokenizer
+// throws on them unless told otherwise, which would turn a user's text into a crash.
+const PLAIN_TEXT = { disallowedSpecial: new Set<string>() };
+
 /** OpenAI's cl100k_base, used by text-embedding-3-* and text-embedding-ada-002. */
 export const cl100kTokenizer: Tokenizer = {
-  count: (text) => countTokens(text),
+  count: (text) => countTokens(text, PLAIN_TEXT),
   truncate(text, maxTokens) {
-    if (isWithinTokenLimit(text, maxTokens) !== false) return text;
-    return decode(encode(text).slice(0, maxTokens));
+    if (isWithinTokenLimit(text, maxTokens, PLAIN_TEXT) !== false) return text;
+    return decode(encode(text, PLAIN_TEXT).slice(0, maxTokens));
   },
 };
 
