@@ -1,0 +1,57 @@
+import { endianness } from 'node:os';
+
+const LITTLE_ENDIAN_HOST = endianness() === 'LE';
+
+/**
+ * Decodes a base64 string of little-endian float32 values (OpenAI's `encoding_format: base64`).
+ * The result owns a fresh ArrayBuffer: never a view into Node's shared Buffer pool, which
+ * small `Buffer.from()` calls return and which other code may overwrite.
+ * Throws a `RangeError` when the byte length is not a multiple of 4.
+ */
+export function decodeBase64Float32(base64: string): Float32Array {
+  const bytes = Buffer.from(base64, 'base64');
+  if (bytes.byteLength % 4 !== 0) {
+    throw new RangeError(`base64 vector has ${bytes.byteLength} bytes, not a multiple of 4`);
+  }
+  const out = new Float32Array(bytes.byteLength / 4);
+  if (LITTLE_ENDIAN_HOST) {
+    new Uint8Array(out.buffer).set(bytes);
+  } else {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(i * 4, true);
+  }
+  return out;
+}
+
+/** Encodes float32 values as little-endian base64, the inverse of `decodeBase64Float32`. */
+export function encodeFloat32Base64(vector: ArrayLike<number>): string {
+  const floats = vector instanceof Float32Array ? vector : Float32Array.from(vector);
+  if (LITTLE_ENDIAN_HOST) {
+    return Buffer.from(floats.buffer, floats.byteOffset, floats.byteLength).toString('base64');
+  }
+  const bytes = Buffer.alloc(floats.length * 4);
+  for (let i = 0; i < floats.length; i++) bytes.writeFloatLE(floats[i]!, i * 4);
+  return bytes.toString('base64');
+}
+
+/**
+ * Index of the first element that is not a finite number, or -1. One tight loop instead
+ * of a schema per float: a 2048 × 1536 response holds three million of them.
+ */
+export function firstNonFinite(vector: ArrayLike<unknown>): number {
+  for (let i = 0; i < vector.length; i++) {
+    const value = vector[i];
+    if (typeof value !== 'number' || !Number.isFinite(value)) return i;
+  }
+  return -1;
+}
+
+/** Scales `vector` in place to L2 norm 1; a zero vector stays zero (no NaN). */
+export function normalizeInPlace<T extends number[] | Float32Array>(vector: T): T {
+  let sum = 0;
+  for (let i = 0; i < vector.length; i++) sum += vector[i]! * vector[i]!;
+  if (sum === 0) return vector;
+  const scale = 1 / Math.sqrt(sum);
+  for (let i = 0; i < vector.length; i++) vector[i] = vector[i]! * scale;
+  return vector;
+}

@@ -1,0 +1,165 @@
+import type { Dispatcher } from 'undici';
+import { InvalidArgumentError } from './errors.js';
+import { parseOptions } from './schemas.js';
+
+/** How vectors are returned: `number[]` (`'array'`) or `Float32Array` (`'float32'`, less memory). */
+export type VectorType = 'array' | 'float32';
+
+/** Header values to send; `null` removes a header set at a lower level (defaults or client). */
+export type HeadersInput = Record<string, string | null | undefined>;
+
+/** Options shared by the client and by each call; a call's value wins over the client's. */
+export interface SharedOptions<V extends VectorType = VectorType> {
+  /**
+   * Time allowed for one HTTP attempt, headers and body together. Retries get a fresh budget.
+   * @unit ms
+   * @default 60000
+   */
+  timeout?: number;
+  /**
+   * How many times a failed attempt is retried (408, 409, 429, ≥ 500, connection errors, timeouts).
+   * @default 2
+   */
+  maxRetries?: number;
+  /**
+   * Scale every returned vector to L2 norm 1; a zero vector stays zero.
+   * @default true
+   */
+  normalize?: boolean;
+  /**
+   * Return vectors as `number[]` or as `Float32Array`.
+   * @default 'array'
+   */
+  vectorType?: V;
+}
+
+/** Options for `new EmbeddingsClient(options)`. */
+export interface ClientOptions<V extends VectorType = VectorType> extends SharedOptions<V> {
+  /**
+   * Bearer token. Read from `EMBEDRAIL_API_KEY`, then `OPENAI_API_KEY`. Required for api.openai.com;
+   * without one, no `Authorization` header is sent (local servers).
+   */
+  apiKey?: string | undefined;
+  /**
+   * API root; requests go to `${baseURL}/embeddings`. Read from `EMBEDRAIL_BASE_URL`, then `OPENAI_BASE_URL`.
+   * @default 'https://api.openai.com/v1'
+   * @example 'http://127.0.0.1:11434/v1' // Ollama
+   */
+  baseURL?: string | undefined;
+  /** Sent as `OpenAI-Organization`. */
+  organization?: string | undefined;
+  /** Sent as `OpenAI-Project`. */
+  project?: string | undefined;
+  /**
+   * Most requests in flight at once, shared by every call on this client.
+   * @default 8
+   */
+  maxConcurrency?: number;
+  /** Headers sent with every request; `null` removes one of ours (e.g. `'User-Agent': null`). */
+  defaultHeaders?: HeadersInput;
+  /**
+   * undici dispatcher for every request: a `ProxyAgent`, an `Agent` with mTLS, a `MockAgent`.
+   * @default a keep-alive `Agent` owned by the client
+   */
+  dispatcher?: Dispatcher;
+}
+
+/** Per-call options for `client.embeddings.create(params, options)`. */
+export interface RequestOptions<V extends VectorType = VectorType> extends SharedOptions<V> {
+  /** Cancels in-flight attempts and pending retry sleeps at once. */
+  signal?: AbortSignal | undefined;
+  /** Extra headers for this call; `null` removes a client or default header. */
+  headers?: HeadersInput;
+}
+
+export const OPENAI_BASE_URL = 'https://api.openai.com/v1';
+
+/** Every default in one place; the README and the JSDoc above state the same numbers. */
+export const DEFAULTS = {
+  baseURL: OPENAI_BASE_URL,
+  timeout: 60_000,
+  maxRetries: 2,
+  maxConcurrency: 8,
+  normalize: true,
+  vectorType: 'array',
+} as const satisfies Required<Pick<ClientOptions, 'baseURL' | 'timeout' | 'maxRetries' | 'maxConcurrency' | 'normalize' | 'vectorType'>>;
+
+/** What a client runs with once options, environment and defaults are merged. */
+export interface ResolvedClientOptions {
+  apiKey: string | undefined;
+  baseURL: string;
+  organization: string | undefined;
+  project: string | undefined;
+  timeout: number;
+  maxRetries: number;
+  maxConcurrency: number;
+  normalize: boolean;
+  vectorType: VectorType;
+  defaultHeaders: HeadersInput;
+  dispatcher: Dispatcher | undefined;
+}
+
+/** What one call runs with: per call > client > defaults. */
+export interface ResolvedRequestOptions {
+  timeout: number;
+  maxRetries: number;
+  normalize: boolean;
+  vectorType: VectorType;
+  signal: AbortSignal | undefined;
+  headers: HeadersInput;
+}
+
+const API_KEY_VARS = ['EMBEDRAIL_API_KEY', 'OPENAI_API_KEY'] as const;
+const BASE_URL_VARS = ['EMBEDRAIL_BASE_URL', 'OPENAI_BASE_URL'] as const;
+
+export function resolveClientOptions(
+  options: ClientOptions = {},
+  env: NodeJS.ProcessEnv = process.env,
+): ResolvedClientOptions {
+  parseOptions('EmbeddingsClient options', options);
+  const fromEnv = (names: readonly string[]) => names.map((name) => env[name]).find((value) => value);
+  const baseURL = (options.baseURL ?? fromEnv(BASE_URL_VARS) ?? DEFAULTS.baseURL).replace(/\/+$/, '');
+  let url: URL;
+  try {
+    url = new URL(baseURL);
+  } catch {
+    throw new InvalidArgumentError(`\`baseURL\` must be an absolute http(s) URL (got ${JSON.stringify(baseURL)})`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new InvalidArgumentError(`\`baseURL\` must use http or https (got ${JSON.stringify(baseURL)})`);
+  }
+  const apiKey = options.apiKey ?? fromEnv(API_KEY_VARS);
+  if (!apiKey && url.hostname === 'api.openai.com') {
+    throw new InvalidArgumentError(
+      `No API key for ${baseURL}: pass \`apiKey\` or set ${API_KEY_VARS.join(' or ')} (both were empty)`,
+    );
+  }
+  return {
+    apiKey: apiKey || undefined,
+    baseURL,
+    organization: options.organization,
+    project: options.project,
+    timeout: options.timeout ?? DEFAULTS.timeout,
+    maxRetries: options.maxRetries ?? DEFAULTS.maxRetries,
+    maxConcurrency: options.maxConcurrency ?? DEFAULTS.maxConcurrency,
+    normalize: options.normalize ?? DEFAULTS.normalize,
+    vectorType: options.vectorType ?? DEFAULTS.vectorType,
+    defaultHeaders: options.defaultHeaders ?? {},
+    dispatcher: options.dispatcher,
+  };
+}
+
+export function resolveRequestOptions(
+  client: ResolvedClientOptions,
+  options: RequestOptions = {},
+): ResolvedRequestOptions {
+  parseOptions('request options', options);
+  return {
+    timeout: options.timeout ?? client.timeout,
+    maxRetries: options.maxRetries ?? client.maxRetries,
+    normalize: options.normalize ?? client.normalize,
+    vectorType: options.vectorType ?? client.vectorType,
+    signal: options.signal,
+    headers: options.headers ?? {},
+  };
+}

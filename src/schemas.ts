@@ -1,0 +1,112 @@
+import { z } from 'zod';
+import { InvalidArgumentError } from './errors.js';
+
+/** A token id: what a tokenizer emits, a non-negative integer. */
+const tokenId = z.number().int().nonnegative();
+
+/** Request body of `POST /embeddings`, as OpenAI's API reference defines it. */
+export const EmbeddingCreateParams = z
+  .object({
+    /** Model id, e.g. `text-embedding-3-small`; any string a compatible server knows. */
+    model: z.string().min(1),
+    /** One text, many texts, one token array or many token arrays. */
+    input: z.union([
+      z.string(),
+      z.array(z.string()).min(1),
+      z.array(tokenId).min(1),
+      z.array(z.array(tokenId).min(1)).min(1),
+    ]),
+    /** Output size for models that support shortening (text-embedding-3-*). */
+    dimensions: z.number().int().positive().optional(),
+    /** Wire format. Omit it: the client asks for base64 and decodes it to float32 for you. */
+    encoding_format: z.enum(['float', 'base64']).optional(),
+    /** Your end-user id, for the provider's abuse monitoring. */
+    user: z.string().optional(),
+  })
+  .strict();
+export type EmbeddingCreateParams = z.infer<typeof EmbeddingCreateParams>;
+export type EncodingFormat = NonNullable<EmbeddingCreateParams['encoding_format']>;
+
+/**
+ * Response envelope. Vector contents are not checked here: decode.ts checks them in one fast
+ * loop, because zod per float would cost more than the request on a 2048 × 1536 answer.
+ */
+export const EmbeddingResponseEnvelope = z.object({
+  object: z.string().optional(),
+  data: z.array(
+    z.object({
+      object: z.string().optional(),
+      index: z.number().int().nonnegative(),
+      embedding: z.union([z.string(), z.custom<unknown[]>(Array.isArray, 'expected an array or a base64 string')]),
+    }),
+  ),
+  model: z.string(),
+  // Some compatible servers omit usage; zeros are reported then.
+  usage: z
+    .object({ prompt_tokens: z.number().int().nonnegative(), total_tokens: z.number().int().nonnegative() })
+    .optional(),
+});
+export type EmbeddingResponseEnvelope = z.infer<typeof EmbeddingResponseEnvelope>;
+
+const positiveInt = z.number().int().min(1);
+const headersInput = z.record(z.string(), z.union([z.string(), z.null(), z.undefined()]));
+
+/** Shape checks for client and request options (ranges and types; semantics live in options.ts). */
+const OptionsSchema = z.object({
+  apiKey: z.string().optional(),
+  baseURL: z.string().optional(),
+  organization: z.string().optional(),
+  project: z.string().optional(),
+  timeout: positiveInt.optional(),
+  maxRetries: z.number().int().min(0).optional(),
+  maxConcurrency: positiveInt.optional(),
+  normalize: z.boolean().optional(),
+  vectorType: z.enum(['array', 'float32']).optional(),
+  defaultHeaders: headersInput.optional(),
+  headers: headersInput.optional(),
+  signal: z.custom<AbortSignal>((value) => value instanceof AbortSignal, 'expected an AbortSignal').optional(),
+});
+
+/** Validates `params` for `create()`; the error names the field and the value. */
+export function parseCreateParams(params: unknown): EmbeddingCreateParams {
+  const result = EmbeddingCreateParams.safeParse(params);
+  if (!result.success) throw invalid('embeddings params', params, result.error);
+  return result.data;
+}
+
+/** Validates the options that are present; unknown keys are left to the caller's layer. */
+export function parseOptions(what: string, options: unknown): void {
+  const result = OptionsSchema.safeParse(options);
+  if (!result.success) throw invalid(what, options, result.error);
+}
+
+function invalid(what: string, value: unknown, error: z.ZodError): InvalidArgumentError {
+  const issue = error.issues[0]!;
+  const path = formatPath(issue.path);
+  const got = issue.path.reduce<unknown>((node, key) => (node as Record<PropertyKey, unknown>)?.[key], value);
+  const message = issue.code === 'unrecognized_keys' ? `unknown field(s) ${issue.keys.map((k) => `\`${k}\``).join(', ')}` : issue.message;
+  const subject = path ? `\`${path}\`` : what;
+  // Options objects and headers may hold the API key: print only the type there.
+  const secret = issue.path.length === 0 || issue.path.some((key) => /apikey|headers/i.test(String(key)));
+  const shown = secret ? typeof got : preview(got);
+  return new InvalidArgumentError(`Invalid ${what}: ${subject}: ${message} (got ${shown})`);
+}
+
+function formatPath(path: PropertyKey[]): string {
+  return path.reduce<string>(
+    (out, key) => (typeof key === 'number' ? `${out}[${key}]` : out ? `${out}.${String(key)}` : String(key)),
+    '',
+  );
+}
+
+/** A short, printable form of a bad value for error messages. */
+export function preview(value: unknown): string {
+  if (value instanceof AbortSignal) return 'AbortSignal';
+  let text: string;
+  try {
+    text = typeof value === 'string' ? JSON.stringify(value) : (JSON.stringify(value) ?? String(value));
+  } catch {
+    text = String(value);
+  }
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
