@@ -29,4 +29,6 @@ export type { ClientOptions, HeadersInput, RequestOptions, SharedOptions, Vector
 export type { EmbeddingCreateParams, EncodingFormat } from './schemas.js';
 export { cl100kTokenizer, tokenizerForModel, utf8ByteTokenizer } from './tokenizer.js';
 export type { Tokenizer } from './tokenizer.js';
+export { cosineSimilarity, dot, normalize, topK } from './vector.js';
+export type { ScoredIndex, Vector } from './vector.js';
 export { VERSION } from './version.js';
