@@ -1,0 +1,79 @@
+import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
+import { describe, expect, test } from 'vitest';
+import { decodeBase64Float32, encodeFloat32Base64, firstNonFinite, normalizeInPlace } from '../src/decode.js';
+
+const fixture = (name: string) =>
+  JSON.parse(readFileSync(new URL(`../../shared/fixtures/openai-recorded/${name}`, import.meta.url), 'utf8'));
+
+describe('decodeBase64Float32', () => {
+  test('reads little-endian float32 bytes', () => {
+    // 1.0 = 0x3f800000, -2.0 = 0xc0000000, stored least significant byte first.
+    const bytes = Buffer.from([0x00, 0x00, 0x80, 0x3f, 0x00, 0x00, 0x00, 0xc0]);
+    expect(Array.from(decodeBase64Float32(bytes.toString('base64')))).toEqual([1, -2]);
+  });
+
+  test("matches OpenAI's float answer for the same request (recorded)", () => {
+    const base64 = fixture('embeddings-base64-response.json').data[0].embedding as string;
+    const floats = fixture('embeddings-float-response.json').data[0].embedding as number[];
+    const decoded = decodeBase64Float32(base64);
+    expect(decoded.length).toBe(floats.length);
+    expect(decoded.length).toBe(256);
+    for (let i = 0; i < floats.length; i++) expect(Math.abs(decoded[i]! - floats[i]!)).toBeLessThan(5e-9);
+  });
+
+  test('returns its own buffer, never a view into the shared Buffer pool', () => {
+    const decoded = decodeBase64Float32(Buffer.from(new Float32Array([0.25, 0.5]).buffer).toString('base64'));
+    expect(decoded.byteOffset).toBe(0);
+    expect(decoded.buffer.byteLength).toBe(decoded.byteLength);
+  });
+
+  test.each([1, 2, 3, 5, 7])('rejects a byte length of %i (not a multiple of 4)', (length) => {
+    expect(() => decodeBase64Float32(Buffer.alloc(length).toString('base64'))).toThrow(
+      `base64 vector has ${length} bytes, not a multiple of 4`,
+    );
+  });
+
+  test('round-trips any float32 vector through encodeFloat32Base64', () => {
+    fc.assert(
+      fc.property(fc.array(fc.float({ noNaN: true }), { maxLength: 64 }), (values) => {
+        const vector = Float32Array.from(values);
+        expect(decodeBase64Float32(encodeFloat32Base64(vector))).toEqual(vector);
+      }),
+    );
+  });
+});
+
+describe('firstNonFinite', () => {
+  test.each([
+    [[1, 2, 3], -1],
+    [[1, Number.NaN], 1],
+    [[Infinity], 0],
+    [[0, '1'], 1],
+    [[0, null], 1],
+  ])('finds the first bad value in %j at %i', (vector, expected) => {
+    expect(firstNonFinite(vector)).toBe(expected);
+  });
+});
+
+describe('normalizeInPlace', () => {
+  test('scales any non-zero vector to norm 1 within 1e-6', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.double({ min: -1e6, max: 1e6, noNaN: true }), { minLength: 1, maxLength: 64 }).filter((v) => v.some((x) => Math.abs(x) > 1e-3)),
+        fc.boolean(),
+        (values, asFloat32) => {
+          const vector = asFloat32 ? Float32Array.from(values) : values.slice();
+          normalizeInPlace(vector);
+          const norm = Math.sqrt(Array.from(vector).reduce((sum, x) => sum + x * x, 0));
+          expect(Math.abs(norm - 1)).toBeLessThan(1e-6);
+        },
+      ),
+    );
+  });
+
+  test('leaves a zero vector zero, without NaN', () => {
+    expect(normalizeInPlace([0, 0, 0])).toEqual([0, 0, 0]);
+    expect(Array.from(normalizeInPlace(new Float32Array(4)))).toEqual([0, 0, 0, 0]);
+  });
+});
