@@ -1,0 +1,131 @@
+/**
+ * `local-hash-embedding`: a deterministic lexical embedding for development, tests and demos.
+ *
+ * It is lexical, not semantic: texts that share words (or word pieces) get close vectors,
+ * synonyms do not. Features are word unigrams, word bigrams and character n-grams of each
+ * word, each hashed into one of `dimensions` buckets with a hashed sign (the hashing trick:
+ * signed buckets keep collisions unbiased), then L2-normalised.
+ */
+
+/** Weight of each feature family; words dominate, pieces of words give morphology. */
+const WORD_WEIGHT = 1;
+const BIGRAM_WEIGHT = 0.5;
+/** Shared by all character n-grams of one word, so long words do not outweigh short ones. */
+const CHAR_NGRAM_WEIGHT = 0.6;
+const CHAR_NGRAM_SIZES = [3, 4] as const;
+
+// Distinct seeds keep a word, a bigram and a character n-gram with the same letters apart.
+const SEED_WORD = 0x2f6b9a31;
+const SEED_BIGRAM = 0x5bd1e995;
+const SEED_NGRAM = 0x1b873593;
+const SEED_TOKEN = 0x68e31da4;
+
+const WORD = /[\p{L}\p{N}]+/gu;
+
+/** FNV-1a over UTF-16 code units of `text[start, end)`. */
+function hashRange(text: string, start: number, end: number, seed: number): number {
+  let h = (0x811c9dc5 ^ seed) >>> 0;
+  for (let i = start; i < end; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return fmix32(h);
+}
+
+/** MurmurHash3's finaliser: spreads FNV's weak low bits over the whole word. */
+function fmix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+function combine(a: number, b: number, seed: number): number {
+  return fmix32((Math.imul(a, 31) + b) ^ seed);
+}
+
+function add(vector: Float64Array, hash: number, weight: number): void {
+  const bucket = hash % vector.length;
+  // The sign comes from bits the bucket index does not use, so the two are independent.
+  const sign = fmix32(hash ^ 0x9e3779b9) & 1 ? 1 : -1;
+  vector[bucket]! += sign * weight;
+}
+
+function addWord(vector: Float64Array, word: string): number {
+  const wordHash = hashRange(word, 0, word.length, SEED_WORD);
+  add(vector, wordHash, WORD_WEIGHT);
+  // Boundary marks let "embed" in "embedding" and "embed" alone share their first n-grams.
+  const padded = `\u0002${word}\u0003`;
+  let count = 0;
+  for (const n of CHAR_NGRAM_SIZES) count += Math.max(0, padded.length - n + 1);
+  if (count > 0) {
+    const weight = CHAR_NGRAM_WEIGHT / Math.sqrt(count);
+    for (const n of CHAR_NGRAM_SIZES) {
+      for (let i = 0; i + n <= padded.length; i++) add(vector, hashRange(padded, i, i + n, SEED_NGRAM), weight);
+    }
+  }
+  return wordHash;
+}
+
+function toUnitFloat32(vector: Float64Array): Float32Array {
+  let sum = 0;
+  for (let i = 0; i < vector.length; i++) sum += vector[i]! * vector[i]!;
+  const out = new Float32Array(vector.length);
+  // Signed buckets can cancel exactly (most easily with dimensions: 1); a unit vector is
+  // still owed, never a zero or NaN one.
+  if (sum === 0) {
+    out[0] = 1;
+    return out;
+  }
+  const inv = 1 / Math.sqrt(sum);
+  for (let i = 0; i < vector.length; i++) out[i] = vector[i]! * inv;
+  return out;
+}
+
+function checkDimensions(dimensions: number): void {
+  if (!Number.isInteger(dimensions) || dimensions < 1) {
+    throw new RangeError(`\`dimensions\` must be an integer >= 1 (got ${String(dimensions)})`);
+  }
+}
+
+/**
+ * The embedding of `text` in `dimensions` dimensions, with L2 norm 1. Deterministic: the same
+ * text and dimensions give the same vector on every machine, so tests can compute what the
+ * server must answer.
+ * @example cosineSimilarity(localHashEmbedding('red apples', 64), localHashEmbedding('green apples', 64)) // > 0.4
+ */
+export function localHashEmbedding(text: string, dimensions: number): Float32Array {
+  checkDimensions(dimensions);
+  const vector = new Float64Array(dimensions);
+  const normalised = text.normalize('NFKC').toLowerCase();
+  let previous: number | undefined;
+  let words = 0;
+  for (const match of normalised.matchAll(WORD)) {
+    const hash = addWord(vector, match[0]);
+    if (previous !== undefined) add(vector, combine(previous, hash, SEED_BIGRAM), BIGRAM_WEIGHT);
+    previous = hash;
+    words++;
+  }
+  // Text of punctuation or spaces only still deserves a vector of its own.
+  if (words === 0) addWord(vector, normalised);
+  return toUnitFloat32(vector);
+}
+
+/**
+ * The embedding of a token array: each token id is a word, consecutive ids are bigrams.
+ * @example localHashEmbedding is for text; this is for `input: [15339, 1917]`.
+ */
+export function localHashEmbeddingOfTokens(tokens: readonly number[], dimensions: number): Float32Array {
+  checkDimensions(dimensions);
+  const vector = new Float64Array(dimensions);
+  let previous: number | undefined;
+  for (const token of tokens) {
+    const hash = fmix32(token ^ SEED_TOKEN);
+    add(vector, hash, WORD_WEIGHT);
+    if (previous !== undefined) add(vector, combine(previous, hash, SEED_BIGRAM), BIGRAM_WEIGHT);
+    previous = hash;
+  }
+  return toUnitFloat32(vector);
+}

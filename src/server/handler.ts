@@ -1,0 +1,151 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { localHashEmbedding, localHashEmbeddingOfTokens } from './embedding.js';
+import { embeddingsBody } from './encode.js';
+import { BAD_GATEWAY_HTML, type FaultInjector, type FaultStatus } from './faults.js';
+import { newRequestId, OpenAIError, readBody, send } from './http.js';
+import { retryAfterHeaders, type RateLimiter } from './rate-limit.js';
+import { parseEmbeddingRequest } from './validate.js';
+
+/** Counters of what the server answered, for benchmarks and tests that count at the wire. */
+export interface ServerStats {
+  /** Every HTTP request received, whatever its route or outcome. */
+  requests: number;
+  /** POST /v1/embeddings requests answered 200. */
+  embeddings: number;
+  /** Inputs embedded in those 200 answers. */
+  inputs: number;
+  /** 429s sent because a rpm or tpm limit was reached (injected faults not included). */
+  rateLimited: number;
+  /** Failures injected by `failRate`, by status. */
+  faults: Record<FaultStatus, number>;
+}
+
+export interface HandlerContext {
+  model: string;
+  dimensions: number;
+  latency: number;
+  maxBodyBytes: number;
+  limiter: RateLimiter;
+  faults: FaultInjector;
+  stats: ServerStats;
+  /** Waits `ms` unless the server closes first; resolves false then. */
+  delay(ms: number): Promise<boolean>;
+}
+
+/** Faults a client should retry, with OpenAI's own messages. */
+function faultError(status: FaultStatus, limiter: RateLimiter): OpenAIError {
+  switch (status) {
+    case 500:
+      return new OpenAIError(500, 'The server had an error while processing your request. Sorry about that!');
+    case 503:
+      return new OpenAIError(503, 'The server is overloaded or not ready yet.');
+    case 429:
+      return new OpenAIError(429, 'Rate limit reached (injected by failRate). Please try again in 200ms.', {
+        type: 'requests',
+        code: 'rate_limit_exceeded',
+        headers: { ...limiter.headers(), ...retryAfterHeaders(200) },
+      });
+    case 502:
+      throw new Error('502 is answered as HTML, not as an OpenAIError');
+  }
+}
+
+type Answer = { status: number; body: string; headers: Record<string, string>; contentType?: string };
+
+function errorAnswer(error: OpenAIError): Answer {
+  return { status: error.status, body: error.toBody(), headers: error.headers };
+}
+
+async function embeddings(req: IncomingMessage, ctx: HandlerContext): Promise<Answer> {
+  const body = await readBody(req, ctx.maxBodyBytes);
+  if (!body.ok) {
+    // Stop the upload: the connection closes after this answer rather than draining megabytes.
+    const error = new OpenAIError(
+      413,
+      `Request body too large: ${body.bytes} bytes exceeds the limit of ${ctx.maxBodyBytes} bytes.`,
+      { code: 'request_too_large', headers: { connection: 'close' } },
+    );
+    return errorAnswer(error);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.text);
+  } catch (cause) {
+    return errorAnswer(
+      new OpenAIError(
+        400,
+        `We could not parse the JSON body of your request. (${(cause as Error).message}) The API expects a JSON payload.`,
+      ),
+    );
+  }
+  const request = parseEmbeddingRequest(parsed);
+  const fault = ctx.faults.next();
+  if (fault !== undefined) ctx.stats.faults[fault]++;
+  if (fault === 502) return { status: 502, body: BAD_GATEWAY_HTML, headers: {}, contentType: 'text/html' };
+  if (fault !== undefined) throw faultError(fault, ctx.limiter);
+  let admission;
+  try {
+    admission = ctx.limiter.admit(request.totalTokens);
+  } catch (error) {
+    if (error instanceof OpenAIError && error.status === 429) ctx.stats.rateLimited++;
+    throw error;
+  }
+  const dimensions = request.dimensions ?? ctx.dimensions;
+  const vectors = request.inputs.map((input) =>
+    input.tokens ? localHashEmbeddingOfTokens(input.tokens, dimensions) : localHashEmbedding(input.text, dimensions),
+  );
+  ctx.stats.embeddings++;
+  ctx.stats.inputs += vectors.length;
+  return {
+    status: 200,
+    body: embeddingsBody(vectors, request.encodingFormat, ctx.model, request.totalTokens),
+    headers: { ...admission.headers, 'openai-model': ctx.model },
+  };
+}
+
+function models(ctx: HandlerContext, id: string | undefined): Answer {
+  const model = { id: ctx.model, object: 'model', created: 0, owned_by: 'embedrail' };
+  if (id === undefined) return { status: 200, body: JSON.stringify({ object: 'list', data: [model] }), headers: {} };
+  if (id === ctx.model) return { status: 200, body: JSON.stringify(model), headers: {} };
+  throw new OpenAIError(404, `The model '${id}' does not exist`, { param: 'model', code: 'model_not_found' });
+}
+
+const ROUTES: Record<string, string> = { '/v1/embeddings': 'POST', '/v1/models': 'GET' };
+
+async function route(req: IncomingMessage, ctx: HandlerContext): Promise<Answer> {
+  const method = req.method ?? 'GET';
+  const path = (req.url ?? '/').split('?')[0]!;
+  const modelMatch = /^\/v1\/models\/([^/]+)$/.exec(path);
+  const allowed = modelMatch ? 'GET' : ROUTES[path];
+  if (allowed === undefined) throw new OpenAIError(404, `Invalid URL (${method} ${path})`);
+  if (method !== allowed) {
+    throw new OpenAIError(405, `Invalid method for URL (${method} ${path})`, { headers: { allow: allowed } });
+  }
+  if (path === '/v1/embeddings') return embeddings(req, ctx);
+  return models(ctx, modelMatch ? decodeURIComponent(modelMatch[1]!) : undefined);
+}
+
+/**
+ * Answers one request. Every answer carries an `x-request-id` and waits `latency` ms first;
+ * nothing a client sends can make it throw past here.
+ */
+export async function handle(req: IncomingMessage, res: ServerResponse, ctx: HandlerContext): Promise<void> {
+  ctx.stats.requests++;
+  const requestId = newRequestId();
+  let answer: Answer;
+  try {
+    answer = await route(req, ctx);
+  } catch (error) {
+    answer = errorAnswer(
+      error instanceof OpenAIError
+        ? error
+        : new OpenAIError(500, 'The server had an error while processing your request. Sorry about that!'),
+    );
+  }
+  if (ctx.latency > 0 && !(await ctx.delay(ctx.latency))) return;
+  send(res, answer.status, answer.body, { ...answer.headers, 'x-request-id': requestId }, answer.contentType);
+  if (answer.headers.connection === 'close') {
+    // The rest of an oversized upload is never read: end the socket once the answer is out.
+    res.once('finish', () => req.socket.destroySoon());
+  }
+}

@@ -1,0 +1,112 @@
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+/** An error the server answers with OpenAI's body: `{ error: { message, type, param, code } }`. */
+export class OpenAIError extends Error {
+  readonly status: number;
+  readonly type: string;
+  readonly param: string | null;
+  readonly code: string | null;
+  /** Extra response headers (retry-after, x-ratelimit-*, allow). */
+  readonly headers: Record<string, string>;
+
+  constructor(
+    status: number,
+    message: string,
+    fields: { type?: string; param?: string | null; code?: string | null; headers?: Record<string, string> } = {},
+  ) {
+    super(message);
+    this.name = 'OpenAIError';
+    this.status = status;
+    this.type = fields.type ?? (status >= 500 ? 'server_error' : 'invalid_request_error');
+    this.param = fields.param ?? null;
+    this.code = fields.code ?? null;
+    this.headers = fields.headers ?? {};
+  }
+
+  toBody(): string {
+    return JSON.stringify({ error: { message: this.message, type: this.type, param: this.param, code: this.code } });
+  }
+}
+
+/** OpenAI's request ids look like `req_` and 32 hex digits. */
+export function newRequestId(): string {
+  return `req_${randomBytes(16).toString('hex')}`;
+}
+
+export function send(
+  res: ServerResponse,
+  status: number,
+  body: string,
+  headers: Record<string, string>,
+  contentType = 'application/json',
+): void {
+  if (res.headersSent || res.destroyed) return;
+  res.writeHead(status, {
+    ...headers,
+    'content-type': contentType,
+    'content-length': String(Buffer.byteLength(body)),
+  });
+  res.end(body);
+}
+
+/** What reading a request body produced: its text, or that it passed the cap. */
+export type BodyResult = { ok: true; text: string } | { ok: false; tooLarge: true; bytes: number };
+
+/**
+ * Reads the request body up to `maxBytes`. Past the cap it stops buffering at once (a huge
+ * upload must not grow the heap) and reports how many bytes it had seen.
+ */
+export function readBody(req: IncomingMessage, maxBytes: number): Promise<BodyResult> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    return Promise.resolve({ ok: false, tooLarge: true, bytes: declared });
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    const onData = (chunk: Buffer): void => {
+      bytes += chunk.length;
+      if (bytes > maxBytes) {
+        cleanup();
+        chunks.length = 0;
+        resolve({ ok: false, tooLarge: true, bytes });
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = (): void => {
+      cleanup();
+      resolve({ ok: true, text: Buffer.concat(chunks, bytes).toString('utf8') });
+    };
+    const onError = (error: Error): void => {
+      cleanup();
+      reject(error);
+    };
+    const cleanup = (): void => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+  });
+}
+
+/**
+ * Go's time.Duration format, which OpenAI uses in x-ratelimit-reset-*: `20ms`, `1s`, `1.5s`,
+ * `6m0s`, `1h2m3s`.
+ */
+export function formatDuration(ms: number): string {
+  const total = Math.max(0, Math.ceil(ms));
+  if (total === 0) return '0s';
+  if (total < 1000) return `${total}ms`;
+  const hours = Math.floor(total / 3_600_000);
+  const minutes = Math.floor((total % 3_600_000) / 60_000);
+  const seconds = (total % 60_000) / 1000;
+  const secondsText = `${Number(seconds.toFixed(3))}s`;
+  if (hours > 0) return `${hours}h${minutes}m${secondsText}`;
+  if (minutes > 0) return `${minutes}m${secondsText}`;
+  return secondsText;
+}

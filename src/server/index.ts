@@ -1,0 +1,202 @@
+import { createServer as createHttpServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { FaultInjector } from './faults.js';
+import { handle, type HandlerContext, type ServerStats } from './handler.js';
+import { RateLimiter } from './rate-limit.js';
+import { MAX_DIMENSIONS } from './validate.js';
+
+export { localHashEmbedding, localHashEmbeddingOfTokens } from './embedding.js';
+export { MAX_DIMENSIONS, MAX_INPUTS, MAX_TOKENS_PER_INPUT, MAX_TOKENS_PER_REQUEST } from './validate.js';
+export type { ServerStats } from './handler.js';
+
+/** Options of {@link createServer}; the same as the `embedrail serve` flags. */
+export interface ServerOptions {
+  /**
+   * Vector length when a request has no `dimensions`. 1 to {@link MAX_DIMENSIONS}.
+   * @default 384
+   */
+  dimensions?: number;
+  /**
+   * Added before every response, to emulate a remote provider.
+   * @unit ms
+   * @default 0
+   */
+  latency?: number;
+  /**
+   * Requests per minute; beyond it 429 with `retry-after` and the x-ratelimit-* headers.
+   * @default undefined (unlimited)
+   */
+  rpm?: number;
+  /**
+   * Tokens per minute (cl100k tokens of the inputs); beyond it 429 like `rpm`.
+   * @default undefined (unlimited)
+   */
+  tpm?: number;
+  /**
+   * Share of valid embeddings requests, 0 to 1, failed on purpose with a 500, 502 (an HTML
+   * page, as a proxy sends), 503 or 429, picked by a PRNG seeded with `seed`.
+   * @default 0
+   */
+  failRate?: number;
+  /**
+   * Seed of the fault-injection PRNG: the same seed and request order give the same failures.
+   * @default 1
+   */
+  seed?: number;
+  /**
+   * Request bodies larger than this get 413. 300,000 tokens of text fit well inside.
+   * @unit bytes
+   * @default 8388608 (8 MiB)
+   */
+  maxBodyBytes?: number;
+  /**
+   * The model name `GET /v1/models` lists and responses report. Requests may name any model:
+   * all are served by the same lexical embedding, so clients configured for a provider's
+   * model name run unchanged.
+   * @default 'local-hash-embedding'
+   */
+  model?: string;
+  /**
+   * The rate limiter's clock. Tests pass a hand-moved one instead of waiting for real time.
+   * @unit ms
+   * @default performance.now
+   */
+  clock?: () => number;
+}
+
+/** The defaults, applied once in {@link createServer}. */
+export const SERVER_DEFAULTS = {
+  dimensions: 384,
+  latency: 0,
+  failRate: 0,
+  seed: 1,
+  maxBodyBytes: 8 * 1024 * 1024,
+  model: 'local-hash-embedding',
+  port: 8787,
+  host: '127.0.0.1',
+} as const;
+
+/** A local OpenAI-compatible embeddings server. */
+export interface LocalServer {
+  /**
+   * Starts listening; port 0 picks a free port. Loopback unless told otherwise.
+   * @returns `url`, the base URL for a client: `http://127.0.0.1:<port>/v1`.
+   */
+  listen(port?: number, host?: string): Promise<{ url: string }>;
+  /** Stops listening, ends open connections and pending latency waits. */
+  close(): Promise<void>;
+  /** The base URL (ending in `/v1`); throws before `listen()` has resolved. */
+  readonly url: string;
+  /** What the server has answered so far. */
+  readonly stats: ServerStats;
+}
+
+function check(name: string, value: number | undefined, min: number, max: number, integer: boolean): void {
+  if (value === undefined) return;
+  if (typeof value !== 'number' || Number.isNaN(value) || (integer && !Number.isInteger(value)) || value < min || value > max) {
+    const kind = integer ? 'an integer' : 'a number';
+    const range = max === Infinity ? `>= ${min}` : `from ${min} to ${max}`;
+    throw new RangeError(`\`${name}\` must be ${kind} ${range} (got ${String(value)})`);
+  }
+}
+
+function validateOptions(options: ServerOptions): void {
+  check('dimensions', options.dimensions, 1, MAX_DIMENSIONS, true);
+  check('latency', options.latency, 0, Infinity, false);
+  check('rpm', options.rpm, 1, Infinity, false);
+  check('tpm', options.tpm, 1, Infinity, false);
+  check('failRate', options.failRate, 0, 1, false);
+  check('seed', options.seed, -Infinity, Infinity, true);
+  check('maxBodyBytes', options.maxBodyBytes, 1, Infinity, true);
+  if (options.model !== undefined && (typeof options.model !== 'string' || options.model === '')) {
+    throw new TypeError(`\`model\` must be a non-empty string (got ${JSON.stringify(options.model)})`);
+  }
+}
+
+function formatUrl(address: AddressInfo): string {
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `http://${host}:${address.port}/v1`;
+}
+
+/**
+ * Creates the local server: `POST /v1/embeddings` and `GET /v1/models` as OpenAI serves them,
+ * backed by {@link localHashEmbedding}, with optional latency, rate limits and injected faults.
+ * @throws RangeError or TypeError naming an option that is out of range.
+ * @example
+ * const server = createServer({ rpm: 60 });
+ * const { url } = await server.listen(0);
+ * const client = new EmbeddingsClient({ baseURL: url });
+ */
+export function createServer(options: ServerOptions = {}): LocalServer {
+  validateOptions(options);
+  const model = options.model ?? SERVER_DEFAULTS.model;
+  const clock = options.clock ?? (() => performance.now());
+  const timers = new Set<{ timer: NodeJS.Timeout; resolve: (done: boolean) => void }>();
+  const stats: ServerStats = {
+    requests: 0,
+    embeddings: 0,
+    inputs: 0,
+    rateLimited: 0,
+    faults: { 500: 0, 502: 0, 503: 0, 429: 0 },
+  };
+  const ctx: HandlerContext = {
+    model,
+    dimensions: options.dimensions ?? SERVER_DEFAULTS.dimensions,
+    latency: options.latency ?? SERVER_DEFAULTS.latency,
+    maxBodyBytes: options.maxBodyBytes ?? SERVER_DEFAULTS.maxBodyBytes,
+    limiter: new RateLimiter({ rpm: options.rpm, tpm: options.tpm }, clock, model),
+    faults: new FaultInjector(options.failRate ?? SERVER_DEFAULTS.failRate, options.seed ?? SERVER_DEFAULTS.seed),
+    stats,
+    delay: (ms) =>
+      new Promise((resolve) => {
+        const entry = {
+          timer: setTimeout(() => {
+            timers.delete(entry);
+            resolve(true);
+          }, ms),
+          resolve,
+        };
+        timers.add(entry);
+      }),
+  };
+
+  const server: Server = createHttpServer((req, res) => {
+    // A client that hangs up mid-request must not take the process down with it.
+    req.on('error', () => {});
+    res.on('error', () => {});
+    void handle(req, res, ctx);
+  });
+  let url: string | undefined;
+
+  return {
+    listen(port = SERVER_DEFAULTS.port, host = SERVER_DEFAULTS.host) {
+      check('port', port, 0, 65_535, true);
+      if (server.listening) return Promise.reject(new Error(`server is already listening on ${url}`));
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          url = formatUrl(server.address() as AddressInfo);
+          resolve({ url });
+        });
+      });
+    },
+    close() {
+      for (const entry of timers) {
+        clearTimeout(entry.timer);
+        entry.resolve(false);
+      }
+      timers.clear();
+      if (!server.listening) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        server.close((error) => (error ? reject(error) : resolve()));
+        server.closeAllConnections();
+      });
+    },
+    get url() {
+      if (url === undefined) throw new Error('the server has no URL yet: await server.listen() first');
+      return url;
+    },
+    stats,
+  };
+}
