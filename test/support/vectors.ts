@@ -1,4 +1,4 @@
-import { http, HttpResponse } from 'msw';
+import { delay, http, HttpResponse } from 'msw';
 import { encodeFloat32Base64 } from '../../src/decode.js';
 
 /** A deterministic, unnormalised vector for `text`, so a test can tell which input a vector belongs to. */
@@ -14,8 +14,11 @@ type Format = 'request' | 'float' | 'base64';
  * A well-behaved embeddings endpoint: one vector per input, in the format the request asked
  * for (or a forced one, to play a server that ignores `encoding_format`).
  */
-export function embeddingsHandler(options: { format?: Format; shuffle?: boolean; headers?: Record<string, string> } = {}) {
+export function embeddingsHandler(
+  options: { format?: Format; shuffle?: boolean; headers?: Record<string, string>; delayMs?: number } = {},
+) {
   return http.post('*/embeddings', async ({ request }) => {
+    if (options.delayMs) await delay(options.delayMs);
     const body = (await request.json()) as { input: unknown; model: string; dimensions?: number; encoding_format?: string };
     const inputs = typeof body.input === 'string' || typeof (body.input as unknown[])[0] === 'number'
       ? [body.input]

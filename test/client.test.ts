@@ -1,0 +1,338 @@
+import { createServer } from 'node:net';
+import { inspect } from 'node:util';
+import { delay, http, HttpResponse } from 'msw';
+import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
+import {
+  APIConnectionError,
+  APITimeoutError,
+  APIUserAbortError,
+  AuthenticationError,
+  BadRequestError,
+  DEFAULTS,
+  EmbeddingsClient,
+  InternalServerError,
+  InvalidArgumentError,
+  RateLimitError,
+  VERSION,
+} from '../src/index.js';
+import { createEmbeddings } from '../src/embeddings.js';
+import { startFakeApi, type FakeApi } from './support/fake-api.js';
+import { embeddingsHandler } from './support/vectors.js';
+import pkg from '../package.json' with { type: 'json' };
+
+let api: FakeApi;
+beforeAll(async () => {
+  api = await startFakeApi(embeddingsHandler());
+});
+afterEach(() => {
+  api.reset();
+  vi.unstubAllEnvs();
+});
+afterAll(() => api.close());
+
+const params = { model: 'm', input: 'hello' };
+const KEY = 'sk-test-SECRET-0123456789';
+
+/** Answers `status` `times` times (then falls through to the working handler). */
+function failing(status: number, times: number, headers: Record<string, string> = {}, body: unknown = { error: { message: `status ${status}` } }) {
+  return Array.from({ length: times }, () =>
+    http.post('*/embeddings', () => HttpResponse.json(body as object, { status, headers }), { once: true }),
+  );
+}
+
+describe('options', () => {
+  test('defaults match DEFAULTS and the README', () => {
+    expect(DEFAULTS).toEqual({
+      baseURL: 'https://api.openai.com/v1',
+      timeout: 60000,
+      maxRetries: 2,
+      maxConcurrency: 8,
+      normalize: true,
+      vectorType: 'array',
+    });
+    expect(VERSION).toBe(pkg.version);
+  });
+
+  test('reads baseURL from EMBEDRAIL_BASE_URL, then OPENAI_BASE_URL, then the default', () => {
+    vi.stubEnv('EMBEDRAIL_API_KEY', KEY);
+    vi.stubEnv('EMBEDRAIL_BASE_URL', '');
+    vi.stubEnv('OPENAI_BASE_URL', '');
+    expect(new EmbeddingsClient().baseURL).toBe('https://api.openai.com/v1');
+    vi.stubEnv('OPENAI_BASE_URL', 'http://openai-env.test/v1/');
+    expect(new EmbeddingsClient().baseURL).toBe('http://openai-env.test/v1');
+    vi.stubEnv('EMBEDRAIL_BASE_URL', 'http://embedrail-env.test/v1');
+    expect(new EmbeddingsClient().baseURL).toBe('http://embedrail-env.test/v1');
+    expect(new EmbeddingsClient({ baseURL: 'http://option.test' }).baseURL).toBe('http://option.test');
+  });
+
+  test('reads the key from EMBEDRAIL_API_KEY before OPENAI_API_KEY', async () => {
+    vi.stubEnv('OPENAI_API_KEY', 'sk-openai');
+    vi.stubEnv('EMBEDRAIL_API_KEY', 'sk-embedrail');
+    await new EmbeddingsClient({ baseURL: api.url }).embeddings.create(params);
+    vi.stubEnv('EMBEDRAIL_API_KEY', '');
+    await new EmbeddingsClient({ baseURL: api.url }).embeddings.create(params);
+    expect(api.requests.map((r) => r.headers.authorization)).toEqual(['Bearer sk-embedrail', 'Bearer sk-openai']);
+  });
+
+  test('without a key, OpenAI is refused naming the variables read; a local server gets no Authorization', async () => {
+    vi.stubEnv('EMBEDRAIL_API_KEY', '');
+    vi.stubEnv('OPENAI_API_KEY', '');
+    vi.stubEnv('EMBEDRAIL_BASE_URL', '');
+    vi.stubEnv('OPENAI_BASE_URL', '');
+    expect(() => new EmbeddingsClient()).toThrow(InvalidArgumentError);
+    expect(() => new EmbeddingsClient()).toThrow(/EMBEDRAIL_API_KEY or OPENAI_API_KEY/);
+    await new EmbeddingsClient({ baseURL: api.url }).embeddings.create(params);
+    expect(api.requests[0]!.headers).not.toHaveProperty('authorization');
+  });
+
+  test.each([
+    [{ maxConcurrency: 0 }, '`maxConcurrency`', '(got 0)'],
+    [{ maxRetries: -1 }, '`maxRetries`', '(got -1)'],
+    [{ timeout: 0 }, '`timeout`', '(got 0)'],
+    [{ vectorType: 'f64' }, '`vectorType`', '(got "f64")'],
+    [{ baseURL: 'not a url' }, '`baseURL`', '(got "not a url")'],
+    [{ baseURL: 'ftp://x' }, '`baseURL`', '(got "ftp://x")'],
+  ])('rejects client option %j naming it and its value', (options, field, value) => {
+    const make = () => new EmbeddingsClient({ apiKey: KEY, ...(options as object) });
+    expect(make).toThrow(InvalidArgumentError);
+    expect(make).toThrow(field);
+    expect(make).toThrow(value);
+  });
+
+  test('rejects bad per-call options before any request', async () => {
+    const client = new EmbeddingsClient({ baseURL: api.url });
+    await expect(client.embeddings.create(params, { timeout: -5 })).rejects.toThrow('`timeout`');
+    await expect(client.embeddings.create(params, { signal: 'x' as never })).rejects.toThrow('`signal`');
+    expect(api.requests).toHaveLength(0);
+  });
+});
+
+describe('headers', () => {
+  test('sends auth, content type, accept, user agent, organization and project', async () => {
+    const client = new EmbeddingsClient({ baseURL: api.url, apiKey: KEY, organization: 'org-1', project: 'proj-1' });
+    await client.embeddings.create(params);
+    const { headers, method, path } = api.requests[0]!;
+    expect(method).toBe('POST');
+    expect(path).toBe('/v1/embeddings');
+    expect(headers).toMatchObject({
+      authorization: `Bearer ${KEY}`,
+      'content-type': 'application/json',
+      accept: 'application/json',
+      'user-agent': `embedrail/${VERSION} node/${process.version}`,
+      'openai-organization': 'org-1',
+      'openai-project': 'proj-1',
+    });
+  });
+
+  test('merges defaultHeaders and per-call headers, and null removes one', async () => {
+    const client = new EmbeddingsClient({
+      baseURL: api.url,
+      apiKey: KEY,
+      defaultHeaders: { 'X-Team': 'search', 'X-Env': 'dev', 'User-Agent': null },
+    });
+    await client.embeddings.create(params, { headers: { 'x-env': 'prod', 'X-Team': null, Authorization: null } });
+    const { headers } = api.requests[0]!;
+    expect(headers['x-env']).toBe('prod');
+    expect(headers).not.toHaveProperty('x-team');
+    expect(headers).not.toHaveProperty('authorization');
+    expect(headers['user-agent'] ?? '').not.toMatch(/embedrail/);
+  });
+});
+
+describe('retries', () => {
+  const client = () => new EmbeddingsClient({ baseURL: api.url, maxRetries: 2 });
+
+  test('retries 429 after retry-after-ms, then succeeds', async () => {
+    api.use(...failing(429, 1, { 'retry-after-ms': '5' }));
+    const res = await client().embeddings.create(params);
+    expect(res.data).toHaveLength(1);
+    expect(api.requests).toHaveLength(2);
+  });
+
+  test('reports the delay it chose from retry-after-ms before sleeping', async () => {
+    api.use(...failing(429, 1, { 'retry-after-ms': '7' }));
+    const retries: Array<{ attempt: number; delayMs: number; name: string }> = [];
+    await createEmbeddings(client(), params, undefined, {
+      onRetry: ({ attempt, delayMs, error }) => retries.push({ attempt, delayMs, name: error.name }),
+    });
+    expect(retries).toEqual([{ attempt: 1, delayMs: 7, name: 'RateLimitError' }]);
+  });
+
+  test.each([408, 409, 500, 503])('retries %i', async (status) => {
+    api.use(...failing(status, 2, { 'retry-after-ms': '1' }));
+    await client().embeddings.create(params);
+    expect(api.requests).toHaveLength(3);
+  });
+
+  test('gives up after maxRetries with the last error', async () => {
+    api.use(...failing(500, 5, { 'retry-after-ms': '1' }));
+    const error = await client().embeddings.create(params, { maxRetries: 3 }).catch((e) => e);
+    expect(error).toBeInstanceOf(InternalServerError);
+    expect(api.requests).toHaveLength(4);
+  });
+
+  test.each([
+    [400, BadRequestError],
+    [401, AuthenticationError],
+  ])('never retries %i', async (status, ErrorClass) => {
+    api.use(...failing(status, 3));
+    await expect(client().embeddings.create(params)).rejects.toBeInstanceOf(ErrorClass);
+    expect(api.requests).toHaveLength(1);
+  });
+
+  test.each([403, 404, 422])('never retries %i either', async (status) => {
+    api.use(...failing(status, 3));
+    await expect(client().embeddings.create(params)).rejects.toMatchObject({ status });
+    expect(api.requests).toHaveLength(1);
+  });
+
+  test('x-should-retry overrides the status rule both ways', async () => {
+    api.use(...failing(503, 1, { 'x-should-retry': 'false' }));
+    await expect(client().embeddings.create(params)).rejects.toBeInstanceOf(InternalServerError);
+    expect(api.requests).toHaveLength(1);
+    api.reset();
+    api.use(...failing(400, 1, { 'x-should-retry': 'true', 'retry-after-ms': '1' }));
+    await client().embeddings.create(params);
+    expect(api.requests).toHaveLength(2);
+  });
+
+  test('maps an HTML 502 page to InternalServerError with status, path and the page as body', async () => {
+    const page = '<html><body><h1>502 Bad Gateway</h1></body></html>';
+    api.use(http.post('*/embeddings', () => new HttpResponse(page, { status: 502, headers: { 'content-type': 'text/html' } })));
+    const error = await client().embeddings.create(params, { maxRetries: 0 }).catch((e) => e);
+    expect(error).toBeInstanceOf(InternalServerError);
+    expect(error.message).toBe('POST /embeddings failed with status 502');
+    expect(error.body).toBe(page);
+  });
+
+  test('retries a dropped connection, then reports APIConnectionError', async () => {
+    api.use(http.post('*/embeddings', () => HttpResponse.error()));
+    const error = await client().embeddings.create(params, { maxRetries: 1 }).catch((e) => e);
+    expect(error).toBeInstanceOf(APIConnectionError);
+    expect(error.message).toMatch(/^POST \/embeddings failed: connection error/);
+    expect(error.cause).toBeInstanceOf(Error);
+    expect(api.requests).toHaveLength(2);
+  });
+
+  test('reports a refused connection as APIConnectionError', async () => {
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as { port: number };
+        probe.close(() => resolve(port));
+      });
+    });
+    const refused = new EmbeddingsClient({ baseURL: `http://127.0.0.1:${port}/v1`, maxRetries: 0 });
+    await expect(refused.embeddings.create(params)).rejects.toThrow(/connection error \(ECONNREFUSED\)/);
+  });
+});
+
+describe('timeouts and abort', () => {
+  test('a per-attempt timeout covers waiting for headers, and is retried', async () => {
+    api.use(http.post('*/embeddings', async () => {
+      await delay('infinite');
+      return HttpResponse.json({});
+    }));
+    const client = new EmbeddingsClient({ baseURL: api.url, timeout: 100, maxRetries: 1 });
+    const error = await client.embeddings.create(params).catch((e) => e);
+    expect(error).toBeInstanceOf(APITimeoutError);
+    expect(error.message).toBe('POST /embeddings timed out after 100 ms');
+    expect(api.requests).toHaveLength(2);
+  });
+
+  test('a per-attempt timeout covers a body that stalls after the headers', async () => {
+    api.use(http.post('*/embeddings', () => {
+      const stream = new ReadableStream({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode('{"object":"list","data":['));
+        },
+      });
+      return new HttpResponse(stream, { headers: { 'content-type': 'application/json' } });
+    }));
+    const client = new EmbeddingsClient({ baseURL: api.url, timeout: 150, maxRetries: 0 });
+    await expect(client.embeddings.create(params)).rejects.toBeInstanceOf(APITimeoutError);
+  });
+
+  test('abort cancels an in-flight request at once and is never retried', async () => {
+    api.use(http.post('*/embeddings', async () => {
+      await delay('infinite');
+      return HttpResponse.json({});
+    }));
+    const controller = new AbortController();
+    const client = new EmbeddingsClient({ baseURL: api.url, maxRetries: 5 });
+    const pending = client.embeddings.create(params, { signal: controller.signal });
+    await vi.waitFor(() => expect(api.requests).toHaveLength(1));
+    controller.abort();
+    await expect(pending).rejects.toBeInstanceOf(APIUserAbortError);
+    expect(api.requests).toHaveLength(1);
+  });
+
+  test('abort during a backoff sleep ends the call without another request', async () => {
+    api.use(...failing(503, 3, { 'retry-after': '30' }));
+    const controller = new AbortController();
+    const client = new EmbeddingsClient({ baseURL: api.url, maxRetries: 2 });
+    const slept: number[] = [];
+    const pending = createEmbeddings(client, params, { signal: controller.signal }, {
+      onRetry: ({ delayMs }) => {
+        slept.push(delayMs);
+        controller.abort();
+      },
+    });
+    await expect(pending).rejects.toBeInstanceOf(APIUserAbortError);
+    expect(slept).toEqual([30_000]);
+    expect(api.requests).toHaveLength(1);
+  });
+
+  test('a signal that has already aborted sends nothing', async () => {
+    const client = new EmbeddingsClient({ baseURL: api.url });
+    await expect(client.embeddings.create(params, { signal: AbortSignal.abort() })).rejects.toBeInstanceOf(APIUserAbortError);
+    expect(api.requests).toHaveLength(0);
+  });
+});
+
+describe('concurrency', () => {
+  test('50 concurrent calls with maxConcurrency 4 never have more than 4 requests in flight', async () => {
+    api.use(embeddingsHandler({ delayMs: 15 }));
+    const client = new EmbeddingsClient({ baseURL: api.url, maxConcurrency: 4 });
+    const results = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => client.embeddings.create({ model: 'm', input: `text ${i}` })),
+    );
+    expect(results).toHaveLength(50);
+    expect(api.requests).toHaveLength(50);
+    expect(api.maxInFlight).toBe(4);
+  });
+});
+
+describe('the API key stays secret', () => {
+  test('not in errors, JSON.stringify or util.inspect of errors and the client', async () => {
+    api.use(...failing(401, 1, {}, { error: { message: 'Incorrect API key provided', type: 'invalid_request_error', param: null, code: 'invalid_api_key' } }));
+    const client = new EmbeddingsClient({ baseURL: api.url, apiKey: KEY, defaultHeaders: { 'X-Api-Key': KEY } });
+    const error = await client.embeddings.create(params).catch((e) => e);
+    expect(error).toBeInstanceOf(AuthenticationError);
+    expect(api.requests[0]!.headers.authorization).toBe(`Bearer ${KEY}`);
+    const views = [
+      error.message,
+      String(error.stack),
+      JSON.stringify(error),
+      inspect(error, { depth: 10, showHidden: true }),
+      inspect(client, { depth: 10, showHidden: true }),
+      JSON.stringify(client),
+    ];
+    for (const view of views) expect(view).not.toContain('SECRET');
+  });
+
+  test('not in option errors, timeouts or connection errors', async () => {
+    const bad = (() => { try { new EmbeddingsClient({ apiKey: KEY, maxConcurrency: 0, defaultHeaders: { a: 1 as never } }); } catch (e) { return e; } })();
+    expect(inspect(bad, { depth: 10 })).not.toContain('SECRET');
+    api.use(http.post('*/embeddings', () => HttpResponse.error()));
+    const client = new EmbeddingsClient({ baseURL: api.url, apiKey: KEY, maxRetries: 0 });
+    const error = await client.embeddings.create(params).catch((e) => e);
+    expect(error).toBeInstanceOf(APIConnectionError);
+    expect(inspect(error, { depth: 10, showHidden: true })).not.toContain('SECRET');
+  });
+});
+
+test('RateLimitError is what a final 429 throws', async () => {
+  api.use(...failing(429, 1));
+  const client = new EmbeddingsClient({ baseURL: api.url, maxRetries: 0 });
+  await expect(client.embeddings.create(params)).rejects.toBeInstanceOf(RateLimitError);
+});
