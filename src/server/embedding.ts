@@ -11,7 +11,7 @@
 const WORD_WEIGHT = 1;
 const BIGRAM_WEIGHT = 0.5;
 /** Shared by all character n-grams of one word, so long words do not outweigh short ones. */
-const CHAR_NGRAM_WEIGHT = 0.6;
+const CHAR_NGRAM_WEIGHT = 1;
 const CHAR_NGRAM_SIZES = [3, 4] as const;
 
 // Distinct seeds keep a word, a bigram and a character n-gram with the same letters apart.

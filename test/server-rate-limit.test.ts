@@ -1,0 +1,157 @@
+import { afterEach, describe, expect, test } from 'vitest';
+import { formatDuration } from '../src/server/http.js';
+import { createServer, type LocalServer } from '../src/server/index.js';
+
+const RATE_HEADERS = [
+  'x-ratelimit-limit-requests',
+  'x-ratelimit-limit-tokens',
+  'x-ratelimit-remaining-requests',
+  'x-ratelimit-remaining-tokens',
+  'x-ratelimit-reset-requests',
+  'x-ratelimit-reset-tokens',
+] as const;
+
+/** A clock the test moves by hand: the limiter never sees real time pass. */
+function manualClock() {
+  let now = 1_000_000;
+  return { now: () => now, advance: (ms: number) => void (now += ms) };
+}
+
+let server: LocalServer | undefined;
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+});
+
+async function start(options: Parameters<typeof createServer>[0]) {
+  server = createServer(options);
+  const { url } = await server.listen(0);
+  return async (input: unknown) => {
+    const res = await fetch(`${url}/embeddings`, {
+      method: 'POST',
+      body: JSON.stringify({ model: 'm', input, dimensions: 4 }),
+    });
+    const headers = Object.fromEntries(res.headers);
+    return { status: res.status, headers, body: await res.json() };
+  };
+}
+
+/** `n` token ids: a token array's usage is its length, so budgets are exact. */
+const tokens = (n: number) => Array.from({ length: n }, () => 1);
+
+describe('formatDuration', () => {
+  test.each([
+    [0, '0s'],
+    [20, '20ms'],
+    [999, '999ms'],
+    [1000, '1s'],
+    [1500, '1.5s'],
+    [59_999, '59.999s'],
+    [60_000, '1m0s'],
+    [90_500, '1m30.5s'],
+    [360_000, '6m0s'],
+    [3_723_000, '1h2m3s'],
+    [0.2, '1ms'],
+  ])('%d ms is written %s, as OpenAI writes x-ratelimit-reset-*', (ms, text) => {
+    expect(formatDuration(ms)).toBe(text);
+  });
+});
+
+describe('rate limits', () => {
+  test('every 200 carries the six x-ratelimit-* headers with the limits and what is left', async () => {
+    const clock = manualClock();
+    const post = await start({ rpm: 60, tpm: 1000, clock: clock.now });
+    const res = await post(tokens(100));
+    expect(res.status).toBe(200);
+    expect(res.headers).toMatchObject({
+      'x-ratelimit-limit-requests': '60',
+      'x-ratelimit-limit-tokens': '1000',
+      'x-ratelimit-remaining-requests': '59',
+      'x-ratelimit-remaining-tokens': '900',
+      // One request refills in 1 s at 60/min; 100 tokens in 6 s at 1000/min.
+      'x-ratelimit-reset-requests': '1s',
+      'x-ratelimit-reset-tokens': '6s',
+    });
+  });
+
+  test('without limits no x-ratelimit-* header is sent', async () => {
+    const post = await start({});
+    const res = await post('x');
+    for (const name of RATE_HEADERS) expect(res.headers[name]).toBeUndefined();
+  });
+
+  test('beyond rpm: 429 rate_limit_exceeded with retry-after, retry-after-ms and all six headers', async () => {
+    const clock = manualClock();
+    const post = await start({ rpm: 3, tpm: 1_000_000, clock: clock.now });
+    for (let i = 0; i < 3; i++) expect((await post('x')).status).toBe(200);
+    const res = await post('x');
+    expect(res.status).toBe(429);
+    expect(res.body.error).toMatchObject({ type: 'requests', code: 'rate_limit_exceeded', param: null });
+    expect(res.body.error.message).toBe(
+      'Rate limit reached for local-hash-embedding on requests per min (RPM): Limit 3, Used 3, Requested 1. Please try again in 20s.',
+    );
+    // 3 per minute: one request comes back every 20 s.
+    expect(res.headers['retry-after-ms']).toBe('20000');
+    expect(res.headers['retry-after']).toBe('20');
+    for (const name of RATE_HEADERS) expect(res.headers[name]).toBeDefined();
+    expect(res.headers['x-ratelimit-remaining-requests']).toBe('0');
+    expect(res.headers['x-ratelimit-reset-requests']).toBe('1m0s');
+    expect(res.headers['x-request-id']).toMatch(/^req_/);
+    expect(server!.stats.rateLimited).toBe(1);
+  });
+
+  test('beyond tpm: 429 naming the tokens, advising the wait until the bucket holds the request', async () => {
+    const clock = manualClock();
+    const post = await start({ tpm: 600, clock: clock.now });
+    expect((await post(tokens(500))).status).toBe(200);
+    const res = await post(tokens(300));
+    expect(res.status).toBe(429);
+    expect(res.body.error.type).toBe('tokens');
+    expect(res.body.error.message).toMatch(/on tokens per min \(TPM\): Limit 600, Used 500, Requested 300\. Please try again in 20s\./);
+    // 200 tokens missing at 10 tokens/s.
+    expect(res.headers['retry-after-ms']).toBe('20000');
+    expect(res.headers['x-ratelimit-remaining-tokens']).toBe('100');
+    expect(res.headers['x-ratelimit-reset-tokens']).toBe('50s');
+  });
+
+  test('after the advised wait on the injected clock the same request passes', async () => {
+    const clock = manualClock();
+    const post = await start({ tpm: 600, clock: clock.now });
+    await post(tokens(500));
+    const refused = await post(tokens(300));
+    clock.advance(Number(refused.headers['retry-after-ms']) - 1);
+    expect((await post(tokens(300))).status).toBe(429);
+    clock.advance(1);
+    const res = await post(tokens(300));
+    expect(res.status).toBe(200);
+    expect(res.headers['x-ratelimit-remaining-tokens']).toBe('0');
+  });
+
+  test('a 429 does not spend the budget: refused requests take no tokens', async () => {
+    const clock = manualClock();
+    const post = await start({ rpm: 1, tpm: 100, clock: clock.now });
+    expect((await post(tokens(10))).status).toBe(200);
+    for (let i = 0; i < 5; i++) expect((await post(tokens(10))).status).toBe(429);
+    clock.advance(60_000);
+    expect((await post(tokens(10))).status).toBe(200);
+    expect(server!.stats).toMatchObject({ embeddings: 2, rateLimited: 5 });
+  });
+
+  test('a request larger than tpm itself gets 429 with x-should-retry: false, not an endless wait', async () => {
+    const clock = manualClock();
+    const post = await start({ tpm: 100, clock: clock.now });
+    const res = await post(tokens(101));
+    expect(res.status).toBe(429);
+    expect(res.headers['x-should-retry']).toBe('false');
+    expect(res.headers['retry-after']).toBeUndefined();
+    expect(res.body.error.message).toMatch(/^Request too large for local-hash-embedding on tokens per min \(TPM\): Limit 100, Requested 101\./);
+  });
+
+  test('usage, not characters, is what tpm counts: cl100k tokens of text inputs', async () => {
+    const clock = manualClock();
+    const post = await start({ tpm: 1000, clock: clock.now });
+    const res = await post(['hello world', 'hello']);
+    expect(res.body.usage.prompt_tokens).toBe(3);
+    expect(res.headers['x-ratelimit-remaining-tokens']).toBe('997');
+  });
+});
