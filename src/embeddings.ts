@@ -1,3 +1,13 @@
+import { createMany } from './batch/create-many.js';
+import { stream } from './batch/stream.js';
+import type {
+  CreateManyOptions,
+  CreateManyParams,
+  CreateManyResponse,
+  StreamItem,
+  StreamOptions,
+  StreamParams,
+} from './batch/types.js';
 import type { EmbeddingsClient } from './client.js';
 import { decodeBase64Float32, encodeFloat32Base64, firstNonFinite, normalizeInPlace } from './decode.js';
 import { ResponseValidationError, type EmbeddingsError } from './errors.js';
@@ -71,6 +81,34 @@ export class Embeddings<V extends VectorType = 'array'> {
   ): Promise<CreateEmbeddingResponse<ResultVector<F, T>>> {
     const response = await createEmbeddings(this.#client, params, options);
     return response as CreateEmbeddingResponse<ResultVector<F, T>>;
+  }
+
+  /**
+   * Embeds any number of texts: requests packed by count and token budget, sent through a
+   * sliding window, paced to the rate limits, identical texts sent once. Resolves in
+   * `create()`'s shape, `data[i].index === i`; with failures it rejects with
+   * `BatchEmbeddingError` (or, under `onFailure: 'collect'`, lists them in `failures`).
+   * @example
+   * const res = await client.embeddings.createMany({ model: 'text-embedding-3-small', input: texts });
+   */
+  createMany<T extends VectorType = V>(
+    params: CreateManyParams,
+    options?: CreateManyOptions<T>,
+  ): Promise<CreateManyResponse<VectorFor<T>>> {
+    return createMany(this.#client, params, options) as Promise<CreateManyResponse<VectorFor<T>>>;
+  }
+
+  /**
+   * Embeds an iterable or async iterable of texts (or `{ id, text }`), read lazily, and
+   * yields `{ index, id?, embedding }` as requests complete (input order with `ordered`).
+   * @example
+   * for await (const item of client.embeddings.stream({ model, input: lines })) save(item);
+   */
+  stream<T extends VectorType = V>(
+    params: StreamParams,
+    options?: StreamOptions<T>,
+  ): AsyncGenerator<StreamItem<VectorFor<T>>, void, undefined> {
+    return stream(this.#client, params, options) as AsyncGenerator<StreamItem<VectorFor<T>>, void, undefined>;
   }
 }
 

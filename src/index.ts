@@ -1,3 +1,21 @@
+export { createMemoryCache } from './batch/cache.js';
+export type { EmbeddingCache, MemoryCacheOptions } from './batch/cache.js';
+export { BATCH_DEFAULTS } from './batch/config.js';
+export { BatchEmbeddingError } from './batch/errors.js';
+export type { RateLimit } from './batch/pacer.js';
+export type {
+  BatchEmbedding,
+  BatchFailure,
+  BatchParams,
+  BatchProgress,
+  CreateManyOptions,
+  CreateManyParams,
+  CreateManyResponse,
+  StreamInput,
+  StreamItem,
+  StreamOptions,
+  StreamParams,
+} from './batch/types.js';
 export { EmbeddingsClient } from './client.js';
 export { Embeddings } from './embeddings.js';
 export type {

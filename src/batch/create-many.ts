@@ -1,0 +1,92 @@
+/**
+ * createMany(): every input is checked before anything is sent, identical texts are
+ * merged, requests are packed by count and token budget, and a sliding window (p-limit)
+ * keeps `maxConcurrency` of them in flight until every input has a vector or a failure.
+ */
+import pLimit from 'p-limit';
+import type { EmbeddingsClient } from '../client.js';
+import { InvalidArgumentError } from '../errors.js';
+import type { VectorType } from '../options.js';
+import { preview } from '../schemas.js';
+import { resolveBatchConfig } from './config.js';
+import { BatchEmbeddingError } from './errors.js';
+import { Job } from './job.js';
+import { Deduper, packBatches, prepareText, type Unit } from './planner.js';
+import type { BatchEmbedding, BatchFailure, CreateManyOptions, CreateManyParams, CreateManyResponse } from './types.js';
+
+const METHOD = 'createMany';
+
+export async function createMany(
+  client: EmbeddingsClient<VectorType>,
+  params: CreateManyParams,
+  options?: CreateManyOptions,
+): Promise<CreateManyResponse<number[] | Float32Array>> {
+  const config = resolveBatchConfig(client, params, options);
+  const texts = readInput(params.input);
+
+  // Every input is checked first, so a bad one at the end fails the call before any request.
+  const rules = { tokenizer: config.tokenizer, maxTokensPerInput: config.maxTokensPerInput, truncate: config.truncate };
+  const deduper = new Deduper(config.dedupe);
+  const units: Unit[] = [];
+  texts.forEach((raw, index) => {
+    const { text, tokens } = prepareText(raw, `input[${index}]`, rules);
+    const unit = deduper.add(index, undefined, text, tokens);
+    if (unit) units.push(unit);
+  });
+
+  const vectors: (number[] | Float32Array | undefined)[] = new Array(texts.length);
+  const failures: BatchFailure[] = [];
+  const job = new Job(client, config, {
+    embedding: (index, _id, vector) => {
+      vectors[index] = vector;
+    },
+    failure: (index, _id, error) => {
+      failures.push({ index, error });
+    },
+  }, texts.length);
+
+  try {
+    const misses = await job.lookup(units);
+    const batches = packBatches(misses, config);
+    const limit = pLimit(config.maxConcurrency);
+    await Promise.all(
+      batches.map((batch) =>
+        limit(async () => {
+          // Queued requests are dropped at once after an abort, and failed unsent after a fatal error.
+          if (job.fatal !== undefined) return job.failUnsent(batch.units);
+          if (!job.stopped) await job.send(batch);
+        }),
+      ),
+    );
+  } finally {
+    job.dispose();
+  }
+
+  if (job.aborted) throw job.abortError(METHOD);
+  if (job.callbackError !== undefined) throw job.callbackError;
+
+  const data: BatchEmbedding<number[] | Float32Array>[] = [];
+  vectors.forEach((embedding, index) => {
+    if (embedding !== undefined) data.push({ object: 'embedding', index, embedding });
+  });
+  failures.sort((a, b) => a.index - b.index);
+  if (failures.length > 0 && config.onFailure === 'throw') {
+    throw new BatchEmbeddingError(METHOD, data, failures, texts.length);
+  }
+  return {
+    object: 'list',
+    data,
+    model: job.model ?? config.params.model,
+    usage: job.usage,
+    failures,
+  };
+}
+
+function readInput(input: unknown): readonly unknown[] {
+  if (typeof input === 'string') return [input];
+  if (!Array.isArray(input)) {
+    throw new InvalidArgumentError(`\`input\` must be a string or an array of strings (got ${preview(input)})`);
+  }
+  if (input.length === 0) throw new InvalidArgumentError('`input` must hold at least one text (got [])');
+  return input;
+}

@@ -1,0 +1,267 @@
+/**
+ * One batch job's requests: pacing hooks, bisecting on 413 and on 400s about single
+ * inputs, cache reads and writes, and delivery of each vector to every position that
+ * asked for it. Shared by createMany() (a finite list) and stream() (a lazy source).
+ */
+import type { EmbeddingsClient } from '../client.js';
+import { normalizeInPlace } from '../decode.js';
+import { createEmbeddings, type AttemptHooks } from '../embeddings.js';
+import {
+  APIError,
+  APIUserAbortError,
+  AuthenticationError,
+  EmbeddingsError,
+  InvalidArgumentError,
+  NotFoundError,
+  PermissionDeniedError,
+  RateLimitError,
+} from '../errors.js';
+import type { VectorType } from '../options.js';
+import { cacheKey } from './cache.js';
+import type { BatchConfig } from './config.js';
+import { Pacer } from './pacer.js';
+import { halves, type Batch, type Unit } from './planner.js';
+import { ProgressTracker } from './progress.js';
+
+/** Where a job hands each input's outcome. */
+export interface JobSink {
+  embedding(index: number, id: string | undefined, vector: number[] | Float32Array): void;
+  failure(index: number, id: string | undefined, error: EmbeddingsError): void;
+  /** A unit got its outcome; stream() stops merging duplicates into it from here on. */
+  unitSettled?(unit: Unit): void;
+}
+
+/** Keys per cache.get() call, so one lookup never builds a huge array. */
+const CACHE_LOOKUP_CHUNK = 2048;
+
+export class Job {
+  readonly progress: ProgressTracker;
+  readonly pacer: Pacer;
+  /** Aborted by the caller's signal, or by stop(); cancels every request in flight. */
+  readonly controller = new AbortController();
+  /** An error that makes every further request pointless (bad key, unknown model...). */
+  fatal: EmbeddingsError | undefined;
+  /** An onProgress or cache error: the job stops and rethrows it. */
+  callbackError: unknown;
+  /** Model name the server reported. */
+  model: string | undefined;
+  readonly usage = { prompt_tokens: 0, total_tokens: 0 };
+  readonly #client: EmbeddingsClient<VectorType>;
+  readonly #config: BatchConfig;
+  readonly #sink: JobSink;
+  readonly #onCallerAbort: () => void;
+
+  constructor(client: EmbeddingsClient<VectorType>, config: BatchConfig, sink: JobSink, totalInputs: number | undefined) {
+    this.#client = client;
+    this.#config = config;
+    this.#sink = sink;
+    this.progress = new ProgressTracker(totalInputs, config.onProgress);
+    this.pacer = new Pacer(config.rateLimit);
+    this.#onCallerAbort = () => this.controller.abort(config.signal!.reason);
+    if (config.signal?.aborted) this.#onCallerAbort();
+    else config.signal?.addEventListener('abort', this.#onCallerAbort, { once: true });
+  }
+
+  /** The caller aborted (as opposed to the job stopping itself). */
+  get aborted(): boolean {
+    return this.#config.signal?.aborted === true;
+  }
+
+  /** No new request may start. */
+  get stopped(): boolean {
+    return this.controller.signal.aborted || this.fatal !== undefined || this.callbackError !== undefined;
+  }
+
+  /** Cancels in-flight requests of a job that will not use their results. */
+  stop(reason?: unknown): void {
+    if (!this.controller.signal.aborted) this.controller.abort(reason);
+  }
+
+  dispose(): void {
+    this.#config.signal?.removeEventListener('abort', this.#onCallerAbort);
+  }
+
+  /** The error to throw when the caller aborted: it says how much had finished. */
+  abortError(method: string): APIUserAbortError {
+    const { settledInputs, totalInputs } = this.progress;
+    const of = totalInputs === undefined ? '' : ` of ${totalInputs}`;
+    return new APIUserAbortError(`${method} was aborted after ${settledInputs}${of} inputs finished`, {
+      cause: this.#config.signal?.reason,
+    });
+  }
+
+  /** Looks `units` up in the cache, delivers the hits and returns the misses. */
+  async lookup(units: Unit[]): Promise<Unit[]> {
+    const { cache, cacheScope } = this.#config;
+    if (cache === undefined || units.length === 0) return units;
+    const misses: Unit[] = [];
+    let hits = 0;
+    for (let start = 0; start < units.length; start += CACHE_LOOKUP_CHUNK) {
+      if (this.stopped) return misses.concat(units.slice(start));
+      const chunk = units.slice(start, start + CACHE_LOOKUP_CHUNK);
+      let found: (Float32Array | undefined)[];
+      try {
+        found = await cache.get(chunk.map((unit) => cacheKey(cacheScope, unit.text)));
+      } catch (error) {
+        this.#callbackFailed(error);
+        return misses.concat(units.slice(start));
+      }
+      chunk.forEach((unit, i) => {
+        const vector = found[i];
+        // A stored vector of another size belongs to another setting; fetch it again.
+        const fits = vector instanceof Float32Array && vector.length > 0 &&
+          (cacheScope.dimensions === undefined || vector.length === cacheScope.dimensions);
+        if (fits) {
+          this.#deliver(unit, vector, false);
+          hits++;
+        } else {
+          misses.push(unit);
+        }
+      });
+    }
+    if (hits > 0) this.#report();
+    return misses;
+  }
+
+  /**
+   * Sends one request and settles every unit in it: never rejects. A 413, or a 400 that
+   * concerns the inputs, splits the request in halves until only the offending inputs fail.
+   */
+  async send(batch: Batch): Promise<void> {
+    if (batch.units.length === 0) return;
+    if (this.fatal !== undefined) return this.#fail(batch.units, this.fatal);
+    if (this.stopped) return;
+    let response: Awaited<ReturnType<typeof createEmbeddings>>;
+    try {
+      response = await createEmbeddings(
+        this.#client,
+        { ...this.#config.params, input: batch.units.map((unit) => unit.text) },
+        { ...this.#config.request, signal: this.controller.signal },
+        this.#hooks(batch.tokens),
+      );
+    } catch (caught) {
+      if (this.controller.signal.aborted) return;
+      const error = caught instanceof EmbeddingsError ? caught : new EmbeddingsError(String(caught), { cause: caught });
+      if (batch.units.length > 1 && shouldSplit(error)) {
+        const [left, right] = halves(batch);
+        // One half after the other: the split stays inside this request's concurrency slot.
+        await this.send(left);
+        await this.send(right);
+        return;
+      }
+      if (isFatal(error)) {
+        this.fatal = error;
+      }
+      return this.#fail(batch.units, error);
+    }
+
+    this.model ??= response.model;
+    this.usage.prompt_tokens += response.usage.prompt_tokens;
+    this.usage.total_tokens += response.usage.total_tokens;
+    this.progress.tokens += response.usage.prompt_tokens || batch.tokens;
+    const vectors = response.data.map((item) => item.embedding as Float32Array);
+    const { cache, cacheScope } = this.#config;
+    if (cache !== undefined) {
+      // Written before the results are handed on: a crash loses at most what was in flight.
+      try {
+        await cache.set(batch.units.map((unit, i) => [cacheKey(cacheScope, unit.text), vectors[i]!]));
+      } catch (error) {
+        this.#callbackFailed(error);
+      }
+    }
+    batch.units.forEach((unit, i) => this.#deliver(unit, vectors[i]!, cache === undefined));
+    this.#report();
+  }
+
+  /** Fails units without sending them (after a fatal error). */
+  failUnsent(units: Unit[]): void {
+    if (this.fatal !== undefined && units.length > 0) this.#fail(units, this.fatal);
+  }
+
+  #hooks(tokens: number): AttemptHooks {
+    return {
+      beforeAttempt: async (signal) => {
+        await this.pacer.acquire(tokens, signal);
+        this.progress.requests++;
+      },
+      onResponse: (status, headers) => {
+        this.pacer.observe(headers);
+        if (status === 429) this.progress.rateLimited++;
+      },
+      onRetry: ({ error, delayMs }) => {
+        this.progress.retries++;
+        // The limit is the job's, not the request's: every worker waits out the advised delay together.
+        if (error instanceof RateLimitError) this.pacer.pause(delayMs);
+      },
+    };
+  }
+
+  /** Fails one input that never became a unit (it did not pass the input checks). */
+  failInput(index: number, id: string | undefined, error: EmbeddingsError): void {
+    this.progress.failedInputs++;
+    this.#sink.failure(index, id, error);
+    this.#report();
+  }
+
+  #fail(units: Unit[], error: EmbeddingsError): void {
+    for (const unit of units) {
+      this.#sink.unitSettled?.(unit);
+      unit.indices.forEach((index, k) => {
+        this.progress.failedInputs++;
+        this.#sink.failure(index, unit.ids[k], error);
+      });
+    }
+    this.#report();
+  }
+
+  /** Shapes a raw vector as asked (normalised, array or float32) for each position of `unit`. */
+  #deliver(unit: Unit, raw: Float32Array, owned: boolean): void {
+    const { normalize, vectorType } = this.#config;
+    this.#sink.unitSettled?.(unit);
+    let first: number[] | Float32Array = vectorType === 'float32' ? (owned ? raw : raw.slice()) : Array.from(raw);
+    if (normalize) first = normalizeInPlace(first);
+    unit.indices.forEach((index, k) => {
+      const vector = k === 0 ? first : first.slice();
+      this.progress.completedInputs++;
+      this.#sink.embedding(index, unit.ids[k], vector);
+    });
+  }
+
+  #report(): void {
+    if (this.callbackError !== undefined) return;
+    try {
+      this.progress.report();
+    } catch (error) {
+      this.#callbackFailed(error);
+    }
+  }
+
+  #callbackFailed(error: unknown): void {
+    this.callbackError ??= error;
+    this.stop(error);
+  }
+}
+
+/** A 413, or a 400 that is about the inputs (their total or one of them) rather than another field. */
+function shouldSplit(error: EmbeddingsError): boolean {
+  if (!(error instanceof APIError)) return false;
+  if (error.status === 413) return true;
+  return error.status === 400 && !namesOtherField(error);
+}
+
+/** Errors every other request of the job would get too: stop sending instead of repeating them. */
+function isFatal(error: EmbeddingsError): boolean {
+  return (
+    error instanceof AuthenticationError ||
+    error instanceof PermissionDeniedError ||
+    error instanceof NotFoundError ||
+    error instanceof InvalidArgumentError ||
+    (error instanceof RateLimitError && error.code === 'insufficient_quota') ||
+    (error instanceof APIError && error.status === 400 && namesOtherField(error))
+  );
+}
+
+/** OpenAI names the offending field in `param`; anything but the input is shared by every request. */
+function namesOtherField(error: APIError): boolean {
+  return typeof error.param === 'string' && error.param !== '' && !/^\$?\.?input\b/.test(error.param);
+}

@@ -1,0 +1,178 @@
+/** Public types of the batch engine: `createMany()` and `stream()` params, options and results. */
+import type { EmbeddingUsage } from '../embeddings.js';
+import type { EmbeddingsError } from '../errors.js';
+import type { HeadersInput, VectorType } from '../options.js';
+import type { Tokenizer } from '../tokenizer.js';
+import type { EmbeddingCache } from './cache.js';
+import type { RateLimit } from './pacer.js';
+
+/** Request fields shared by every request of a batch job. */
+export interface BatchParams {
+  /** Model id, e.g. `text-embedding-3-small`. Also picks the default tokenizer. */
+  model: string;
+  /** Output size for models that support shortening (text-embedding-3-*). */
+  dimensions?: number;
+  /** Your end-user id, for the provider's abuse monitoring. */
+  user?: string;
+  /**
+   * Wire format. Leave it out (base64, decoded for you) or set `'float'` for servers that
+   * mishandle base64; the batch engine always returns vectors, never base64 strings.
+   */
+  encoding_format?: 'float';
+}
+
+/** Params of `createMany()`: `create()`'s, with any number of texts. */
+export interface CreateManyParams extends BatchParams {
+  /** The texts, each sent once (identical texts are merged) and returned at its position. */
+  input: string | readonly string[];
+}
+
+/** One `stream()` input: a text, or a text with your id, which comes back on its result. */
+export type StreamInput = string | { id: string; text: string };
+
+/** Params of `stream()`: the input is read lazily, so it may be endless. */
+export interface StreamParams extends BatchParams {
+  input: Iterable<StreamInput> | AsyncIterable<StreamInput>;
+}
+
+/** An input that ended without a vector, and why. */
+export interface BatchFailure {
+  /** Position of the input. */
+  index: number;
+  /** The input's id, for `{ id, text }` inputs of `stream()`. */
+  id?: string;
+  /** What went wrong: the API error of its request, or the check it failed. */
+  error: EmbeddingsError;
+}
+
+/** What `onProgress` receives, at least once per completed request. */
+export interface BatchProgress {
+  /** Inputs that have their vector (duplicates and cache hits included). */
+  completedInputs: number;
+  /** All inputs, when known (`createMany()`, or `stream()` over an array). */
+  totalInputs: number | undefined;
+  /** Inputs that ended as failures. */
+  failedInputs: number;
+  /** HTTP requests sent, retries included. */
+  requests: number;
+  /** Retries after a retryable error. */
+  retries: number;
+  /** 429 answers received. */
+  rateLimited: number;
+  /** Tokens of completed requests, as the server counted them (else as we did). */
+  tokens: number;
+  /** @unit ms since the job started. */
+  elapsedMs: number;
+  /** @unit ms, estimated from the pace so far; `undefined` until it can be estimated. */
+  etaMs: number | undefined;
+}
+
+/** Options of `createMany()`. Request options (`signal`, `timeout`...) work as in `create()`. */
+export interface CreateManyOptions<V extends VectorType = VectorType> {
+  /**
+   * Most requests of this job in flight at once: a sliding window, so a slow request never
+   * holds up the others. The client's limiter still caps all its calls together.
+   * @default the client's `maxConcurrency` (8 unless set)
+   */
+  maxConcurrency?: number;
+  /**
+   * Inputs per request; a request closes at this count or at `maxTokensPerRequest`.
+   * @default 2048 (OpenAI's cap)
+   */
+  maxInputsPerRequest?: number;
+  /**
+   * Tokens per request, counted with `tokenizer`.
+   * @default 297000 (OpenAI's 300,000 less 1%; see DEFAULTS)
+   */
+  maxTokensPerRequest?: number;
+  /**
+   * Tokens per input; a longer input is an error naming its index, or is cut with `truncate`.
+   * @default 8192 (OpenAI's cap for text-embedding-3-* and ada-002)
+   */
+  maxTokensPerInput?: number;
+  /**
+   * Cut inputs over `maxTokensPerInput` to that many tokens instead of failing.
+   * @default false
+   */
+  truncate?: boolean;
+  /** Client-side limits; the server's `x-ratelimit-*` headers are followed either way. */
+  rateLimit?: RateLimit;
+  /**
+   * Send identical texts once and give the vector to every position that asked for it.
+   * @default true
+   */
+  dedupe?: boolean;
+  /** Called with counters after each completed request (and after cache lookups that hit). */
+  onProgress?: (progress: BatchProgress) => void;
+  /**
+   * `'throw'`: once all work settles, reject with `BatchEmbeddingError` holding every vector
+   * and every failure. `'collect'`: resolve with `failures` on the result.
+   * @default 'throw'
+   */
+  onFailure?: 'throw' | 'collect';
+  /** Where vectors are looked up before sending and stored after each request. */
+  cache?: EmbeddingCache;
+  /**
+   * Counts and cuts tokens. Must never undercount what the server counts.
+   * @default cl100k_base for text-embedding-3-* and ada-002, else UTF-8 bytes (an upper bound)
+   */
+  tokenizer?: Tokenizer;
+  /** Stops new requests at once and cancels those in flight. */
+  signal?: AbortSignal | undefined;
+  /**
+   * Time allowed for one HTTP attempt.
+   * @unit ms
+   * @default the client's `timeout` (60000 unless set)
+   */
+  timeout?: number;
+  /**
+   * Retries per request.
+   * @default the client's `maxRetries` (2 unless set)
+   */
+  maxRetries?: number;
+  /** Extra headers for every request of the job; `null` removes one. */
+  headers?: HeadersInput;
+  /**
+   * Scale every vector to L2 norm 1.
+   * @default the client's `normalize` (true unless set)
+   */
+  normalize?: boolean;
+  /**
+   * `number[]` or `Float32Array` vectors.
+   * @default the client's `vectorType` ('array' unless set)
+   */
+  vectorType?: V;
+}
+
+/** Options of `stream()`: `createMany()`'s, plus `ordered`. */
+export interface StreamOptions<V extends VectorType = VectorType> extends CreateManyOptions<V> {
+  /**
+   * Yield results in input order instead of as requests complete.
+   * @default false
+   */
+  ordered?: boolean;
+}
+
+/** One embedding of a batch job, at the position of its input. */
+export interface BatchEmbedding<E = number[]> {
+  object: 'embedding';
+  index: number;
+  embedding: E;
+}
+
+/** The answer of `createMany()`: `create()`'s shape, usage summed over every request. */
+export interface CreateManyResponse<E = number[]> {
+  object: 'list';
+  /** One item per successful input, sorted by index (`data[i].index === i` when nothing failed). */
+  data: BatchEmbedding<E>[];
+  model: string;
+  usage: EmbeddingUsage;
+  /** Inputs without a vector, sorted by index; always empty under `onFailure: 'throw'`. */
+  failures: BatchFailure[];
+}
+
+/** A `stream()` result: a vector, or (under `onFailure: 'collect'`) a failure. */
+export type StreamItem<E = number[]> =
+  | { index: number; id?: string; embedding: E; error?: undefined }
+  | { index: number; id?: string; embedding?: undefined; error: EmbeddingsError };
+
