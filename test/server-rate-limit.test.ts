@@ -11,6 +11,11 @@ const RATE_HEADERS = [
   'x-ratelimit-reset-tokens',
 ] as const;
 
+interface Body {
+  error: { message: string; type: string; param: string | null; code: string | null };
+  usage: { prompt_tokens: number };
+}
+
 /** A clock the test moves by hand: the limiter never sees real time pass. */
 function manualClock() {
   let now = 1_000_000;
@@ -32,7 +37,7 @@ async function start(options: Parameters<typeof createServer>[0]) {
       body: JSON.stringify({ model: 'm', input, dimensions: 4 }),
     });
     const headers = Object.fromEntries(res.headers);
-    return { status: res.status, headers, body: await res.json() };
+    return { status: res.status, headers, body: (await res.json()) as Body };
   };
 }
 

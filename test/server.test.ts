@@ -1,4 +1,5 @@
 import { connect } from 'node:net';
+import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { cl100kTokenizer } from '../src/tokenizer.js';
@@ -11,6 +12,12 @@ beforeAll(async () => {
   ({ url } = await server.listen(0));
 });
 afterAll(() => server.close());
+
+interface ErrorBody {
+  error: { message: string; type: string; param: string | null; code: string | null };
+}
+
+const errorOf = async (res: Response) => ((await res.json()) as ErrorBody).error;
 
 async function post(body: unknown, path = '/embeddings', raw = false) {
   const res = await fetch(`${url}${path}`, {
@@ -208,7 +215,7 @@ describe('routes and limits', () => {
   test('unknown routes get 404 naming the method and path', async () => {
     const res = await fetch(`${url}/completions`, { method: 'POST', body: '{}' });
     expect(res.status).toBe(404);
-    expect((await res.json()).error).toEqual({
+    expect(await errorOf(res)).toEqual({
       message: 'Invalid URL (POST /v1/completions)',
       type: 'invalid_request_error',
       param: null,
@@ -220,16 +227,16 @@ describe('routes and limits', () => {
     const res = await fetch(`${url}/embeddings`);
     expect(res.status).toBe(405);
     expect(res.headers.get('allow')).toBe('POST');
-    expect((await res.json()).error.message).toBe('Invalid method for URL (GET /v1/embeddings)');
+    expect((await errorOf(res)).message).toBe('Invalid method for URL (GET /v1/embeddings)');
   });
 
   test('GET /v1/models lists its model, and /v1/models/<id> retrieves it or answers 404', async () => {
     const list = await (await fetch(`${url}/models`)).json();
     expect(list).toEqual({ object: 'list', data: [{ id: 'local-hash-embedding', object: 'model', created: 0, owned_by: 'embedrail' }] });
-    expect((await (await fetch(`${url}/models/local-hash-embedding`)).json()).id).toBe('local-hash-embedding');
+    expect(((await (await fetch(`${url}/models/local-hash-embedding`)).json()) as { id: string }).id).toBe('local-hash-embedding');
     const missing = await fetch(`${url}/models/gpt-x`);
     expect(missing.status).toBe(404);
-    expect((await missing.json()).error).toMatchObject({ param: 'model', code: 'model_not_found' });
+    expect(await errorOf(missing)).toMatchObject({ param: 'model', code: 'model_not_found' });
   });
 
   test('a body over maxBodyBytes gets 413 without being read, and the connection closes', async () => {
@@ -251,7 +258,7 @@ describe('routes and limits', () => {
       const chunks = async function* () {
         for (let i = 0; i < 10_000; i++) yield Buffer.alloc(1000, 97);
       };
-      const chunked = await request(`${smallUrl}/embeddings`, { method: 'POST', body: chunks() });
+      const chunked = await request(`${smallUrl}/embeddings`, { method: 'POST', body: Readable.from(chunks()) });
       expect(chunked.statusCode).toBe(413);
       const { error } = (await chunked.body.json()) as { error: { message: string } };
       expect(Number(/: (\d+) bytes/.exec(error.message)![1])).toBeLessThan(10_000_000);
