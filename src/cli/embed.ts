@@ -1,0 +1,166 @@
+import { EmbeddingsClient, InvalidArgumentError } from '../index.js';
+import { FailuresFile, failuresPath } from './failures.js';
+import type { CliIo } from './io.js';
+import { EXIT, UsageError, oneLine } from './io.js';
+import { openOutput } from './output.js';
+import type { OutputWriter } from './output.js';
+import { ProgressDisplay, newStats } from './progress.js';
+import type { RunStats } from './progress.js';
+import { checkReadable, countRecords, inputFormat, openInput, readRecords } from './readers.js';
+import type { FieldNames, InputFormat, InputRecord } from './readers.js';
+
+/** The flags of `embedrail embed`, parsed. */
+export interface EmbedFlags extends FieldNames {
+  out: string;
+  model: string;
+  dimensions?: number;
+  baseUrl?: string;
+  apiKey?: string;
+  concurrency: number;
+  rpm?: number;
+  tpm?: number;
+  batchSize: number;
+  maxRetries: number;
+  timeout: number;
+  resume: boolean;
+  overwrite: boolean;
+  format?: InputFormat;
+}
+
+/**
+ * `embedrail embed <input> --out <file>`: streams the input through `client.embeddings.stream()`
+ * and appends each vector as its request completes, so memory holds what is in flight, not the
+ * corpus. Inputs that fail go to `<out>.failures.jsonl` and make the exit code 1.
+ */
+export async function embed(input: string, flags: EmbedFlags, io: CliIo): Promise<number> {
+  const explicit = inputFormat(input, flags.format);
+  if (input !== '-') await checkReadable(input, 'input');
+  if (flags.resume && flags.overwrite) throw new UsageError('--resume and --overwrite contradict each other; pick one');
+  const client = newClient(flags);
+  const output = await openOutput(flags.out, { resume: flags.resume, overwrite: flags.overwrite, dimensions: flags.dimensions });
+  const failures = new FailuresFile(failuresPath(flags.out));
+  const stats = newStats();
+  const display = new ProgressDisplay(stats, io.stderr);
+  let stopped: unknown;
+  let misuse = false;
+  try {
+    const { stream, format } = await openInput(input, explicit, io.stdin);
+    if (input !== '-') stats.total = await countRecords(input, format, flags);
+    display.start();
+    const inputs = admitted(readRecords(stream, format, flags), output, stats, (id, error) => {
+      failures.add(id, error);
+      stats.failed++;
+    });
+    const results = client.embeddings.stream(
+      { model: flags.model, input: inputs, ...(flags.dimensions === undefined ? {} : { dimensions: flags.dimensions }) },
+      {
+        maxInputsPerRequest: flags.batchSize,
+        ...(flags.rpm === undefined && flags.tpm === undefined
+          ? {}
+          : { rateLimit: { requestsPerMinute: flags.rpm, tokensPerMinute: flags.tpm } }),
+        onFailure: 'collect',
+        vectorType: 'float32',
+        signal: io.signal,
+        onProgress: (progress) => {
+          stats.tokens = progress.tokens;
+          stats.requests = progress.requests;
+          stats.retries = progress.retries;
+          stats.rateLimited = progress.rateLimited;
+          display.update();
+        },
+      },
+    );
+    for await (const item of results) {
+      // Every input we hand over carries its id, so every result does.
+      const id = item.id!;
+      if (item.error) {
+        failures.add(id, item.error);
+        stats.failed++;
+      } else {
+        output.write(id, item.embedding);
+        stats.embedded++;
+      }
+      display.update();
+    }
+  } catch (error) {
+    misuse = error instanceof UsageError;
+    if (misuse) throw error;
+    stopped = error;
+  } finally {
+    try {
+      output.close();
+    } finally {
+      failures.close();
+      // A usage error is reported on its own line; a summary beside it would bury it.
+      display.stop(misuse ? undefined : { out: flags.out, failures: failures.path });
+      await client.close();
+    }
+  }
+  return finish(stopped, stats, io);
+}
+
+function newClient(flags: EmbedFlags): EmbeddingsClient<'float32'> {
+  try {
+    return new EmbeddingsClient({
+      baseURL: flags.baseUrl,
+      apiKey: flags.apiKey,
+      maxConcurrency: flags.concurrency,
+      maxRetries: flags.maxRetries,
+      timeout: flags.timeout,
+      vectorType: 'float32',
+    });
+  } catch (error) {
+    // A missing key or a bad URL: the client's message names the flag's variable and value.
+    if (error instanceof InvalidArgumentError) throw new UsageError(oneLine(error));
+    throw error;
+  }
+}
+
+/**
+ * The inputs to send: records already in the output are skipped (resume); broken records,
+ * repeated ids, empty texts and ids the output cannot hold become failures here, before
+ * anything is sent, so that each id ends in exactly one place.
+ */
+async function* admitted(
+  records: AsyncIterable<InputRecord>,
+  output: OutputWriter,
+  stats: RunStats,
+  fail: (id: string, error: Error) => void,
+): AsyncGenerator<{ id: string; text: string }> {
+  const seen = new Set<string>();
+  for await (const record of records) {
+    if (output.done.has(record.id)) {
+      stats.resumed++;
+      continue;
+    }
+    if (seen.has(record.id)) {
+      fail(record.id, new InvalidArgumentError(`id '${record.id}' appears more than once in the input; ids must be unique`));
+      continue;
+    }
+    seen.add(record.id);
+    if ('error' in record) {
+      fail(record.id, new InvalidArgumentError(record.error));
+      continue;
+    }
+    const refused = output.accepts(record.id);
+    if (refused !== undefined) fail(record.id, new InvalidArgumentError(refused));
+    else if (record.text === '') {
+      // OpenAI answers 400 to an empty string; say so per id instead of failing its whole request.
+      fail(record.id, new InvalidArgumentError(`input '${record.id}' is an empty string, which the embeddings API rejects`));
+    } else yield record;
+  }
+}
+
+function finish(stopped: unknown, stats: RunStats, io: CliIo): number {
+  if (stopped === undefined) return stats.failed > 0 ? EXIT.failed : EXIT.ok;
+  const left =
+    stats.total === undefined
+      ? ''
+      : ` ${Math.max(0, stats.total - stats.resumed - stats.embedded - stats.failed)} inputs are not done;`;
+  if (io.signal?.aborted) {
+    io.stderr.write(`embedrail: interrupted;${left} rerun with --resume to finish\n`);
+    return EXIT.interrupted;
+  }
+  io.stderr.write(`embedrail: stopped: ${oneLine(stopped)};${left} rerun with --resume to finish\n`);
+  return EXIT.failed;
+}

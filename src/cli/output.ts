@@ -1,0 +1,90 @@
+import { extname } from 'node:path';
+import { UsageError } from './io.js';
+import { openJsonlOutput } from './output-jsonl.js';
+import { openNpyOutput } from './output-npy.js';
+
+/**
+ * Where `embed` puts its vectors. Writes are buffered for at most one turn of the event loop
+ * (so the vectors of one response go out in one write) and appended, never rewritten, so a
+ * killed run loses at most the last unfinished line or row, which {@link openOutput}
+ * truncates when resuming.
+ */
+export interface OutputWriter {
+  /** Every file this output consists of, for messages. */
+  readonly files: string[];
+  /** Ids already in the output when it was opened (resume); they are not embedded again. */
+  readonly done: ReadonlySet<string>;
+  /** The vector length, once known (from `--dimensions`, the existing file or the first vector). */
+  readonly dimensions: number | undefined;
+  /** Queues one vector; throws when its length differs from the others. */
+  write(id: string, embedding: ArrayLike<number>): void;
+  /** Whether `id` can be stored (the `.npy` ids file holds one id per line). */
+  accepts(id: string): string | undefined;
+  /** Writes everything queued. */
+  flush(): void;
+  /** Flushes, finishes the file (the `.npy` shape) and closes it. */
+  close(): void;
+}
+
+/** How to treat an output that already exists. */
+export interface OpenOptions {
+  /** Continue it: keep its records, skip their ids. */
+  resume: boolean;
+  /** Replace it. Without `resume` or `overwrite` an existing output is an error. */
+  overwrite: boolean;
+  /** `--dimensions`, checked against an existing file. */
+  dimensions: number | undefined;
+}
+
+/** Opens `.jsonl` or `.npy` output, chosen by the extension of `path`. */
+export async function openOutput(path: string, options: OpenOptions): Promise<OutputWriter> {
+  const extension = extname(path).toLowerCase();
+  if (extension === '.jsonl' || extension === '.ndjson') return openJsonlOutput(path, options);
+  if (extension === '.npy') return openNpyOutput(path, options);
+  throw new UsageError(`--out '${path}' must end in .jsonl or .npy`);
+}
+
+/** Shared by both writers: the one-turn write buffer and the length check. */
+export class QueuedWrites {
+  private scheduled = false;
+  private failure: unknown;
+
+  constructor(private readonly flushNow: () => void) {}
+
+  /** Call after queueing: flushes on the next turn, or at once when `bytes` grew large. */
+  queued(bytes: number): void {
+    if (this.failure !== undefined) throw this.failure;
+    // A megabyte bounds memory when results arrive faster than turns of the event loop.
+    if (bytes >= 1 << 20) {
+      this.flushNow();
+      return;
+    }
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      try {
+        this.flushNow();
+      } catch (error) {
+        // Kept for the next write() or close(), which report it where it can be handled.
+        this.failure = error;
+      }
+    });
+  }
+
+  check(): void {
+    if (this.failure !== undefined) throw this.failure;
+  }
+}
+
+export function checkLength(path: string, id: string, length: number, dimensions: number | undefined): void {
+  if (dimensions !== undefined && length !== dimensions) {
+    throw new Error(
+      `the vector for id '${id}' has ${length} dimensions but '${path}' holds ${dimensions}-dimension vectors`,
+    );
+  }
+}
+
+export function refuseExisting(path: string): never {
+  throw new UsageError(`'${path}' already exists; pass --resume to continue it or --overwrite to replace it`);
+}

@@ -1,0 +1,118 @@
+import { Command, CommanderError, Option } from 'commander';
+import { DEFAULTS, VERSION } from '../index.js';
+import { MAX_DIMENSIONS, SERVER_DEFAULTS } from '../server/index.js';
+import { embed } from './embed.js';
+import type { EmbedFlags } from './embed.js';
+import type { CliIo } from './io.js';
+import { EXIT, UsageError, oneLine } from './io.js';
+import { integer, nonEmpty, number } from './parse.js';
+import { INPUT_FORMATS } from './readers.js';
+import { search } from './search.js';
+import type { SearchFlags } from './search.js';
+import { serve } from './serve.js';
+import type { ServeFlags } from './serve.js';
+
+/** The model `embed` and `search` use without `--model`. */
+export const DEFAULT_MODEL = 'text-embedding-3-small';
+
+const ENV_BASE_URL = `$EMBEDRAIL_BASE_URL, then $OPENAI_BASE_URL, then ${DEFAULTS.baseURL}`;
+const ENV_API_KEY = '$EMBEDRAIL_API_KEY, then $OPENAI_API_KEY; prefer these, a key on the command line shows in ps';
+
+/**
+ * Runs one command line (`argv` without node and the script) and resolves with the exit code:
+ * 0 done, 1 some inputs failed or the run stopped on an error, 2 a usage error (bad flag,
+ * unreadable file; one line on stderr), 130 interrupted. Never calls process.exit, so tests
+ * run it in-process.
+ */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  let code: number = EXIT.ok;
+  const program = buildProgram(io, (c) => {
+    code = c;
+  });
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return code;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Commander has already printed its message (or the help) through configureOutput.
+      return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    io.stderr.write(`embedrail: ${oneLine(error)}\n`);
+    return error instanceof UsageError ? EXIT.usage : EXIT.failed;
+  }
+}
+
+/** The commander program, exposed so a test can check that `--help` lists every option. */
+export function buildProgram(io: CliIo, done: (code: number) => void = () => {}): Command {
+  const program = new Command('embedrail')
+    .description('Embed files with any OpenAI-compatible embeddings API, search the vectors, or serve a local API.')
+    .version(VERSION, '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show help for a command')
+    .showSuggestionAfterError(true)
+    .configureHelp({ showGlobalOptions: false })
+    .configureOutput({
+      writeOut: (text) => io.stdout.write(text),
+      writeErr: (text) => io.stderr.write(text),
+      // One line, suggestion included, so scripts and logs get the whole message.
+      outputError: (text, write) => write(`embedrail: ${oneLine(text.replace(/^error: /, ''))}\n`),
+    })
+    .exitOverride();
+
+  const client = (command: Command): Command =>
+    command
+      .addOption(new Option('-m, --model <name>', 'embedding model').default(DEFAULT_MODEL).argParser(nonEmpty))
+      .option('--dimensions <n>', "vector length, for models that can shorten theirs (default: the model's own)", integer(1))
+      .option('--base-url <url>', `API root; requests go to <url>/embeddings (default: ${ENV_BASE_URL})`, nonEmpty)
+      .option('--api-key <key>', `API key (default: ${ENV_API_KEY})`, nonEmpty);
+
+  client(
+    program
+      .command('embed')
+      .description('Embed every text of a file, appending {id, embedding} as each request completes.')
+      .argument('<input>', 'a .txt (one text per line), .jsonl or .csv file, or - for stdin')
+      .requiredOption('-o, --out <file>', 'output: .jsonl ({"id","embedding"} per line) or .npy (float32 matrix, ids in <file>.ids.txt) (required)'),
+  )
+    .option('--concurrency <n>', 'requests in flight at once', integer(1), DEFAULTS.maxConcurrency)
+    .option('--rpm <n>', 'requests per minute to stay under (default: none; the x-ratelimit-* headers are followed anyway)', number(Number.MIN_VALUE))
+    .option('--tpm <n>', 'tokens per minute to stay under (default: none; the x-ratelimit-* headers are followed anyway)', number(Number.MIN_VALUE))
+    .option('--batch-size <n>', "inputs per request, closed earlier by the 300,000-token budget (default: 2048, OpenAI's cap)", integer(1))
+    .option('--max-retries <n>', 'retries per request after 408, 409, 429, 5xx, timeouts and connection errors', integer(0), DEFAULTS.maxRetries)
+    .option('--timeout <ms>', 'time allowed for one HTTP attempt', integer(1), DEFAULTS.timeout)
+    .option('--resume', 'continue an existing output: skip the ids it holds, retry the rest', false)
+    .option('--overwrite', 'replace an existing output; with neither this nor --resume an existing output is an error', false)
+    .addOption(
+      new Option('--format <format>', 'input format (default: from the extension; stdin: jsonl if it starts with {, else txt)').choices(
+        INPUT_FORMATS,
+      ),
+    )
+    .option('--id-field <name>', 'JSONL field holding the id (missing: the line number)', nonEmpty, 'id')
+    .option('--text-field <name>', 'JSONL field holding the text', nonEmpty, 'text')
+    .option('--id-column <name>', 'CSV column holding the id (absent: the data row number)', nonEmpty, 'id')
+    .option('--text-column <name>', 'CSV column holding the text', nonEmpty, 'text')
+    .action(async (input: string, flags: EmbedFlags) => done(await embed(input, flags, io)));
+
+  client(
+    program
+      .command('search')
+      .description('Embed a query and print the k most similar ids of a vectors file, as "score<TAB>id" lines.')
+      .argument('<vectors>', 'a .jsonl or .npy file written by embedrail embed')
+      .argument('<query>', 'the text to search for'),
+  )
+    .option('-k, --top-k <n>', 'how many ids to print', integer(1), 5)
+    .action(async (vectors: string, query: string, flags: SearchFlags) => done(await search(vectors, query, flags, io)));
+
+  program
+    .command('serve')
+    .description('Serve the local OpenAI-compatible embeddings API (lexical hash embeddings, for development and tests).')
+    .option('--port <n>', 'port; 0 picks a free one', integer(0, 65_535), SERVER_DEFAULTS.port)
+    .option('--host <address>', 'address to listen on; anything but loopback exposes the server', nonEmpty, SERVER_DEFAULTS.host)
+    .option('--dimensions <n>', 'vector length when a request sets none', integer(1, MAX_DIMENSIONS), SERVER_DEFAULTS.dimensions)
+    .option('--latency <ms>', 'delay added to every response', number(0), SERVER_DEFAULTS.latency)
+    .option('--rpm <n>', 'requests per minute; beyond it 429 with retry-after and x-ratelimit-* (default: unlimited)', number(1))
+    .option('--tpm <n>', 'tokens per minute; beyond it 429 like --rpm (default: unlimited)', number(1))
+    .option('--fail-rate <share>', 'share of requests, 0 to 1, failed on purpose with 500, 502, 503 or 429', number(0, 1), SERVER_DEFAULTS.failRate)
+    .option('--seed <n>', 'seed of the fault-injection PRNG', integer(Number.MIN_SAFE_INTEGER), SERVER_DEFAULTS.seed)
+    .action(async (flags: ServeFlags) => done(await serve(flags, io)));
+
+  return program;
+}

@@ -1,0 +1,152 @@
+import cliProgress from 'cli-progress';
+import type { CliIo } from './io.js';
+
+/** Counters of one `embed` run, updated as results arrive and read by the display. */
+export interface RunStats {
+  /** Inputs in the whole input, when known (not for stdin). */
+  total: number | undefined;
+  /** Inputs already in the output before this run (resume). */
+  resumed: number;
+  embedded: number;
+  failed: number;
+  /** The batch engine's counters for this run. */
+  tokens: number;
+  requests: number;
+  retries: number;
+  rateLimited: number;
+  /** `Date.now()` when the run started. */
+  startedAt: number;
+}
+
+export function newStats(now = Date.now()): RunStats {
+  return { total: undefined, resumed: 0, embedded: 0, failed: 0, tokens: 0, requests: 0, retries: 0, rateLimited: 0, startedAt: now };
+}
+
+/** How often a plain progress line is printed when stderr is not a terminal. @unit ms */
+export const PLAIN_INTERVAL_MS = 5000;
+
+/**
+ * Progress on stderr: a cli-progress bar on a terminal; otherwise (a log file, CI) one plain
+ * line every {@link PLAIN_INTERVAL_MS}, which logs can keep, where a redrawn bar would be noise.
+ */
+export class ProgressDisplay {
+  private bar: cliProgress.SingleBar | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly stats: RunStats,
+    private readonly stderr: CliIo['stderr'],
+  ) {}
+
+  start(): void {
+    if (this.stderr.isTTY) {
+      const known = this.stats.total !== undefined;
+      this.bar = new cliProgress.SingleBar({
+        stream: this.stderr as NodeJS.WritableStream,
+        format: known
+          ? '{bar} {value}/{total} inputs | {tokens} tokens | {rate}/s | ETA {etaText} | {retries} retries | {rateLimited} 429s | {failed} failed'
+          : '{value} inputs | {tokens} tokens | {rate}/s | {retries} retries | {rateLimited} 429s | {failed} failed',
+        barsize: 20,
+        hideCursor: true,
+        fps: 5,
+      });
+      this.bar.start(this.stats.total ?? 0, this.done(), this.payload());
+    } else {
+      this.timer = setInterval(() => this.stderr.write(`${this.line()}\n`), PLAIN_INTERVAL_MS);
+      this.timer.unref();
+    }
+  }
+
+  /** Call after the counters change; cheap, the bar redraws at most five times a second. */
+  update(): void {
+    this.bar?.update(this.done(), this.payload());
+  }
+
+  /** Stops the bar or the timer and prints the summary line, when given the file names. */
+  stop(files: { out: string; failures: string } | undefined): void {
+    if (this.bar) {
+      this.bar.update(this.done(), this.payload());
+      this.bar.stop();
+    }
+    clearInterval(this.timer);
+    if (files) this.stderr.write(`${summary(this.stats, files)}\n`);
+  }
+
+  /** The plain progress line. */
+  line(now = Date.now()): string {
+    const s = this.stats;
+    const done = this.done();
+    const parts = [
+      s.total === undefined ? `${done} inputs` : `${done}/${s.total} inputs (${percent(done, s.total)})`,
+      `${s.tokens} tokens`,
+      `${rate(s, now).toFixed(1)}/s`,
+    ];
+    if (s.total !== undefined) parts.push(`ETA ${duration(eta(s, now))}`);
+    parts.push(`${s.retries} retries`, `${s.rateLimited} 429s`, `${s.failed} failed`);
+    return `embedrail: ${parts.join(' | ')}`;
+  }
+
+  private done(): number {
+    return this.stats.resumed + this.stats.embedded + this.stats.failed;
+  }
+
+  private payload(): Record<string, string | number> {
+    const now = Date.now();
+    return {
+      tokens: this.stats.tokens,
+      rate: rate(this.stats, now).toFixed(1),
+      etaText: duration(eta(this.stats, now)),
+      retries: this.stats.retries,
+      rateLimited: this.stats.rateLimited,
+      failed: this.stats.failed,
+    };
+  }
+}
+
+/** Inputs finished per second in this run (resumed ones were not this run's work). */
+function rate(s: RunStats, now: number): number {
+  const seconds = (now - s.startedAt) / 1000;
+  return seconds > 0 ? (s.embedded + s.failed) / seconds : 0;
+}
+
+function eta(s: RunStats, now: number): number | undefined {
+  if (s.total === undefined) return undefined;
+  const r = rate(s, now);
+  if (r === 0) return undefined;
+  return (Math.max(0, s.total - s.resumed - s.embedded - s.failed) / r) * 1000;
+}
+
+function percent(done: number, total: number): string {
+  return total === 0 ? '100%' : `${((100 * done) / total).toFixed(1)}%`;
+}
+
+/** `ms` as `1h02m`, `3m05s` or `12.3s`; `?` when unknown. */
+export function duration(ms: number | undefined): string {
+  if (ms === undefined || !Number.isFinite(ms)) return '?';
+  const seconds = ms / 1000;
+  if (seconds < 60) return `${seconds.toFixed(1)}s`;
+  const whole = Math.round(seconds);
+  const h = Math.floor(whole / 3600);
+  const m = Math.floor((whole % 3600) / 60);
+  const sec = whole % 60;
+  return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : `${m}m${String(sec).padStart(2, '0')}s`;
+}
+
+/** The closing line: what happened to every input, and where the failures are. */
+export function summary(s: RunStats, files: { out: string; failures: string }, now = Date.now()): string {
+  const parts = [`${s.embedded} embedded`];
+  if (s.resumed > 0) parts.push(`${s.resumed} already in ${files.out}`);
+  parts.push(s.failed > 0 ? `${s.failed} failed (see ${files.failures})` : '0 failed');
+  const stats = [
+    plural(s.tokens, 'token'),
+    plural(s.requests, 'request'),
+    plural(s.retries, 'retry', 'retries'),
+    `${s.rateLimited} × 429`,
+    duration(now - s.startedAt),
+  ];
+  return `embedrail: ${parts.join(', ')} | ${stats.join(' | ')}`;
+}
+
+function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
+}

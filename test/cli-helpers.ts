@@ -1,0 +1,89 @@
+/** Shared by the test/cli-*.test.ts files: in-memory stdio for runCli, temp dirs, file readers. */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable, Writable } from 'node:stream';
+import { runCli } from '../src/cli/program.js';
+import type { CliIo } from '../src/cli/io.js';
+
+export interface Captured {
+  stream: Writable & { isTTY?: boolean; columns?: number };
+  readonly text: string;
+}
+
+export function capture(isTTY = false): Captured {
+  let text = '';
+  const stream = new Writable({
+    write(chunk: Buffer | string, _encoding, callback) {
+      text += chunk.toString();
+      callback();
+    },
+  }) as Captured['stream'];
+  stream.isTTY = isTTY;
+  if (isTTY) stream.columns = 160;
+  return {
+    stream,
+    get text() {
+      return text;
+    },
+  };
+}
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI in-process, as `embedrail <argv>` would, with `stdin` as its standard input. */
+export async function run(argv: string[], options: { stdin?: string; signal?: AbortSignal } = {}): Promise<RunResult> {
+  const stdout = capture();
+  const stderr = capture();
+  const io: CliIo = {
+    stdin: Readable.from(options.stdin === undefined ? [] : [Buffer.from(options.stdin)]),
+    stdout: stdout.stream,
+    stderr: stderr.stream,
+    signal: options.signal,
+  };
+  const code = await runCli(argv, io);
+  return { code, stdout: stdout.text, stderr: stderr.text };
+}
+
+export function tempDir(): { dir: string; path: (name: string) => string; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'embedrail-cli-'));
+  return { dir, path: (name) => join(dir, name), remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export interface JsonlVector {
+  id: string;
+  embedding: number[];
+}
+
+export function readJsonl<T = JsonlVector>(path: string): T[] {
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as T);
+}
+
+/** Parses a .npy file by the format's own rules, independently of src/cli/npy.ts. */
+export function readNpy(path: string): { version: [number, number]; descr: string; shape: number[]; data: Float32Array; dataBytes: number } {
+  const bytes = readFileSync(path);
+  if (bytes.subarray(0, 6).toString('latin1') !== '\x93NUMPY') throw new Error('bad magic');
+  const version: [number, number] = [bytes[6]!, bytes[7]!];
+  const headerLength = bytes.readUInt16LE(8);
+  const header = bytes.subarray(10, 10 + headerLength).toString('latin1');
+  if ((10 + headerLength) % 64 !== 0) throw new Error(`header not 64-byte aligned: ${10 + headerLength}`);
+  if (!header.endsWith('\n')) throw new Error('header does not end in a newline');
+  const descr = /'descr': '([^']+)'/.exec(header)![1]!;
+  const shape = /'shape': \(([^)]*)\)/
+    .exec(header)![1]!
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map(Number);
+  const body = bytes.subarray(10 + headerLength);
+  const data = new Float32Array(body.length / 4);
+  for (let i = 0; i < data.length; i++) data[i] = body.readFloatLE(4 * i);
+  return { version, descr, shape, data, dataBytes: body.length };
+}

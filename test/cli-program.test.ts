@@ -1,0 +1,64 @@
+import { describe, expect, test } from 'vitest';
+import { buildProgram } from '../src/cli/program.js';
+import { capture, run, tempDir } from './cli-helpers.js';
+import { Readable } from 'node:stream';
+
+function commandsAndOptions(): { command: string; flags: string[] }[] {
+  const program = buildProgram({ stdin: Readable.from([]), stdout: capture().stream, stderr: capture().stream });
+  return program.commands.map((command) => ({
+    command: command.name(),
+    flags: command.options.map((option) => option.long!).filter((flag) => flag !== '--help'),
+  }));
+}
+
+describe('help', () => {
+  test('embedrail --help lists every command and exits 0', async () => {
+    const { code, stdout } = await run(['--help']);
+    expect(code).toBe(0);
+    for (const name of ['embed', 'search', 'serve']) expect(stdout).toContain(name);
+  });
+
+  test.each(commandsAndOptions())('$command --help lists every flag with its default', async ({ command, flags }) => {
+    const { code, stdout } = await run([command, '--help']);
+    expect(code).toBe(0);
+    expect(flags.length).toBeGreaterThan(3);
+    for (const flag of flags) {
+      // Commander wraps long descriptions; join an option's lines back together.
+      const entry = stdout.split(/\n(?= {2}-)/).find((block) => new RegExp(`(^|[ ,])${flag}\\b`).test(block));
+      expect(entry, `${command} ${flag}`).toBeDefined();
+      expect(entry!.replace(/\s+/g, ' '), `${command} ${flag}`).toMatch(/\((default: [^)]*|required)\)/);
+    }
+  });
+
+  test('--version prints the package version', async () => {
+    const { code, stdout } = await run(['--version']);
+    expect(code).toBe(0);
+    expect(stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+  });
+});
+
+describe('usage errors exit 2 with one line on stderr', () => {
+  const dir = tempDir();
+  const table: [string, string[], RegExp][] = [
+    ['an unknown flag', ['embed', 'in.txt', '--out', 'o.jsonl', '--bogus'], /unknown option '--bogus'/],
+    ['an unknown command', ['embedd'], /unknown command 'embedd'/],
+    ['a missing --out', ['embed', 'in.txt'], /--out <file>' not specified/],
+    ['a concurrency of 0', ['embed', 'in.txt', '--out', 'o.jsonl', '--concurrency', '0'], /--concurrency <n>' argument '0' is invalid.*integer ≥ 1/],
+    ['a non-numeric --dimensions', ['embed', 'in.txt', '--out', 'o.jsonl', '--dimensions', 'abc'], /--dimensions <n>' argument 'abc' is invalid/],
+    ['an unknown --format', ['embed', '-', '--out', 'o.jsonl', '--format', 'xml'], /argument 'xml' is invalid.*txt, jsonl, csv/],
+    ['a fail rate over 1', ['serve', '--fail-rate', '1.5'], /--fail-rate <share>' argument '1.5' is invalid.*from 0 to 1/],
+    ['a port out of range', ['serve', '--port', '70000'], /--port <n>' argument '70000' is invalid/],
+    ['-k of 0', ['search', 'v.jsonl', 'q', '-k', '0'], /argument '0' is invalid/],
+    ['an input that does not exist', ['embed', `${dir.dir}/missing.txt`, '--out', `${dir.dir}/o.jsonl`], /cannot read input '.*missing.txt': no such file/],
+    ['an input that is a directory', ['embed', `${dir.dir}/`, '--out', `${dir.dir}/o.jsonl`, '--format', 'txt'], /not a regular file/],
+    ['an input with an unknown extension', ['embed', `${dir.dir}/in.xml`, '--out', `${dir.dir}/o.jsonl`], /cannot tell the format of input/],
+    ['vectors that do not exist', ['search', `${dir.dir}/none.jsonl`, 'hello'], /cannot read vectors '.*none.jsonl': no such file/],
+  ];
+  test.each(table)('%s', async (_name, argv, message) => {
+    const { code, stderr, stdout } = await run(argv);
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    expect(stderr).toMatch(message);
+    expect(stderr.trimEnd().split('\n')).toHaveLength(1);
+  });
+});
