@@ -82,7 +82,7 @@ try {
     if (streamed < 3) console.log(`  stream: #${item.index} ${item.id}, ${item.embedding.length} dimensions`);
     streamed++;
   }
-  console.log(`stream: ${streamed} vectors, ${failed} failures, ${requests} request${requests === 1 ? "" : "s"} sent`);
+  console.log(`stream: ${streamed} vectors, ${failed} failures, ${requests} request${requests === 1 ? '' : 's'} sent`);
 } finally {
   await client.close();
   await server?.close();
