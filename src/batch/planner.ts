@@ -49,8 +49,16 @@ export function prepareText(text: unknown, field: string, rules: TextRules): { t
         'shorten it or pass `truncate: true`',
     );
   }
-  const cut = rules.tokenizer.truncate(text, rules.maxTokensPerInput);
-  return { text: cut, tokens: rules.tokenizer.count(cut) };
+  let limit = rules.maxTokensPerInput;
+  let cut = rules.tokenizer.truncate(text, limit);
+  let cutTokens = rules.tokenizer.count(cut);
+  // Cutting inside a multi-byte character can re-encode to more tokens; cut shorter until it fits.
+  while (cutTokens > rules.maxTokensPerInput && limit > 1) {
+    limit -= Math.max(1, cutTokens - rules.maxTokensPerInput);
+    cut = rules.tokenizer.truncate(text, Math.max(1, limit));
+    cutTokens = rules.tokenizer.count(cut);
+  }
+  return { text: cut, tokens: cutTokens };
 }
 
 /** Reads a stream() item: a string, or `{ id, text }`. */
