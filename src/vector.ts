@@ -51,7 +51,7 @@ export function cosineSimilarity(a: Vector, b: Vector): number {
   checkVector('cosineSimilarity', 'a', a);
   checkVector('cosineSimilarity', 'b', b);
   checkSameLength('cosineSimilarity', a, b);
-  return cosineAt('cosineSimilarity', ['a', 'b'], a, b, 0, a.length);
+  return cosinePair(a, b);
 }
 
 /**
@@ -117,34 +117,57 @@ export function topK(query: Vector, matrix: Float32Array, k: number): ScoredInde
   const rows = matrix.length / dim;
   // A min-heap of the best `k` so far: O(rows · log k), and memory stays at k entries.
   const heap = new BestK(Math.min(k, rows));
+  const querySquares = sumOfSquares(query);
   for (let row = 0; row < rows; row++) {
-    heap.offer(row, cosineAt('topK', ['query', 'matrix'], query, matrix, row * dim, dim));
+    heap.offer(row, cosineRow(query, querySquares, matrix, row * dim, dim));
   }
   return heap.sorted();
 }
 
+/** `cosineSimilarity`'s kernel: one pass accumulating the dot product and both norms. */
+function cosinePair(a: Vector, b: Vector): number {
+  let dotSum = 0;
+  let aSquares = 0;
+  let bSquares = 0;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    dotSum += x * y;
+    aSquares += x * x;
+    bSquares += y * y;
+  }
+  return finishCosine('cosineSimilarity', ['a', 'b'], a, b, 0, a.length, dotSum, aSquares, bSquares);
+}
+
 /**
- * Cosine of `a` against `b[offset .. offset + length)`. One kernel for `cosineSimilarity` and
- * `topK`, so a ranking always agrees with the pairwise scores.
+ * `topK`'s kernel: the cosine of `query` against one row, `matrix[offset .. offset + length)`,
+ * with the query's sum of squares computed once per call rather than once per row. Each sum
+ * is accumulated in the same order as in {@link cosinePair}, so a ranking agrees bit for bit
+ * with the pairwise scores.
  */
-function cosineAt(
+function cosineRow(query: Vector, querySquares: number, matrix: Float32Array, offset: number, length: number): number {
+  let dotSum = 0;
+  let rowSquares = 0;
+  for (let i = 0; i < length; i++) {
+    const y = matrix[offset + i]!;
+    dotSum += query[i]! * y;
+    rowSquares += y * y;
+  }
+  return finishCosine('topK', ['query', 'matrix'], query, matrix, offset, length, dotSum, querySquares, rowSquares);
+}
+
+/** Checks the sums, redoes them scaled when they left the safe band, and divides. */
+function finishCosine(
   fn: string,
   names: readonly [string, string],
   a: Vector,
   b: Vector,
   offset: number,
   length: number,
+  dotSum: number,
+  aSquares: number,
+  bSquares: number,
 ): number {
-  let dotSum = 0;
-  let aSquares = 0;
-  let bSquares = 0;
-  for (let i = 0; i < length; i++) {
-    const x = a[i]!;
-    const y = b[offset + i]!;
-    dotSum += x * y;
-    aSquares += x * x;
-    bSquares += y * y;
-  }
   if (!Number.isFinite(dotSum + aSquares + bSquares)) {
     checkFinite(fn, names[0], a, 0, length);
     checkFinite(fn, names[1], b, offset, length);
@@ -171,6 +194,12 @@ function cosineAt(
   }
   const cosine = dotSum / (Math.sqrt(aSquares) * Math.sqrt(bSquares));
   return cosine > 1 ? 1 : cosine < -1 ? -1 : cosine;
+}
+
+function sumOfSquares(v: Vector): number {
+  let sum = 0;
+  for (let i = 0; i < v.length; i++) sum += v[i]! * v[i]!;
+  return sum;
 }
 
 /** Keeps the `capacity` best (score, index) pairs; "better" is a higher score, then a lower index. */
