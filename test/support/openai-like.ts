@@ -47,6 +47,8 @@ export interface OpenAILikeOptions {
   intercept?: (request: SeenRequest, all: SeenRequest[]) => Response | undefined;
   /** Per-minute limits enforced like OpenAI: 429 beyond them, x-ratelimit-* headers on every answer. */
   rateLimit?: { requestsPerMinute: number; tokensPerMinute: number; now?: () => number };
+  /** Extra headers on every successful answer (x-ratelimit-* from a server that sends them). */
+  headers?: Record<string, string>;
   /** Server-side request token cap. @default 300000 */
   maxRequestTokens?: number;
 }
@@ -141,7 +143,7 @@ export function openAILike(options: OpenAILikeOptions = {}): OpenAILike {
     return answer(
       HttpResponse.json(
         { object: 'list', data, model: String(body.model), usage: { prompt_tokens: tokens, total_tokens: tokens } },
-        { headers: { ...rateHeaders, 'x-request-id': `req_${seen.length}` } },
+        { headers: { ...options.headers, ...rateHeaders, 'x-request-id': `req_${seen.length}` } },
       ),
     );
   });
