@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { formatFloat32, toBase64 } from '../src/server/encode.js';
+import { spread } from '../src/server/embedding.js';
 import { localHashEmbedding, localHashEmbeddingOfTokens } from '../src/server/index.js';
 
 function cosine(a: Float32Array, b: Float32Array): number {
@@ -23,7 +24,7 @@ describe('localHashEmbedding', () => {
     const a = localHashEmbedding('The quick brown fox', 16);
     expect(localHashEmbedding('The quick brown fox', 16)).toEqual(a);
     // Pinned so a change to the features shows up here, not as silently different vectors.
-    expect(toBase64(a)).toMatchInlineSnapshot(`"44/+vQAAAADwDxo/6uu+vuOP/j3q674+AAAAAAAAAADjj3498z9WPua93j7ywyo+BPAtvfLDKj7hl6c98sMqvg=="`);
+    expect(toBase64(a)).toMatchInlineSnapshot(`"vZbCPtVl4L1pmTI+YqIavxFvHrs9eow+TRvAvsMWDT5OqBc+Dqz7PUF9kz1kKbw9abWLvvbPVb6bW8U815hWvg=="`);
   });
 
   test('texts that share words are closer than texts that share none', () => {
@@ -66,6 +67,13 @@ describe('localHashEmbedding', () => {
     expect(bang).not.toEqual(space);
   });
 
+  test('even a one-word text uses every dimension, as a dense model does', () => {
+    for (const d of [384, 1536, 1000]) {
+      const v = localHashEmbedding('hello', d);
+      expect(v.filter((x) => x === 0).length).toBeLessThan(d * 0.01);
+    }
+  });
+
   test('every vector has L2 norm 1 and finite values, for any text and dimensions (property)', () => {
     fc.assert(
       fc.property(fc.string({ minLength: 1, unit: 'grapheme' }), fc.integer({ min: 1, max: 512 }), (text, d) => {
@@ -79,6 +87,28 @@ describe('localHashEmbedding', () => {
 
   test.each([0, -1, 1.5, Number.NaN])('dimensions %s throws naming the value', (d) => {
     expect(() => localHashEmbedding('x', d)).toThrow(`\`dimensions\` must be an integer >= 1 (got ${d})`);
+  });
+});
+
+describe('spread', () => {
+  test('is orthogonal for any length: dot products and norms are kept (property)', () => {
+    const vectors = fc.integer({ min: 1, max: 300 }).chain((n) =>
+      fc.tuple(
+        fc.array(fc.double({ min: -1, max: 1, noNaN: true }), { minLength: n, maxLength: n }),
+        fc.array(fc.double({ min: -1, max: 1, noNaN: true }), { minLength: n, maxLength: n }),
+      ),
+    );
+    fc.assert(
+      fc.property(vectors, ([a, b]) => {
+        const dot = (x: ArrayLike<number>, y: ArrayLike<number>) => Array.from(x).reduce((s, v, i) => s + v * y[i]!, 0);
+        const sa = Float64Array.from(a);
+        const sb = Float64Array.from(b);
+        spread(sa);
+        spread(sb);
+        expect(Math.abs(dot(sa, sb) - dot(a, b))).toBeLessThan(1e-9);
+        expect(Math.abs(dot(sa, sa) - dot(a, a))).toBeLessThan(1e-9);
+      }),
+    );
   });
 });
 

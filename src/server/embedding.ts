@@ -69,16 +69,43 @@ function addWord(vector: Float64Array, word: string): number {
   return wordHash;
 }
 
+// A 3-4-5 angle rather than 45°: with 45° features of equal weight cancel to exact zeros.
+const COS = 0.8;
+const SIN = 0.6;
+
+/**
+ * Rotates `vector` in place by a product of 2×2 rotations on pairs (i, i + stride), stride
+ * 1, 2, 4, ...: the butterfly of the fast Walsh–Hadamard transform, extended to any length
+ * by leaving unpaired entries alone. Orthogonal, so norms and dot products are kept exactly; O(n log n).
+ * Without it most of a short text's dimensions would be exact zeros, and float JSON of such
+ * vectors would be unrealistically small next to a real provider's.
+ */
+export function spread(vector: Float64Array): void {
+  const n = vector.length;
+  for (let stride = 1; stride < n; stride *= 2) {
+    for (let block = 0; block < n; block += 2 * stride) {
+      const end = Math.min(block + stride, n - stride);
+      for (let i = block; i < end; i++) {
+        const a = vector[i]!;
+        const b = vector[i + stride]!;
+        vector[i] = COS * a + SIN * b;
+        vector[i + stride] = COS * b - SIN * a;
+      }
+    }
+  }
+}
+
 function toUnitFloat32(vector: Float64Array): Float32Array {
   let sum = 0;
   for (let i = 0; i < vector.length; i++) sum += vector[i]! * vector[i]!;
-  const out = new Float32Array(vector.length);
   // Signed buckets can cancel exactly (most easily with dimensions: 1); a unit vector is
   // still owed, never a zero or NaN one.
   if (sum === 0) {
-    out[0] = 1;
-    return out;
+    vector[0] = 1;
+    sum = 1;
   }
+  spread(vector);
+  const out = new Float32Array(vector.length);
   const inv = 1 / Math.sqrt(sum);
   for (let i = 0; i < vector.length; i++) out[i] = vector[i]! * inv;
   return out;
