@@ -87,3 +87,33 @@ export function readNpy(path: string): { version: [number, number]; descr: strin
   for (let i = 0; i < data.length; i++) data[i] = body.readFloatLE(4 * i);
   return { version, descr, shape, data, dataBytes: body.length };
 }
+
+/**
+ * Bundles src/cli/main.ts into a private folder (not dist/, which other builds may be
+ * cleaning at the same moment) for tests that need a real process: signals, SIGKILL.
+ * Inside node_modules so the bundle's external imports resolve to this project's packages.
+ */
+export async function buildCli(): Promise<string> {
+  const { build } = await import('tsup');
+  const outDir = join(process.cwd(), 'node_modules', '.cache', 'embedrail-cli-test', `${process.pid}-${Date.now()}`);
+  await build({
+    entry: { cli: 'src/cli/main.ts' },
+    format: ['esm'],
+    outDir,
+    config: false,
+    silent: true,
+    target: 'node20',
+    platform: 'node',
+    dts: false,
+    sourcemap: false,
+  });
+  return join(outDir, 'cli.js');
+}
+
+/** The largest elementwise difference: vectors are renormalised by the client, so allow float32 rounding. */
+export function maxDifference(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  if (actual.length !== expected.length) return Number.POSITIVE_INFINITY;
+  let worst = 0;
+  for (let i = 0; i < actual.length; i++) worst = Math.max(worst, Math.abs(actual[i]! - expected[i]!));
+  return worst;
+}

@@ -44,9 +44,11 @@ export class ProgressDisplay {
       this.bar = new cliProgress.SingleBar({
         stream: this.stderr as NodeJS.WritableStream,
         format: known
-          ? '{bar} {value}/{total} inputs | {tokens} tokens | {rate}/s | ETA {etaText} | {retries} retries | {rateLimited} 429s | {failed} failed'
-          : '{value} inputs | {tokens} tokens | {rate}/s | {retries} retries | {rateLimited} 429s | {failed} failed',
+          ? '{bar} {value}/{total} inputs | {tokens} | {rate}/s | ETA {etaText} | {retries} | {rateLimited} | {failed} failed'
+          : '{value} inputs | {tokens} | {rate}/s | {retries} | {rateLimited} | {failed} failed',
         barsize: 20,
+        barCompleteChar: '\u2588',
+        barIncompleteChar: '\u2591',
         hideCursor: true,
         fps: 5,
       });
@@ -78,11 +80,11 @@ export class ProgressDisplay {
     const done = this.done();
     const parts = [
       s.total === undefined ? `${done} inputs` : `${done}/${s.total} inputs (${percent(done, s.total)})`,
-      `${s.tokens} tokens`,
+      plural(s.tokens, 'token'),
       `${rate(s, now).toFixed(1)}/s`,
     ];
     if (s.total !== undefined) parts.push(`ETA ${duration(eta(s, now))}`);
-    parts.push(`${s.retries} retries`, `${s.rateLimited} 429s`, `${s.failed} failed`);
+    parts.push(plural(s.retries, 'retry', 'retries'), `${s.rateLimited} × 429`, `${s.failed} failed`);
     return `embedrail: ${parts.join(' | ')}`;
   }
 
@@ -93,11 +95,11 @@ export class ProgressDisplay {
   private payload(): Record<string, string | number> {
     const now = Date.now();
     return {
-      tokens: this.stats.tokens,
+      tokens: plural(this.stats.tokens, 'token'),
       rate: rate(this.stats, now).toFixed(1),
       etaText: duration(eta(this.stats, now)),
-      retries: this.stats.retries,
-      rateLimited: this.stats.rateLimited,
+      retries: plural(this.stats.retries, 'retry', 'retries'),
+      rateLimited: `${this.stats.rateLimited} × 429`,
       failed: this.stats.failed,
     };
   }

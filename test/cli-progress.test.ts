@@ -1,0 +1,94 @@
+import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
+import { PLAIN_INTERVAL_MS, ProgressDisplay, duration, newStats, summary } from '../src/cli/progress.js';
+import { capture } from './cli-helpers.js';
+
+beforeEach(() => {
+  vi.useFakeTimers({ now: 1_000_000 });
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+function running() {
+  const stats = newStats(Date.now());
+  stats.total = 1000;
+  stats.resumed = 100;
+  return stats;
+}
+
+describe('not a TTY', () => {
+  test(`prints a plain line every ${PLAIN_INTERVAL_MS} ms with inputs, tokens, rate, ETA, retries, 429s and failures`, () => {
+    const stderr = capture(false);
+    const stats = running();
+    const display = new ProgressDisplay(stats, stderr.stream);
+    display.start();
+    stats.embedded = 440;
+    stats.failed = 10;
+    stats.tokens = 9000;
+    stats.retries = 3;
+    stats.rateLimited = 2;
+    vi.advanceTimersByTime(PLAIN_INTERVAL_MS - 1);
+    expect(stderr.text).toBe('');
+    vi.advanceTimersByTime(1);
+    // 450 inputs in 5 s is 90/s; 450 left at that pace is 5 s.
+    expect(stderr.text).toBe(
+      'embedrail: 550/1000 inputs (55.0%) | 9000 tokens | 90.0/s | ETA 5.0s | 3 retries | 2 × 429 | 10 failed\n',
+    );
+    vi.advanceTimersByTime(PLAIN_INTERVAL_MS);
+    expect(stderr.text.split('\n')).toHaveLength(3);
+    display.stop({ out: 'o.jsonl', failures: 'o.jsonl.failures.jsonl' });
+    vi.advanceTimersByTime(10 * PLAIN_INTERVAL_MS);
+    const lines = stderr.text.trimEnd().split('\n');
+    expect(lines).toHaveLength(3);
+    expect(lines[2]).toBe(
+      'embedrail: 440 embedded, 100 already in o.jsonl, 10 failed (see o.jsonl.failures.jsonl) | 9000 tokens | 0 requests | 3 retries | 2 × 429 | 10.0s',
+    );
+  });
+
+  test('without a known total (stdin) the line has no total and no ETA', () => {
+    const stats = newStats(Date.now());
+    const display = new ProgressDisplay(stats, capture(false).stream);
+    stats.embedded = 5;
+    vi.advanceTimersByTime(1000);
+    expect(display.line()).toBe('embedrail: 5 inputs | 0 tokens | 5.0/s | 0 retries | 0 × 429 | 0 failed');
+  });
+});
+
+describe('on a TTY', () => {
+  test('draws a cli-progress bar with done/total, tokens, rate, ETA, retries and 429s, then the summary', () => {
+    const stderr = capture(true);
+    const stats = running();
+    const display = new ProgressDisplay(stats, stderr.stream);
+    display.start();
+    stats.embedded = 400;
+    stats.tokens = 1234;
+    stats.retries = 1;
+    stats.rateLimited = 4;
+    vi.advanceTimersByTime(4000);
+    display.update();
+    display.stop({ out: 'o.npy', failures: 'o.npy.failures.jsonl' });
+    expect(stderr.text).toMatch(/█{10}░{10} 500\/1000 inputs \| 1234 tokens \| 100\.0\/s \| ETA 5\.0s \| 1 retry \| 4 × 429 \| 0 failed/);
+    // Cursor control sequences show it redraws in place rather than printing lines.
+    expect(stderr.text).toContain('\x1b[');
+    expect(stderr.text.trimEnd().split('\n').at(-1)).toMatch(/^embedrail: 400 embedded, 100 already in o\.npy, 0 failed \|/);
+  });
+});
+
+describe('summary', () => {
+  test('names the failures file only when something failed', () => {
+    const stats = newStats(0);
+    stats.embedded = 3;
+    expect(summary(stats, { out: 'a', failures: 'a.failures.jsonl' }, 1500)).toBe(
+      'embedrail: 3 embedded, 0 failed | 0 tokens | 0 requests | 0 retries | 0 × 429 | 1.5s',
+    );
+  });
+
+  test.each([
+    [undefined, '?'],
+    [12_345, '12.3s'],
+    [185_000, '3m05s'],
+    [3_720_000, '1h02m'],
+  ])('duration(%s) is %s', (ms, text) => {
+    expect(duration(ms)).toBe(text);
+  });
+});
