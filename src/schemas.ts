@@ -69,6 +69,11 @@ const OptionsSchema = z.object({
 
 /** Validates `params` for `create()`; the error names the field and the value. */
 export function parseCreateParams(params: unknown): EmbeddingCreateParams {
+  const input = (params as { input?: unknown } | null)?.input;
+  // The union below would only say "Invalid input" for an empty list.
+  if (Array.isArray(input) && input.length === 0) {
+    throw new InvalidArgumentError('Invalid embeddings params: `input`: must hold at least one item (got [])');
+  }
   const result = EmbeddingCreateParams.safeParse(params);
   if (!result.success) throw invalid('embeddings params', params, result.error);
   return result.data;

@@ -151,7 +151,7 @@ describe('parameter validation, before any request', () => {
   test.each([
     ['missing model', { input: 'a' }, '`model`', 'undefined'],
     ['empty model', { model: '', input: 'a' }, '`model`', '""'],
-    ['empty input list', { model: 'm', input: [] }, '`input`', '[]'],
+    ['empty input list', { model: 'm', input: [] }, '`input`: must hold at least one item', '[]'],
     ['mixed input list', { model: 'm', input: ['a', 1] }, '`input`', '["a",1]'],
     ['negative token', { model: 'm', input: [1, -2] }, '`input[1]`', '-2'],
     ['zero dimensions', { model: 'm', input: 'a', dimensions: 0 }, '`dimensions`', '0'],
