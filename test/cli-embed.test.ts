@@ -332,3 +332,34 @@ describe('client flags', () => {
     expect(requests).toBe(3);
   });
 });
+
+describe('interruption', () => {
+  test('an abort (SIGINT) stops with exit 130 and whole lines only; --resume then finishes every id exactly once', async () => {
+    const slow = createServer({ dimensions: 64, latency: 30 });
+    const { url: slowUrl } = await slow.listen(0, '127.0.0.1');
+    try {
+      const texts = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [String(i + 1), `slow text ${i + 1}`]));
+      const file = input('v.txt', `${Object.values(texts).join('\n')}\n`);
+      const o = out();
+      const controller = new AbortController();
+      const args = ['embed', file, '--out', o, '--base-url', slowUrl, '--batch-size', '1', '--concurrency', '1'];
+      const running = run(args, { signal: controller.signal });
+      for (let i = 0; i < 500 && !(existsSync(o) && readFileSync(o, 'utf8').split('\n').length > 4); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      controller.abort();
+      const stopped = await running;
+      expect(stopped.code).toBe(130);
+      expect(stopped.stderr).toMatch(/interrupted; \d+ inputs are not done; rerun with --resume to finish/);
+      const partial = readJsonl(o).length;
+      expect(partial).toBeGreaterThanOrEqual(4);
+      expect(partial).toBeLessThan(40);
+      expect(existsSync(`${o}.failures.jsonl`)).toBe(false);
+      const resumed = await run([...args, '--resume']);
+      expect(resumed.code).toBe(0);
+      expectVectorsOf(readJsonl(o), texts);
+    } finally {
+      await slow.close();
+    }
+  });
+});

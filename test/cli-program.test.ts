@@ -52,6 +52,8 @@ describe('usage errors exit 2 with one line on stderr', () => {
     ['an input that does not exist', ['embed', `${dir.dir}/missing.txt`, '--out', `${dir.dir}/o.jsonl`], /cannot read input '.*missing.txt': no such file/],
     ['an input that is a directory', ['embed', `${dir.dir}/`, '--out', `${dir.dir}/o.jsonl`, '--format', 'txt'], /not a regular file/],
     ['an input with an unknown extension', ['embed', `${dir.dir}/in.xml`, '--out', `${dir.dir}/o.jsonl`], /cannot tell the format of input/],
+    ['an output in a folder that does not exist', ['embed', '-', '--out', `${dir.dir}/no/such/o.jsonl`, '--base-url', 'http://127.0.0.1:9/v1'], /cannot write --out '.*o.jsonl': ENOENT/],
+    ['an output that is not .jsonl or .npy', ['embed', '-', '--out', `${dir.dir}/o.parquet`, '--base-url', 'http://127.0.0.1:9/v1'], /--out '.*o.parquet' must end in .jsonl or .npy/],
     ['vectors that do not exist', ['search', `${dir.dir}/none.jsonl`, 'hello'], /cannot read vectors '.*none.jsonl': no such file/],
   ];
   test.each(table)('%s', async (_name, argv, message) => {

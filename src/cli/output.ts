@@ -39,9 +39,16 @@ export interface OpenOptions {
 /** Opens `.jsonl` or `.npy` output, chosen by the extension of `path`. */
 export async function openOutput(path: string, options: OpenOptions): Promise<OutputWriter> {
   const extension = extname(path).toLowerCase();
-  if (extension === '.jsonl' || extension === '.ndjson') return openJsonlOutput(path, options);
-  if (extension === '.npy') return openNpyOutput(path, options);
-  throw new UsageError(`--out '${path}' must end in .jsonl or .npy`);
+  const open = extension === '.npy' ? openNpyOutput : extension === '.jsonl' || extension === '.ndjson' ? openJsonlOutput : undefined;
+  if (!open) throw new UsageError(`--out '${path}' must end in .jsonl or .npy`);
+  try {
+    return await open(path, options);
+  } catch (error) {
+    // A missing folder or a read-only file is a problem with the command line, not the run.
+    const code = (error as NodeJS.ErrnoException).code;
+    if (typeof code === 'string') throw new UsageError(`cannot write --out '${path}': ${code}`);
+    throw error;
+  }
 }
 
 /** Shared by both writers: the one-turn write buffer and the length check. */
