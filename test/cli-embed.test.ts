@@ -363,3 +363,15 @@ describe('interruption', () => {
     }
   });
 });
+
+describe('--truncate', () => {
+  test('cuts an over-long input to 8192 tokens instead of failing it', async () => {
+    const long = 'word '.repeat(9000);
+    const file = input('w.txt', `${long}\n`);
+    const o = out();
+    const { code, inputs } = await embed([file, '--out', o, '--truncate']);
+    expect(code).toBe(0);
+    expect(inputs).toBe(1);
+    expect(readJsonl(o).map((r) => r.id)).toEqual(['1']);
+  });
+});

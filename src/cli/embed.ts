@@ -20,6 +20,7 @@ export interface EmbedFlags extends FieldNames {
   rpm?: number;
   tpm?: number;
   batchSize: number;
+  truncate: boolean;
   maxRetries: number;
   timeout: number;
   resume: boolean;
@@ -55,6 +56,7 @@ export async function embed(input: string, flags: EmbedFlags, io: CliIo): Promis
       { model: flags.model, input: inputs, ...(flags.dimensions === undefined ? {} : { dimensions: flags.dimensions }) },
       {
         maxInputsPerRequest: flags.batchSize,
+        truncate: flags.truncate,
         ...(flags.rpm === undefined && flags.tpm === undefined
           ? {}
           : { rateLimit: { requestsPerMinute: flags.rpm, tokensPerMinute: flags.tpm } }),

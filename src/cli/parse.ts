@@ -27,6 +27,13 @@ export function number(min: number, max = Number.POSITIVE_INFINITY): (value: str
   };
 }
 
+/** A finite number greater than 0 (a rate of 0 would never send anything). */
+export function positive(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a number > 0.');
+  return n;
+}
+
 /** A non-empty string (an empty `--model ''` is a typo, not a choice). */
 export function nonEmpty(value: string): string {
   if (value.trim() === '') throw new InvalidArgumentError('must not be empty.');

@@ -1,11 +1,11 @@
 import { Command, CommanderError, Option } from 'commander';
-import { DEFAULTS, VERSION } from '../index.js';
+import { BATCH_DEFAULTS, DEFAULTS, VERSION } from '../index.js';
 import { MAX_DIMENSIONS, SERVER_DEFAULTS } from '../server/index.js';
 import { embed } from './embed.js';
 import type { EmbedFlags } from './embed.js';
 import type { CliIo } from './io.js';
 import { EXIT, UsageError, oneLine } from './io.js';
-import { integer, nonEmpty, number } from './parse.js';
+import { integer, nonEmpty, number, positive } from './parse.js';
 import { INPUT_FORMATS } from './readers.js';
 import { search } from './search.js';
 import type { SearchFlags } from './search.js';
@@ -73,9 +73,10 @@ export function buildProgram(io: CliIo, done: (code: number) => void = () => {})
       .requiredOption('-o, --out <file>', 'output: .jsonl ({"id","embedding"} per line) or .npy (float32 matrix, ids in <file>.ids.txt) (required)'),
   )
     .option('--concurrency <n>', 'requests in flight at once', integer(1), DEFAULTS.maxConcurrency)
-    .option('--rpm <n>', 'requests per minute to stay under (default: none; the x-ratelimit-* headers are followed anyway)', number(Number.MIN_VALUE))
-    .option('--tpm <n>', 'tokens per minute to stay under (default: none; the x-ratelimit-* headers are followed anyway)', number(Number.MIN_VALUE))
-    .option('--batch-size <n>', "inputs per request, closed earlier by the 300,000-token budget (default: 2048, OpenAI's cap)", integer(1))
+    .option('--rpm <n>', 'requests per minute to stay under (default: none; the x-ratelimit-* headers are followed anyway)', positive)
+    .option('--tpm <n>', 'tokens per minute to stay under (default: none; the x-ratelimit-* headers are followed anyway)', positive)
+    .option('--batch-size <n>', 'inputs per request; a request also closes at the token budget', integer(1), BATCH_DEFAULTS.maxInputsPerRequest)
+    .option('--truncate', `cut inputs over ${BATCH_DEFAULTS.maxTokensPerInput} tokens to that length instead of failing them`, false)
     .option('--max-retries <n>', 'retries per request after 408, 409, 429, 5xx, timeouts and connection errors', integer(0), DEFAULTS.maxRetries)
     .option('--timeout <ms>', 'time allowed for one HTTP attempt', integer(1), DEFAULTS.timeout)
     .option('--resume', 'continue an existing output: skip the ids it holds, retry the rest', false)
