@@ -42,12 +42,10 @@ export function send(
   contentType = 'application/json',
 ): void {
   if (res.headersSent || res.destroyed) return;
-  res.writeHead(status, {
-    ...headers,
-    'content-type': contentType,
-    'content-length': String(Buffer.byteLength(body)),
-  });
-  res.end(body);
+  // Encode once: a 2048 × 1536 answer is tens of megabytes, not worth scanning twice.
+  const bytes = Buffer.from(body, 'utf8');
+  res.writeHead(status, { ...headers, 'content-type': contentType, 'content-length': String(bytes.length) });
+  res.end(bytes);
 }
 
 /** What reading a request body produced: its text, or that it passed the cap. */

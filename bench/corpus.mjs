@@ -1,0 +1,27 @@
+// Deterministic generated texts for the benchmarks: readable-ish sentences of varied length,
+// each unique (its number is in it) so deduplication cannot shrink the work.
+
+const SUBJECTS = ['The engine', 'A client', 'Our team', 'The server', 'Each worker', 'The index', 'A reader', 'The batch'];
+const VERBS = ['sends', 'reads', 'stores', 'ranks', 'splits', 'retries', 'counts', 'embeds', 'caches', 'streams'];
+const OBJECTS = [
+  'every passage of the corpus',
+  'short notes about gardening',
+  'long reports on river traffic',
+  'the questions users asked today',
+  'recipes for bread and soup',
+  'logs from the night shift',
+  'articles about distant galaxies',
+  'reviews of old jazz records',
+];
+const TAILS = ['', ' before noon', ' in small groups', ' without losing one', ' as fast as the limits allow', ' twice a day'];
+
+/** The `i`-th text: the same on every run. */
+export function textAt(i) {
+  const pick = (list, salt) => list[(Math.imul(i + 1, 2_654_435_761 + salt) >>> 0) % list.length];
+  return `${i}. ${pick(SUBJECTS, 0)} ${pick(VERBS, 7)} ${pick(OBJECTS, 13)}${pick(TAILS, 29)}.`;
+}
+
+/** `count` texts, produced one at a time: the caller never holds the corpus. */
+export function* generateTexts(count) {
+  for (let i = 0; i < count; i++) yield textAt(i);
+}

@@ -1,0 +1,28 @@
+// `npm run bench`: builds, then runs the three benchmarks of the batch engine against the
+// local server and prints their figures. Nothing here asserts a time; figures are read, not
+// tested. Each benchmark runs in its own process so one's heap and CPU time do not leak
+// into another's figures; each server runs in a process of its own for the same reason.
+// Bounded: about two and a half minutes on two cores.
+import { spawnSync } from 'node:child_process';
+import { cpus } from 'node:os';
+
+const BENCHES = [
+  ['rate-limit.mjs', 'rate-limit efficiency'],
+  ['decode-cost.mjs', 'client cost per vector'],
+  ['stream-memory.mjs', 'stream() memory'],
+];
+
+console.log(`embedrail benchmarks — Node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'})`);
+const started = performance.now();
+let failed = 0;
+for (const [file, title] of BENCHES) {
+  const run = spawnSync(process.execPath, ['--expose-gc', new URL(file, import.meta.url).pathname], {
+    stdio: 'inherit',
+  });
+  if (run.status !== 0) {
+    failed++;
+    console.error(`\n${title} (${file}) failed with exit code ${run.status ?? run.signal}`);
+  }
+}
+console.log(`\nall benchmarks: ${((performance.now() - started) / 1000).toFixed(0)} s`);
+process.exitCode = failed ? 1 : 0;
