@@ -7,7 +7,7 @@
 #   scripts/prism.sh stop <dir>    stop the instance started with the same <dir>
 #
 # Environment: PRISM_PORT (default 4010), PRISM_SPEC (default ../shared/conformance/openai-openapi.yml
-# beside the repository), PRISM_WAIT_SECONDS (default 120).
+# beside the repository), PRISM_WAIT_SECONDS (default 180).
 set -euo pipefail
 
 # 5.14.2 is the last release whose engines allow Node 20; 5.15+ require Node 24.
@@ -54,7 +54,7 @@ start() {
   echo $! >"$pidfile"
   local pid deadline
   pid=$(cat "$pidfile")
-  deadline=$((SECONDS + ${PRISM_WAIT_SECONDS:-120}))
+  deadline=$((SECONDS + ${PRISM_WAIT_SECONDS:-180}))
   until answers; do
     if ! kill -0 "$pid" 2>/dev/null; then
       echo "prism: exited before answering; its log:" >&2
@@ -62,7 +62,7 @@ start() {
       exit 1
     fi
     if [ "$SECONDS" -ge "$deadline" ]; then
-      echo "prism: no answer on $url after ${PRISM_WAIT_SECONDS:-120} s; its log:" >&2
+      echo "prism: no answer on $url after ${PRISM_WAIT_SECONDS:-180} s; its log:" >&2
       cat "$logfile" >&2
       stop
       exit 1
