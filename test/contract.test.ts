@@ -186,7 +186,7 @@ describe.skipIf(!PRISM_URL)('requests against the OpenAPI description served by 
       apiKey: API_KEY,
       organization: 'org-contract',
       project: 'proj_contract',
-      // One request per call: a retried 422 would not change the verdict, only hide it.
+      // One request per call, so each test judges exactly what it sent (429 would be retried).
       maxRetries: 0,
       dispatcher: agent.compose(recordInto(exchanges)),
     });
