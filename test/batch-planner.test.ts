@@ -33,18 +33,26 @@ describe('prepareText', () => {
     expect(text.startsWith(prepared.text)).toBe(true);
   });
 
-  test.each([['日本語のテキスト'.repeat(30)], ['🙂🙃'.repeat(40)], ['ünïcödé '.repeat(30)]])(
-    'truncated multi-byte text %# never exceeds the limit',
+  test.each([['日本語のテキスト'.repeat(30)], ['🙂🙃'.repeat(40)], ['ünïcödé '.repeat(30)], ['𖩃𝘶𩬰'.repeat(10)]])(
+    'truncated multi-byte text %# is a non-empty prefix of whole characters within the limit',
     (text) => {
       for (const tokenizer of [cl100kTokenizer, utf8ByteTokenizer]) {
-        for (const max of [1, 2, 3, 7, 16]) {
+        for (const max of [4, 5, 7, 16]) {
           const prepared = prepareText(text, 'input[0]', { tokenizer, maxTokensPerInput: max, truncate: true });
           expect(prepared.tokens).toBeLessThanOrEqual(max);
           expect(tokenizer.count(prepared.text)).toBe(prepared.tokens);
+          expect(prepared.text.length).toBeGreaterThan(0);
+          expect(text.startsWith(prepared.text)).toBe(true);
         }
       }
     },
   );
+
+  test('an input whose first character alone is over the limit cannot be cut: error naming its index', () => {
+    expect(() => prepareText('🙂 smile', 'input[2]', { ...rules, maxTokensPerInput: 1, truncate: true })).toThrow(
+      '`input[2]` cannot be cut to `maxTokensPerInput` (1): its first character alone takes more tokens',
+    );
+  });
 
   test('counts tokens with the given tokenizer', () => {
     expect(prepareText('héllo', 'input[0]', { ...rules, tokenizer: utf8ByteTokenizer }).tokens).toBe(6);

@@ -49,14 +49,28 @@ export function prepareText(text: unknown, field: string, rules: TextRules): { t
         'shorten it or pass `truncate: true`',
     );
   }
-  let limit = rules.maxTokensPerInput;
-  let cut = rules.tokenizer.truncate(text, limit);
-  let cutTokens = rules.tokenizer.count(cut);
-  // Cutting inside a multi-byte character can re-encode to more tokens; cut shorter until it fits.
-  while (cutTokens > rules.maxTokensPerInput && limit > 1) {
-    limit -= Math.max(1, cutTokens - rules.maxTokensPerInput);
-    cut = rules.tokenizer.truncate(text, Math.max(1, limit));
-    cutTokens = rules.tokenizer.count(cut);
+  const { tokenizer, maxTokensPerInput: max } = rules;
+  let cut = tokenizer.truncate(text, max);
+  let cutTokens = tokenizer.count(cut);
+  // Token boundaries can fall inside a character: the decoded cut then ends in U+FFFD (not a
+  // prefix of the text) or re-encodes to more tokens. Fall back to the longest prefix of whole
+  // characters that fits.
+  if (cutTokens > max || cut === '' || !text.startsWith(cut)) {
+    const chars = Array.from(text);
+    let fits = 0;
+    let over = chars.length;
+    while (over - fits > 1) {
+      const middle = (fits + over) >> 1;
+      if (tokenizer.count(chars.slice(0, middle).join('')) <= max) fits = middle;
+      else over = middle;
+    }
+    cut = chars.slice(0, fits).join('');
+    cutTokens = tokenizer.count(cut);
+  }
+  if (cut === '') {
+    throw new InvalidArgumentError(
+      `\`${field}\` cannot be cut to \`maxTokensPerInput\` (${max}): its first character alone takes more tokens`,
+    );
   }
   return { text: cut, tokens: cutTokens };
 }
