@@ -99,6 +99,10 @@ export async function* stream(
         inFlight--;
         wake();
       }
+    }).catch((error: unknown) => {
+      // Job methods settle their own errors; anything else is a defect that must not pass silently.
+      job.callbackError ??= error;
+      job.stop(error);
     });
   };
 
