@@ -1,52 +1,13 @@
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { afterEach, describe, expect, test, vi } from 'vitest';
 import { createServer, localHashEmbedding } from '../src/server/index.js';
-import type { LocalServer } from '../src/server/index.js';
-import { maxDifference, readJsonl, readNpy, run, tempDir } from './cli-helpers.js';
-import type { JsonlVector } from './cli-helpers.js';
+import { embedHarness, expectVectorsOf, maxDifference, readJsonl, readNpy, run } from './cli-helpers.js';
 
-let server: LocalServer;
-let url: string;
-const dir = tempDir();
+const { out, input, embed } = embedHarness();
 
-beforeAll(async () => {
-  server = createServer({ dimensions: 64 });
-  ({ url } = await server.listen(0, '127.0.0.1'));
-});
-afterAll(async () => {
-  await server.close();
-  dir.remove();
-});
 afterEach(() => {
   vi.unstubAllEnvs();
 });
-
-let counter = 0;
-/** A fresh output path per test, so tests never see each other's files. */
-function out(extension = 'jsonl'): string {
-  return dir.path(`out-${++counter}.${extension}`);
-}
-
-function input(name: string, content: string): string {
-  const path = dir.path(name);
-  writeFileSync(path, content);
-  return path;
-}
-
-/** Each record's vector is the local model's vector of the text with that id: nothing mixed up. */
-function expectVectorsOf(records: JsonlVector[], texts: Record<string, string>): void {
-  expect(records.map((r) => r.id).sort()).toEqual(Object.keys(texts).sort());
-  for (const record of records) {
-    expect(record.embedding).toHaveLength(64);
-    expect(maxDifference(record.embedding, localHashEmbedding(texts[record.id]!, 64)), `id ${record.id}`).toBeLessThan(1e-6);
-  }
-}
-
-async function embed(args: string[], stdin?: string) {
-  const before = { ...server.stats };
-  const result = await run(['embed', ...args, '--base-url', url], { stdin });
-  return { ...result, requests: server.stats.embeddings - before.embeddings, inputs: server.stats.inputs - before.inputs };
-}
 
 describe('input formats', () => {
   test('.txt: one text per line, ids are 1-based line numbers, CRLF and a BOM tolerated', async () => {
@@ -108,21 +69,21 @@ describe('input formats', () => {
 
   test('stdin (-) starting with { is read as JSONL', async () => {
     const o = out();
-    const { code } = await embed(['-', '--out', o], `${JSON.stringify({ id: 'q', text: 'from a pipe' })}\n`);
+    const { code } = await embed(['-', '--out', o], { stdin: `${JSON.stringify({ id: 'q', text: 'from a pipe' })}\n` });
     expect(code).toBe(0);
     expectVectorsOf(readJsonl(o), { q: 'from a pipe' });
   });
 
   test('stdin (-) not starting with { is read as text, one per line', async () => {
     const o = out();
-    expect((await embed(['-', '--out', o], '\n  \nsome words\n')).code).toBe(1);
+    expect((await embed(['-', '--out', o], { stdin: '\n  \nsome words\n' })).code).toBe(1);
     // The blank line is input 1 (a failure), the whitespace-only line is a real text.
     expectVectorsOf(readJsonl(o), { 2: '  ', 3: 'some words' });
   });
 
   test('stdin (-) with --format csv is read as CSV', async () => {
     const o = out();
-    expect((await embed(['-', '--out', o, '--format', 'csv'], 'id,text\nk,comma, separated\n')).code).toBe(0);
+    expect((await embed(['-', '--out', o, '--format', 'csv'], { stdin: 'id,text\nk,comma, separated\n' })).code).toBe(0);
     // csv-parse reads "comma" as the text and " separated" as an extra field; quoting is the writer's job.
     expectVectorsOf(readJsonl(o), { k: 'comma' });
   });
@@ -233,78 +194,6 @@ describe('failures never disappear', () => {
   });
 });
 
-describe('resume', () => {
-  test('--resume onto a complete output sends nothing', async () => {
-    const file = input('n.txt', 'one\ntwo\nthree\n');
-    const o = out();
-    expect((await embed([file, '--out', o])).code).toBe(0);
-    const again = await embed([file, '--out', o, '--resume']);
-    expect(again.code).toBe(0);
-    expect(again.requests).toBe(0);
-    expect(again.stderr).toMatch(/0 embedded, 3 already in/);
-    expect(readJsonl(o)).toHaveLength(3);
-  });
-
-  test('--resume truncates a line cut short by a crash and embeds only the missing ids', async () => {
-    const texts = Object.fromEntries(Array.from({ length: 6 }, (_, i) => [String(i + 1), `text number ${i + 1}`]));
-    const file = input('o.txt', `${Object.values(texts).join('\n')}\n`);
-    const o = out();
-    expect((await embed([file, '--out', o])).code).toBe(0);
-    const lines = readFileSync(o, 'utf8').split('\n').slice(0, 3);
-    // Three whole lines, then half of a fourth, as a kill during a write leaves it.
-    writeFileSync(o, `${lines.join('\n')}\n${lines[0]!.slice(0, 40)}`);
-    const resumed = await embed([file, '--out', o, '--resume']);
-    expect(resumed.code).toBe(0);
-    expect(resumed.inputs).toBe(3);
-    expectVectorsOf(readJsonl(o), texts);
-  });
-
-  test('.npy --resume keeps only rows that have both all their bytes and an id', async () => {
-    const texts = Object.fromEntries(Array.from({ length: 5 }, (_, i) => [String(i + 1), `row text ${i + 1}`]));
-    const file = input('p.txt', `${Object.values(texts).join('\n')}\n`);
-    const o = out('npy');
-    expect((await embed([file, '--out', o, '--batch-size', '1', '--concurrency', '1'])).code).toBe(0);
-    const full = readFileSync(o);
-    const ids = readFileSync(`${o}.ids.txt`, 'utf8').split('\n').slice(0, 5);
-    // The matrix got 3 rows and half of a 4th; the ids file 2 ids and part of a 3rd.
-    writeFileSync(o, full.subarray(0, 128 + 3.5 * 64 * 4));
-    writeFileSync(`${o}.ids.txt`, `${ids[0]}\n${ids[1]}\n${ids[2]!.slice(0, 0)}9`);
-    const resumed = await embed([file, '--out', o, '--resume']);
-    expect(resumed.code).toBe(0);
-    expect(resumed.inputs).toBe(3);
-    const npy = readNpy(o);
-    expect(npy.shape).toEqual([5, 64]);
-    const finalIds = readFileSync(`${o}.ids.txt`, 'utf8').trimEnd().split('\n');
-    expect([...finalIds].sort()).toEqual(['1', '2', '3', '4', '5']);
-    finalIds.forEach((id, row) => {
-      expect(maxDifference(npy.data.subarray(row * 64, (row + 1) * 64), localHashEmbedding(texts[id]!, 64))).toBeLessThan(1e-6);
-    });
-  });
-
-  test('an existing output without --resume or --overwrite is a usage error; --overwrite replaces it', async () => {
-    const file = input('q.txt', 'alpha\n');
-    const o = out();
-    writeFileSync(o, 'precious\n');
-    const refused = await embed([file, '--out', o]);
-    expect(refused.code).toBe(2);
-    expect(refused.stderr).toMatch(/already exists; pass --resume to continue it or --overwrite to replace it/);
-    expect(refused.requests).toBe(0);
-    expect(readFileSync(o, 'utf8')).toBe('precious\n');
-    expect((await embed([file, '--out', o, '--overwrite'])).code).toBe(0);
-    expectVectorsOf(readJsonl(o), { 1: 'alpha' });
-  });
-
-  test('--resume with other --dimensions than the output holds is a usage error before any request', async () => {
-    const file = input('r.txt', 'alpha\nbeta\n');
-    const o = out();
-    appendFileSync(o, `${JSON.stringify({ id: '1', embedding: [0.6, 0.8] })}\n`);
-    const { code, stderr, requests } = await embed([file, '--out', o, '--resume', '--dimensions', '64']);
-    expect(code).toBe(2);
-    expect(stderr).toMatch(/holds 2-dimension vectors but --dimensions is 64/);
-    expect(requests).toBe(0);
-  });
-});
-
 describe('client flags', () => {
   test('--dimensions is sent to the API', async () => {
     const file = input('s.txt', 'short vector\n');
@@ -330,37 +219,6 @@ describe('client flags', () => {
     const { code, requests } = await embed([file, '--out', out(), '--batch-size', '2']);
     expect(code).toBe(0);
     expect(requests).toBe(3);
-  });
-});
-
-describe('interruption', () => {
-  test('an abort (SIGINT) stops with exit 130 and whole lines only; --resume then finishes every id exactly once', async () => {
-    const slow = createServer({ dimensions: 64, latency: 30 });
-    const { url: slowUrl } = await slow.listen(0, '127.0.0.1');
-    try {
-      const texts = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [String(i + 1), `slow text ${i + 1}`]));
-      const file = input('v.txt', `${Object.values(texts).join('\n')}\n`);
-      const o = out();
-      const controller = new AbortController();
-      const args = ['embed', file, '--out', o, '--base-url', slowUrl, '--batch-size', '1', '--concurrency', '1'];
-      const running = run(args, { signal: controller.signal });
-      for (let i = 0; i < 500 && !(existsSync(o) && readFileSync(o, 'utf8').split('\n').length > 4); i++) {
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
-      controller.abort();
-      const stopped = await running;
-      expect(stopped.code).toBe(130);
-      expect(stopped.stderr).toMatch(/interrupted; \d+ inputs are not done; rerun with --resume to finish/);
-      const partial = readJsonl(o).length;
-      expect(partial).toBeGreaterThanOrEqual(4);
-      expect(partial).toBeLessThan(40);
-      expect(existsSync(`${o}.failures.jsonl`)).toBe(false);
-      const resumed = await run([...args, '--resume']);
-      expect(resumed.code).toBe(0);
-      expectVectorsOf(readJsonl(o), texts);
-    } finally {
-      await slow.close();
-    }
   });
 });
 

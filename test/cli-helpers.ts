@@ -1,9 +1,12 @@
 /** Shared by the test/cli-*.test.ts files: in-memory stdio for runCli, temp dirs, file readers. */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { runCli } from '../src/cli/program.js';
+import { createServer, localHashEmbedding } from '../src/server/index.js';
+import type { LocalServer } from '../src/server/index.js';
 import type { CliIo } from '../src/cli/io.js';
 
 export interface Captured {
@@ -116,4 +119,48 @@ export function maxDifference(actual: ArrayLike<number>, expected: ArrayLike<num
   let worst = 0;
   for (let i = 0; i < actual.length; i++) worst = Math.max(worst, Math.abs(actual[i]! - expected[i]!));
   return worst;
+}
+
+/**
+ * A local server (64 dimensions) for the test file, fresh paths per test, and `embed()` that
+ * runs the CLI against it and says how many requests and inputs the server saw.
+ */
+export function embedHarness() {
+  const state = { server: undefined as unknown as LocalServer, url: '' };
+  const dir = tempDir();
+  let counter = 0;
+  beforeAll(async () => {
+    state.server = createServer({ dimensions: 64 });
+    ({ url: state.url } = await state.server.listen(0, '127.0.0.1'));
+  });
+  afterAll(async () => {
+    await state.server.close();
+    dir.remove();
+  });
+  return {
+    state,
+    dir,
+    /** A fresh output path per test, so tests never see each other's files. */
+    out: (extension = 'jsonl') => dir.path(`out-${++counter}.${extension}`),
+    input(name: string, content: string): string {
+      const path = dir.path(name);
+      writeFileSync(path, content);
+      return path;
+    },
+    async embed(args: string[], options: { stdin?: string; signal?: AbortSignal; url?: string } = {}) {
+      const before = { ...state.server.stats };
+      const result = await run(['embed', ...args, '--base-url', options.url ?? state.url], options);
+      const after = state.server.stats;
+      return { ...result, requests: after.embeddings - before.embeddings, inputs: after.inputs - before.inputs };
+    },
+  };
+}
+
+/** Each record's vector is the local model's vector of the text with that id: nothing mixed up. */
+export function expectVectorsOf(records: JsonlVector[], texts: Record<string, string>, dimensions = 64): void {
+  expect(records.map((r) => r.id).sort()).toEqual(Object.keys(texts).sort());
+  for (const record of records) {
+    expect(record.embedding).toHaveLength(dimensions);
+    expect(maxDifference(record.embedding, localHashEmbedding(texts[record.id]!, dimensions)), `id ${record.id}`).toBeLessThan(1e-6);
+  }
 }
