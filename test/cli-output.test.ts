@@ -62,7 +62,7 @@ describe('jsonl writer', () => {
     output.write('b', [1]);
     expect(readFileSync(path, 'utf8')).toBe('');
     await new Promise((resolve) => setImmediate(resolve));
-    expect(readFileSync(path, 'utf8')).toBe('{"id":"a","embedding":[1]}\n{"id":"b","embedding":[1]}\n');
+    expect(readFileSync(path, 'utf8')).toBe('{"id":"a","embedding":[1.00000000]}\n{"id":"b","embedding":[1.00000000]}\n');
     output.close();
   });
 });

@@ -58,7 +58,8 @@ function lineCount(path: string): number {
   }
 }
 
-describe('the built binary', () => {
+// Each spawn pays Node's start-up and module loading; on a loaded two-core machine that is seconds.
+describe('the built binary', { timeout: 60_000 }, () => {
   test('--help exits 0 and lists the commands', async () => {
     const result = await start(['--help']).exit;
     expect(result.code).toBe(0);
@@ -81,7 +82,7 @@ describe('the built binary', () => {
   });
 });
 
-describe('resume after SIGKILL', () => {
+describe('resume after SIGKILL', { timeout: 60_000 }, () => {
   const COUNT = 1000;
   const texts = Array.from({ length: COUNT }, (_, i) => `sentence ${i + 1} about topic ${i % 17}`);
   const corpus = dir.path('corpus.txt');
@@ -101,7 +102,7 @@ describe('resume after SIGKILL', () => {
     return written();
   }
 
-  test('.jsonl: the rerun with --resume ends with every id exactly once and each vector its own', { timeout: 60_000 }, async () => {
+  test('.jsonl: the rerun with --resume ends with every id exactly once and each vector its own', async () => {
     const out = dir.path('killed.jsonl');
     const partial = await killMidway(out, () => lineCount(out));
     const inputsBefore = server.stats.inputs;
@@ -118,7 +119,7 @@ describe('resume after SIGKILL', () => {
     }
   });
 
-  test('.npy: the rerun with --resume ends with every id exactly once, matching its row', { timeout: 60_000 }, async () => {
+  test('.npy: the rerun with --resume ends with every id exactly once, matching its row', async () => {
     const out = dir.path('killed.npy');
     const rows = () => {
       try {
@@ -142,7 +143,7 @@ describe('resume after SIGKILL', () => {
   });
 });
 
-describe('serve', () => {
+describe('serve', { timeout: 60_000 }, () => {
   test.each(['SIGINT', 'SIGTERM'] as const)('prints its URL, answers, and on %s stops cleanly with exit 0', async (signal) => {
     const run = start(['serve', '--port', '0', '--dimensions', '8']);
     await until(() => /http:\/\/127\.0\.0\.1:\d+\/v1/.test(run.stdout()));
