@@ -38,7 +38,14 @@ export async function embed(input: string, flags: EmbedFlags, io: CliIo): Promis
   if (input !== '-') await checkReadable(input, 'input');
   if (flags.resume && flags.overwrite) throw new UsageError('--resume and --overwrite contradict each other; pick one');
   const client = newClient(flags);
-  const output = await openOutput(flags.out, { resume: flags.resume, overwrite: flags.overwrite, dimensions: flags.dimensions });
+  const output = await openOutput(flags.out, {
+    resume: flags.resume,
+    overwrite: flags.overwrite,
+    dimensions: flags.dimensions,
+  }).catch(async (error: unknown) => {
+    await client.close();
+    throw error;
+  });
   const failures = new FailuresFile(failuresPath(flags.out));
   const stats = newStats();
   const display = new ProgressDisplay(stats, io.stderr);
