@@ -222,6 +222,8 @@ describe('stream failures', () => {
     expect(settled.size).toBe(yielded.length + failures.length);
     expect(Math.max(...settled) + 1).toBe(settled.size);
     expect(state.pulled).toBeLessThanOrEqual(settled.size + 1);
+    // The source it stopped reading was closed.
+    expect(state.closed).toBe(true);
   });
 
   test('a 401 ends the stream with the error after no more than the requests in flight', async () => {
@@ -245,6 +247,21 @@ describe('stream failures', () => {
     })().catch((e: unknown) => e);
     expect((error as Error).message).toBe('source broke');
     expect(yielded.sort((a, b) => a - b)).toEqual(texts(15).map((_, i) => i));
+  });
+
+  test('a tokenizer that throws fails only the input it was counting', async () => {
+    serve();
+    const tokenizer = {
+      count: (text: string) => {
+        if (text === 'line 2') throw new Error('cannot count');
+        return text.length;
+      },
+      truncate: (text: string) => text,
+    };
+    const items = await collect(client.embeddings.stream({ model, input: texts(5) }, { tokenizer, onFailure: 'collect' }));
+    const failed = items.filter((item) => item.error);
+    expect(failed.map((item) => [item.index, item.error!.message])).toEqual([[2, '`input[2]`: Error: cannot count']]);
+    expect(items).toHaveLength(5);
   });
 
   test.each([[null], ['a string'], [42]])('rejects input %j naming the field before any request', async (input) => {

@@ -76,6 +76,9 @@ export function resolveBatchConfig(
   if (checked.user !== undefined) batchParams.user = checked.user;
   if (checked.encoding_format === 'float') batchParams.encoding_format = 'float';
 
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidArgumentError(`options must be an object (got ${preview(options)})`);
+  }
   for (const key of Object.keys(options)) {
     if (!KNOWN_OPTIONS.has(key)) throw new InvalidArgumentError(`unknown batch option \`${key}\``);
   }

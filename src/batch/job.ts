@@ -101,7 +101,7 @@ export class Job {
       const chunk = units.slice(start, start + CACHE_LOOKUP_CHUNK);
       let found: (Float32Array | undefined)[];
       try {
-        found = await cache.get(chunk.map((unit) => cacheKey(cacheScope, unit.text)));
+        found = await cache.get(chunk.map((unit) => (unit.key ??= cacheKey(cacheScope, unit.text))));
       } catch (error) {
         this.#callbackFailed(error);
         return misses.concat(units.slice(start));
@@ -164,7 +164,7 @@ export class Job {
     if (cache !== undefined) {
       // Written before the results are handed on: a crash loses at most what was in flight.
       try {
-        await cache.set(batch.units.map((unit, i) => [cacheKey(cacheScope, unit.text), vectors[i]!]));
+        await cache.set(batch.units.map((unit, i) => [(unit.key ??= cacheKey(cacheScope, unit.text)), vectors[i]!]));
       } catch (error) {
         this.#callbackFailed(error);
       }

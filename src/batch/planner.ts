@@ -15,6 +15,8 @@ export interface Unit {
   indices: number[];
   /** The caller's id for each position in `indices` (stream() inputs may carry one). */
   ids: (string | undefined)[];
+  /** Cache key, computed once when a cache is in use. */
+  key?: string;
 }
 
 /** The requests a job may send. */

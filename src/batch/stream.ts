@@ -111,6 +111,8 @@ export async function* stream(
   const halted = () => job.stopped || stopReading;
   /** The reader is waiting on the source, which may take any time (or never answer). */
   let readingSource = false;
+  /** The source said it is done, or threw: it needs no return() call. */
+  let sourceEnded = false;
   // What was read is still sent (or failed, after a fatal error) unless the job was stopped.
   const flushRest = () => {
     const rest = builder.flush();
@@ -129,8 +131,15 @@ export async function* stream(
         }
         if (halted()) break;
         readingSource = true;
-        const next = await iterator.next();
+        let next: IteratorResult<StreamInput>;
+        try {
+          next = await iterator.next();
+        } catch (error) {
+          sourceEnded = true;
+          throw error;
+        }
         readingSource = false;
+        if (next.done) sourceEnded = true;
         if (next.done || halted()) break;
         const index = nextIndex++;
         outstanding++;
@@ -141,7 +150,8 @@ export async function* stream(
           id = item.id;
           prepared = prepareText(item.text, item.field, rules);
         } catch (error) {
-          job.failInput(index, id, error as InvalidArgumentError);
+          // A plugged-in tokenizer may throw anything; the failure still names its input.
+          job.failInput(index, id, error instanceof EmbeddingsError ? error : new EmbeddingsError(`\`input[${index}]\`: ${String(error)}`, { cause: error }));
           continue;
         }
         const unit = deduper.add(index, id, prepared.text, prepared.tokens);
@@ -185,7 +195,8 @@ export async function* stream(
     if (!finished) job.stop(new EmbeddingsError('stream() was closed by its consumer'));
     job.dispose();
     wake();
-    if (!finished) void Promise.resolve(iterator.return?.()).catch(() => {});
+    // A source we stopped reading early is closed, so it can release a file or a connection.
+    if (!sourceEnded) void Promise.resolve(iterator.return?.()).catch(() => {});
   }
 
   if (job.aborted) throw job.abortError(METHOD);
