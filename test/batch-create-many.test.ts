@@ -12,6 +12,7 @@ import {
   type BatchProgress,
   type EmbeddingCache,
 } from '../src/index.js';
+import { BATCH_DEFAULTS, resolveBatchConfig } from '../src/batch/config.js';
 import { cl100kTokenizer } from '../src/tokenizer.js';
 import { startFakeApi, type FakeApi } from './support/fake-api.js';
 import { expectedVector, openAILike, vectorFor, type OpenAILike } from './support/openai-like.js';
@@ -101,6 +102,23 @@ describe('createMany results', () => {
     for (const request of api.requests) {
       expect(request.body).toMatchObject({ model, dimensions: 16, user: 'u1', encoding_format: 'base64' });
     }
+  });
+});
+
+describe('createMany defaults', () => {
+  test('defaults are the documented ones: 2048 inputs, 300,000 tokens less 1%, 8192 per input, no truncation, dedupe, throw', () => {
+    expect(BATCH_DEFAULTS).toEqual({
+      maxInputsPerRequest: 2048,
+      maxTokensPerRequest: 297_000,
+      maxTokensPerInput: 8192,
+      truncate: false,
+      dedupe: true,
+      onFailure: 'throw',
+    });
+    const config = resolveBatchConfig(client, { model }, {});
+    expect(config.maxConcurrency).toBe(client.maxConcurrency);
+    expect(config.normalize).toBe(true);
+    expect(config.vectorType).toBe('array');
   });
 });
 
@@ -485,5 +503,27 @@ describe('createMany pacing at the wire', () => {
     const firstWaveAnswered = Math.min(...server.seen.slice(0, 4).map((r) => r.answeredAt!));
     expect(arrivals[4]! - firstWaveAnswered).toBeGreaterThanOrEqual(100 - 2);
     for (let i = 5; i < arrivals.length; i++) expect(arrivals[i]! - arrivals[i - 1]!).toBeGreaterThanOrEqual(100 - 2);
+  });
+
+  test('rateLimit is applied: with one request per minute the second request waits, and an abort ends the wait', async () => {
+    const controller = new AbortController();
+    serve({
+      intercept: () => {
+        setImmediate(() => setTimeout(() => controller.abort(), 100));
+        return undefined;
+      },
+    });
+    const call = client.embeddings.createMany(
+      { model, input: texts(30) },
+      { maxInputsPerRequest: 10, rateLimit: { requestsPerMinute: 1 }, signal: controller.signal },
+    );
+    await expect(call).rejects.toThrow(/^createMany was aborted after 10 of 30 inputs finished$/);
+    expect(api.requests).toHaveLength(1);
+  });
+
+  test('rateLimit.tokensPerMinute also caps the tokens of one request, which could never be paced otherwise', () => {
+    const config = resolveBatchConfig(client, { model }, { rateLimit: { tokensPerMinute: 600 } });
+    expect(config.maxTokensPerRequest).toBe(600);
+    expect(resolveBatchConfig(client, { model }, {}).maxTokensPerRequest).toBe(BATCH_DEFAULTS.maxTokensPerRequest);
   });
 });
