@@ -77,6 +77,27 @@ describe('resume', () => {
   });
 });
 
+describe('resume refuses what it cannot continue', () => {
+  test('a corrupt line before the last is a usage error naming it, and the file is left as it was', async () => {
+    const file = input('x.txt', 'one\ntwo\n');
+    const o = out();
+    const content = '{"id":"1","embedding":[1]}\nnot a record\n{"id":"2","embedding":[1]}\n';
+    writeFileSync(o, content);
+    const { code, stderr, requests } = await embed([file, '--out', o, '--resume']);
+    expect(code).toBe(2);
+    expect(stderr.trim()).toBe(`embedrail: cannot resume '${o}': line 2 is not an {"id","embedding"} record`);
+    expect(requests).toBe(0);
+    expect(readFileSync(o, 'utf8')).toBe(content);
+  });
+
+  test('--resume with --overwrite is a usage error', async () => {
+    const file = input('y.txt', 'one\n');
+    const { code, stderr } = await embed([file, '--out', out(), '--resume', '--overwrite']);
+    expect(code).toBe(2);
+    expect(stderr.trim()).toBe('embedrail: --resume and --overwrite contradict each other; pick one');
+  });
+});
+
 describe('interruption', () => {
   test('an abort (SIGINT) stops with exit 130 and whole lines only; --resume then finishes every id exactly once', async () => {
     const slow = createServer({ dimensions: 64, latency: 30 });
