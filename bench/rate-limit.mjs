@@ -77,18 +77,18 @@ export async function rateLimitBench() {
       label: 'tpm-bound, limits learnt from x-ratelimit-* headers only',
       rpm: 1000,
       tpm: 600_000,
-      inputs: 55_000,
+      inputs: 50_000,
       maxInputsPerRequest: 256,
       clientLimits: false,
     }),
   );
-  // Requests bind: 300 rpm is 5 requests/s; 360 small requests need 12 s beyond the burst.
+  // Requests bind: 300 rpm is 5 requests/s; 350 small requests need 10 s beyond the burst.
   results.push(
     await rateLimitScenario({
       label: 'rpm-bound, limits learnt from x-ratelimit-* headers only',
       rpm: 300,
       tpm: 10_000_000,
-      inputs: 360 * 25,
+      inputs: 350 * 25,
       maxInputsPerRequest: 25,
       clientLimits: false,
     }),

@@ -133,8 +133,26 @@ describe('formatFloat32', () => {
     );
   });
 
+  test('prints the same number as the shortest toPrecision search, in the fast range too (property)', () => {
+    const shortest = (x: number) => {
+      for (let d = 1; d <= 9; d++) if (Math.fround(Number(x.toPrecision(d))) === x) return Number(x.toPrecision(d));
+      return Number.NaN;
+    };
+    const embeddingLike = fc.float({ min: -1, max: 1, noNaN: true });
+    const powersOfTen = fc.integer({ min: -6, max: 6 }).map((e) => Math.fround(10 ** e));
+    fc.assert(
+      fc.property(fc.oneof(embeddingLike, powersOfTen, fc.float({ noNaN: true, noDefaultInfinity: true })), (x) => {
+        expect(Number(formatFloat32(x))).toBe(shortest(x) || 0);
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
   test.each([
     [Math.fround(-0.099287055), '-0.099287055'],
+    [Math.fround(9.9999995), '9.999999'],
+    [Math.fround(0.00999999977), '0.01'],
+    [Math.fround(123.456), '123.456'],
     [Math.fround(0.5), '0.5'],
     [Math.fround(1e-7), '1e-7'],
   ])('%d is written %s', (x, text) => {
