@@ -26,5 +26,7 @@ export default defineConfig([
     // p-retry and p-limit are ESM-only; bundling them keeps require('embedrail') working
     // on every Node the engines field allows, not only where require() of ESM is enabled.
     noExternal: ['p-retry', 'p-limit', 'yocto-queue', 'is-network-error'],
+    // The tokenizer is loaded lazily through createRequire(import.meta.url).
+    shims: true,
   },
 ]);

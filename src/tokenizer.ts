@@ -1,4 +1,16 @@
-import { countTokens, decode, encode, isWithinTokenLimit } from 'gpt-tokenizer/encoding/cl100k_base';
+import { createRequire } from 'node:module';
+
+type Cl100k = typeof import('gpt-tokenizer/encoding/cl100k_base');
+let cl100k: Cl100k | undefined;
+
+/**
+ * Loads cl100k's ranks on first use: parsing them takes about a second, which code that
+ * never counts a token (a single create(), `embedrail --help`) should not pay at import.
+ */
+function loadCl100k(): Cl100k {
+  cl100k ??= createRequire(import.meta.url)('gpt-tokenizer/encoding/cl100k_base') as Cl100k;
+  return cl100k;
+}
 
 /**
  * Counts and cuts text in a model's tokens. The batch engine uses it to close requests
@@ -17,8 +29,9 @@ const PLAIN_TEXT = { disallowedSpecial: new Set<string>() };
 
 /** OpenAI's cl100k_base, used by text-embedding-3-* and text-embedding-ada-002. */
 export const cl100kTokenizer: Tokenizer = {
-  count: (text) => countTokens(text, PLAIN_TEXT),
+  count: (text) => loadCl100k().countTokens(text, PLAIN_TEXT),
   truncate(text, maxTokens) {
+    const { decode, encode, isWithinTokenLimit } = loadCl100k();
     if (isWithinTokenLimit(text, maxTokens, PLAIN_TEXT) !== false) return text;
     return decode(encode(text, PLAIN_TEXT).slice(0, maxTokens));
   },
