@@ -108,6 +108,20 @@ describe('Pacer adapts to x-ratelimit-* headers', () => {
     expect(next.done).toBe(true);
   });
 
+  test('a bucket first sized from headers starts at remaining less the requests still in flight', async () => {
+    const pacer = new Pacer();
+    // Three requests of 100 tokens leave before any limit is known; the first answer arrives.
+    for (let i = 0; i < 3; i++) await pacer.acquire(100);
+    pacer.settle(100);
+    pacer.observe({ 'x-ratelimit-limit-tokens': '1000', 'x-ratelimit-remaining-tokens': '900' });
+    // 900 less the 200 still in flight: 700 held, so 800 must wait for 100 more (6 s at 1000/min).
+    const next = track(pacer.acquire(800));
+    await vi.advanceTimersByTimeAsync(5999);
+    expect(next.done).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(next.done).toBe(true);
+  });
+
   test('a lower remaining-tokens from the server lowers our level; a higher one never raises it', async () => {
     const pacer = new Pacer({ tokensPerMinute: 60_000 });
     pacer.observe({ 'x-ratelimit-limit-tokens': '60000', 'x-ratelimit-remaining-tokens': '1000' });

@@ -132,14 +132,16 @@ export class Job {
     if (this.fatal !== undefined) return this.#fail(batch.units, this.fatal);
     if (this.stopped) return;
     let response: Awaited<ReturnType<typeof createEmbeddings>>;
+    const { hooks, settle } = this.#hooks(batch.tokens);
     try {
       response = await createEmbeddings(
         this.#client,
         { ...this.#config.params, input: batch.units.map((unit) => unit.text) },
         { ...this.#config.request, signal: this.controller.signal },
-        this.#hooks(batch.tokens),
+        hooks,
       );
     } catch (caught) {
+      settle();
       if (this.controller.signal.aborted) return;
       const error = caught instanceof EmbeddingsError ? caught : new EmbeddingsError(String(caught), { cause: caught });
       if (batch.units.length > 1 && shouldSplit(error)) {
@@ -155,6 +157,7 @@ export class Job {
       return this.#fail(batch.units, error);
     }
 
+    settle();
     this.model ??= response.model;
     this.usage.prompt_tokens += response.usage.prompt_tokens;
     this.usage.total_tokens += response.usage.total_tokens;
@@ -178,22 +181,33 @@ export class Job {
     if (this.fatal !== undefined && units.length > 0) this.#fail(units, this.fatal);
   }
 
-  #hooks(tokens: number): AttemptHooks {
-    return {
+  /** Pacing and counting for each attempt of one request; `settle` ends an attempt without an answer. */
+  #hooks(tokens: number): { hooks: AttemptHooks; settle: () => void } {
+    let open = false;
+    const settle = () => {
+      if (open) this.pacer.settle(tokens);
+      open = false;
+    };
+    const hooks: AttemptHooks = {
       beforeAttempt: async (signal) => {
         await this.pacer.acquire(tokens, signal);
+        open = true;
         this.progress.requests++;
       },
       onResponse: (status, headers) => {
+        settle();
         this.pacer.observe(headers);
         if (status === 429) this.progress.rateLimited++;
       },
       onRetry: ({ error, delayMs }) => {
+        // An attempt that ended without an answer (connection error, timeout) is settled here.
+        settle();
         this.progress.retries++;
         // The limit is the job's, not the request's: every worker waits out the advised delay together.
         if (error instanceof RateLimitError) this.pacer.pause(delayMs);
       },
     };
+    return { hooks, settle };
   }
 
   /** Fails one input that never became a unit (it did not pass the input checks). */

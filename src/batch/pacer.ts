@@ -98,6 +98,8 @@ export class Pacer {
   private blockedUntil = 0;
   private readonly queue: Waiter[] = [];
   private timer: unknown;
+  /** Requests started and not yet answered, and their tokens: see `settle()`. */
+  private readonly inFlight = { requests: 0, tokens: 0 };
 
   constructor(rateLimit: RateLimit = {}, clock: PacerClock = systemClock) {
     this.clock = clock;
@@ -142,6 +144,16 @@ export class Pacer {
     });
   }
 
+  /**
+   * A request that `acquire()` let through got its answer (or gave up). Call it before
+   * `observe()`ing that answer's headers: a bucket first sized from headers starts at the
+   * server's remaining count less what is still in flight, which that count does not include.
+   */
+  settle(tokens: number): void {
+    this.inFlight.requests = Math.max(0, this.inFlight.requests - 1);
+    this.inFlight.tokens = Math.max(0, this.inFlight.tokens - tokens);
+  }
+
   /** Every worker waits until `delayMs` from now before starting another request. */
   pause(delayMs: number): void {
     const until = this.clock.now() + Math.max(0, delayMs);
@@ -181,7 +193,8 @@ export class Pacer {
     if (limit !== undefined) {
       const capacity = configured === undefined ? limit : Math.min(configured, limit);
       if (result === undefined) {
-        result = new Bucket(capacity, remaining ?? capacity, now);
+        // Requests we sent before we knew the limit were never taken from a bucket.
+        result = new Bucket(capacity, (remaining ?? capacity) - this.inFlight[kind], now);
       } else {
         result.refill(now);
         result.capacity = capacity;
@@ -226,6 +239,8 @@ export class Pacer {
         return;
       }
       this.queue.shift();
+      this.inFlight.requests += 1;
+      this.inFlight.tokens += head.tokens;
       if (this.requests) this.requests.level -= 1;
       // May go below zero for a request larger than the whole bucket: the debt is paid by waiting.
       if (this.tokens) this.tokens.level -= head.tokens;
