@@ -1,4 +1,5 @@
-import { http, HttpResponse } from 'msw';
+import { inspect } from 'node:util';
+import { HttpResponse } from 'msw';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import {
   APIUserAbortError,
@@ -288,6 +289,19 @@ describe('createMany loses nothing', () => {
     expect(api.requests).toHaveLength(1);
     expect(res.failures).toHaveLength(50);
     expect(res.failures.every((f) => f.error instanceof AuthenticationError)).toBe(true);
+  });
+
+  test('the API key appears nowhere in a BatchEmbeddingError: message, JSON or inspect', async () => {
+    serve({ intercept: () => HttpResponse.json({ error: { message: 'Incorrect API key provided' } }, { status: 401 }) });
+    const key = 'sk-batch-SECRET-0123456789';
+    const keyed = new EmbeddingsClient({ baseURL: api.url, apiKey: key });
+    const error = await keyed.embeddings.createMany({ model, input: texts(3) }).catch((e: unknown) => e);
+    await keyed.close();
+    expect(error).toBeInstanceOf(BatchEmbeddingError);
+    expect(api.requests[0]!.headers.authorization).toBe(`Bearer ${key}`);
+    expect((error as Error).message).not.toContain(key);
+    expect(JSON.stringify(error)).not.toContain(key);
+    expect(inspect(error, { depth: 10 })).not.toContain(key);
   });
 
   test('retries exhausted on 500 fail only that request; the rest succeed', async () => {
