@@ -234,9 +234,11 @@ describe('routes and limits', () => {
     const list = await (await fetch(`${url}/models`)).json();
     expect(list).toEqual({ object: 'list', data: [{ id: 'local-hash-embedding', object: 'model', created: 0, owned_by: 'embedrail' }] });
     expect(((await (await fetch(`${url}/models/local-hash-embedding`)).json()) as { id: string }).id).toBe('local-hash-embedding');
-    const missing = await fetch(`${url}/models/gpt-x`);
-    expect(missing.status).toBe(404);
-    expect(await errorOf(missing)).toMatchObject({ param: 'model', code: 'model_not_found' });
+    for (const id of ['gpt-x', '%zz']) {
+      const missing = await fetch(`${url}/models/${id}`);
+      expect(missing.status).toBe(404);
+      expect(await errorOf(missing)).toMatchObject({ param: 'model', code: 'model_not_found' });
+    }
   });
 
   test('a body over maxBodyBytes gets 413 without being read, and the connection closes', async () => {

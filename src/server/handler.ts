@@ -110,6 +110,15 @@ function models(ctx: HandlerContext, id: string | undefined): Answer {
   throw new OpenAIError(404, `The model '${id}' does not exist`, { param: 'model', code: 'model_not_found' });
 }
 
+/** A malformed escape (`%zz`) names no model rather than failing the request with a 500. */
+function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
 const ROUTES: Record<string, string> = { '/v1/embeddings': 'POST', '/v1/models': 'GET' };
 
 async function route(req: IncomingMessage, ctx: HandlerContext): Promise<Answer> {
@@ -122,7 +131,7 @@ async function route(req: IncomingMessage, ctx: HandlerContext): Promise<Answer>
     throw new OpenAIError(405, `Invalid method for URL (${method} ${path})`, { headers: { allow: allowed } });
   }
   if (path === '/v1/embeddings') return embeddings(req, ctx);
-  return models(ctx, modelMatch ? decodeURIComponent(modelMatch[1]!) : undefined);
+  return models(ctx, modelMatch ? decodePathSegment(modelMatch[1]!) : undefined);
 }
 
 /**

@@ -23,12 +23,15 @@ export interface ServerOptions {
    */
   latency?: number;
   /**
-   * Requests per minute; beyond it 429 with `retry-after` and the x-ratelimit-* headers.
+   * Requests per minute; beyond it 429 with `retry-after`, `retry-after-ms` and the
+   * x-ratelimit-*-requests headers, which every 200 carries too. Unset: unlimited, and no
+   * x-ratelimit-*-requests header is sent.
    * @default undefined (unlimited)
    */
   rpm?: number;
   /**
-   * Tokens per minute (cl100k tokens of the inputs); beyond it 429 like `rpm`.
+   * Tokens per minute (cl100k tokens of the inputs); beyond it 429 like `rpm`, with the
+   * x-ratelimit-*-tokens headers.
    * @default undefined (unlimited)
    */
   tpm?: number;
