@@ -32,28 +32,31 @@ export interface HandlerContext {
   delay(ms: number): Promise<boolean>;
 }
 
-/** Faults a client should retry, with OpenAI's own messages. */
-function faultError(status: FaultStatus, limiter: RateLimiter): OpenAIError {
-  switch (status) {
-    case 500:
-      return new OpenAIError(500, 'The server had an error while processing your request. Sorry about that!');
-    case 503:
-      return new OpenAIError(503, 'The server is overloaded or not ready yet.');
-    case 429:
-      return new OpenAIError(429, 'Rate limit reached (injected by failRate). Please try again in 200ms.', {
-        type: 'requests',
-        code: 'rate_limit_exceeded',
-        headers: { ...limiter.headers(), ...retryAfterHeaders(200) },
-      });
-    case 502:
-      throw new Error('502 is answered as HTML, not as an OpenAIError');
-  }
-}
-
 type Answer = { status: number; body: string; headers: Record<string, string>; contentType?: string };
 
 function errorAnswer(error: OpenAIError): Answer {
   return { status: error.status, body: error.toBody(), headers: error.headers };
+}
+
+/** Failures a client should retry, each as a real provider sends it. */
+function faultAnswer(status: FaultStatus, limiter: RateLimiter): Answer {
+  switch (status) {
+    case 500:
+      return errorAnswer(new OpenAIError(500, 'The server had an error while processing your request. Sorry about that!'));
+    case 502:
+      // A proxy in front of the API answers, not the API: HTML, no OpenAI error body.
+      return { status: 502, body: BAD_GATEWAY_HTML, headers: {}, contentType: 'text/html' };
+    case 503:
+      return errorAnswer(new OpenAIError(503, 'The server is overloaded or not ready yet.'));
+    case 429:
+      return errorAnswer(
+        new OpenAIError(429, 'Rate limit reached (injected by failRate). Please try again in 200ms.', {
+          type: 'requests',
+          code: 'rate_limit_exceeded',
+          headers: { ...limiter.headers(), ...retryAfterHeaders(200) },
+        }),
+      );
+  }
 }
 
 async function embeddings(req: IncomingMessage, ctx: HandlerContext): Promise<Answer> {
@@ -80,9 +83,10 @@ async function embeddings(req: IncomingMessage, ctx: HandlerContext): Promise<An
   }
   const request = parseEmbeddingRequest(parsed);
   const fault = ctx.faults.next();
-  if (fault !== undefined) ctx.stats.faults[fault]++;
-  if (fault === 502) return { status: 502, body: BAD_GATEWAY_HTML, headers: {}, contentType: 'text/html' };
-  if (fault !== undefined) throw faultError(fault, ctx.limiter);
+  if (fault !== undefined) {
+    ctx.stats.faults[fault]++;
+    return faultAnswer(fault, ctx.limiter);
+  }
   let admission;
   try {
     admission = ctx.limiter.admit(request.totalTokens);
