@@ -1,5 +1,6 @@
 import { connect } from 'node:net';
 import { Readable } from 'node:stream';
+import fc from 'fast-check';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { cl100kTokenizer } from '../src/tokenizer.js';
@@ -268,6 +269,33 @@ describe('routes and limits', () => {
     } finally {
       await small.close();
     }
+  });
+
+  test('any JSON body gets 200 or a 4xx with an OpenAI error body, never a 500 (property, 150 bodies)', async () => {
+    const field = fc.oneof(
+      fc.constantFrom('model', 'input', 'encoding_format', 'dimensions', 'user'),
+      fc.string({ maxLength: 8 }),
+    );
+    const value = fc.oneof(
+      fc.jsonValue({ maxDepth: 2 }),
+      fc.array(fc.integer({ min: -5, max: 200_000 }), { maxLength: 5 }),
+      fc.array(fc.string({ maxLength: 12 }), { maxLength: 5 }),
+    );
+    const body = fc.oneof(fc.dictionary(field, value, { maxKeys: 6 }), fc.jsonValue({ maxDepth: 2 }));
+    await fc.assert(
+      fc.asyncProperty(body, async (json) => {
+        const res = await post(json);
+        if (res.status === 200) {
+          expect(res.json().object).toBe('list');
+          return;
+        }
+        expect(res.status).toBe(400);
+        const { error } = res.json() as ErrorBody;
+        expect(typeof error.message).toBe('string');
+        expect(error.type).toBe('invalid_request_error');
+      }),
+      { numRuns: 150 },
+    );
   });
 
   test('garbage that is not HTTP does not take the server down', async () => {
