@@ -1,22 +1,11 @@
-import { inspect } from 'node:util';
+/** createMany(): results, checks before sending, dedupe, progress and the sliding window, at the wire. */
 import { HttpResponse } from 'msw';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import {
-  APIUserAbortError,
-  AuthenticationError,
-  BadRequestError,
-  BatchEmbeddingError,
-  EmbeddingsClient,
-  EmbeddingsError,
-  InvalidArgumentError,
-  createMemoryCache,
-  type BatchProgress,
-  type EmbeddingCache,
-} from '../src/index.js';
+import { EmbeddingsClient, InvalidArgumentError, type BatchProgress } from '../src/index.js';
 import { BATCH_DEFAULTS, resolveBatchConfig } from '../src/batch/config.js';
 import { cl100kTokenizer } from '../src/tokenizer.js';
 import { startFakeApi, type FakeApi } from './support/fake-api.js';
-import { expectedVector, openAILike, vectorFor, type OpenAILike } from './support/openai-like.js';
+import { mismatchedIndexes, numberedTexts, openAILike, passage, vectorFor, type OpenAILike } from './support/openai-like.js';
 
 const model = 'text-embedding-3-small';
 let api: FakeApi;
@@ -40,17 +29,11 @@ function serve(options: Parameters<typeof openAILike>[0] = {}): OpenAILike {
   return server;
 }
 
-const texts = (n: number, prefix = 'text') => Array.from({ length: n }, (_, i) => `${prefix} number ${i}`);
-/** About 280 cl100k tokens, different for each i: 2048 of them make about 570,000 tokens. */
-const passage = (i: number) => `passage ${i}: ` + 'the quick brown fox jumps over the lazy dog '.repeat(30);
+const texts = numberedTexts;
 
 /** Every vector is the (normalised) vector of the text at its own index. */
 function expectBelongs(data: { index: number; embedding: number[] | Float32Array }[], input: string[]) {
-  const wrong = data.filter((item) => {
-    const expected = expectedVector(input[item.index]!);
-    return expected.length !== item.embedding.length || expected.some((x, k) => Math.abs(x - item.embedding[k]!) > 1e-6);
-  });
-  expect(wrong.map((item) => item.index)).toEqual([]);
+  expect(mismatchedIndexes(data, input)).toEqual([]);
 }
 
 describe('createMany results', () => {
@@ -120,6 +103,12 @@ describe('createMany defaults', () => {
     expect(config.maxConcurrency).toBe(client.maxConcurrency);
     expect(config.normalize).toBe(true);
     expect(config.vectorType).toBe('array');
+  });
+
+  test('rateLimit.tokensPerMinute also caps the tokens of one request, which could never be paced otherwise', () => {
+    const config = resolveBatchConfig(client, { model }, { rateLimit: { tokensPerMinute: 600 } });
+    expect(config.maxTokensPerRequest).toBe(600);
+    expect(resolveBatchConfig(client, { model }, {}).maxTokensPerRequest).toBe(BATCH_DEFAULTS.maxTokensPerRequest);
   });
 });
 
@@ -207,222 +196,6 @@ describe('createMany dedupes', () => {
   });
 });
 
-describe('createMany bisects rejected requests', () => {
-  test('a 400 about one input is bisected so only the offending inputs fail', async () => {
-    serve({ failText: (text) => text === 'text number 13' || text === 'text number 50' });
-    const input = texts(64);
-    const res = await client.embeddings.createMany({ model, input }, { onFailure: 'collect', maxConcurrency: 1 });
-    expect(res.failures.map((f) => f.index)).toEqual([13, 50]);
-    for (const failure of res.failures) {
-      expect(failure.error).toBeInstanceOf(BadRequestError);
-      expect((failure.error as BadRequestError).status).toBe(400);
-    }
-    expect(res.data.map((d) => d.index)).toEqual(input.map((_, i) => i).filter((i) => i !== 13 && i !== 50));
-    expectBelongs(res.data, input);
-    // Two bad inputs in 64: at most two paths of log2(64) = 6 splits, two requests each.
-    expect(server.seen.length).toBeLessThanOrEqual(1 + 2 * 2 * 6);
-  });
-
-  test('a 400 about the request token total splits the request and every input succeeds', async () => {
-    // The client is told it may send 600k tokens; the server holds to OpenAI's 300k.
-    serve();
-    const input = Array.from({ length: 2048 }, (_, i) => passage(i));
-    const res = await client.embeddings.createMany(
-      { model, input },
-      { maxTokensPerRequest: 600_000, maxConcurrency: 2, onFailure: 'collect' },
-    );
-    expect(res.data).toHaveLength(2048);
-    expect(res.failures).toEqual([]);
-    expect(server.seen.some((r) => r.status === 400)).toBe(true);
-    expect(server.seen.filter((r) => r.status === 200).every((r) => r.tokens <= 300_000)).toBe(true);
-  });
-
-  test('a 413 splits the request in halves until the server accepts them', async () => {
-    serve({
-      intercept: (request) =>
-        request.texts.length > 100 ? HttpResponse.json({ error: { message: 'Request Entity Too Large' } }, { status: 413 }) : undefined,
-    });
-    const res = await client.embeddings.createMany({ model, input: texts(400) }, { maxConcurrency: 1 });
-    expect(res.data).toHaveLength(400);
-    // 400 → 200 + 200 → four accepted requests of 100.
-    expect(server.seen.map((r) => [r.texts.length, r.status])).toEqual([
-      [400, 413], [200, 413], [100, 200], [100, 200], [200, 413], [100, 200], [100, 200],
-    ]);
-  });
-
-  test('a 400 naming another field fails every input without bisecting or sending more', async () => {
-    serve({
-      intercept: () => HttpResponse.json({ error: { message: 'bad dimensions', param: 'dimensions' } }, { status: 400 }),
-    });
-    const res = await client.embeddings.createMany(
-      { model, input: texts(40) },
-      { onFailure: 'collect', maxInputsPerRequest: 10, maxConcurrency: 1 },
-    );
-    expect(server.seen).toHaveLength(1);
-    expect(res.failures).toHaveLength(40);
-  });
-});
-
-describe('createMany loses nothing', () => {
-  test("onFailure 'throw' rejects after all work settles with every vector in data and every failure", async () => {
-    serve({ failText: (text) => text === 'text number 3' });
-    const input = texts(100);
-    const error = await client.embeddings
-      .createMany({ model, input }, { maxInputsPerRequest: 10, maxConcurrency: 2 })
-      .catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(BatchEmbeddingError);
-    expect(error).toBeInstanceOf(EmbeddingsError);
-    const batchError = error as BatchEmbeddingError;
-    expect(batchError.failures.map((f) => f.index)).toEqual([3]);
-    expect(batchError.data.map((d) => d.index)).toEqual(input.map((_, i) => i).filter((i) => i !== 3));
-    expect(batchError.message).toMatch(/createMany: 1 of 100 inputs failed; first at input 3: .*status 400/);
-    // Every other request was still sent after the failure.
-    expect(new Set(server.seen.flatMap((r) => r.texts))).toEqual(new Set(input));
-  });
-
-  test('a 401 stops the job: queued requests are not sent and their inputs fail with the same error', async () => {
-    serve({ intercept: () => HttpResponse.json({ error: { message: 'Incorrect API key provided' } }, { status: 401 }) });
-    const res = await client.embeddings.createMany(
-      { model, input: texts(50) },
-      { onFailure: 'collect', maxInputsPerRequest: 5, maxConcurrency: 1 },
-    );
-    expect(api.requests).toHaveLength(1);
-    expect(res.failures).toHaveLength(50);
-    expect(res.failures.every((f) => f.error instanceof AuthenticationError)).toBe(true);
-  });
-
-  test('the API key appears nowhere in a BatchEmbeddingError: message, JSON or inspect', async () => {
-    serve({ intercept: () => HttpResponse.json({ error: { message: 'Incorrect API key provided' } }, { status: 401 }) });
-    const key = 'sk-batch-SECRET-0123456789';
-    const keyed = new EmbeddingsClient({ baseURL: api.url, apiKey: key });
-    const error = await keyed.embeddings.createMany({ model, input: texts(3) }).catch((e: unknown) => e);
-    await keyed.close();
-    expect(error).toBeInstanceOf(BatchEmbeddingError);
-    expect(api.requests[0]!.headers.authorization).toBe(`Bearer ${key}`);
-    expect((error as Error).message).not.toContain(key);
-    expect(JSON.stringify(error)).not.toContain(key);
-    expect(inspect(error, { depth: 10 })).not.toContain(key);
-  });
-
-  test('retries exhausted on 500 fail only that request; the rest succeed', async () => {
-    serve({
-      intercept: (request) =>
-        request.texts.includes('text number 0') ? HttpResponse.json({ error: { message: 'boom' } }, { status: 500, headers: { 'retry-after-ms': '0' } }) : undefined,
-    });
-    const res = await client.embeddings.createMany(
-      { model, input: texts(30) },
-      { onFailure: 'collect', maxInputsPerRequest: 10, maxRetries: 1 },
-    );
-    expect(res.failures.map((f) => f.index)).toEqual(texts(10).map((_, i) => i));
-    expect(res.data.map((d) => d.index)).toEqual(texts(30).map((_, i) => i).slice(10));
-    expect(server.seen.filter((r) => r.status === 500)).toHaveLength(2);
-  });
-});
-
-describe('createMany abort', () => {
-  test('aborting stops new requests at once, cancels those in flight and says how many inputs finished', async () => {
-    const controller = new AbortController();
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    serve({
-      // The third request hangs: the abort must cancel it rather than wait.
-      hold: (_request, all) => (all.length === 3 ? held : undefined),
-      intercept: (_request, all) => {
-        if (all.length === 2) setImmediate(() => controller.abort(new Error('user stop')));
-        return undefined;
-      },
-    });
-    const call = client.embeddings.createMany(
-      { model, input: texts(100) },
-      { maxInputsPerRequest: 10, maxConcurrency: 1, signal: controller.signal },
-    );
-    const error = await call.catch((e: unknown) => e);
-    release();
-    expect(error).toBeInstanceOf(APIUserAbortError);
-    expect((error as Error).message).toMatch(/^createMany was aborted after (10|20) of 100 inputs finished$/);
-    expect(((error as Error).cause as Error).message).toBe('user stop');
-    const countAtAbort = api.requests.length;
-    expect(countAtAbort).toBeLessThanOrEqual(3);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(api.requests).toHaveLength(countAtAbort);
-  });
-
-  test('an already aborted signal sends nothing', async () => {
-    serve();
-    const controller = new AbortController();
-    controller.abort();
-    await expect(client.embeddings.createMany({ model, input: texts(5) }, { signal: controller.signal })).rejects.toThrow(
-      APIUserAbortError,
-    );
-    expect(api.requests).toHaveLength(0);
-  });
-});
-
-describe('createMany cache', () => {
-  test('a second run with the same cache sends nothing and returns the same vectors', async () => {
-    serve();
-    const cache = createMemoryCache();
-    const input = texts(500);
-    const first = await client.embeddings.createMany({ model, input }, { cache });
-    const sent = api.requests.length;
-    const second = await client.embeddings.createMany({ model, input }, { cache });
-    expect(api.requests).toHaveLength(sent);
-    expect(second.data).toEqual(first.data);
-    expect(second.usage).toEqual({ prompt_tokens: 0, total_tokens: 0 });
-  });
-
-  test('a rerun sends only the texts missing from the cache', async () => {
-    serve();
-    const cache = createMemoryCache();
-    await client.embeddings.createMany({ model, input: texts(100).slice(0, 60) }, { cache });
-    api.reset();
-    api.use(...server.handlers);
-    server.seen.length = 0;
-    const res = await client.embeddings.createMany({ model, input: texts(100) }, { cache });
-    expect(server.seen.flatMap((r) => r.texts)).toEqual(texts(100).slice(60));
-    expectBelongs(res.data, texts(100));
-  });
-
-  test('the cache is written after each completed request with the raw vectors of that request', async () => {
-    serve();
-    const writes: [string, Float32Array][][] = [];
-    const cache: EmbeddingCache = {
-      get: async (keys) => keys.map(() => undefined),
-      set: async (entries) => {
-        writes.push(entries);
-      },
-    };
-    const input = texts(25);
-    await client.embeddings.createMany({ model, input }, { cache, maxInputsPerRequest: 10 });
-    expect(writes.map((w) => w.length)).toEqual([10, 10, 5]);
-    expect(writes[0]![0]![1]).toEqual(vectorFor(input[0]!));
-  });
-
-  test('a cached vector is not shared with the result: normalising never alters the stored copy', async () => {
-    serve();
-    const store = new Map<string, Float32Array>();
-    const cache: EmbeddingCache = {
-      get: async (keys) => keys.map((key) => store.get(key)),
-      set: async (entries) => entries.forEach(([key, vector]) => store.set(key, vector)),
-    };
-    await client.embeddings.createMany({ model, input: ['a'] }, { cache, vectorType: 'float32' });
-    await client.embeddings.createMany({ model, input: ['a'] }, { cache, vectorType: 'float32' });
-    expect([...store.values()][0]).toEqual(vectorFor('a'));
-  });
-
-  test('a failing cache stops the job and its error is thrown', async () => {
-    serve();
-    const cache: EmbeddingCache = {
-      get: async (keys) => keys.map(() => undefined),
-      set: async () => {
-        throw new Error('disk full');
-      },
-    };
-    await expect(client.embeddings.createMany({ model, input: texts(50) }, { cache, maxInputsPerRequest: 5, maxConcurrency: 1 })).rejects.toThrow('disk full');
-    expect(api.requests).toHaveLength(1);
-  });
-});
-
 describe('createMany progress and concurrency', () => {
   test('onProgress is called after each completed request and ends with every input counted', async () => {
     serve();
@@ -468,76 +241,5 @@ describe('createMany progress and concurrency', () => {
     await client.embeddings.createMany({ model, input: texts(60) }, { maxInputsPerRequest: 10, maxConcurrency: 2 });
     const first = server.seen[0]!;
     expect(server.seen.slice(1).every((r) => r.answeredAt! <= first.answeredAt!)).toBe(true);
-  });
-});
-
-describe('createMany pacing at the wire', () => {
-  test('after a 429 every worker pauses for the advised delay together, then resumes', async () => {
-    // The first request gets 429 + retry-after-ms 600; the three others of the first wave are
-    // answered after 200 ms. Paced alone, those three workers would send their next requests
-    // at about 200 ms; paused together, nothing reaches the server before the 600 ms are over.
-    serve({
-      hold: (request, all) => (request !== all[0] && all.indexOf(request) < 4 ? new Promise((r) => setTimeout(r, 200)) : undefined),
-      intercept: (request, all) =>
-        request === all[0]
-          ? HttpResponse.json(
-              { error: { message: 'Rate limit reached', code: 'rate_limit_exceeded' } },
-              { status: 429, headers: { 'retry-after-ms': '600', 'x-ratelimit-remaining-requests': '0' } },
-            )
-          : undefined,
-    });
-    const reports: BatchProgress[] = [];
-    const res = await client.embeddings.createMany(
-      { model, input: texts(80) },
-      { maxInputsPerRequest: 10, maxConcurrency: 4, onProgress: (p) => reports.push(p) },
-    );
-    expect(res.data).toHaveLength(80);
-    const limited = server.seen[0]!;
-    expect(limited.status).toBe(429);
-    const later = server.seen.slice(4);
-    expect(later.length).toBeGreaterThan(0);
-    // Timers never fire early by more than a millisecond; the slack only covers rounding.
-    for (const request of later) expect(request.arrivedAt).toBeGreaterThanOrEqual(limited.answeredAt! + 600 - 2);
-    expect(reports.at(-1)).toMatchObject({ rateLimited: 1, retries: 1 });
-  });
-
-  test('a server whose x-ratelimit headers say its budget is spent gets requests spaced at its refill rate, with no 429', async () => {
-    // 600 requests a minute, none remaining: one request may start every 100 ms.
-    const headers = {
-      'x-ratelimit-limit-requests': '600',
-      'x-ratelimit-remaining-requests': '0',
-      'x-ratelimit-reset-requests': '6s',
-    };
-    serve({ headers });
-    await client.embeddings.createMany({ model, input: texts(80) }, { maxInputsPerRequest: 10, maxConcurrency: 4 });
-    const arrivals = server.seen.map((r) => r.arrivedAt);
-    expect(arrivals).toHaveLength(8);
-    expect(server.seen.every((r) => r.status === 200)).toBe(true);
-    // The first wave of four learns the limit; from then on one request starts per 100 ms.
-    const firstWaveAnswered = Math.min(...server.seen.slice(0, 4).map((r) => r.answeredAt!));
-    expect(arrivals[4]! - firstWaveAnswered).toBeGreaterThanOrEqual(100 - 2);
-    for (let i = 5; i < arrivals.length; i++) expect(arrivals[i]! - arrivals[i - 1]!).toBeGreaterThanOrEqual(100 - 2);
-  });
-
-  test('rateLimit is applied: with one request per minute the second request waits, and an abort ends the wait', async () => {
-    const controller = new AbortController();
-    serve({
-      intercept: () => {
-        setImmediate(() => setTimeout(() => controller.abort(), 100));
-        return undefined;
-      },
-    });
-    const call = client.embeddings.createMany(
-      { model, input: texts(30) },
-      { maxInputsPerRequest: 10, rateLimit: { requestsPerMinute: 1 }, signal: controller.signal },
-    );
-    await expect(call).rejects.toThrow(/^createMany was aborted after 10 of 30 inputs finished$/);
-    expect(api.requests).toHaveLength(1);
-  });
-
-  test('rateLimit.tokensPerMinute also caps the tokens of one request, which could never be paced otherwise', () => {
-    const config = resolveBatchConfig(client, { model }, { rateLimit: { tokensPerMinute: 600 } });
-    expect(config.maxTokensPerRequest).toBe(600);
-    expect(resolveBatchConfig(client, { model }, {}).maxTokensPerRequest).toBe(BATCH_DEFAULTS.maxTokensPerRequest);
   });
 });

@@ -28,6 +28,22 @@ export function expectedVector(text: string, dimensions = 8): number[] {
   return Array.from(normalizeInPlace(vectorFor(text, dimensions)));
 }
 
+/** Inputs `${prefix} number ${i}`: short, distinct texts. */
+export const numberedTexts = (n: number, prefix = 'text') => Array.from({ length: n }, (_, i) => `${prefix} number ${i}`);
+
+/** About 280 cl100k tokens, different for each i: 2048 of them make about 570,000 tokens. */
+export const passage = (i: number) => `passage ${i}: ` + 'the quick brown fox jumps over the lazy dog '.repeat(30);
+
+/** Indexes whose vector is not the (normalised) vector of the text at that index: should be none. */
+export function mismatchedIndexes(data: { index: number; embedding: ArrayLike<number> }[], input: readonly string[]): number[] {
+  return data
+    .filter((item) => {
+      const expected = expectedVector(input[item.index]!);
+      return expected.length !== item.embedding.length || expected.some((x, k) => Math.abs(x - item.embedding[k]!) > 1e-6);
+    })
+    .map((item) => item.index);
+}
+
 /** What one request looked like to the fake server. */
 export interface SeenRequest {
   texts: string[];
