@@ -251,6 +251,15 @@ describe('createMany cache', () => {
     expect([...store.values()][0]).toEqual(vectorFor('a'));
   });
 
+  test('a cache whose get() answers the wrong number of entries stops the job before any request', async () => {
+    serve();
+    const cache: EmbeddingCache = { get: async () => [], set: async () => {} };
+    await expect(client.embeddings.createMany({ model, input: texts(5) }, { cache })).rejects.toThrow(
+      '`cache.get()` must resolve to an array of 5 entries, one per key',
+    );
+    expect(api.requests).toHaveLength(0);
+  });
+
   test('a failing cache stops the job and its error is thrown', async () => {
     serve();
     const cache: EmbeddingCache = {

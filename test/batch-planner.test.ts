@@ -54,6 +54,13 @@ describe('prepareText', () => {
     );
   });
 
+  test.each([[Number.NaN], [-1], [1.5]])('a tokenizer answering %d is an error naming the input', (count) => {
+    const tokenizer = { count: () => count, truncate: (text: string) => text };
+    expect(() => prepareText('abc', 'input[4]', { ...rules, tokenizer })).toThrow(
+      `\`tokenizer.count()\` must return an integer ≥ 0 for \`input[4]\` (got number ${count})`,
+    );
+  });
+
   test('counts tokens with the given tokenizer', () => {
     expect(prepareText('héllo', 'input[0]', { ...rules, tokenizer: utf8ByteTokenizer }).tokens).toBe(6);
   });

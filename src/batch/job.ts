@@ -106,6 +106,12 @@ export class Job {
         this.#callbackFailed(error);
         return misses.concat(units.slice(start));
       }
+      if (!Array.isArray(found) || found.length !== chunk.length) {
+        this.#callbackFailed(
+          new InvalidArgumentError(`\`cache.get()\` must resolve to an array of ${chunk.length} entries, one per key`),
+        );
+        return misses.concat(units.slice(start));
+      }
       chunk.forEach((unit, i) => {
         const vector = found[i];
         // A stored vector of another size belongs to another setting; fetch it again.

@@ -44,6 +44,10 @@ export function prepareText(text: unknown, field: string, rules: TextRules): { t
     throw new InvalidArgumentError(`\`${field}\` must not be an empty string (got "")`);
   }
   const tokens = rules.tokenizer.count(text);
+  // A plugged-in tokenizer that answers nonsense would silently break every token budget.
+  if (!Number.isInteger(tokens) || tokens < 0) {
+    throw new InvalidArgumentError(`\`tokenizer.count()\` must return an integer ≥ 0 for \`${field}\` (got ${describe(tokens)})`);
+  }
   if (tokens <= rules.maxTokensPerInput) return { text, tokens };
   if (!rules.truncate) {
     throw new InvalidArgumentError(
