@@ -188,6 +188,21 @@ describe('createMany abort', () => {
     expect(api.requests).toHaveLength(countAtAbort);
   });
 
+  test('an abort after every input settled leaves the result intact', async () => {
+    serve();
+    const controller = new AbortController();
+    const res = await client.embeddings.createMany(
+      { model, input: texts(20) },
+      {
+        maxInputsPerRequest: 10,
+        signal: controller.signal,
+        onProgress: (p) => p.completedInputs === 20 && controller.abort(),
+      },
+    );
+    expect(controller.signal.aborted).toBe(true);
+    expect(res.data).toHaveLength(20);
+  });
+
   test('an already aborted signal sends nothing', async () => {
     serve();
     const controller = new AbortController();

@@ -62,7 +62,8 @@ export async function createMany(
     job.dispose();
   }
 
-  if (job.aborted) throw job.abortError(METHOD);
+  // An abort that came after the last input settled took nothing away: the result stands.
+  if (job.aborted && job.progress.settledInputs < texts.length) throw job.abortError(METHOD);
   if (job.callbackError !== undefined) throw job.callbackError;
 
   const data: BatchEmbedding<number[] | Float32Array>[] = [];

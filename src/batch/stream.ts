@@ -199,7 +199,8 @@ export async function* stream(
     if (!sourceEnded) void Promise.resolve(iterator.return?.()).catch(() => {});
   }
 
-  if (job.aborted) throw job.abortError(METHOD);
+  // An abort after the source ended and every input settled took nothing away.
+  if (job.aborted && !(sourceEnded && job.progress.settledInputs === nextIndex)) throw job.abortError(METHOD);
   if (job.callbackError !== undefined) throw job.callbackError;
   if (readerError !== undefined) throw readerError;
   if (failures.length > 0) {
