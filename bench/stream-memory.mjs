@@ -11,7 +11,7 @@ const MB = 1024 * 1024;
  * @param {{ inputs?: number, dimensions?: number, budgetMs?: number }} options
  *   budgetMs bounds the run: past it the stream is aborted and what it did is printed.
  */
-export async function streamMemoryBench({ inputs = 1_000_000, dimensions = 256, budgetMs = 60_000 } = {}) {
+export async function streamMemoryBench({ inputs = 1_000_000, dimensions = 256, budgetMs = 70_000 } = {}) {
   const server = await startChildServer({ dimensions });
   const client = new EmbeddingsClient({ baseURL: server.url });
   const seen = new Uint8Array(inputs);
