@@ -13,7 +13,6 @@ import {
   EmbeddingsClient,
   EmbeddingsError,
   createMemoryCache,
-  type BatchProgress,
   type EmbeddingCache,
 } from '../src/index.js';
 import { startFakeApi, type FakeApi } from './support/fake-api.js';
@@ -284,71 +283,6 @@ describe('createMany cache', () => {
       },
     };
     await expect(client.embeddings.createMany({ model, input: texts(50) }, { cache, maxInputsPerRequest: 5, maxConcurrency: 1 })).rejects.toThrow('disk full');
-    expect(api.requests).toHaveLength(1);
-  });
-});
-
-describe('createMany pacing at the wire', () => {
-  test('after a 429 every worker pauses for the advised delay together, then resumes', async () => {
-    // The first request gets 429 + retry-after-ms 600; the three others of the first wave are
-    // answered after 200 ms. Paced alone, those three workers would send their next requests
-    // at about 200 ms; paused together, nothing reaches the server before the 600 ms are over.
-    serve({
-      hold: (request, all) => (request !== all[0] && all.indexOf(request) < 4 ? new Promise((r) => setTimeout(r, 200)) : undefined),
-      intercept: (request, all) =>
-        request === all[0]
-          ? HttpResponse.json(
-              { error: { message: 'Rate limit reached', code: 'rate_limit_exceeded' } },
-              { status: 429, headers: { 'retry-after-ms': '600', 'x-ratelimit-remaining-requests': '0' } },
-            )
-          : undefined,
-    });
-    const reports: BatchProgress[] = [];
-    const res = await client.embeddings.createMany(
-      { model, input: texts(80) },
-      { maxInputsPerRequest: 10, maxConcurrency: 4, onProgress: (p) => reports.push(p) },
-    );
-    expect(res.data).toHaveLength(80);
-    const limited = server.seen[0]!;
-    expect(limited.status).toBe(429);
-    const later = server.seen.slice(4);
-    expect(later.length).toBeGreaterThan(0);
-    // Timers never fire early by more than a millisecond; the slack only covers rounding.
-    for (const request of later) expect(request.arrivedAt).toBeGreaterThanOrEqual(limited.answeredAt! + 600 - 2);
-    expect(reports.at(-1)).toMatchObject({ rateLimited: 1, retries: 1 });
-  });
-
-  test('a server whose x-ratelimit headers say its budget is spent gets requests spaced at its refill rate, with no 429', async () => {
-    // 600 requests a minute, none remaining: one request may start every 100 ms.
-    const headers = {
-      'x-ratelimit-limit-requests': '600',
-      'x-ratelimit-remaining-requests': '0',
-      'x-ratelimit-reset-requests': '6s',
-    };
-    serve({ headers });
-    await client.embeddings.createMany({ model, input: texts(80) }, { maxInputsPerRequest: 10, maxConcurrency: 4 });
-    const arrivals = server.seen.map((r) => r.arrivedAt);
-    expect(arrivals).toHaveLength(8);
-    expect(server.seen.every((r) => r.status === 200)).toBe(true);
-    // The first wave of four learns the limit; from then on one request starts per 100 ms.
-    const firstWaveAnswered = Math.min(...server.seen.slice(0, 4).map((r) => r.answeredAt!));
-    expect(arrivals[4]! - firstWaveAnswered).toBeGreaterThanOrEqual(100 - 2);
-    for (let i = 5; i < arrivals.length; i++) expect(arrivals[i]! - arrivals[i - 1]!).toBeGreaterThanOrEqual(100 - 2);
-  });
-
-  test('rateLimit is applied: with one request per minute the second request waits, and an abort ends the wait', async () => {
-    const controller = new AbortController();
-    serve({
-      intercept: () => {
-        setImmediate(() => setTimeout(() => controller.abort(), 100));
-        return undefined;
-      },
-    });
-    const call = client.embeddings.createMany(
-      { model, input: texts(30) },
-      { maxInputsPerRequest: 10, rateLimit: { requestsPerMinute: 1 }, signal: controller.signal },
-    );
-    await expect(call).rejects.toThrow(/^createMany was aborted after 10 of 30 inputs finished$/);
     expect(api.requests).toHaveLength(1);
   });
 });

@@ -1,12 +1,21 @@
-import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
+import { HttpResponse } from 'msw';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test, vi } from 'vitest';
+import { EmbeddingsClient, type BatchProgress } from '../src/index.js';
 import { Pacer, parseResetDuration } from '../src/batch/pacer.js';
+import { startFakeApi, type FakeApi } from './support/fake-api.js';
+import { mismatchedIndexes, numberedTexts as texts, openAILike, type OpenAILike } from './support/openai-like.js';
 
-beforeEach(() => {
-  vi.useFakeTimers({ now: 0 });
-});
-afterEach(() => {
-  vi.useRealTimers();
-});
+const model = 'text-embedding-3-small';
+
+/** The pacer's maths runs on vitest's fake clock: no test here waits for real time. */
+function useFakeClock() {
+  beforeEach(() => {
+    vi.useFakeTimers({ now: 0 });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+}
 
 /** Starts `acquire` and reports whether it has resolved, without awaiting it. */
 function track(promise: Promise<void>) {
@@ -38,6 +47,8 @@ describe('parseResetDuration', () => {
 });
 
 describe('Pacer buckets', () => {
+  useFakeClock();
+
   test('requestsPerMinute: a full bucket lets a minute of requests start, the next waits for a refill', async () => {
     const pacer = new Pacer({ requestsPerMinute: 60 });
     for (let i = 0; i < 60; i++) await pacer.acquire(0);
@@ -90,6 +101,8 @@ describe('Pacer buckets', () => {
 });
 
 describe('Pacer adapts to x-ratelimit-* headers', () => {
+  useFakeClock();
+
   test('limit and remaining from the server size and fill the buckets when the caller set none', async () => {
     const pacer = new Pacer();
     pacer.observe({
@@ -157,6 +170,8 @@ describe('Pacer adapts to x-ratelimit-* headers', () => {
 });
 
 describe('Pacer shared pause and abort', () => {
+  useFakeClock();
+
   test('after pause(), every waiting and new request waits for the same instant', async () => {
     const pacer = new Pacer();
     pacer.pause(500);
@@ -200,5 +215,107 @@ describe('Pacer shared pause and abort', () => {
     controller.abort(new Error('gone'));
     await expect(pacer.acquire(1, controller.signal)).rejects.toThrow('gone');
     expect(pacer.waiting).toBe(0);
+  });
+});
+
+describe('pacing at the wire', () => {
+  let api: FakeApi;
+  let server: OpenAILike;
+  let client: EmbeddingsClient;
+  beforeAll(async () => {
+    api = await startFakeApi();
+    client = new EmbeddingsClient({ baseURL: api.url, maxConcurrency: 4 });
+  });
+  afterEach(() => api.reset());
+  afterAll(async () => {
+    await client.close();
+    await api.close();
+  });
+  const serve = (options: Parameters<typeof openAILike>[0] = {}) => {
+    server = openAILike(options);
+    api.use(...server.handlers);
+    return server;
+  };
+
+  test('after a 429 every worker pauses for the advised delay together, then resumes', async () => {
+    // The first request gets 429 + retry-after-ms 600; the three others of the first wave are
+    // answered after 200 ms. Paced alone, those three workers would send their next requests
+    // at about 200 ms; paused together, nothing reaches the server before the 600 ms are over.
+    serve({
+      hold: (request, all) => (request !== all[0] && all.indexOf(request) < 4 ? new Promise((r) => setTimeout(r, 200)) : undefined),
+      intercept: (request, all) =>
+        request === all[0]
+          ? HttpResponse.json(
+              { error: { message: 'Rate limit reached', code: 'rate_limit_exceeded' } },
+              { status: 429, headers: { 'retry-after-ms': '600', 'x-ratelimit-remaining-requests': '0' } },
+            )
+          : undefined,
+    });
+    const reports: BatchProgress[] = [];
+    const res = await client.embeddings.createMany(
+      { model, input: texts(80) },
+      { maxInputsPerRequest: 10, maxConcurrency: 4, onProgress: (p) => reports.push(p) },
+    );
+    expect(res.data).toHaveLength(80);
+    const limited = server.seen[0]!;
+    expect(limited.status).toBe(429);
+    const later = server.seen.slice(4);
+    expect(later.length).toBeGreaterThan(0);
+    // Timers never fire early by more than a millisecond; the slack only covers rounding.
+    for (const request of later) expect(request.arrivedAt).toBeGreaterThanOrEqual(limited.answeredAt! + 600 - 2);
+    expect(reports.at(-1)).toMatchObject({ rateLimited: 1, retries: 1 });
+  });
+
+  test('a server whose x-ratelimit headers say its budget is spent gets requests spaced at its refill rate, with no 429', async () => {
+    // 600 requests a minute, none remaining: one request may start every 100 ms.
+    const headers = {
+      'x-ratelimit-limit-requests': '600',
+      'x-ratelimit-remaining-requests': '0',
+      'x-ratelimit-reset-requests': '6s',
+    };
+    serve({ headers });
+    await client.embeddings.createMany({ model, input: texts(80) }, { maxInputsPerRequest: 10, maxConcurrency: 4 });
+    const arrivals = server.seen.map((r) => r.arrivedAt);
+    expect(arrivals).toHaveLength(8);
+    expect(server.seen.every((r) => r.status === 200)).toBe(true);
+    // The first wave of four learns the limit; from then on one request starts per 100 ms.
+    const firstWaveAnswered = Math.min(...server.seen.slice(0, 4).map((r) => r.answeredAt!));
+    expect(arrivals[4]! - firstWaveAnswered).toBeGreaterThanOrEqual(100 - 2);
+    for (let i = 5; i < arrivals.length; i++) expect(arrivals[i]! - arrivals[i - 1]!).toBeGreaterThanOrEqual(100 - 2);
+  });
+
+  test('rateLimit is applied: with one request per minute the second request waits, and an abort ends the wait', async () => {
+    const controller = new AbortController();
+    serve({
+      intercept: () => {
+        setImmediate(() => setTimeout(() => controller.abort(), 100));
+        return undefined;
+      },
+    });
+    const call = client.embeddings.createMany(
+      { model, input: texts(30) },
+      { maxInputsPerRequest: 10, rateLimit: { requestsPerMinute: 1 }, signal: controller.signal },
+    );
+    await expect(call).rejects.toThrow(/^createMany was aborted after 10 of 30 inputs finished$/);
+    expect(api.requests).toHaveLength(1);
+  });
+
+  test('against a server that rate-limits from its first request, nothing is lost and the job learns the limit from the 429s', async () => {
+    // 600 requests a minute, starting empty: one request every 100 ms.
+    serve({ rateLimit: { requestsPerMinute: 600, tokensPerMinute: 10_000_000, startEmpty: true } });
+    const input = texts(120);
+    const reports: BatchProgress[] = [];
+    const res = await client.embeddings.createMany(
+      { model, input },
+      { maxInputsPerRequest: 10, maxConcurrency: 4, onProgress: (p) => reports.push(p) },
+    );
+    expect(mismatchedIndexes(res.data, input)).toEqual([]);
+    expect(res.data).toHaveLength(120);
+    const limited = server.seen.filter((r) => r.status === 429);
+    // Only the first wave, sent before any header was seen, runs into the limit.
+    expect(limited.length).toBeGreaterThan(0);
+    expect(limited.length).toBeLessThanOrEqual(4);
+    expect(server.seen.filter((r) => r.status === 200)).toHaveLength(12);
+    expect(reports.at(-1)!.rateLimited).toBe(limited.length);
   });
 });

@@ -62,7 +62,7 @@ export interface OpenAILikeOptions {
   /** Answer instead of the normal response (429s, 413s...); `undefined` answers normally. */
   intercept?: (request: SeenRequest, all: SeenRequest[]) => Response | undefined;
   /** Per-minute limits enforced like OpenAI: 429 beyond them, x-ratelimit-* headers on every answer. */
-  rateLimit?: { requestsPerMinute: number; tokensPerMinute: number; now?: () => number };
+  rateLimit?: RateLimitSpec;
   /** Extra headers on every successful answer (x-ratelimit-* from a server that sends them). */
   headers?: Record<string, string>;
   /** Server-side request token cap. @default 300000 */
@@ -167,11 +167,19 @@ export function openAILike(options: OpenAILikeOptions = {}): OpenAILike {
 }
 
 /** OpenAI-style continuous buckets; answers carry the six x-ratelimit-* headers. */
-function createLimiter(limits: { requestsPerMinute: number; tokensPerMinute: number; now?: () => number }) {
+/** Limits of the fake server; `startEmpty` makes the very first request wait, so short tests meet the limit. */
+export interface RateLimitSpec {
+  requestsPerMinute: number;
+  tokensPerMinute: number;
+  startEmpty?: boolean;
+  now?: () => number;
+}
+
+function createLimiter(limits: RateLimitSpec) {
   const now = limits.now ?? (() => performance.now());
   const buckets = {
-    requests: { limit: limits.requestsPerMinute, level: limits.requestsPerMinute, at: now() },
-    tokens: { limit: limits.tokensPerMinute, level: limits.tokensPerMinute, at: now() },
+    requests: { limit: limits.requestsPerMinute, level: limits.startEmpty ? 0 : limits.requestsPerMinute, at: now() },
+    tokens: { limit: limits.tokensPerMinute, level: limits.startEmpty ? 0 : limits.tokensPerMinute, at: now() },
   };
   const refill = (bucket: { limit: number; level: number; at: number }, t: number) => {
     bucket.level = Math.min(bucket.limit, bucket.level + ((t - bucket.at) * bucket.limit) / 60_000);
