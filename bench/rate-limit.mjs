@@ -77,7 +77,7 @@ export async function rateLimitBench() {
       label: 'tpm-bound, limits learnt from x-ratelimit-* headers only',
       rpm: 1000,
       tpm: 600_000,
-      inputs: 50_000,
+      inputs: 55_000,
       maxInputsPerRequest: 256,
       clientLimits: false,
     }),
