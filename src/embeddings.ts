@@ -9,7 +9,7 @@ import type {
   StreamParams,
 } from './batch/types.js';
 import type { EmbeddingsClient } from './client.js';
-import { decodeBase64Float32, encodeFloat32Base64, firstNonFinite, normalizeInPlace } from './decode.js';
+import { decodeBase64Float32, encodeFloat32Base64, firstNonFinite, normalizeInPlace, toNumberArray } from './decode.js';
 import { ResponseValidationError, type EmbeddingsError } from './errors.js';
 import type { RequestOptions, ResolvedRequestOptions, VectorType } from './options.js';
 import {
@@ -196,7 +196,7 @@ function readResponse(
     }
     if (wantBase64) return { object: 'embedding' as const, index: item.index, embedding: encodeFloat32Base64(vector) };
     if (wantFloat32 && !(vector instanceof Float32Array)) vector = Float32Array.from(vector);
-    if (!wantFloat32 && vector instanceof Float32Array) vector = Array.from(vector);
+    if (!wantFloat32 && vector instanceof Float32Array) vector = toNumberArray(vector);
     if (options.normalize) normalizeInPlace(vector);
     return { object: 'embedding' as const, index: item.index, embedding: vector };
   });

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { decodeBase64Float32, encodeFloat32Base64, firstNonFinite, normalizeInPlace } from '../src/decode.js';
+import { decodeBase64Float32, encodeFloat32Base64, firstNonFinite, normalizeInPlace, toNumberArray } from '../src/decode.js';
 
 const fixture = (name: string) =>
   JSON.parse(readFileSync(new URL(`../../shared/fixtures/openai-recorded/${name}`, import.meta.url), 'utf8'));
@@ -75,5 +75,14 @@ describe('normalizeInPlace', () => {
   test('leaves a zero vector zero, without NaN', () => {
     expect(normalizeInPlace([0, 0, 0])).toEqual([0, 0, 0]);
     expect(Array.from(normalizeInPlace(new Float32Array(4)))).toEqual([0, 0, 0, 0]);
+  });
+});
+
+describe('toNumberArray', () => {
+  test('copies every float32 value into a plain array', () => {
+    const source = Float32Array.from([0.1, -2, 3.5]);
+    const copy = toNumberArray(source);
+    expect(Array.isArray(copy)).toBe(true);
+    expect(copy).toEqual([source[0], -2, 3.5]);
   });
 });

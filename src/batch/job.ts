@@ -4,7 +4,7 @@
  * asked for it. Shared by createMany() (a finite list) and stream() (a lazy source).
  */
 import type { EmbeddingsClient } from '../client.js';
-import { normalizeInPlace } from '../decode.js';
+import { normalizeInPlace, toNumberArray } from '../decode.js';
 import { createEmbeddings, type AttemptHooks } from '../embeddings.js';
 import {
   APIError,
@@ -238,7 +238,7 @@ export class Job {
   #deliver(unit: Unit, raw: Float32Array, owned: boolean): void {
     const { normalize, vectorType } = this.#config;
     this.#sink.unitSettled?.(unit);
-    let first: number[] | Float32Array = vectorType === 'float32' ? (owned ? raw : raw.slice()) : Array.from(raw);
+    let first: number[] | Float32Array = vectorType === 'float32' ? (owned ? raw : raw.slice()) : toNumberArray(raw);
     if (normalize) first = normalizeInPlace(first);
     unit.indices.forEach((index, k) => {
       const vector = k === 0 ? first : first.slice();
