@@ -1,46 +1,24 @@
 /** createMany(): results, checks before sending, dedupe, progress and the sliding window, at the wire. */
 import { HttpResponse } from 'msw';
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { EmbeddingsClient, InvalidArgumentError, type BatchProgress } from '../src/index.js';
+import { describe, expect, test } from 'vitest';
+import { InvalidArgumentError, type BatchProgress } from '../src/index.js';
 import { BATCH_DEFAULTS, resolveBatchConfig } from '../src/batch/config.js';
 import { cl100kTokenizer } from '../src/tokenizer.js';
-import { startFakeApi, type FakeApi } from './support/fake-api.js';
-import { mismatchedIndexes, numberedTexts, openAILike, passage, vectorFor, type OpenAILike } from './support/openai-like.js';
+import { expectBelongs, useBatchApi } from './support/batch-api.js';
+import { numberedTexts, passage, vectorFor } from './support/openai-like.js';
 
 const model = 'text-embedding-3-small';
-let api: FakeApi;
-let server: OpenAILike;
-let client: EmbeddingsClient;
-
-beforeAll(async () => {
-  api = await startFakeApi();
-  client = new EmbeddingsClient({ baseURL: api.url, maxConcurrency: 4 });
-});
-afterEach(() => api.reset());
-afterAll(async () => {
-  await client.close();
-  await api.close();
-});
-
-/** Serves the OpenAI-like handlers with `options` for this test. */
-function serve(options: Parameters<typeof openAILike>[0] = {}): OpenAILike {
-  server = openAILike(options);
-  api.use(...server.handlers);
-  return server;
-}
+const wire = useBatchApi();
+const { serve } = wire;
 
 const texts = numberedTexts;
 
-/** Every vector is the (normalised) vector of the text at its own index. */
-function expectBelongs(data: { index: number; embedding: number[] | Float32Array }[], input: string[]) {
-  expect(mismatchedIndexes(data, input)).toEqual([]);
-}
 
 describe('createMany results', () => {
   test('returns one vector per input at its index, each the vector of its own text, with usage summed', async () => {
     serve();
     const input = texts(5000);
-    const res = await client.embeddings.createMany({ model, input });
+    const res = await wire.client.embeddings.createMany({ model, input });
     expect(res.object).toBe('list');
     expect(res.data).toHaveLength(5000);
     res.data.forEach((item, i) => expect(item.index).toBe(i));
@@ -53,17 +31,17 @@ describe('createMany results', () => {
 
   test('a request closes at maxInputsPerRequest (2048 by default)', async () => {
     serve();
-    await client.embeddings.createMany({ model, input: texts(5000) });
-    expect(server.seen.map((r) => r.texts.length).sort((a, b) => b - a)).toEqual([2048, 2048, 904]);
+    await wire.client.embeddings.createMany({ model, input: texts(5000) });
+    expect(wire.server.seen.map((r) => r.texts.length).sort((a, b) => b - a)).toEqual([2048, 2048, 904]);
   });
 
   test('2048 long passages are split by token budget so no request exceeds 300,000 tokens', async () => {
     serve();
     const input = Array.from({ length: 2048 }, (_, i) => passage(i));
-    const res = await client.embeddings.createMany({ model, input });
+    const res = await wire.client.embeddings.createMany({ model, input });
     expect(res.data).toHaveLength(2048);
-    expect(server.seen.length).toBeGreaterThan(1);
-    for (const request of server.seen) {
+    expect(wire.server.seen.length).toBeGreaterThan(1);
+    for (const request of wire.server.seen) {
       expect(request.status).toBe(200);
       expect(request.tokens).toBeLessThanOrEqual(297_000);
     }
@@ -72,7 +50,7 @@ describe('createMany results', () => {
   test('normalize: false and vectorType: float32 return the raw vectors as Float32Array', async () => {
     serve();
     const input = texts(3);
-    const res = await client.embeddings.createMany({ model, input }, { normalize: false, vectorType: 'float32' });
+    const res = await wire.client.embeddings.createMany({ model, input }, { normalize: false, vectorType: 'float32' });
     res.data.forEach((item, i) => {
       expect(item.embedding).toBeInstanceOf(Float32Array);
       expect(item.embedding).toEqual(vectorFor(input[i]!));
@@ -81,9 +59,9 @@ describe('createMany results', () => {
 
   test('dimensions and user are sent with every request', async () => {
     serve();
-    await client.embeddings.createMany({ model, input: texts(10), dimensions: 16, user: 'u1' }, { maxInputsPerRequest: 4 });
-    expect(api.requests).toHaveLength(3);
-    for (const request of api.requests) {
+    await wire.client.embeddings.createMany({ model, input: texts(10), dimensions: 16, user: 'u1' }, { maxInputsPerRequest: 4 });
+    expect(wire.api.requests).toHaveLength(3);
+    for (const request of wire.api.requests) {
       expect(request.body).toMatchObject({ model, dimensions: 16, user: 'u1', encoding_format: 'base64' });
     }
   });
@@ -99,16 +77,16 @@ describe('createMany defaults', () => {
       dedupe: true,
       onFailure: 'throw',
     });
-    const config = resolveBatchConfig(client, { model }, {});
-    expect(config.maxConcurrency).toBe(client.maxConcurrency);
+    const config = resolveBatchConfig(wire.client, { model }, {});
+    expect(config.maxConcurrency).toBe(wire.client.maxConcurrency);
     expect(config.normalize).toBe(true);
     expect(config.vectorType).toBe('array');
   });
 
   test('rateLimit.tokensPerMinute also caps the tokens of one request, which could never be paced otherwise', () => {
-    const config = resolveBatchConfig(client, { model }, { rateLimit: { tokensPerMinute: 600 } });
+    const config = resolveBatchConfig(wire.client, { model }, { rateLimit: { tokensPerMinute: 600 } });
     expect(config.maxTokensPerRequest).toBe(600);
-    expect(resolveBatchConfig(client, { model }, {}).maxTokensPerRequest).toBe(BATCH_DEFAULTS.maxTokensPerRequest);
+    expect(resolveBatchConfig(wire.client, { model }, {}).maxTokensPerRequest).toBe(BATCH_DEFAULTS.maxTokensPerRequest);
   });
 });
 
@@ -120,26 +98,26 @@ describe('createMany checks inputs before sending anything', () => {
     [[[1, 2, 3]], /`input\[0\]` must be a string \(got an array of length 3\)/],
   ])('rejects %j with an error naming the index', async (input, message) => {
     serve();
-    const call = client.embeddings.createMany({ model, input: input as string[] });
+    const call = wire.client.embeddings.createMany({ model, input: input as string[] });
     await expect(call).rejects.toThrow(InvalidArgumentError);
     await expect(call).rejects.toThrow(message);
-    expect(api.requests).toHaveLength(0);
+    expect(wire.api.requests).toHaveLength(0);
   });
 
   test('an input over maxTokensPerInput fails by its index before any request, even at the end of the list', async () => {
     serve();
     const input = [...texts(3000), 'word '.repeat(9000)];
-    await expect(client.embeddings.createMany({ model, input })).rejects.toThrow(
+    await expect(wire.client.embeddings.createMany({ model, input })).rejects.toThrow(
       /`input\[3000\]` has 9001 tokens, over `maxTokensPerInput` \(8192\)/,
     );
-    expect(api.requests).toHaveLength(0);
+    expect(wire.api.requests).toHaveLength(0);
   });
 
   test('truncate: true sends the input cut to maxTokensPerInput', async () => {
     serve();
-    const res = await client.embeddings.createMany({ model, input: ['short', 'word '.repeat(9000)] }, { truncate: true });
+    const res = await wire.client.embeddings.createMany({ model, input: ['short', 'word '.repeat(9000)] }, { truncate: true });
     expect(res.data).toHaveLength(2);
-    const sent = server.seen[0]!.texts[1]!;
+    const sent = wire.server.seen[0]!.texts[1]!;
     expect(cl100kTokenizer.count(sent)).toBe(8192);
     expectBelongs([{ index: 0, embedding: res.data[1]!.embedding }], [sent]);
   });
@@ -158,20 +136,20 @@ describe('createMany checks inputs before sending anything', () => {
     [{ timeout: 0 }, '`timeout`'],
   ])('rejects option %j with a message naming it', async (options, message) => {
     serve();
-    const call = client.embeddings.createMany({ model, input: ['a'] }, options as never);
+    const call = wire.client.embeddings.createMany({ model, input: ['a'] }, options as never);
     await expect(call).rejects.toThrow(InvalidArgumentError);
     await expect(call).rejects.toThrow(message);
-    expect(api.requests).toHaveLength(0);
+    expect(wire.api.requests).toHaveLength(0);
   });
 
   test('bad params are named before any request, and base64 is refused for vector results', async () => {
     serve();
-    await expect(client.embeddings.createMany({ model: '', input: ['a'] })).rejects.toThrow(/`model`/);
-    await expect(client.embeddings.createMany({ model, input: ['a'], dimensions: 0 })).rejects.toThrow(/`dimensions`/);
+    await expect(wire.client.embeddings.createMany({ model: '', input: ['a'] })).rejects.toThrow(/`model`/);
+    await expect(wire.client.embeddings.createMany({ model, input: ['a'], dimensions: 0 })).rejects.toThrow(/`dimensions`/);
     await expect(
-      client.embeddings.createMany({ model, input: ['a'], encoding_format: 'base64' as 'float' }),
+      wire.client.embeddings.createMany({ model, input: ['a'], encoding_format: 'base64' as 'float' }),
     ).rejects.toThrow('`encoding_format` must be omitted or "float"');
-    expect(api.requests).toHaveLength(0);
+    expect(wire.api.requests).toHaveLength(0);
   });
 });
 
@@ -179,8 +157,8 @@ describe('createMany dedupes', () => {
   test('identical texts are sent once and every position gets the vector', async () => {
     serve();
     const input = Array.from({ length: 300 }, (_, i) => `repeated ${i % 7}`);
-    const res = await client.embeddings.createMany({ model, input });
-    const sent = server.seen.flatMap((r) => r.texts);
+    const res = await wire.client.embeddings.createMany({ model, input });
+    const sent = wire.server.seen.flatMap((r) => r.texts);
     expect(sent.sort()).toEqual(Array.from({ length: 7 }, (_, i) => `repeated ${i}`).sort());
     expect(res.data).toHaveLength(300);
     expectBelongs(res.data, input);
@@ -191,8 +169,8 @@ describe('createMany dedupes', () => {
 
   test('dedupe: false sends every input', async () => {
     serve();
-    await client.embeddings.createMany({ model, input: ['x', 'x', 'x'] }, { dedupe: false });
-    expect(server.seen.flatMap((r) => r.texts)).toEqual(['x', 'x', 'x']);
+    await wire.client.embeddings.createMany({ model, input: ['x', 'x', 'x'] }, { dedupe: false });
+    expect(wire.server.seen.flatMap((r) => r.texts)).toEqual(['x', 'x', 'x']);
   });
 });
 
@@ -201,7 +179,7 @@ describe('createMany progress and concurrency', () => {
     serve();
     const reports: BatchProgress[] = [];
     const input = texts(95);
-    const res = await client.embeddings.createMany({ model, input }, { maxInputsPerRequest: 10, onProgress: (p) => reports.push(p) });
+    const res = await wire.client.embeddings.createMany({ model, input }, { maxInputsPerRequest: 10, onProgress: (p) => reports.push(p) });
     expect(reports).toHaveLength(10);
     const last = reports.at(-1)!;
     expect(last).toMatchObject({ completedInputs: 95, totalInputs: 95, failedInputs: 0, requests: 10, retries: 0, rateLimited: 0, tokens: res.usage.prompt_tokens, etaMs: 0 });
@@ -214,17 +192,17 @@ describe('createMany progress and concurrency', () => {
         all.length === 1 ? HttpResponse.json({ error: { message: 'slow down' } }, { status: 429, headers: { 'retry-after-ms': '1' } }) : undefined,
     });
     const reports: BatchProgress[] = [];
-    await client.embeddings.createMany({ model, input: texts(3) }, { onProgress: (p) => reports.push(p) });
+    await wire.client.embeddings.createMany({ model, input: texts(3) }, { onProgress: (p) => reports.push(p) });
     expect(reports.at(-1)).toMatchObject({ requests: 2, retries: 1, rateLimited: 1, completedInputs: 3 });
   });
 
   test('never more requests in flight than maxConcurrency', async () => {
-    // Each answer waits a little so that requests overlap at the server.
+    // Each answer waits a little so that requests overlap at the wire.server.
     serve({ hold: () => new Promise((resolve) => setTimeout(resolve, 10)) });
-    await client.embeddings.createMany({ model, input: texts(200) }, { maxInputsPerRequest: 5, maxConcurrency: 3 });
-    expect(api.requests).toHaveLength(40);
-    expect(api.maxInFlight).toBeLessThanOrEqual(3);
-    expect(api.maxInFlight).toBeGreaterThan(1);
+    await wire.client.embeddings.createMany({ model, input: texts(200) }, { maxInputsPerRequest: 5, maxConcurrency: 3 });
+    expect(wire.api.requests).toHaveLength(40);
+    expect(wire.api.maxInFlight).toBeLessThanOrEqual(3);
+    expect(wire.api.maxInFlight).toBeGreaterThan(1);
   });
 
   test('a sliding window, not waves: a slow request never holds up the requests after it', async () => {
@@ -238,8 +216,8 @@ describe('createMany progress and concurrency', () => {
         return request === all[0] ? Promise.race([arrived, new Promise<void>((r) => setTimeout(r, 5000))]) : undefined;
       },
     });
-    await client.embeddings.createMany({ model, input: texts(60) }, { maxInputsPerRequest: 10, maxConcurrency: 2 });
-    const first = server.seen[0]!;
-    expect(server.seen.slice(1).every((r) => r.answeredAt! <= first.answeredAt!)).toBe(true);
+    await wire.client.embeddings.createMany({ model, input: texts(60) }, { maxInputsPerRequest: 10, maxConcurrency: 2 });
+    const first = wire.server.seen[0]!;
+    expect(wire.server.seen.slice(1).every((r) => r.answeredAt! <= first.answeredAt!)).toBe(true);
   });
 });

@@ -4,7 +4,7 @@
  */
 import { inspect } from 'node:util';
 import { HttpResponse } from 'msw';
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import {
   APIUserAbortError,
   AuthenticationError,
@@ -15,43 +15,21 @@ import {
   createMemoryCache,
   type EmbeddingCache,
 } from '../src/index.js';
-import { startFakeApi, type FakeApi } from './support/fake-api.js';
-import { mismatchedIndexes, numberedTexts, openAILike, passage, vectorFor, type OpenAILike } from './support/openai-like.js';
+import { expectBelongs, useBatchApi } from './support/batch-api.js';
+import { numberedTexts, passage, vectorFor } from './support/openai-like.js';
 
 const model = 'text-embedding-3-small';
-let api: FakeApi;
-let server: OpenAILike;
-let client: EmbeddingsClient;
-
-beforeAll(async () => {
-  api = await startFakeApi();
-  client = new EmbeddingsClient({ baseURL: api.url, maxConcurrency: 4 });
-});
-afterEach(() => api.reset());
-afterAll(async () => {
-  await client.close();
-  await api.close();
-});
-
-/** Serves the OpenAI-like handlers with `options` for this test. */
-function serve(options: Parameters<typeof openAILike>[0] = {}): OpenAILike {
-  server = openAILike(options);
-  api.use(...server.handlers);
-  return server;
-}
+const wire = useBatchApi();
+const { serve } = wire;
 
 const texts = numberedTexts;
 
-/** Every vector is the (normalised) vector of the text at its own index. */
-function expectBelongs(data: { index: number; embedding: number[] | Float32Array }[], input: string[]) {
-  expect(mismatchedIndexes(data, input)).toEqual([]);
-}
 
 describe('createMany bisects rejected requests', () => {
   test('a 400 about one input is bisected so only the offending inputs fail', async () => {
     serve({ failText: (text) => text === 'text number 13' || text === 'text number 50' });
     const input = texts(64);
-    const res = await client.embeddings.createMany({ model, input }, { onFailure: 'collect', maxConcurrency: 1 });
+    const res = await wire.client.embeddings.createMany({ model, input }, { onFailure: 'collect', maxConcurrency: 1 });
     expect(res.failures.map((f) => f.index)).toEqual([13, 50]);
     for (const failure of res.failures) {
       expect(failure.error).toBeInstanceOf(BadRequestError);
@@ -60,21 +38,21 @@ describe('createMany bisects rejected requests', () => {
     expect(res.data.map((d) => d.index)).toEqual(input.map((_, i) => i).filter((i) => i !== 13 && i !== 50));
     expectBelongs(res.data, input);
     // Two bad inputs in 64: at most two paths of log2(64) = 6 splits, two requests each.
-    expect(server.seen.length).toBeLessThanOrEqual(1 + 2 * 2 * 6);
+    expect(wire.server.seen.length).toBeLessThanOrEqual(1 + 2 * 2 * 6);
   });
 
   test('a 400 about the request token total splits the request and every input succeeds', async () => {
     // The client is told it may send 600k tokens; the server holds to OpenAI's 300k.
     serve();
     const input = Array.from({ length: 2048 }, (_, i) => passage(i));
-    const res = await client.embeddings.createMany(
+    const res = await wire.client.embeddings.createMany(
       { model, input },
       { maxTokensPerRequest: 600_000, maxConcurrency: 2, onFailure: 'collect' },
     );
     expect(res.data).toHaveLength(2048);
     expect(res.failures).toEqual([]);
-    expect(server.seen.some((r) => r.status === 400)).toBe(true);
-    expect(server.seen.filter((r) => r.status === 200).every((r) => r.tokens <= 300_000)).toBe(true);
+    expect(wire.server.seen.some((r) => r.status === 400)).toBe(true);
+    expect(wire.server.seen.filter((r) => r.status === 200).every((r) => r.tokens <= 300_000)).toBe(true);
   });
 
   test('a 413 splits the request in halves until the server accepts them', async () => {
@@ -82,10 +60,10 @@ describe('createMany bisects rejected requests', () => {
       intercept: (request) =>
         request.texts.length > 100 ? HttpResponse.json({ error: { message: 'Request Entity Too Large' } }, { status: 413 }) : undefined,
     });
-    const res = await client.embeddings.createMany({ model, input: texts(400) }, { maxConcurrency: 1 });
+    const res = await wire.client.embeddings.createMany({ model, input: texts(400) }, { maxConcurrency: 1 });
     expect(res.data).toHaveLength(400);
     // 400 → 200 + 200 → four accepted requests of 100.
-    expect(server.seen.map((r) => [r.texts.length, r.status])).toEqual([
+    expect(wire.server.seen.map((r) => [r.texts.length, r.status])).toEqual([
       [400, 413], [200, 413], [100, 200], [100, 200], [200, 413], [100, 200], [100, 200],
     ]);
   });
@@ -94,11 +72,11 @@ describe('createMany bisects rejected requests', () => {
     serve({
       intercept: () => HttpResponse.json({ error: { message: 'bad dimensions', param: 'dimensions' } }, { status: 400 }),
     });
-    const res = await client.embeddings.createMany(
+    const res = await wire.client.embeddings.createMany(
       { model, input: texts(40) },
       { onFailure: 'collect', maxInputsPerRequest: 10, maxConcurrency: 1 },
     );
-    expect(server.seen).toHaveLength(1);
+    expect(wire.server.seen).toHaveLength(1);
     expect(res.failures).toHaveLength(40);
   });
 });
@@ -107,7 +85,7 @@ describe('createMany loses nothing', () => {
   test("onFailure 'throw' rejects after all work settles with every vector in data and every failure", async () => {
     serve({ failText: (text) => text === 'text number 3' });
     const input = texts(100);
-    const error = await client.embeddings
+    const error = await wire.client.embeddings
       .createMany({ model, input }, { maxInputsPerRequest: 10, maxConcurrency: 2 })
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(BatchEmbeddingError);
@@ -117,16 +95,16 @@ describe('createMany loses nothing', () => {
     expect(batchError.data.map((d) => d.index)).toEqual(input.map((_, i) => i).filter((i) => i !== 3));
     expect(batchError.message).toMatch(/createMany: 1 of 100 inputs failed; first at input 3: .*status 400/);
     // Every other request was still sent after the failure.
-    expect(new Set(server.seen.flatMap((r) => r.texts))).toEqual(new Set(input));
+    expect(new Set(wire.server.seen.flatMap((r) => r.texts))).toEqual(new Set(input));
   });
 
   test('a 401 stops the job: queued requests are not sent and their inputs fail with the same error', async () => {
     serve({ intercept: () => HttpResponse.json({ error: { message: 'Incorrect API key provided' } }, { status: 401 }) });
-    const res = await client.embeddings.createMany(
+    const res = await wire.client.embeddings.createMany(
       { model, input: texts(50) },
       { onFailure: 'collect', maxInputsPerRequest: 5, maxConcurrency: 1 },
     );
-    expect(api.requests).toHaveLength(1);
+    expect(wire.api.requests).toHaveLength(1);
     expect(res.failures).toHaveLength(50);
     expect(res.failures.every((f) => f.error instanceof AuthenticationError)).toBe(true);
   });
@@ -134,11 +112,11 @@ describe('createMany loses nothing', () => {
   test('the API key appears nowhere in a BatchEmbeddingError: message, JSON or inspect', async () => {
     serve({ intercept: () => HttpResponse.json({ error: { message: 'Incorrect API key provided' } }, { status: 401 }) });
     const key = 'sk-batch-SECRET-0123456789';
-    const keyed = new EmbeddingsClient({ baseURL: api.url, apiKey: key });
+    const keyed = new EmbeddingsClient({ baseURL: wire.api.url, apiKey: key });
     const error = await keyed.embeddings.createMany({ model, input: texts(3) }).catch((e: unknown) => e);
     await keyed.close();
     expect(error).toBeInstanceOf(BatchEmbeddingError);
-    expect(api.requests[0]!.headers.authorization).toBe(`Bearer ${key}`);
+    expect(wire.api.requests[0]!.headers.authorization).toBe(`Bearer ${key}`);
     expect((error as Error).message).not.toContain(key);
     expect(JSON.stringify(error)).not.toContain(key);
     expect(inspect(error, { depth: 10 })).not.toContain(key);
@@ -149,13 +127,13 @@ describe('createMany loses nothing', () => {
       intercept: (request) =>
         request.texts.includes('text number 0') ? HttpResponse.json({ error: { message: 'boom' } }, { status: 500, headers: { 'retry-after-ms': '0' } }) : undefined,
     });
-    const res = await client.embeddings.createMany(
+    const res = await wire.client.embeddings.createMany(
       { model, input: texts(30) },
       { onFailure: 'collect', maxInputsPerRequest: 10, maxRetries: 1 },
     );
     expect(res.failures.map((f) => f.index)).toEqual(texts(10).map((_, i) => i));
     expect(res.data.map((d) => d.index)).toEqual(texts(30).map((_, i) => i).slice(10));
-    expect(server.seen.filter((r) => r.status === 500)).toHaveLength(2);
+    expect(wire.server.seen.filter((r) => r.status === 500)).toHaveLength(2);
   });
 });
 
@@ -172,7 +150,7 @@ describe('createMany abort', () => {
         return undefined;
       },
     });
-    const call = client.embeddings.createMany(
+    const call = wire.client.embeddings.createMany(
       { model, input: texts(100) },
       { maxInputsPerRequest: 10, maxConcurrency: 1, signal: controller.signal },
     );
@@ -181,16 +159,16 @@ describe('createMany abort', () => {
     expect(error).toBeInstanceOf(APIUserAbortError);
     expect((error as Error).message).toMatch(/^createMany was aborted after (10|20) of 100 inputs finished$/);
     expect(((error as Error).cause as Error).message).toBe('user stop');
-    const countAtAbort = api.requests.length;
+    const countAtAbort = wire.api.requests.length;
     expect(countAtAbort).toBeLessThanOrEqual(3);
     await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(api.requests).toHaveLength(countAtAbort);
+    expect(wire.api.requests).toHaveLength(countAtAbort);
   });
 
   test('an abort after every input settled leaves the result intact', async () => {
     serve();
     const controller = new AbortController();
-    const res = await client.embeddings.createMany(
+    const res = await wire.client.embeddings.createMany(
       { model, input: texts(20) },
       {
         maxInputsPerRequest: 10,
@@ -206,10 +184,10 @@ describe('createMany abort', () => {
     serve();
     const controller = new AbortController();
     controller.abort();
-    await expect(client.embeddings.createMany({ model, input: texts(5) }, { signal: controller.signal })).rejects.toThrow(
+    await expect(wire.client.embeddings.createMany({ model, input: texts(5) }, { signal: controller.signal })).rejects.toThrow(
       APIUserAbortError,
     );
-    expect(api.requests).toHaveLength(0);
+    expect(wire.api.requests).toHaveLength(0);
   });
 });
 
@@ -218,10 +196,10 @@ describe('createMany cache', () => {
     serve();
     const cache = createMemoryCache();
     const input = texts(500);
-    const first = await client.embeddings.createMany({ model, input }, { cache });
-    const sent = api.requests.length;
-    const second = await client.embeddings.createMany({ model, input }, { cache });
-    expect(api.requests).toHaveLength(sent);
+    const first = await wire.client.embeddings.createMany({ model, input }, { cache });
+    const sent = wire.api.requests.length;
+    const second = await wire.client.embeddings.createMany({ model, input }, { cache });
+    expect(wire.api.requests).toHaveLength(sent);
     expect(second.data).toEqual(first.data);
     expect(second.usage).toEqual({ prompt_tokens: 0, total_tokens: 0 });
   });
@@ -229,12 +207,12 @@ describe('createMany cache', () => {
   test('a rerun sends only the texts missing from the cache', async () => {
     serve();
     const cache = createMemoryCache();
-    await client.embeddings.createMany({ model, input: texts(100).slice(0, 60) }, { cache });
-    api.reset();
-    api.use(...server.handlers);
-    server.seen.length = 0;
-    const res = await client.embeddings.createMany({ model, input: texts(100) }, { cache });
-    expect(server.seen.flatMap((r) => r.texts)).toEqual(texts(100).slice(60));
+    await wire.client.embeddings.createMany({ model, input: texts(100).slice(0, 60) }, { cache });
+    wire.api.reset();
+    wire.api.use(...wire.server.handlers);
+    wire.server.seen.length = 0;
+    const res = await wire.client.embeddings.createMany({ model, input: texts(100) }, { cache });
+    expect(wire.server.seen.flatMap((r) => r.texts)).toEqual(texts(100).slice(60));
     expectBelongs(res.data, texts(100));
   });
 
@@ -248,7 +226,7 @@ describe('createMany cache', () => {
       },
     };
     const input = texts(25);
-    await client.embeddings.createMany({ model, input }, { cache, maxInputsPerRequest: 10 });
+    await wire.client.embeddings.createMany({ model, input }, { cache, maxInputsPerRequest: 10 });
     expect(writes.map((w) => w.length)).toEqual([10, 10, 5]);
     expect(writes[0]![0]![1]).toEqual(vectorFor(input[0]!));
   });
@@ -260,18 +238,18 @@ describe('createMany cache', () => {
       get: async (keys) => keys.map((key) => store.get(key)),
       set: async (entries) => entries.forEach(([key, vector]) => store.set(key, vector)),
     };
-    await client.embeddings.createMany({ model, input: ['a'] }, { cache, vectorType: 'float32' });
-    await client.embeddings.createMany({ model, input: ['a'] }, { cache, vectorType: 'float32' });
+    await wire.client.embeddings.createMany({ model, input: ['a'] }, { cache, vectorType: 'float32' });
+    await wire.client.embeddings.createMany({ model, input: ['a'] }, { cache, vectorType: 'float32' });
     expect([...store.values()][0]).toEqual(vectorFor('a'));
   });
 
   test('a cache whose get() answers the wrong number of entries stops the job before any request', async () => {
     serve();
     const cache: EmbeddingCache = { get: async () => [], set: async () => {} };
-    await expect(client.embeddings.createMany({ model, input: texts(5) }, { cache })).rejects.toThrow(
+    await expect(wire.client.embeddings.createMany({ model, input: texts(5) }, { cache })).rejects.toThrow(
       '`cache.get()` must resolve to an array of 5 entries, one per key',
     );
-    expect(api.requests).toHaveLength(0);
+    expect(wire.api.requests).toHaveLength(0);
   });
 
   test('a failing cache stops the job and its error is thrown', async () => {
@@ -282,7 +260,7 @@ describe('createMany cache', () => {
         throw new Error('disk full');
       },
     };
-    await expect(client.embeddings.createMany({ model, input: texts(50) }, { cache, maxInputsPerRequest: 5, maxConcurrency: 1 })).rejects.toThrow('disk full');
-    expect(api.requests).toHaveLength(1);
+    await expect(wire.client.embeddings.createMany({ model, input: texts(50) }, { cache, maxInputsPerRequest: 5, maxConcurrency: 1 })).rejects.toThrow('disk full');
+    expect(wire.api.requests).toHaveLength(1);
   });
 });

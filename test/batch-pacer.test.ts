@@ -1,9 +1,9 @@
 import { HttpResponse } from 'msw';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test, vi } from 'vitest';
-import { EmbeddingsClient, type BatchProgress } from '../src/index.js';
+import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
+import { type BatchProgress } from '../src/index.js';
 import { Pacer, parseResetDuration } from '../src/batch/pacer.js';
-import { startFakeApi, type FakeApi } from './support/fake-api.js';
-import { mismatchedIndexes, numberedTexts as texts, openAILike, type OpenAILike } from './support/openai-like.js';
+import { useBatchApi } from './support/batch-api.js';
+import { mismatchedIndexes, numberedTexts as texts } from './support/openai-like.js';
 
 const model = 'text-embedding-3-small';
 
@@ -219,23 +219,8 @@ describe('Pacer shared pause and abort', () => {
 });
 
 describe('pacing at the wire', () => {
-  let api: FakeApi;
-  let server: OpenAILike;
-  let client: EmbeddingsClient;
-  beforeAll(async () => {
-    api = await startFakeApi();
-    client = new EmbeddingsClient({ baseURL: api.url, maxConcurrency: 4 });
-  });
-  afterEach(() => api.reset());
-  afterAll(async () => {
-    await client.close();
-    await api.close();
-  });
-  const serve = (options: Parameters<typeof openAILike>[0] = {}) => {
-    server = openAILike(options);
-    api.use(...server.handlers);
-    return server;
-  };
+  const wire = useBatchApi();
+  const { serve } = wire;
 
   test('after a 429 every worker pauses for the advised delay together, then resumes', async () => {
     // The first request gets 429 + retry-after-ms 600; the three others of the first wave are
@@ -252,14 +237,14 @@ describe('pacing at the wire', () => {
           : undefined,
     });
     const reports: BatchProgress[] = [];
-    const res = await client.embeddings.createMany(
+    const res = await wire.client.embeddings.createMany(
       { model, input: texts(80) },
       { maxInputsPerRequest: 10, maxConcurrency: 4, onProgress: (p) => reports.push(p) },
     );
     expect(res.data).toHaveLength(80);
-    const limited = server.seen[0]!;
+    const limited = wire.server.seen[0]!;
     expect(limited.status).toBe(429);
-    const later = server.seen.slice(4);
+    const later = wire.server.seen.slice(4);
     expect(later.length).toBeGreaterThan(0);
     // Timers never fire early by more than a millisecond; the slack only covers rounding.
     for (const request of later) expect(request.arrivedAt).toBeGreaterThanOrEqual(limited.answeredAt! + 600 - 2);
@@ -274,12 +259,12 @@ describe('pacing at the wire', () => {
       'x-ratelimit-reset-requests': '6s',
     };
     serve({ headers });
-    await client.embeddings.createMany({ model, input: texts(80) }, { maxInputsPerRequest: 10, maxConcurrency: 4 });
-    const arrivals = server.seen.map((r) => r.arrivedAt);
+    await wire.client.embeddings.createMany({ model, input: texts(80) }, { maxInputsPerRequest: 10, maxConcurrency: 4 });
+    const arrivals = wire.server.seen.map((r) => r.arrivedAt);
     expect(arrivals).toHaveLength(8);
-    expect(server.seen.every((r) => r.status === 200)).toBe(true);
+    expect(wire.server.seen.every((r) => r.status === 200)).toBe(true);
     // The first wave of four learns the limit; from then on one request starts per 100 ms.
-    const firstWaveAnswered = Math.min(...server.seen.slice(0, 4).map((r) => r.answeredAt!));
+    const firstWaveAnswered = Math.min(...wire.server.seen.slice(0, 4).map((r) => r.answeredAt!));
     expect(arrivals[4]! - firstWaveAnswered).toBeGreaterThanOrEqual(100 - 2);
     for (let i = 5; i < arrivals.length; i++) expect(arrivals[i]! - arrivals[i - 1]!).toBeGreaterThanOrEqual(100 - 2);
   });
@@ -292,12 +277,12 @@ describe('pacing at the wire', () => {
         return undefined;
       },
     });
-    const call = client.embeddings.createMany(
+    const call = wire.client.embeddings.createMany(
       { model, input: texts(30) },
       { maxInputsPerRequest: 10, rateLimit: { requestsPerMinute: 1 }, signal: controller.signal },
     );
     await expect(call).rejects.toThrow(/^createMany was aborted after 10 of 30 inputs finished$/);
-    expect(api.requests).toHaveLength(1);
+    expect(wire.api.requests).toHaveLength(1);
   });
 
   test('against a server that rate-limits from its first request, nothing is lost and the job learns the limit from the 429s', async () => {
@@ -305,17 +290,17 @@ describe('pacing at the wire', () => {
     serve({ rateLimit: { requestsPerMinute: 600, tokensPerMinute: 10_000_000, startEmpty: true } });
     const input = texts(120);
     const reports: BatchProgress[] = [];
-    const res = await client.embeddings.createMany(
+    const res = await wire.client.embeddings.createMany(
       { model, input },
       { maxInputsPerRequest: 10, maxConcurrency: 4, onProgress: (p) => reports.push(p) },
     );
     expect(mismatchedIndexes(res.data, input)).toEqual([]);
     expect(res.data).toHaveLength(120);
-    const limited = server.seen.filter((r) => r.status === 429);
+    const limited = wire.server.seen.filter((r) => r.status === 429);
     // Only the first wave, sent before any header was seen, runs into the limit.
     expect(limited.length).toBeGreaterThan(0);
     expect(limited.length).toBeLessThanOrEqual(4);
-    expect(server.seen.filter((r) => r.status === 200)).toHaveLength(12);
+    expect(wire.server.seen.filter((r) => r.status === 200)).toHaveLength(12);
     expect(reports.at(-1)!.rateLimited).toBe(limited.length);
   });
 });

@@ -1,40 +1,22 @@
 import { HttpResponse } from 'msw';
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import {
   APIUserAbortError,
   AuthenticationError,
   BadRequestError,
   BatchEmbeddingError,
-  EmbeddingsClient,
   InvalidArgumentError,
   createMemoryCache,
   type BatchProgress,
   type StreamInput,
   type StreamItem,
 } from '../src/index.js';
-import { startFakeApi, type FakeApi } from './support/fake-api.js';
-import { expectedVector, openAILike, type OpenAILike } from './support/openai-like.js';
+import { useBatchApi } from './support/batch-api.js';
+import { expectedVector } from './support/openai-like.js';
 
 const model = 'text-embedding-3-small';
-let api: FakeApi;
-let server: OpenAILike;
-let client: EmbeddingsClient;
-
-beforeAll(async () => {
-  api = await startFakeApi();
-  client = new EmbeddingsClient({ baseURL: api.url, maxConcurrency: 4 });
-});
-afterEach(() => api.reset());
-afterAll(async () => {
-  await client.close();
-  await api.close();
-});
-
-function serve(options: Parameters<typeof openAILike>[0] = {}): OpenAILike {
-  server = openAILike(options);
-  api.use(...server.handlers);
-  return server;
-}
+const wire = useBatchApi();
+const { serve } = wire;
 
 const texts = (n: number) => Array.from({ length: n }, (_, i) => `line ${i}`);
 
@@ -71,7 +53,7 @@ describe('stream yields every input', () => {
   test('each input comes back once with its index and id and the vector of its own text', async () => {
     serve();
     const input = texts(1000).map((text, i) => ({ id: `id-${i}`, text }));
-    const items = await collect(client.embeddings.stream({ model, input }, { maxInputsPerRequest: 64 }));
+    const items = await collect(wire.client.embeddings.stream({ model, input }, { maxInputsPerRequest: 64 }));
     expect(items.map((item) => item.index).sort((a, b) => a - b)).toEqual(input.map((_, i) => i));
     for (const item of items) {
       expect(item.id).toBe(`id-${item.index}`);
@@ -87,7 +69,7 @@ describe('stream yields every input', () => {
         yield text;
       }
     }
-    const items = await collect(client.embeddings.stream({ model, input: source() }, { maxInputsPerRequest: 8 }));
+    const items = await collect(wire.client.embeddings.stream({ model, input: source() }, { maxInputsPerRequest: 8 }));
     expect(items).toHaveLength(50);
     for (const item of items) {
       expect(item.id).toBeUndefined();
@@ -104,10 +86,10 @@ describe('stream yields every input', () => {
         return request === all[0] ? Promise.race([released, new Promise<void>((r) => setTimeout(r, 5000))]) : undefined;
       },
     });
-    const items = await collect(client.embeddings.stream({ model, input: texts(50) }, { maxInputsPerRequest: 10, ordered: true }));
+    const items = await collect(wire.client.embeddings.stream({ model, input: texts(50) }, { maxInputsPerRequest: 10, ordered: true }));
     expect(items.map((item) => item.index)).toEqual(texts(50).map((_, i) => i));
     // The first request really was answered after the others.
-    expect(server.seen.slice(1).every((r) => r.answeredAt! <= server.seen[0]!.answeredAt!)).toBe(true);
+    expect(wire.server.seen.slice(1).every((r) => r.answeredAt! <= wire.server.seen[0]!.answeredAt!)).toBe(true);
   });
 
   test('without ordered, results come as requests complete: a slow first request comes out last', async () => {
@@ -119,16 +101,16 @@ describe('stream yields every input', () => {
         return request === all[0] ? Promise.race([released, new Promise<void>((r) => setTimeout(r, 5000))]) : undefined;
       },
     });
-    const items = await collect(client.embeddings.stream({ model, input: texts(50) }, { maxInputsPerRequest: 10 }));
+    const items = await collect(wire.client.embeddings.stream({ model, input: texts(50) }, { maxInputsPerRequest: 10 }));
     expect(items.slice(-10).map((item) => item.index)).toEqual(texts(10).map((_, i) => i));
   });
 
   test('duplicates within the read-ahead window are sent once and fanned out', async () => {
     serve();
     const input = Array.from({ length: 200 }, (_, i) => `dup ${i % 5}`);
-    const items = await collect(client.embeddings.stream({ model, input }, { maxConcurrency: 1 }));
+    const items = await collect(wire.client.embeddings.stream({ model, input }, { maxConcurrency: 1 }));
     expect(items).toHaveLength(200);
-    expect(server.seen.flatMap((r) => r.texts).sort()).toEqual(['dup 0', 'dup 1', 'dup 2', 'dup 3', 'dup 4']);
+    expect(wire.server.seen.flatMap((r) => r.texts).sort()).toEqual(['dup 0', 'dup 1', 'dup 2', 'dup 3', 'dup 4']);
     for (const item of items) expectBelongs(item, input[item.index]!);
   });
 });
@@ -142,7 +124,7 @@ describe('stream reads lazily', () => {
     const bound = (maxConcurrency + 1) * maxInputsPerRequest;
     let taken = 0;
     let maxAhead = 0;
-    for await (const item of client.embeddings.stream({ model, input: iterable }, { maxConcurrency, maxInputsPerRequest })) {
+    for await (const item of wire.client.embeddings.stream({ model, input: iterable }, { maxConcurrency, maxInputsPerRequest })) {
       taken++;
       maxAhead = Math.max(maxAhead, state.pulled - taken);
       expectBelongs(item, `item ${item.index}`);
@@ -155,7 +137,7 @@ describe('stream reads lazily', () => {
   test('a consumer that stops pulling stops the reading', async () => {
     serve();
     const { iterable, state } = endless();
-    const iterator = client.embeddings.stream({ model, input: iterable }, { maxConcurrency: 2, maxInputsPerRequest: 10 })[Symbol.asyncIterator]();
+    const iterator = wire.client.embeddings.stream({ model, input: iterable }, { maxConcurrency: 2, maxInputsPerRequest: 10 })[Symbol.asyncIterator]();
     await iterator.next();
     // Give every request that could start the time to finish: reading still stays within the bound.
     await new Promise((resolve) => setTimeout(resolve, 300));
@@ -170,22 +152,22 @@ describe('stream reads lazily', () => {
     serve({ hold: () => (holdAll ? new Promise((resolve) => setTimeout(resolve, 300)) : undefined) });
     const { iterable } = endless();
     let count = 0;
-    for await (const _ of client.embeddings.stream({ model, input: iterable }, { maxInputsPerRequest: 10 })) {
+    for await (const _ of wire.client.embeddings.stream({ model, input: iterable }, { maxInputsPerRequest: 10 })) {
       holdAll = true;
       if (++count === 5) break;
     }
-    const requests = api.requests.length;
+    const requests = wire.api.requests.length;
     await new Promise((resolve) => setTimeout(resolve, 400));
-    expect(api.requests).toHaveLength(requests);
+    expect(wire.api.requests).toHaveLength(requests);
   });
 
   test('totalInputs is known for an array and unknown for a generator', async () => {
     serve();
     const fromArray: BatchProgress[] = [];
-    await collect(client.embeddings.stream({ model, input: texts(20) }, { onProgress: (p) => fromArray.push(p) }));
+    await collect(wire.client.embeddings.stream({ model, input: texts(20) }, { onProgress: (p) => fromArray.push(p) }));
     expect(fromArray.at(-1)).toMatchObject({ totalInputs: 20, completedInputs: 20 });
     const fromGenerator: BatchProgress[] = [];
-    await collect(client.embeddings.stream({ model, input: texts(20).values() }, { onProgress: (p) => fromGenerator.push(p) }));
+    await collect(wire.client.embeddings.stream({ model, input: texts(20).values() }, { onProgress: (p) => fromGenerator.push(p) }));
     expect(fromGenerator.at(-1)).toMatchObject({ totalInputs: undefined, completedInputs: 20, etaMs: undefined });
   });
 });
@@ -194,7 +176,7 @@ describe('stream failures', () => {
   test("under 'collect' failures come as items with an error, bad inputs included, and the rest succeed", async () => {
     serve({ failText: (text) => text === 'line 7' });
     const input: StreamInput[] = [...texts(20), '', { id: 'x', text: 'ok' }, { id: 'y' } as never];
-    const items = await collect(client.embeddings.stream({ model, input }, { onFailure: 'collect', maxInputsPerRequest: 8 }));
+    const items = await collect(wire.client.embeddings.stream({ model, input }, { onFailure: 'collect', maxInputsPerRequest: 8 }));
     expect(items).toHaveLength(23);
     const failed = items.filter((item) => item.error).sort((a, b) => a.index - b.index);
     expect(failed.map((item) => item.index)).toEqual([7, 20, 22]);
@@ -210,7 +192,7 @@ describe('stream failures', () => {
     const { iterable, state } = endless();
     const yielded: number[] = [];
     const error = await (async () => {
-      for await (const item of client.embeddings.stream({ model, input: iterable }, { maxInputsPerRequest: 10, maxConcurrency: 2 })) {
+      for await (const item of wire.client.embeddings.stream({ model, input: iterable }, { maxInputsPerRequest: 10, maxConcurrency: 2 })) {
         yielded.push(item.index);
       }
     })().catch((e: unknown) => e);
@@ -230,9 +212,9 @@ describe('stream failures', () => {
     serve({ intercept: () => HttpResponse.json({ error: { message: 'bad key' } }, { status: 401 }) });
     const { iterable } = endless();
     await expect(
-      collect(client.embeddings.stream({ model, input: iterable }, { onFailure: 'collect', maxInputsPerRequest: 10, maxConcurrency: 2 })),
+      collect(wire.client.embeddings.stream({ model, input: iterable }, { onFailure: 'collect', maxInputsPerRequest: 10, maxConcurrency: 2 })),
     ).rejects.toThrow(AuthenticationError);
-    expect(api.requests.length).toBeLessThanOrEqual(2);
+    expect(wire.api.requests.length).toBeLessThanOrEqual(2);
   });
 
   test('an error thrown by the source ends the stream with that error after in-flight work settles', async () => {
@@ -243,7 +225,7 @@ describe('stream failures', () => {
     }
     const yielded: number[] = [];
     const error = await (async () => {
-      for await (const item of client.embeddings.stream({ model, input: source() }, { maxInputsPerRequest: 10 })) yielded.push(item.index);
+      for await (const item of wire.client.embeddings.stream({ model, input: source() }, { maxInputsPerRequest: 10 })) yielded.push(item.index);
     })().catch((e: unknown) => e);
     expect((error as Error).message).toBe('source broke');
     expect(yielded.sort((a, b) => a - b)).toEqual(texts(15).map((_, i) => i));
@@ -258,7 +240,7 @@ describe('stream failures', () => {
       },
       truncate: (text: string) => text,
     };
-    const items = await collect(client.embeddings.stream({ model, input: texts(5) }, { tokenizer, onFailure: 'collect' }));
+    const items = await collect(wire.client.embeddings.stream({ model, input: texts(5) }, { tokenizer, onFailure: 'collect' }));
     const failed = items.filter((item) => item.error);
     expect(failed.map((item) => [item.index, item.error!.message])).toEqual([[2, '`input[2]`: Error: cannot count']]);
     expect(items).toHaveLength(5);
@@ -266,10 +248,10 @@ describe('stream failures', () => {
 
   test.each([[null], ['a string'], [42]])('rejects input %j naming the field before any request', async (input) => {
     serve();
-    await expect(collect(client.embeddings.stream({ model, input: input as never }))).rejects.toThrow(
+    await expect(collect(wire.client.embeddings.stream({ model, input: input as never }))).rejects.toThrow(
       /`input` must be an iterable or async iterable of texts/,
     );
-    expect(api.requests).toHaveLength(0);
+    expect(wire.api.requests).toHaveLength(0);
   });
 });
 
@@ -285,23 +267,23 @@ describe('stream abort and cache', () => {
     });
     const { iterable } = endless();
     const error = await collect(
-      client.embeddings.stream({ model, input: iterable }, { maxInputsPerRequest: 10, maxConcurrency: 1, signal: controller.signal }),
+      wire.client.embeddings.stream({ model, input: iterable }, { maxInputsPerRequest: 10, maxConcurrency: 1, signal: controller.signal }),
     ).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(APIUserAbortError);
     expect((error as Error).message).toMatch(/^stream was aborted after (10|20) inputs finished$/);
-    const requests = api.requests.length;
+    const requests = wire.api.requests.length;
     expect(requests).toBeLessThanOrEqual(3);
     await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(api.requests).toHaveLength(requests);
+    expect(wire.api.requests).toHaveLength(requests);
   });
 
   test('with a cache, a second stream over the same texts sends nothing', async () => {
     serve();
     const cache = createMemoryCache();
-    const first = await collect(client.embeddings.stream({ model, input: texts(300) }, { cache }));
-    const sent = api.requests.length;
-    const second = await collect(client.embeddings.stream({ model, input: texts(300) }, { cache, ordered: true }));
-    expect(api.requests).toHaveLength(sent);
+    const first = await collect(wire.client.embeddings.stream({ model, input: texts(300) }, { cache }));
+    const sent = wire.api.requests.length;
+    const second = await collect(wire.client.embeddings.stream({ model, input: texts(300) }, { cache, ordered: true }));
+    expect(wire.api.requests).toHaveLength(sent);
     expect(second.map((item) => item.index)).toEqual(texts(300).map((_, i) => i));
     const byIndex = new Map(first.map((item) => [item.index, item.embedding]));
     for (const item of second) expect(item.embedding).toEqual(byIndex.get(item.index));

@@ -1,0 +1,51 @@
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
+import { EmbeddingsClient } from '../../src/index.js';
+import { startFakeApi, type FakeApi } from './fake-api.js';
+import { mismatchedIndexes, openAILike, type OpenAILike, type OpenAILikeOptions } from './openai-like.js';
+
+/** The OpenAI-like API a batch test talks to, and a client with 4 requests in flight at most. */
+export interface BatchApi {
+  readonly api: FakeApi;
+  readonly client: EmbeddingsClient;
+  /** The handlers the last `serve()` installed, with what they saw. */
+  readonly server: OpenAILike;
+  /** Installs OpenAI-like handlers with `options` for the current test. */
+  serve(options?: OpenAILikeOptions): OpenAILike;
+}
+
+/** Starts the fake API for the enclosing file or describe block, resets it after each test. */
+export function useBatchApi(): BatchApi {
+  let api: FakeApi;
+  let client: EmbeddingsClient;
+  let server: OpenAILike;
+  beforeAll(async () => {
+    api = await startFakeApi();
+    client = new EmbeddingsClient({ baseURL: api.url, maxConcurrency: 4 });
+  });
+  afterEach(() => api.reset());
+  afterAll(async () => {
+    await client.close();
+    await api.close();
+  });
+  return {
+    get api() {
+      return api;
+    },
+    get client() {
+      return client;
+    },
+    get server() {
+      return server;
+    },
+    serve(options = {}) {
+      server = openAILike(options);
+      api.use(...server.handlers);
+      return server;
+    },
+  };
+}
+
+/** Every vector is the (normalised) vector of the text at its own index. */
+export function expectBelongs(data: { index: number; embedding: number[] | Float32Array }[], input: string[]): void {
+  expect(mismatchedIndexes(data, input)).toEqual([]);
+}
