@@ -59,13 +59,22 @@ describe('input formats', () => {
     expectVectorsOf(readJsonl(o), { 1: 'first row', 2: 'second row' });
   });
 
-  test('.csv without the text column is a usage error naming the columns', async () => {
-    const file = input('f.csv', 'a,b\n1,2\n');
-    const { code, stderr, requests } = await embed([file, '--out', out()]);
-    expect(code).toBe(2);
-    expect(stderr.trim()).toBe("embedrail: CSV header has no column 'text' (columns: a, b); pass --text-column");
-    expect(requests).toBe(0);
-  });
+  test.each(['jsonl', 'npy'])(
+    '.csv without the text column is a usage error naming the columns, leaving no %s output in the way of the corrected command',
+    async (extension) => {
+      const file = input(`f-${extension}.csv`, 'a,b\n1,2\n');
+      const o = out(extension);
+      const { code, stderr, requests } = await embed([file, '--out', o]);
+      expect(code).toBe(2);
+      expect(stderr.trim()).toBe("embedrail: CSV header has no column 'text' (columns: a, b); pass --text-column");
+      expect(requests).toBe(0);
+      expect(existsSync(o)).toBe(false);
+      expect(existsSync(`${o}.ids.txt`)).toBe(false);
+      const rerun = await embed([file, '--out', o, '--text-column', 'b']);
+      expect(rerun.code).toBe(0);
+      expect(rerun.inputs).toBe(1);
+    },
+  );
 
   test('stdin (-) starting with { is read as JSONL', async () => {
     const o = out();

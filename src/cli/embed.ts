@@ -1,8 +1,11 @@
+import { rmSync } from 'node:fs';
 import { EmbeddingsClient, InvalidArgumentError } from '../index.js';
 import { FailuresFile, failuresPath } from './failures.js';
+import { exists } from './files.js';
 import type { CliIo } from './io.js';
 import { EXIT, UsageError, oneLine } from './io.js';
 import { openOutput } from './output.js';
+import { idsPath } from './output-npy.js';
 import type { OutputWriter } from './output.js';
 import { ProgressDisplay, newStats } from './progress.js';
 import type { RunStats } from './progress.js';
@@ -38,6 +41,9 @@ export async function embed(input: string, flags: EmbedFlags, io: CliIo): Promis
   if (input !== '-') await checkReadable(input, 'input');
   if (flags.resume && flags.overwrite) throw new UsageError('--resume and --overwrite contradict each other; pick one');
   const client = newClient(flags);
+  // Files this run creates; a usage error before anything is written removes them again, so
+  // the corrected command does not trip over an empty output that "already exists".
+  const created = await missing([flags.out, idsPath(flags.out)]);
   const output = await openOutput(flags.out, {
     resume: flags.resume,
     overwrite: flags.overwrite,
@@ -100,12 +106,21 @@ export async function embed(input: string, flags: EmbedFlags, io: CliIo): Promis
       output.close();
     } finally {
       failures.close();
+      if (misuse && stats.embedded === 0) {
+        for (const file of output.files) if (created.has(file)) rmSync(file, { force: true });
+      }
       // A usage error is reported on its own line; a summary beside it would bury it.
       display.stop(misuse ? undefined : { out: flags.out, failures: failures.path });
       await client.close();
     }
   }
   return finish(stopped, stats, io);
+}
+
+async function missing(paths: string[]): Promise<Set<string>> {
+  const absent = new Set<string>();
+  for (const path of paths) if (!(await exists(path))) absent.add(path);
+  return absent;
 }
 
 function newClient(flags: EmbedFlags): EmbeddingsClient<'float32'> {
