@@ -212,7 +212,7 @@ describe('client flags', () => {
     expect(record!.embedding).toHaveLength(16);
   });
 
-  test('without a key for the OpenAI default URL: exit 2 naming the variables, nothing sent', async () => {
+  test('without a key for the OpenAI default URL: exit 2 naming --api-key, the variables and --base-url, nothing sent', async () => {
     vi.stubEnv('EMBEDRAIL_BASE_URL', '');
     vi.stubEnv('OPENAI_BASE_URL', '');
     vi.stubEnv('EMBEDRAIL_API_KEY', '');
@@ -220,7 +220,10 @@ describe('client flags', () => {
     const file = input('t.txt', 'anything\n');
     const { code, stderr } = await run(['embed', file, '--out', out()]);
     expect(code).toBe(2);
-    expect(stderr.trim()).toMatch(/^embedrail: No API key for https:\/\/api\.openai\.com\/v1: .*EMBEDRAIL_API_KEY or OPENAI_API_KEY/);
+    expect(stderr.trim()).toBe(
+      'embedrail: No API key for https://api.openai.com/v1: pass --api-key or set EMBEDRAIL_API_KEY or OPENAI_API_KEY (both were empty); ' +
+        'for a local server pass --base-url (embedrail serve prints it)',
+    );
   });
 
   test('--batch-size caps the inputs per request', async () => {

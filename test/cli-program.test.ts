@@ -55,6 +55,7 @@ describe('usage errors exit 2 with one line on stderr', () => {
     ['an input with an unknown extension', ['embed', `${dir.dir}/in.xml`, '--out', `${dir.dir}/o.jsonl`], /cannot tell the format of input/],
     ['an output in a folder that does not exist', ['embed', '-', '--out', `${dir.dir}/no/such/o.jsonl`, '--base-url', 'http://127.0.0.1:9/v1'], /cannot write --out '.*o.jsonl': ENOENT/],
     ['an output that is not .jsonl or .npy', ['embed', '-', '--out', `${dir.dir}/o.parquet`, '--base-url', 'http://127.0.0.1:9/v1'], /--out '.*o.parquet' must end in .jsonl or .npy/],
+    ['a --base-url that is not a URL, named as the flag', ['embed', '-', '--out', `${dir.dir}/o.jsonl`, '--base-url', 'localhost:8787'], /^embedrail: --base-url must use http or https \(got "localhost:8787"\)\n$/],
     ['vectors that do not exist', ['search', `${dir.dir}/none.jsonl`, 'hello'], /cannot read vectors '.*none.jsonl': no such file/],
   ];
   test.each(table)('%s', async (_name, argv, message) => {

@@ -1,5 +1,6 @@
 import { rmSync } from 'node:fs';
-import { EmbeddingsClient, InvalidArgumentError } from '../index.js';
+import { InvalidArgumentError } from '../index.js';
+import { newClient } from './client.js';
 import { FailuresFile, failuresPath } from './failures.js';
 import { exists } from './files.js';
 import type { CliIo } from './io.js';
@@ -40,7 +41,13 @@ export async function embed(input: string, flags: EmbedFlags, io: CliIo): Promis
   const explicit = inputFormat(input, flags.format);
   if (input !== '-') await checkReadable(input, 'input');
   if (flags.resume && flags.overwrite) throw new UsageError('--resume and --overwrite contradict each other; pick one');
-  const client = newClient(flags);
+  const client = newClient({
+    baseURL: flags.baseUrl,
+    apiKey: flags.apiKey,
+    maxConcurrency: flags.concurrency,
+    maxRetries: flags.maxRetries,
+    timeout: flags.timeout,
+  });
   // Files this run creates; a usage error before anything is written removes them again, so
   // the corrected command does not trip over an empty output that "already exists".
   const created = await missing([flags.out, idsPath(flags.out)]);
@@ -121,23 +128,6 @@ async function missing(paths: string[]): Promise<Set<string>> {
   const absent = new Set<string>();
   for (const path of paths) if (!(await exists(path))) absent.add(path);
   return absent;
-}
-
-function newClient(flags: EmbedFlags): EmbeddingsClient<'float32'> {
-  try {
-    return new EmbeddingsClient({
-      baseURL: flags.baseUrl,
-      apiKey: flags.apiKey,
-      maxConcurrency: flags.concurrency,
-      maxRetries: flags.maxRetries,
-      timeout: flags.timeout,
-      vectorType: 'float32',
-    });
-  } catch (error) {
-    // A missing key or a bad URL: the client's message names the flag's variable and value.
-    if (error instanceof InvalidArgumentError) throw new UsageError(oneLine(error));
-    throw error;
-  }
 }
 
 /**

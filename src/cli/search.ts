@@ -1,6 +1,7 @@
-import { EmbeddingsClient, InvalidArgumentError, topK } from '../index.js';
+import { topK } from '../index.js';
+import { newClient } from './client.js';
 import type { CliIo } from './io.js';
-import { EXIT, UsageError, oneLine } from './io.js';
+import { EXIT, UsageError } from './io.js';
 import { checkReadable } from './readers.js';
 import { loadVectors } from './vectors.js';
 
@@ -23,13 +24,7 @@ export async function search(vectorsPath: string, query: string, flags: SearchFl
   await checkReadable(vectorsPath, 'vectors');
   const vectors = await loadVectors(vectorsPath);
   if (vectors.ids.length === 0) throw new UsageError(`'${vectorsPath}' holds no vectors`);
-  let client: EmbeddingsClient<'float32'>;
-  try {
-    client = new EmbeddingsClient({ baseURL: flags.baseUrl, apiKey: flags.apiKey, vectorType: 'float32' });
-  } catch (error) {
-    if (error instanceof InvalidArgumentError) throw new UsageError(oneLine(error));
-    throw error;
-  }
+  const client = newClient({ baseURL: flags.baseUrl, apiKey: flags.apiKey });
   try {
     const response = await client.embeddings.create(
       { model: flags.model, input: query, ...(flags.dimensions === undefined ? {} : { dimensions: flags.dimensions }) },
