@@ -152,7 +152,7 @@ describe('failures never disappear', () => {
     expect(stderr).toMatch(/2 embedded, 2 failed \(see .*failures\.jsonl\)/);
   });
 
-  test('broken JSONL records and repeated ids are failures under their ids, not dropped', async () => {
+  test('broken JSONL records and repeated ids are failures under their ids, not dropped, in every run', async () => {
     const file = input(
       'k.jsonl',
       ['{"id":"a","text":"fine"}', '{not json', '{"id":"b"}', '{"id":"a","text":"again"}', '[1,2]'].join('\n'),
@@ -167,6 +167,11 @@ describe('failures never disappear', () => {
       ['a', expect.stringMatching(/appears more than once/)],
       ['5', 'line 5: expected a JSON object'],
     ]);
+    // The rerun reports the same failures: a repeated id whose first copy is done is not "resumed".
+    const rerun = await embed([file, '--out', o, '--resume']);
+    expect(rerun.code).toBe(1);
+    expect(rerun.requests).toBe(0);
+    expect(readJsonl(`${o}.failures.jsonl`).map((f) => f.id)).toEqual(['2', 'b', 'a', '5']);
   });
 
   test('server errors that outlast the retries are failures with their status; the key never shows', async () => {

@@ -143,15 +143,16 @@ async function* admitted(
 ): AsyncGenerator<{ id: string; text: string }> {
   const seen = new Set<string>();
   for await (const record of records) {
-    if (output.done.has(record.id)) {
-      stats.resumed++;
-      continue;
-    }
+    // Repeats first: a second copy of an id already done must fail as it did in the first run.
     if (seen.has(record.id)) {
       fail(record.id, new InvalidArgumentError(`id '${record.id}' appears more than once in the input; ids must be unique`));
       continue;
     }
     seen.add(record.id);
+    if (output.done.has(record.id)) {
+      stats.resumed++;
+      continue;
+    }
     if ('error' in record) {
       fail(record.id, new InvalidArgumentError(record.error));
       continue;
