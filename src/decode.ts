@@ -3,18 +3,32 @@ import { endianness } from 'node:os';
 const LITTLE_ENDIAN_HOST = endianness() === 'LE';
 
 /**
+ * Bytes that `base64` encodes, from its length alone. Node's decoder skips characters outside
+ * the alphabet, so decoding fewer bytes than this means the string was not base64 (a server
+ * that put text where the vector belongs), and the bytes that remain would be garbage.
+ */
+export function base64ByteLength(base64: string): number {
+  const padding = base64.endsWith('==') ? 2 : base64.endsWith('=') ? 1 : 0;
+  return Math.floor(((base64.length - padding) * 3) / 4);
+}
+
+/**
  * Decodes a base64 string of little-endian float32 values (OpenAI's `encoding_format: base64`).
  * The result owns a fresh ArrayBuffer: never a view into Node's shared Buffer pool, which
  * small `Buffer.from()` calls return and which other code may overwrite.
- * Throws a `RangeError` when the byte length is not a multiple of 4.
+ * Throws a `RangeError` when the string is not base64 or its byte length is not a multiple of 4.
+ * `littleEndianHost` exists so tests can run the big-endian path on any machine.
  */
-export function decodeBase64Float32(base64: string): Float32Array {
+export function decodeBase64Float32(base64: string, littleEndianHost = LITTLE_ENDIAN_HOST): Float32Array {
   const bytes = Buffer.from(base64, 'base64');
+  if (bytes.byteLength !== base64ByteLength(base64)) {
+    throw new RangeError(`not base64 (${JSON.stringify(base64.slice(0, 40))})`);
+  }
   if (bytes.byteLength % 4 !== 0) {
     throw new RangeError(`base64 vector has ${bytes.byteLength} bytes, not a multiple of 4`);
   }
   const out = new Float32Array(bytes.byteLength / 4);
-  if (LITTLE_ENDIAN_HOST) {
+  if (littleEndianHost) {
     new Uint8Array(out.buffer).set(bytes);
   } else {
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -24,9 +38,9 @@ export function decodeBase64Float32(base64: string): Float32Array {
 }
 
 /** Encodes float32 values as little-endian base64, the inverse of `decodeBase64Float32`. */
-export function encodeFloat32Base64(vector: ArrayLike<number>): string {
+export function encodeFloat32Base64(vector: ArrayLike<number>, littleEndianHost = LITTLE_ENDIAN_HOST): string {
   const floats = vector instanceof Float32Array ? vector : Float32Array.from(vector);
-  if (LITTLE_ENDIAN_HOST) {
+  if (littleEndianHost) {
     return Buffer.from(floats.buffer, floats.byteOffset, floats.byteLength).toString('base64');
   }
   const bytes = Buffer.alloc(floats.length * 4);
@@ -50,7 +64,19 @@ export function firstNonFinite(vector: ArrayLike<unknown>): number {
 export function normalizeInPlace<T extends number[] | Float32Array>(vector: T): T {
   let sum = 0;
   for (let i = 0; i < vector.length; i++) sum += vector[i]! * vector[i]!;
-  if (sum === 0) return vector;
+  // Float JSON may carry doubles whose squares overflow to Infinity (the vector would become
+  // zeros) or underflow to 0 (it would stay unscaled): divide by the largest magnitude first.
+  if (sum === Infinity || sum < 1e-290) {
+    let max = 0;
+    for (let i = 0; i < vector.length; i++) max = Math.max(max, Math.abs(vector[i]!));
+    if (max === 0) return vector;
+    sum = 0;
+    for (let i = 0; i < vector.length; i++) sum += (vector[i]! / max) ** 2;
+    // max × √sum may itself overflow; dividing twice keeps every step in range.
+    const root = Math.sqrt(sum);
+    for (let i = 0; i < vector.length; i++) vector[i] = vector[i]! / max / root;
+    return vector;
+  }
   const scale = 1 / Math.sqrt(sum);
   for (let i = 0; i < vector.length; i++) vector[i] = vector[i]! * scale;
   return vector;

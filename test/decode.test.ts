@@ -34,6 +34,25 @@ describe('decodeBase64Float32', () => {
     );
   });
 
+  test.each(['error: model overloaded', 'AAAA AAA=', 'AAAA=AAAAAAA', '===='])(
+    'rejects %j, which is not base64, instead of decoding the characters it can read',
+    (text) => {
+      expect(() => decodeBase64Float32(text)).toThrow('not base64');
+    },
+  );
+
+  test('accepts unpadded base64 of whole floats', () => {
+    expect(Array.from(decodeBase64Float32('AACAPwAAAMA'))).toEqual([1, -2]);
+  });
+
+  test('decodes and encodes little-endian on a big-endian host too', () => {
+    const vector = Float32Array.from([1, -2, 0.1, 3e38]);
+    const base64 = encodeFloat32Base64(vector);
+    expect(encodeFloat32Base64(vector, false)).toBe(base64);
+    expect(encodeFloat32Base64(Array.from(vector), false)).toBe(base64);
+    expect(decodeBase64Float32(base64, false)).toEqual(vector);
+  });
+
   test('round-trips any float32 vector through encodeFloat32Base64', () => {
     fc.assert(
       fc.property(fc.array(fc.float({ noNaN: true }), { maxLength: 64 }), (values) => {
@@ -70,6 +89,21 @@ describe('normalizeInPlace', () => {
         },
       ),
     );
+  });
+
+  test('scales doubles whose squares overflow or underflow to norm 1 too', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.double({ noNaN: true, noDefaultInfinity: true }), { minLength: 1, maxLength: 64 }).filter((v) => v.some((x) => x !== 0)),
+        (values) => {
+          const vector = normalizeInPlace(values.slice());
+          const norm = Math.sqrt(vector.reduce((sum, x) => sum + x * x, 0));
+          expect(Math.abs(norm - 1)).toBeLessThan(1e-6);
+        },
+      ),
+    );
+    expect(normalizeInPlace([3e200, 4e200])).toEqual([0.6, 0.8]);
+    expect(normalizeInPlace([3e-200, 4e-200])).toEqual([0.6, 0.8]);
   });
 
   test('leaves a zero vector zero, without NaN', () => {
