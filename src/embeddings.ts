@@ -9,12 +9,20 @@ import type {
   StreamParams,
 } from './batch/types.js';
 import type { EmbeddingsClient } from './client.js';
-import { decodeBase64Float32, encodeFloat32Base64, firstNonFinite, normalizeInPlace, toNumberArray } from './decode.js';
+import {
+  base64ByteLength,
+  decodeBase64Float32,
+  encodeFloat32Base64,
+  firstNonFinite,
+  normalizeInPlace,
+  toNumberArray,
+} from './decode.js';
 import { ResponseValidationError, type EmbeddingsError } from './errors.js';
 import type { RequestOptions, ResolvedRequestOptions, VectorType } from './options.js';
 import {
   EmbeddingResponseEnvelope,
   parseCreateParams,
+  preview,
   type EmbeddingCreateParams,
   type EncodingFormat,
 } from './schemas.js';
@@ -170,8 +178,18 @@ function readResponse(
   const wantFloat32 = options.vectorType === 'float32';
   let dimensions = params.dimensions;
   const out = sorted.map((item) => {
-    // The caller asked for base64 and got it: hand the server's string back untouched.
+    const at = `data[${item.index}].embedding`;
+    const checkLength = (length: number) => {
+      if (length === 0) throw fail(`${at} is empty`);
+      dimensions ??= length;
+      if (length !== dimensions) throw fail(`${at} has ${length} dimensions, expected ${dimensions}`);
+    };
+    // The caller asked for base64 and got it: hand the server's string back untouched, after
+    // the checks its length allows without decoding.
     if (wantBase64 && typeof item.embedding === 'string') {
+      const bytes = base64ByteLength(item.embedding);
+      if (bytes % 4 !== 0) throw fail(`${at}: base64 vector has ${bytes} bytes, not a multiple of 4`);
+      checkLength(bytes / 4);
       return { object: 'embedding' as const, index: item.index, embedding: item.embedding };
     }
     let vector: number[] | Float32Array;
@@ -179,25 +197,27 @@ function readResponse(
       try {
         vector = decodeBase64Float32(item.embedding);
       } catch (error) {
-        throw fail(`data[${item.index}].embedding: ${(error as Error).message}`, error);
+        throw fail(`${at}: ${(error as Error).message}`, error);
       }
     } else {
       // Servers that ignore encoding_format answer with floats; take them as they are.
-      const bad = firstNonFinite(item.embedding);
-      if (bad !== -1) {
-        throw fail(`data[${item.index}].embedding[${bad}] is not a finite number (${JSON.stringify(item.embedding[bad])})`);
-      }
       vector = item.embedding as number[];
     }
-    if (vector.length === 0) throw fail(`data[${item.index}].embedding is empty`);
-    dimensions ??= vector.length;
-    if (vector.length !== dimensions) {
-      throw fail(`data[${item.index}].embedding has ${vector.length} dimensions, expected ${dimensions}`);
-    }
+    // Decoded bytes can spell NaN or Infinity just as JSON can hold a string: check both.
+    const bad = firstNonFinite(vector);
+    if (bad !== -1) throw fail(`${at}[${bad}] is not a finite number (${preview(vector[bad])})`);
+    checkLength(vector.length);
     if (wantBase64) return { object: 'embedding' as const, index: item.index, embedding: encodeFloat32Base64(vector) };
-    if (wantFloat32 && !(vector instanceof Float32Array)) vector = Float32Array.from(vector);
     if (!wantFloat32 && vector instanceof Float32Array) vector = toNumberArray(vector);
+    // Normalise before any conversion to float32: a unit vector always fits, a raw double may not.
     if (options.normalize) normalizeInPlace(vector);
+    if (wantFloat32 && !(vector instanceof Float32Array)) {
+      vector = Float32Array.from(vector);
+      const overflow = firstNonFinite(vector);
+      if (overflow !== -1) {
+        throw fail(`${at}[${overflow}] is outside the float32 range (${(item.embedding as number[])[overflow]})`);
+      }
+    }
     return { object: 'embedding' as const, index: item.index, embedding: vector };
   });
 

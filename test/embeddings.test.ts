@@ -54,6 +54,12 @@ describe('wire format', () => {
     expect(res.data[0]!.embedding).toBe(encodeFloat32Base64(vectorOf('alpha')));
   });
 
+  test('encodes a float answer to base64 when the caller asked for base64 and the server ignored it', async () => {
+    api.use(embeddingsHandler({ format: 'float' }));
+    const res = await client.embeddings.create({ model: 'm', input: 'alpha', encoding_format: 'base64' });
+    expect(res.data[0]!.embedding).toBe(encodeFloat32Base64(vectorOf('alpha')));
+  });
+
   test("requests floats when the caller asks for 'float'", async () => {
     const res = await client.embeddings.create({ model: 'm', input: 'alpha', encoding_format: 'float' }, raw);
     expect(api.requests[0]!.body.encoding_format).toBe('float');
@@ -121,6 +127,9 @@ describe('response validation', () => {
     ['a byte length that is not a multiple of 4', list(item(0, b64(1)), item(1, Buffer.alloc(6).toString('base64'))), 'data[1].embedding: base64 vector has 6 bytes, not a multiple of 4'],
     ['a non-number in a float vector', list(item(0, [1, 2]), item(1, [1, 'x'])), 'data[1].embedding[1] is not a finite number ("x")'],
     ['an empty vector', list(item(0, []), item(1, [])), 'data[0].embedding is empty'],
+    ['NaN spelt in base64 bytes', list(item(0, b64(1, 2)), item(1, b64(1, Number.NaN))), 'data[1].embedding[1] is not a finite number (NaN)'],
+    ['Infinity spelt in base64 bytes', list(item(0, b64(Infinity, 2)), item(1, b64(1, 2))), 'data[0].embedding[0] is not a finite number (Infinity)'],
+    ['text where a base64 vector belongs', list(item(0, b64(1, 2)), item(1, 'model overloaded')), 'data[1].embedding: not base64 ("model overloaded")'],
     ['a missing data field', { object: 'list', model: 'm' }, '`data`'],
     ['an embedding of the wrong type', list(item(0, 5), item(1, 5)), '`data.0.embedding`'],
   ])('rejects %s', async (_name, body, reason) => {
@@ -139,6 +148,29 @@ describe('response validation', () => {
     );
   });
 
+  test.each([
+    ['a byte length that is not a multiple of 4', list(item(0, b64(1, 2)), item(1, Buffer.alloc(6).toString('base64'))), 'data[1].embedding: base64 vector has 6 bytes, not a multiple of 4'],
+    ['vectors of different lengths', list(item(0, b64(1, 2)), item(1, b64(1, 2, 3))), 'data[1].embedding has 3 dimensions, expected 2'],
+  ])('rejects %s even when the caller asked for base64 strings', async (_name, body, reason) => {
+    api.use(jsonHandler(body));
+    const error = await client.embeddings.create({ model: 'm', input: ['a', 'b'], encoding_format: 'base64' }).catch((e) => e);
+    expect(error).toBeInstanceOf(ResponseValidationError);
+    expect(error.message).toContain(reason);
+  });
+
+  test('rejects a float answer beyond the float32 range when asked for unnormalised Float32Array', async () => {
+    api.use(jsonHandler(list(item(0, [1, 1e39]))));
+    await expect(client.embeddings.create({ model: 'm', input: 'a' }, { vectorType: 'float32', normalize: false })).rejects.toThrow(
+      'data[0].embedding[1] is outside the float32 range (1e+39)',
+    );
+  });
+
+  test('normalises a float answer beyond the float32 range before making it a Float32Array', async () => {
+    api.use(jsonHandler(list(item(0, [3e200, 4e200]))));
+    const res = await client.embeddings.create({ model: 'm', input: 'a' }, { vectorType: 'float32' });
+    expect(res.data[0]!.embedding).toEqual(Float32Array.from([0.6, 0.8]));
+  });
+
   test('rejects malformed JSON', async () => {
     api.use(http.post('*/embeddings', () => new HttpResponse('{"object":"list","data":[', { headers: { 'content-type': 'application/json' } })));
     const error = await client.embeddings.create({ model: 'm', input: 'a' }).catch((e) => e);
@@ -152,10 +184,16 @@ describe('parameter validation, before any request', () => {
     ['missing model', { input: 'a' }, '`model`', 'undefined'],
     ['empty model', { model: '', input: 'a' }, '`model`', '""'],
     ['empty input list', { model: 'm', input: [] }, '`input`: must hold at least one item', '[]'],
+    ['empty text', { model: 'm', input: '' }, '`input`: must not be an empty string', '""'],
+    ['empty text in a list', { model: 'm', input: ['a', ''] }, '`input[1]`: must not be an empty string', '""'],
+    ['empty token array', { model: 'm', input: [[1], []] }, '`input[1]`', '[]'],
+    ['a number as input', { model: 'm', input: 5 }, '`input`: must be a string, an array of strings, an array of token ids or an array of token-id arrays', '5'],
+    ['no params at all', null, 'Invalid embeddings params: Invalid input: expected object, received null', 'null'],
     ['mixed input list', { model: 'm', input: ['a', 1] }, '`input`', '["a",1]'],
     ['negative token', { model: 'm', input: [1, -2] }, '`input[1]`', '-2'],
     ['zero dimensions', { model: 'm', input: 'a', dimensions: 0 }, '`dimensions`', '0'],
     ['fractional dimensions', { model: 'm', input: 'a', dimensions: 1.5 }, '`dimensions`', '1.5'],
+    ['NaN dimensions', { model: 'm', input: 'a', dimensions: Number.NaN }, '`dimensions`', 'NaN'],
     ['unknown encoding', { model: 'm', input: 'a', encoding_format: 'hex' }, '`encoding_format`', '"hex"'],
     ['non-string user', { model: 'm', input: 'a', user: 7 }, '`user`', '7'],
     ['unknown field', { model: 'm', input: 'a', inputs: ['b'] }, 'unknown field(s) `inputs`', 'object'],
