@@ -1,6 +1,6 @@
 import type { Dispatcher } from 'undici';
 import { InvalidArgumentError } from './errors.js';
-import { parseOptions } from './schemas.js';
+import { parseClientOptions, parseRequestOptions } from './schemas.js';
 
 /** How vectors are returned: `number[]` (`'array'`) or `Float32Array` (`'float32'`, less memory). */
 export type VectorType = 'array' | 'float32';
@@ -116,7 +116,7 @@ export function resolveClientOptions(
   options: ClientOptions = {},
   env: NodeJS.ProcessEnv = process.env,
 ): ResolvedClientOptions {
-  parseOptions('EmbeddingsClient options', options);
+  parseClientOptions(options);
   const fromEnv = (names: readonly string[]) => names.map((name) => env[name]).find((value) => value);
   const baseURL = (options.baseURL ?? fromEnv(BASE_URL_VARS) ?? DEFAULTS.baseURL).replace(/\/+$/, '');
   let url: URL;
@@ -153,7 +153,7 @@ export function resolveRequestOptions(
   client: ResolvedClientOptions,
   options: RequestOptions = {},
 ): ResolvedRequestOptions {
-  parseOptions('request options', options);
+  parseRequestOptions(options);
   return {
     timeout: options.timeout ?? client.timeout,
     maxRetries: options.maxRetries ?? client.maxRetries,

@@ -2,7 +2,9 @@ import { z } from 'zod';
 import { InvalidArgumentError } from './errors.js';
 
 /** A token id: what a tokenizer emits, a non-negative integer. */
-const tokenId = z.number().int().nonnegative();
+const tokenId = z.number().int().min(0, 'must be a token id, an integer ≥ 0');
+/** OpenAI answers 400 to an empty input text ("cannot be an empty string"). */
+const text = z.string().min(1, 'must not be an empty string');
 
 /** Request body of `POST /embeddings`, as OpenAI's API reference defines it. */
 export const EmbeddingCreateParams = z
@@ -10,12 +12,10 @@ export const EmbeddingCreateParams = z
     /** Model id, e.g. `text-embedding-3-small`; any string a compatible server knows. */
     model: z.string().min(1),
     /** One text, many texts, one token array or many token arrays. */
-    input: z.union([
-      z.string(),
-      z.array(z.string()).min(1),
-      z.array(tokenId).min(1),
-      z.array(z.array(tokenId).min(1)).min(1),
-    ]),
+    input: z.union(
+      [text, z.array(text).min(1), z.array(tokenId).min(1), z.array(z.array(tokenId).min(1)).min(1)],
+      { error: 'must be a string, an array of strings, an array of token ids or an array of token-id arrays' },
+    ),
     /** Output size for models that support shortening (text-embedding-3-*). */
     dimensions: z.number().int().positive().optional(),
     /** Wire format. Omit it: the client asks for base64 and decodes it to float32 for you. */
@@ -51,21 +51,38 @@ export type EmbeddingResponseEnvelope = z.infer<typeof EmbeddingResponseEnvelope
 const positiveInt = z.number().int().min(1);
 const headersInput = z.record(z.string(), z.union([z.string(), z.null(), z.undefined()]));
 
-/** Shape checks for client and request options (ranges and types; semantics live in options.ts). */
-const OptionsSchema = z.object({
-  apiKey: z.string().optional(),
-  baseURL: z.string().optional(),
-  organization: z.string().optional(),
-  project: z.string().optional(),
+/** Options a client and a call share. */
+const sharedOptions = {
   timeout: positiveInt.optional(),
   maxRetries: z.number().int().min(0).optional(),
-  maxConcurrency: positiveInt.optional(),
   normalize: z.boolean().optional(),
   vectorType: z.enum(['array', 'float32']).optional(),
-  defaultHeaders: headersInput.optional(),
-  headers: headersInput.optional(),
-  signal: z.custom<AbortSignal>((value) => value instanceof AbortSignal, 'expected an AbortSignal').optional(),
-});
+};
+
+/**
+ * Shape checks for client and request options (ranges and types; semantics live in options.ts).
+ * Strict, so a misspelt option (`baseUrl`, `apikey`) fails instead of silently falling back to
+ * a default, which for `baseUrl` would send the key to api.openai.com.
+ */
+const ClientOptionsSchema = z
+  .object({
+    ...sharedOptions,
+    apiKey: z.string().optional(),
+    baseURL: z.string().optional(),
+    organization: z.string().optional(),
+    project: z.string().optional(),
+    maxConcurrency: positiveInt.optional(),
+    defaultHeaders: headersInput.optional(),
+    dispatcher: z.custom((value) => typeof value === 'object' && value !== null, 'expected an undici Dispatcher').optional(),
+  })
+  .strict();
+const RequestOptionsSchema = z
+  .object({
+    ...sharedOptions,
+    headers: headersInput.optional(),
+    signal: z.custom<AbortSignal>((value) => value instanceof AbortSignal, 'expected an AbortSignal').optional(),
+  })
+  .strict();
 
 /** Validates `params` for `create()`; the error names the field and the value. */
 export function parseCreateParams(params: unknown): EmbeddingCreateParams {
@@ -79,22 +96,28 @@ export function parseCreateParams(params: unknown): EmbeddingCreateParams {
   return result.data;
 }
 
-/** Validates the options that are present; unknown keys are left to the caller's layer. */
-export function parseOptions(what: string, options: unknown): void {
-  const result = OptionsSchema.safeParse(options);
-  if (!result.success) throw invalid(what, options, result.error);
+/** Validates `new EmbeddingsClient(options)`; the error names the option and, unless secret, its value. */
+export function parseClientOptions(options: unknown): void {
+  const result = ClientOptionsSchema.safeParse(options);
+  if (!result.success) throw invalid('EmbeddingsClient options', options, result.error, true);
 }
 
-function invalid(what: string, value: unknown, error: z.ZodError): InvalidArgumentError {
+/** Validates a call's options; the error names the option and, unless secret, its value. */
+export function parseRequestOptions(options: unknown): void {
+  const result = RequestOptionsSchema.safeParse(options);
+  if (!result.success) throw invalid('request options', options, result.error, true);
+}
+
+function invalid(what: string, value: unknown, error: z.ZodError, isOptions = false): InvalidArgumentError {
   const issue = error.issues[0]!;
   const path = formatPath(issue.path);
   const got = issue.path.reduce<unknown>((node, key) => (node as Record<PropertyKey, unknown>)?.[key], value);
   const message = issue.code === 'unrecognized_keys' ? `unknown field(s) ${issue.keys.map((k) => `\`${k}\``).join(', ')}` : issue.message;
-  const subject = path ? `\`${path}\`` : what;
+  const subject = path ? `\`${path}\`: ` : '';
   // Options objects and headers may hold the API key: print only the type there.
-  const secret = issue.path.length === 0 || issue.path.some((key) => /apikey|headers/i.test(String(key)));
-  const shown = secret ? typeof got : preview(got);
-  return new InvalidArgumentError(`Invalid ${what}: ${subject}: ${message} (got ${shown})`);
+  const secret = isOptions && (issue.path.length === 0 || issue.path.some((key) => /apikey|headers/i.test(String(key))));
+  const shown = secret ? (got === null ? 'null' : typeof got) : issue.path.length === 0 && typeof got === 'object' && got !== null ? 'object' : preview(got);
+  return new InvalidArgumentError(`Invalid ${what}: ${subject}${message} (got ${shown})`);
 }
 
 function formatPath(path: PropertyKey[]): string {
@@ -107,9 +130,11 @@ function formatPath(path: PropertyKey[]): string {
 /** A short, printable form of a bad value for error messages. */
 export function preview(value: unknown): string {
   if (value instanceof AbortSignal) return 'AbortSignal';
+  // JSON.stringify would print NaN and Infinity as null.
+  if (typeof value === 'number' || typeof value === 'bigint') return String(value);
   let text: string;
   try {
-    text = typeof value === 'string' ? JSON.stringify(value) : (JSON.stringify(value) ?? String(value));
+    text = JSON.stringify(value) ?? String(value);
   } catch {
     text = String(value);
   }

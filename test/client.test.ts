@@ -99,10 +99,18 @@ describe('options', () => {
     expect(make).toThrow(value);
   });
 
+  test('rejects a misspelt client option instead of falling back to api.openai.com', () => {
+    const make = () => new EmbeddingsClient({ baseUrl: 'http://127.0.0.1:1/v1', apiKey: KEY } as never);
+    expect(make).toThrow(InvalidArgumentError);
+    expect(make).toThrow('Invalid EmbeddingsClient options: unknown field(s) `baseUrl` (got object)');
+  });
+
   test('rejects bad per-call options before any request', async () => {
     const client = new EmbeddingsClient({ baseURL: api.url });
     await expect(client.embeddings.create(params, { timeout: -5 })).rejects.toThrow('`timeout`');
     await expect(client.embeddings.create(params, { signal: 'x' as never })).rejects.toThrow('`signal`');
+    await expect(client.embeddings.create(params, { timeoutMs: 5 } as never)).rejects.toThrow('unknown field(s) `timeoutMs`');
+    await expect(client.embeddings.create(params, { apiKey: KEY } as never)).rejects.toThrow('unknown field(s) `apiKey`');
     expect(api.requests).toHaveLength(0);
   });
 });
