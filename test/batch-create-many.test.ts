@@ -113,6 +113,19 @@ describe('createMany checks inputs before sending anything', () => {
     expect(wire.api.requests).toHaveLength(0);
   });
 
+  test.each([
+    // 'é' is one cl100k token but two UTF-8 bytes: bytes can only overcount.
+    ['text-embedding-3-small', 'cl100k_base', [4]],
+    ['text-embedding-ada-002', 'cl100k_base', [4]],
+    ['my-local-model', 'UTF-8 bytes', [2, 2]],
+  ])('%s counts tokens in %s when packing requests', async (name, _counting, sizes) => {
+    serve();
+    const input = ['éééé a', 'éééé b', 'éééé c', 'éééé d'];
+    expect(input.map((text) => cl100kTokenizer.count(text)).every((n) => n <= 5)).toBe(true);
+    await wire.client.embeddings.createMany({ model: name, input }, { maxTokensPerRequest: 20, maxTokensPerInput: 20 });
+    expect(wire.server.seen.map((r) => r.texts.length)).toEqual(sizes);
+  });
+
   test('truncate: true sends the input cut to maxTokensPerInput', async () => {
     serve();
     const res = await wire.client.embeddings.createMany({ model, input: ['short', 'word '.repeat(9000)] }, { truncate: true });

@@ -12,9 +12,13 @@ import {
   BatchEmbeddingError,
   EmbeddingsClient,
   EmbeddingsError,
+  NotFoundError,
+  PermissionDeniedError,
+  RateLimitError,
   createMemoryCache,
   type EmbeddingCache,
 } from '../src/index.js';
+import { resolveBatchConfig } from '../src/batch/config.js';
 import { expectBelongs, useBatchApi } from './support/batch-api.js';
 import { numberedTexts, passage, vectorFor } from './support/openai-like.js';
 
@@ -107,6 +111,21 @@ describe('createMany loses nothing', () => {
     expect(wire.api.requests).toHaveLength(1);
     expect(res.failures).toHaveLength(50);
     expect(res.failures.every((f) => f.error instanceof AuthenticationError)).toBe(true);
+  });
+
+  test.each([
+    [403, '', PermissionDeniedError],
+    [404, '', NotFoundError],
+    [429, 'insufficient_quota', RateLimitError],
+  ])('a %d %s stops the job like a 401: every other request would get it too', async (status, code, errorClass) => {
+    serve({ intercept: () => HttpResponse.json({ error: { message: 'no', code: code || null } }, { status, headers: { 'retry-after-ms': '0' } }) });
+    const res = await wire.client.embeddings.createMany(
+      { model, input: texts(50) },
+      { onFailure: 'collect', maxInputsPerRequest: 5, maxConcurrency: 1, maxRetries: 0 },
+    );
+    expect(wire.api.requests).toHaveLength(1);
+    expect(res.failures).toHaveLength(50);
+    expect(res.failures.every((f) => f.error instanceof errorClass)).toBe(true);
   });
 
   test('the API key appears nowhere in a BatchEmbeddingError: message, JSON or inspect', async () => {
@@ -241,6 +260,26 @@ describe('createMany cache', () => {
     await wire.client.embeddings.createMany({ model, input: ['a'] }, { cache, vectorType: 'float32' });
     await wire.client.embeddings.createMany({ model, input: ['a'] }, { cache, vectorType: 'float32' });
     expect([...store.values()][0]).toEqual(vectorFor('a'));
+  });
+
+  test('a cached vector of another size than the dimensions asked for is fetched again', async () => {
+    serve();
+    const cache: EmbeddingCache = { get: async (keys) => keys.map(() => new Float32Array(3).fill(1)), set: async () => {} };
+    const input = texts(4);
+    const res = await wire.client.embeddings.createMany({ model, input, dimensions: 8 }, { cache });
+    expect(wire.server.seen.flatMap((r) => r.texts)).toEqual(input);
+    expectBelongs(res.data, input);
+  });
+
+  test('cache keys are scoped to the base URL host, the model and the dimensions', async () => {
+    serve();
+    const cache = createMemoryCache();
+    await wire.client.embeddings.createMany({ model, input: ['a'], dimensions: 8 }, { cache });
+    await wire.client.embeddings.createMany({ model, input: ['a'], dimensions: 16 }, { cache });
+    await wire.client.embeddings.createMany({ model: 'text-embedding-3-large', input: ['a'], dimensions: 8 }, { cache });
+    expect(wire.api.requests).toHaveLength(3);
+    const { host } = new URL(wire.api.url);
+    expect(resolveBatchConfig(wire.client, { model, dimensions: 8 }).cacheScope).toEqual({ host, model, dimensions: 8 });
   });
 
   test('a cache whose get() answers the wrong number of entries stops the job before any request', async () => {
