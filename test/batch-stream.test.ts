@@ -113,6 +113,24 @@ describe('stream yields every input', () => {
     expect(wire.server.seen.flatMap((r) => r.texts).sort()).toEqual(['dup 0', 'dup 1', 'dup 2', 'dup 3', 'dup 4']);
     for (const item of items) expectBelongs(item, input[item.index]!);
   });
+  test('a duplicate read after its first copy was answered is sent again, not merged into the finished one', async () => {
+    serve();
+    let firstAnswered!: () => void;
+    const answered = new Promise<void>((resolve) => (firstAnswered = resolve));
+    async function* source() {
+      yield* ['same', 'other'];
+      await answered;
+      yield 'same';
+    }
+    const items: StreamItem<number[] | Float32Array>[] = [];
+    for await (const item of wire.client.embeddings.stream({ model, input: source() }, { maxInputsPerRequest: 2 })) {
+      items.push(item);
+      firstAnswered();
+    }
+    expect(items.map((item) => item.index).sort()).toEqual([0, 1, 2]);
+    expectBelongs(items.find((item) => item.index === 2)!, 'same');
+    expect(wire.server.seen.map((r) => r.texts)).toEqual([['same', 'other'], ['same']]);
+  });
 });
 
 describe('stream reads lazily', () => {
