@@ -4,7 +4,9 @@
  * It is lexical, not semantic: texts that share words (or word pieces) get close vectors,
  * synonyms do not. Features are word unigrams, word bigrams and character n-grams of each
  * word, each hashed into one of `dimensions` buckets with a hashed sign (the hashing trick:
- * signed buckets keep collisions unbiased), then L2-normalised.
+ * signed buckets keep collisions unbiased), then L2-normalised. Common English function words
+ * weigh a tenth: without a corpus there is no IDF, and at full weight "the", "and" and "with"
+ * ranked texts sharing only them above texts sharing the query's nouns.
  */
 
 /** Weight of each feature family; words dominate, pieces of words give morphology. */
@@ -13,6 +15,13 @@ const BIGRAM_WEIGHT = 0.5;
 /** Shared by all character n-grams of one word, so long words do not outweigh short ones. */
 const CHAR_NGRAM_WEIGHT = 1;
 const CHAR_NGRAM_SIZES = [3, 4] as const;
+/** Not zero, so a text of function words only ("to be or not to be") still has its own vector. */
+const STOP_WORD_WEIGHT = 0.1;
+const STOP_WORDS = new Set(
+  ('a an and are as at be but by can do does for from has have how i if in into is it its of on or so ' +
+    'than that the their them then there these they this to was we were what when where which while who why will with you')
+    .split(' '),
+);
 
 // Distinct seeds keep a word, a bigram and a character n-gram with the same letters apart.
 const SEED_WORD = 0x2f6b9a31;
@@ -53,15 +62,16 @@ function add(vector: Float64Array, hash: number, weight: number): void {
   vector[bucket]! += sign * weight;
 }
 
-function addWord(vector: Float64Array, word: string): number {
+/** Adds one word's features, each times `scale`; returns the word's hash for its bigrams. */
+function addWord(vector: Float64Array, word: string, scale: number): number {
   const wordHash = hashRange(word, 0, word.length, SEED_WORD);
-  add(vector, wordHash, WORD_WEIGHT);
+  add(vector, wordHash, WORD_WEIGHT * scale);
   // Boundary marks let "embed" in "embedding" and "embed" alone share their first n-grams.
   const padded = `\u0002${word}\u0003`;
   let count = 0;
   for (const n of CHAR_NGRAM_SIZES) count += Math.max(0, padded.length - n + 1);
   if (count > 0) {
-    const weight = CHAR_NGRAM_WEIGHT / Math.sqrt(count);
+    const weight = (CHAR_NGRAM_WEIGHT * scale) / Math.sqrt(count);
     for (const n of CHAR_NGRAM_SIZES) {
       for (let i = 0; i + n <= padded.length; i++) add(vector, hashRange(padded, i, i + n, SEED_NGRAM), weight);
     }
@@ -127,16 +137,16 @@ export function localHashEmbedding(text: string, dimensions: number): Float32Arr
   checkDimensions(dimensions);
   const vector = new Float64Array(dimensions);
   const normalised = text.normalize('NFKC').toLowerCase();
-  let previous: number | undefined;
-  let words = 0;
+  let previous: { hash: number; scale: number } | undefined;
   for (const match of normalised.matchAll(WORD)) {
-    const hash = addWord(vector, match[0]);
-    if (previous !== undefined) add(vector, combine(previous, hash, SEED_BIGRAM), BIGRAM_WEIGHT);
-    previous = hash;
-    words++;
+    const scale = STOP_WORDS.has(match[0]) ? STOP_WORD_WEIGHT : 1;
+    const hash = addWord(vector, match[0], scale);
+    // A pair weighs as its lighter word: "of the" is as uninformative as "the".
+    if (previous) add(vector, combine(previous.hash, hash, SEED_BIGRAM), BIGRAM_WEIGHT * Math.min(scale, previous.scale));
+    previous = { hash, scale };
   }
   // Text of punctuation or spaces only still deserves a vector of its own.
-  if (words === 0) addWord(vector, normalised);
+  if (!previous) addWord(vector, normalised, 1);
   return toUnitFloat32(vector);
 }
 
