@@ -81,13 +81,19 @@ describe('search', () => {
     expect(server.stats.requests).toBe(before);
   });
 
-  test('a vectors file with a broken line is a usage error naming the line', async () => {
-    const broken = dir.path('broken.jsonl');
+  test.each([
+    ['of another length', '[1,2]', 'line 6 has 2 dimensions, line 1 has 48'],
+    ['with a string in its vector', `["0.5"${',0'.repeat(47)}]`, 'line 6: embedding[0] must be a finite number (got "0.5")'],
+    ['with a null in its vector', `[0,null${',0'.repeat(46)}]`, 'line 6: embedding[1] must be a finite number (got null)'],
+  ])('a vectors file with a line %s is a usage error naming the line, before any request', async (_name, embedding, message) => {
+    const broken = dir.path(`broken-${embedding.length}-${embedding.charCodeAt(1)}.jsonl`);
     copyFileSync(jsonl, broken);
-    appendFileSync(broken, '{"id":"x","embedding":[1,2]}\n');
+    appendFileSync(broken, `{"id":"x","embedding":${embedding}}\n`);
+    const before = server.stats.requests;
     const { code, stderr } = await run(['search', broken, 'comet', '--base-url', url]);
     expect(code).toBe(2);
-    expect(stderr.trim()).toBe(`embedrail: '${broken}' line 6 has 2 dimensions, line 1 has 48`);
+    expect(stderr.trim()).toBe(`embedrail: '${broken}' ${message}`);
+    expect(server.stats.requests).toBe(before);
   });
 
   test('an API error on the query is reported in one line with exit 1', async () => {

@@ -40,6 +40,13 @@ async function loadJsonl(path: string): Promise<VectorSet> {
     if (embedding.length !== dimensions) {
       throw new UsageError(`'${path}' line ${number} has ${embedding.length} dimensions, line 1 has ${dimensions}`);
     }
+    // Float32Array.set would turn "0.5" into 0.5 and null into 0 without a word.
+    for (let i = 0; i < embedding.length; i++) {
+      const x: unknown = embedding[i];
+      if (typeof x !== 'number' || !Number.isFinite(x)) {
+        throw new UsageError(`'${path}' line ${number}: embedding[${i}] must be a finite number (got ${JSON.stringify(x)})`);
+      }
+    }
     // Grow by doubling so loading n rows copies O(n) floats in all.
     if ((ids.length + 1) * dimensions > matrix.length) {
       const grown = new Float32Array(Math.max(1024 * dimensions, matrix.length * 2));
