@@ -1,6 +1,7 @@
-import { appendFileSync, copyFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { cosineSimilarity } from '../src/index.js';
+import { npyHeader } from '../src/cli/npy.js';
 import { createServer, localHashEmbedding } from '../src/server/index.js';
 import type { LocalServer } from '../src/server/index.js';
 import { run, tempDir } from './cli-helpers.js';
@@ -63,6 +64,30 @@ describe('search', () => {
     expect(lines((await run(['search', jsonl, 'comet tail', '--base-url', url])).stdout)).toHaveLength(5);
     const all = await run(['search', jsonl, 'comet tail', '-k', '50', '--base-url', url]);
     expect(lines(all.stdout)).toEqual(expectedRanking('comet tail'));
+  });
+
+  test('.npy killed before its header caught up: the rows the header counts are searched, as numpy loads them', async () => {
+    // embed writes rows, then ids, then the header; a SIGKILL between the last two leaves this.
+    const killed = dir.path('killed.npy');
+    copyFileSync(npy, killed);
+    copyFileSync(`${npy}.ids.txt`, `${killed}.ids.txt`);
+    const bytes = readFileSync(killed);
+    npyHeader(4, 48).copy(bytes, 0);
+    writeFileSync(killed, bytes);
+    const ids = readFileSync(`${killed}.ids.txt`, 'utf8').trimEnd().split('\n');
+    const { code, stdout, stderr } = await run(['search', killed, 'comet tail', '-k', '50', '--base-url', url]);
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    expect(lines(stdout).map(([, id]) => id).sort()).toEqual(ids.slice(0, 4).sort());
+  });
+
+  test('.npy with fewer ids than rows is a usage error naming both counts', async () => {
+    const short = dir.path('short.npy');
+    copyFileSync(npy, short);
+    writeFileSync(`${short}.ids.txt`, 'bread\ncomet\n');
+    const { code, stderr } = await run(['search', short, 'comet tail', '--base-url', url]);
+    expect(code).toBe(2);
+    expect(stderr.trim()).toBe(`embedrail: '${short}' has 5 rows but '${short}.ids.txt' has 2 ids`);
   });
 
   test('a query embedded at other dimensions than the vectors is a usage error saying which flags to pass', async () => {

@@ -77,7 +77,9 @@ async function loadNpy(path: string): Promise<VectorSet> {
     }
     const { rows, dimensions, dataOffset } = info;
     if (size < dataOffset + rows * dimensions * 4) throw new UsageError(`'${path}' is shorter than its shape (${rows}, ${dimensions})`);
-    if (ids.length !== rows) throw new UsageError(`'${path}' has ${rows} rows but '${idsFile}' has ${ids.length} ids`);
+    // More ids than rows is a run killed before it rewrote the header: trust the header, as numpy does.
+    if (ids.length < rows) throw new UsageError(`'${path}' has ${rows} rows but '${idsFile}' has ${ids.length} ids`);
+    ids.length = rows;
     const bytes = Buffer.alloc(rows * dimensions * 4);
     readSync(fd, bytes, 0, bytes.length, dataOffset);
     const matrix = new Float32Array(rows * dimensions);
