@@ -83,6 +83,37 @@ describe('createMany bisects rejected requests', () => {
     expect(wire.server.seen).toHaveLength(1);
     expect(res.failures).toHaveLength(40);
   });
+
+  test('a 400 naming no field that every lone input gets too stops the job after a few requests, not 2n - 1 per request', async () => {
+    serve({
+      intercept: () =>
+        HttpResponse.json({ error: { message: 'This model does not support specifying dimensions.', param: null } }, { status: 400 }),
+    });
+    const res = await wire.client.embeddings.createMany(
+      { model, input: texts(256), dimensions: 8 },
+      { onFailure: 'collect', maxInputsPerRequest: 64, maxConcurrency: 1 },
+    );
+    expect(res.failures).toHaveLength(256);
+    expect(res.failures.every((f) => f.error instanceof BadRequestError)).toBe(true);
+    // 64 → 32 → 16 → 8 → 4 → 2 → 1, its sibling, then the 2's sibling and its first half.
+    expect(wire.server.seen.map((r) => r.texts.length)).toEqual([64, 32, 16, 8, 4, 2, 1, 1, 2, 1]);
+  });
+
+  test('once a request of the job succeeded, lone inputs failing with a 400 naming no field fail alone', async () => {
+    const bad = new Set(['text number 1', 'text number 2', 'text number 3']);
+    serve({
+      intercept: (request) =>
+        request.texts.some((text) => bad.has(text))
+          ? HttpResponse.json({ error: { message: 'Invalid input.', param: null } }, { status: 400 })
+          : undefined,
+    });
+    const res = await wire.client.embeddings.createMany(
+      { model, input: texts(16) },
+      { onFailure: 'collect', maxInputsPerRequest: 8, maxConcurrency: 1 },
+    );
+    expect(res.failures.map((f) => f.index)).toEqual([1, 2, 3]);
+    expect(res.data).toHaveLength(13);
+  });
 });
 
 describe('createMany loses nothing', () => {
@@ -102,22 +133,12 @@ describe('createMany loses nothing', () => {
     expect(new Set(wire.server.seen.flatMap((r) => r.texts))).toEqual(new Set(input));
   });
 
-  test('a 401 stops the job: queued requests are not sent and their inputs fail with the same error', async () => {
-    serve({ intercept: () => HttpResponse.json({ error: { message: 'Incorrect API key provided' } }, { status: 401 }) });
-    const res = await wire.client.embeddings.createMany(
-      { model, input: texts(50) },
-      { onFailure: 'collect', maxInputsPerRequest: 5, maxConcurrency: 1 },
-    );
-    expect(wire.api.requests).toHaveLength(1);
-    expect(res.failures).toHaveLength(50);
-    expect(res.failures.every((f) => f.error instanceof AuthenticationError)).toBe(true);
-  });
-
   test.each([
+    [401, '', AuthenticationError],
     [403, '', PermissionDeniedError],
     [404, '', NotFoundError],
     [429, 'insufficient_quota', RateLimitError],
-  ])('a %d %s stops the job like a 401: every other request would get it too', async (status, code, errorClass) => {
+  ])('a %d %s stops the job: queued requests are not sent and their inputs fail with the same error', async (status, code, errorClass) => {
     serve({ intercept: () => HttpResponse.json({ error: { message: 'no', code: code || null } }, { status, headers: { 'retry-after-ms': '0' } }) });
     const res = await wire.client.embeddings.createMany(
       { model, input: texts(50) },

@@ -33,6 +33,8 @@ export interface JobSink {
 
 /** Keys per cache.get() call, so one lookup never builds a huge array. */
 const CACHE_LOOKUP_CHUNK = 2048;
+/** One-input requests failing with the same unnamed 400, before any success, that stop the job. */
+const LONE_FAILURES_TO_STOP = 3;
 
 export class Job {
   readonly progress: ProgressTracker;
@@ -50,6 +52,10 @@ export class Job {
   readonly #config: BatchConfig;
   readonly #sink: JobSink;
   readonly #onCallerAbort: () => void;
+  /** Some request of the job got its vectors. */
+  #answered = false;
+  /** One-input requests that failed with a 400 naming no field, and its message. */
+  readonly #lone = { failures: 0, message: '' };
 
   constructor(client: EmbeddingsClient<VectorType>, config: BatchConfig, sink: JobSink, totalInputs: number | undefined) {
     this.#client = client;
@@ -157,13 +163,14 @@ export class Job {
         await this.send(right);
         return;
       }
-      if (isFatal(error)) {
+      if (isFatal(error) || this.#failsEveryInput(batch, error)) {
         this.fatal = error;
       }
       return this.#fail(batch.units, error);
     }
 
     settle();
+    this.#answered = true;
     this.model ??= response.model;
     this.usage.prompt_tokens += response.usage.prompt_tokens;
     this.usage.total_tokens += response.usage.total_tokens;
@@ -214,6 +221,20 @@ export class Job {
       },
     };
     return { hooks, settle };
+  }
+
+  /**
+   * Some 400s about the whole request name no field (OpenAI: "This model does not support
+   * specifying dimensions"), so they are bisected like a 400 about one input, and every request
+   * would end as 2n - 1 requests of one input each. The same such 400 for several lone inputs
+   * before anything succeeded is about the request: stop the job instead.
+   */
+  #failsEveryInput(batch: Batch, error: EmbeddingsError): boolean {
+    if (batch.units.length !== 1 || this.#answered) return false;
+    if (!(error instanceof APIError) || error.status !== 400 || Boolean(error.param)) return false;
+    if (this.#lone.failures > 0 && error.message !== this.#lone.message) return false;
+    this.#lone.message = error.message;
+    return ++this.#lone.failures >= LONE_FAILURES_TO_STOP;
   }
 
   /** Fails one input that never became a unit (it did not pass the input checks). */
