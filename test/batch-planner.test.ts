@@ -126,10 +126,10 @@ describe('packing requests', () => {
     expect(batches.map((b) => b.units.map((u) => u.indices[0]))).toEqual([[0, 1, 2], [3, 4, 5], [6, 7], [8]]);
   });
 
-  test('with one input per request, an overflow and a full count close two requests in one add', () => {
+  test('with one input per request, every add closes exactly the request of that input', () => {
     const builder = new BatchBuilder({ maxInputsPerRequest: 1, maxTokensPerRequest: 10 });
-    expect(builder.add(unit('a', 5))).toHaveLength(1);
-    expect(builder.add(unit('b', 9))).toHaveLength(1);
+    expect(builder.add(unit('a', 5)).map((b) => b.units.map((u) => u.text))).toEqual([['a']]);
+    expect(builder.add(unit('b', 9)).map((b) => b.units.map((u) => u.text))).toEqual([['b']]);
     expect(builder.size).toBe(0);
   });
 

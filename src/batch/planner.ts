@@ -134,9 +134,9 @@ export interface Batch {
 }
 
 /**
- * Packs units into requests in arrival order. `add()` returns the requests it closed (none,
- * one, or two when the new unit overflowed the tokens of one and then filled the next);
- * `flush()` returns what is left.
+ * Packs units into requests in arrival order. `add()` returns the request it closed, if any
+ * (the open one when the new unit would overflow its tokens, or the new one when it reaches
+ * the input count); `flush()` returns what is left.
  */
 export class BatchBuilder {
   private units: Unit[] = [];
