@@ -67,7 +67,7 @@ export class EmbeddingsClient<V extends VectorType = 'array'> {
     const attempt = async (): Promise<TransportResponse> => {
       await hooks.beforeAttempt?.(signal);
       return untilAborted(
-        this.#limit(async () => {
+        () => this.#limit(async () => {
           try {
             const response = await this.#transport.post(path, body, options);
             hooks.onResponse?.(response.status, response.headers);
@@ -111,10 +111,15 @@ export class EmbeddingsClient<V extends VectorType = 'array'> {
   }
 }
 
-/** Rejects as soon as `signal` aborts, even while the work waits in the limiter's queue. */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return work;
+/**
+ * Rejects as soon as `signal` aborts, even while the work waits in the limiter's queue.
+ * Work is only started while the signal is live: started and then left behind, its own
+ * rejection would go unhandled.
+ */
+function untilAborted<T>(start: () => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return start();
   if (signal.aborted) return Promise.reject(abortError(signal));
+  const work = start();
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(abortError(signal));
     signal.addEventListener('abort', onAbort, { once: true });
