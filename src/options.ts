@@ -1,6 +1,7 @@
 import type { Dispatcher } from 'undici';
 import { InvalidArgumentError } from './errors.js';
 import { parseClientOptions, parseRequestOptions } from './schemas.js';
+import { checkHeaders } from './transport.js';
 
 /** How vectors are returned: `number[]` (`'array'`) or `Float32Array` (`'float32'`, less memory). */
 export type VectorType = 'array' | 'float32';
@@ -154,6 +155,7 @@ export function resolveRequestOptions(
   options: RequestOptions = {},
 ): ResolvedRequestOptions {
   parseRequestOptions(options);
+  if (options.headers) checkHeaders(options.headers, 'headers');
   return {
     timeout: options.timeout ?? client.timeout,
     maxRetries: options.maxRetries ?? client.maxRetries,

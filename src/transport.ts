@@ -1,5 +1,5 @@
 import { Agent, request, type Dispatcher } from 'undici';
-import { APIConnectionError, APITimeoutError, EmbeddingsError, apiErrorFor } from './errors.js';
+import { APIConnectionError, APITimeoutError, EmbeddingsError, InvalidArgumentError, apiErrorFor } from './errors.js';
 import type { HeadersInput } from './options.js';
 import { abortError } from './retry.js';
 import { VERSION } from './version.js';
@@ -41,8 +41,13 @@ export class Transport {
 
   constructor(init: TransportInit) {
     this.baseURL = init.baseURL;
-    this.#dispatcher = init.dispatcher ?? new Agent({ keepAliveTimeout: 30_000 });
+    // undici's own 300 s header and body timeouts would cut a longer `timeout` short.
+    this.#dispatcher = init.dispatcher ?? new Agent({ keepAliveTimeout: 30_000, headersTimeout: 0, bodyTimeout: 0 });
     this.#ownsDispatcher = init.dispatcher === undefined;
+    checkHeaderValue(init.apiKey, '`apiKey`');
+    checkHeaderValue(init.organization, '`organization`');
+    checkHeaderValue(init.project, '`project`');
+    checkHeaders(init.defaultHeaders, 'defaultHeaders');
     this.#headers = mergeHeaders(
       {
         accept: 'application/json',
@@ -59,6 +64,7 @@ export class Transport {
   /** POSTs `body` as JSON to `${baseURL}${path}`; throws typed errors for anything but 2xx. */
   async post(path: string, body: unknown, options: AttemptOptions): Promise<TransportResponse> {
     const { signal } = options;
+    const headers = mergeHeaders(this.#headers, options.headers);
     if (signal?.aborted) throw abortError(signal);
     const timeout = new AbortController();
     const timer = setTimeout(() => timeout.abort(), options.timeout);
@@ -67,28 +73,34 @@ export class Transport {
       const response = await request(`${this.baseURL}${path}`, {
         method: 'POST',
         dispatcher: this.#dispatcher,
-        headers: mergeHeaders(this.#headers, options.headers),
+        headers,
         body: JSON.stringify(body),
         signal: combined,
       });
       // Reading the body stays inside the timer: a server that stalls mid-body times out too.
       const text = await response.body.text();
-      const headers = flattenHeaders(response.headers);
+      const responseHeaders = flattenHeaders(response.headers);
       if (response.statusCode >= 200 && response.statusCode < 300) {
-        return { status: response.statusCode, headers, text };
+        return { status: response.statusCode, headers: responseHeaders, text };
       }
       throw apiErrorFor({
         method: 'POST',
         path,
         status: response.statusCode,
-        headers,
+        headers: responseHeaders,
         body: parseErrorBody(text),
       });
     } catch (error) {
       if (error instanceof EmbeddingsError) throw error;
       if (signal?.aborted) throw abortError(signal);
       if (timeout.signal.aborted) throw new APITimeoutError('POST', path, options.timeout, { cause: error });
-      if (error instanceof Error && isTransportFailure(error)) {
+      const code = (error as { code?: unknown } | undefined)?.code;
+      if (code === 'UND_ERR_INVALID_ARG') {
+        throw new InvalidArgumentError(`POST ${path}: ${(error as Error).message}`, { cause: error });
+      }
+      // undici's socket errors (UND_ERR_*), Node's system errors (ECONNRESET, ENOTFOUND) and
+      // TLS failures (CERT_HAS_EXPIRED, DEPTH_ZERO_SELF_SIGNED_CERT) all carry a code.
+      if (error instanceof Error && typeof code === 'string') {
         throw new APIConnectionError('POST', path, { cause: error });
       }
       throw error;
@@ -132,8 +144,29 @@ function parseErrorBody(text: string): unknown {
   }
 }
 
-/** undici's socket errors and Node's system errors: the request never got a full answer. */
-function isTransportFailure(error: Error): boolean {
-  const code = (error as { code?: unknown }).code;
-  return typeof code === 'string' && (code.startsWith('UND_ERR') || code.startsWith('E'));
+// RFC 9110 token characters for names; values may not hold control characters (CR, LF, NUL).
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const HEADER_VALUE_FORBIDDEN = /[^\t\x20-\x7e\x80-\xff]/;
+
+/**
+ * Refuses what undici would refuse, before any request and naming where it came from: a key
+ * read from a file with its trailing newline would otherwise surface as a connection error,
+ * retried. Values are never printed: they may hold the key.
+ */
+function checkHeaderValue(value: string | null | undefined, subject: string): void {
+  const bad = value == null ? null : HEADER_VALUE_FORBIDDEN.exec(value);
+  if (bad) {
+    const char = `U+${bad[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
+    throw new InvalidArgumentError(`${subject} holds a character not allowed in an HTTP header (${char})`);
+  }
+}
+
+/** Checks every header name and value of `headers`, the option called `option`. */
+export function checkHeaders(headers: HeadersInput, option: string): void {
+  for (const [name, value] of Object.entries(headers)) {
+    if (!HEADER_NAME.test(name)) {
+      throw new InvalidArgumentError(`\`${option}\`: ${JSON.stringify(name)} is not a valid header name`);
+    }
+    checkHeaderValue(value, `\`${option}\` header ${JSON.stringify(name)}`);
+  }
 }

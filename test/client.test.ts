@@ -1,6 +1,7 @@
 import { createServer } from 'node:net';
 import { inspect } from 'node:util';
 import { delay, http, HttpResponse } from 'msw';
+import { Agent, type Dispatcher } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
 import {
   APIConnectionError,
@@ -115,7 +116,72 @@ describe('options', () => {
   });
 });
 
+describe('transport', () => {
+  test('reuses kept-alive connections across sequential calls', async () => {
+    const client = new EmbeddingsClient({ baseURL: api.url });
+    for (let i = 0; i < 6; i++) await client.embeddings.create(params);
+    // undici's pool may open a second socket while the first is being released; never one per call.
+    expect(new Set(api.requests.map((r) => r.remotePort)).size).toBeLessThanOrEqual(3);
+    await client.close();
+  });
+
+  test('sends every request through the dispatcher passed in, and close() leaves it open', async () => {
+    class CountingAgent extends Agent {
+      dispatched = 0;
+      override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+        this.dispatched++;
+        return super.dispatch(options, handler);
+      }
+    }
+    const dispatcher = new CountingAgent();
+    const client = new EmbeddingsClient({ baseURL: api.url, dispatcher });
+    await client.embeddings.create(params);
+    await client.embeddings.create(params);
+    await client.close();
+    expect(dispatcher.dispatched).toBe(2);
+    expect(dispatcher.closed).toBe(false);
+    await dispatcher.close();
+  });
+
+  test('reports a TLS failure of the dispatcher as APIConnectionError, retried like one', async () => {
+    let connects = 0;
+    const dispatcher = new Agent({
+      connect: (_options, callback) => {
+        connects++;
+        callback(Object.assign(new Error('self-signed certificate'), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' }), null);
+      },
+    });
+    const client = new EmbeddingsClient({ baseURL: 'https://127.0.0.1:1/v1', dispatcher, maxRetries: 1 });
+    const retries: number[] = [];
+    const error = await createEmbeddings(client, params, undefined, { onRetry: ({ attempt }) => retries.push(attempt) }).catch((e) => e);
+    expect(error).toBeInstanceOf(APIConnectionError);
+    expect(error.message).toBe('POST /embeddings failed: connection error (DEPTH_ZERO_SELF_SIGNED_CERT)');
+    expect(connects).toBe(2);
+    expect(retries).toEqual([1]);
+    await dispatcher.close();
+  });
+});
+
 describe('headers', () => {
+  test.each([
+    [{ apiKey: `${KEY}\n` }, '`apiKey` holds a character not allowed in an HTTP header (U+000A)'],
+    [{ organization: 'org\r\n' }, '`organization` holds a character not allowed in an HTTP header (U+000D)'],
+    [{ defaultHeaders: { 'X Team': 'a' } }, '`defaultHeaders`: "X Team" is not a valid header name'],
+    [{ defaultHeaders: { 'X-Key': `${KEY}\0` } }, '`defaultHeaders` header "X-Key" holds a character not allowed in an HTTP header (U+0000)'],
+  ])('refuses %j when the client is made, never printing the value', (options, message) => {
+    const make = () => new EmbeddingsClient({ baseURL: api.url, ...options });
+    expect(make).toThrow(InvalidArgumentError);
+    expect(make).toThrow(message);
+  });
+
+  test('refuses a per-call header undici cannot send, before any request and without retrying', async () => {
+    const client = new EmbeddingsClient({ baseURL: api.url });
+    const error = await client.embeddings.create(params, { headers: { 'X-Key': `${KEY}\r\nX-Evil: 1` } }).catch((e) => e);
+    expect(error).toBeInstanceOf(InvalidArgumentError);
+    expect(error.message).toBe('`headers` header "X-Key" holds a character not allowed in an HTTP header (U+000D)');
+    expect(api.requests).toHaveLength(0);
+  });
+
   test('sends auth, content type, accept, user agent, organization and project', async () => {
     const client = new EmbeddingsClient({ baseURL: api.url, apiKey: KEY, organization: 'org-1', project: 'proj-1' });
     await client.embeddings.create(params);
@@ -148,6 +214,12 @@ describe('headers', () => {
 });
 
 describe('retries', () => {
+  test('retries twice by default', async () => {
+    api.use(...failing(503, 5, { 'retry-after-ms': '1' }));
+    await expect(new EmbeddingsClient({ baseURL: api.url }).embeddings.create(params)).rejects.toBeInstanceOf(InternalServerError);
+    expect(api.requests).toHaveLength(3);
+  });
+
   const client = () => new EmbeddingsClient({ baseURL: api.url, maxRetries: 2 });
 
   test('retries 429 after retry-after-ms, then succeeds', async () => {
@@ -274,6 +346,36 @@ describe('timeouts and abort', () => {
     expect(api.requests).toHaveLength(1);
   });
 
+  test("a per-call timeout wins over the client's", async () => {
+    api.use(http.post('*/embeddings', async () => {
+      await delay('infinite');
+      return HttpResponse.json({});
+    }));
+    const client = new EmbeddingsClient({ baseURL: api.url, timeout: 60_000, maxRetries: 0 });
+    const error = await client.embeddings.create(params, { timeout: 50 }).catch((e) => e);
+    expect(error).toBeInstanceOf(APITimeoutError);
+    expect(error.message).toBe('POST /embeddings timed out after 50 ms');
+  });
+
+  test('abort while waiting for a concurrency slot ends the call at once, and it never sends', async () => {
+    api.use(http.post('*/embeddings', async () => {
+      await delay('infinite');
+      return HttpResponse.json({});
+    }));
+    const client = new EmbeddingsClient({ baseURL: api.url, maxConcurrency: 1 });
+    const first = new AbortController();
+    const second = new AbortController();
+    const holding = client.embeddings.create(params, { signal: first.signal }).catch((e) => e);
+    await vi.waitFor(() => expect(api.requests).toHaveLength(1));
+    const queued = client.embeddings.create(params, { signal: second.signal });
+    second.abort();
+    // Rejects while the first call still holds the only slot.
+    await expect(queued).rejects.toBeInstanceOf(APIUserAbortError);
+    first.abort();
+    expect(await holding).toBeInstanceOf(APIUserAbortError);
+    expect(api.requests).toHaveLength(1);
+  });
+
   test('abort during a backoff sleep ends the call without another request', async () => {
     api.use(...failing(503, 3, { 'retry-after': '30' }));
     const controller = new AbortController();
@@ -288,6 +390,16 @@ describe('timeouts and abort', () => {
     await expect(pending).rejects.toBeInstanceOf(APIUserAbortError);
     expect(slept).toEqual([30_000]);
     expect(api.requests).toHaveLength(1);
+  });
+
+  test('an abort in the same tick as the call rejects it, sends nothing and leaves no rejection unhandled', async () => {
+    const client = new EmbeddingsClient({ baseURL: api.url });
+    const controller = new AbortController();
+    const pending = client.embeddings.create(params, { signal: controller.signal });
+    controller.abort();
+    await expect(pending).rejects.toBeInstanceOf(APIUserAbortError);
+    // A stray rejection from work started after the abort would fail the run as unhandled.
+    expect(api.requests).toHaveLength(0);
   });
 
   test('a signal that has already aborted sends nothing', async () => {
@@ -307,6 +419,13 @@ describe('concurrency', () => {
     expect(results).toHaveLength(50);
     expect(api.requests).toHaveLength(50);
     expect(api.maxInFlight).toBe(4);
+  });
+
+  test('keeps at most 8 requests in flight by default', async () => {
+    api.use(embeddingsHandler({ delayMs: 15 }));
+    const client = new EmbeddingsClient({ baseURL: api.url });
+    await Promise.all(Array.from({ length: 20 }, (_, i) => client.embeddings.create({ model: 'm', input: `text ${i}` })));
+    expect(api.maxInFlight).toBe(8);
   });
 });
 

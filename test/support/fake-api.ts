@@ -9,6 +9,8 @@ export interface RecordedRequest {
   headers: Record<string, string>;
   /** Parsed JSON body, or the raw text when it is not JSON. */
   body: any;
+  /** The client's port: requests sharing it came over one kept-alive connection. */
+  remotePort: number;
 }
 
 export interface FakeApi {
@@ -71,7 +73,7 @@ export async function startFakeApi(...initial: RequestHandler[]): Promise<FakeAp
       } catch {
         // keep the text
       }
-      api.requests.push({ method: req.method ?? '', path: req.url ?? '', headers, body });
+      api.requests.push({ method: req.method ?? '', path: req.url ?? '', headers, body, remotePort: req.socket.remotePort ?? 0 });
 
       const request = new Request(`http://${req.headers.host}${req.url}`, {
         method: req.method,
