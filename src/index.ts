@@ -4,7 +4,6 @@ export { BATCH_DEFAULTS } from './batch/config.js';
 export { BatchEmbeddingError } from './batch/errors.js';
 export type { RateLimit } from './batch/pacer.js';
 export type {
-  BatchEmbedding,
   BatchFailure,
   BatchParams,
   BatchProgress,

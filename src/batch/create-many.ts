@@ -12,7 +12,8 @@ import { resolveBatchConfig } from './config.js';
 import { BatchEmbeddingError } from './errors.js';
 import { Job } from './job.js';
 import { Deduper, packBatches, prepareText, type Unit } from './planner.js';
-import type { BatchEmbedding, BatchFailure, CreateManyOptions, CreateManyParams, CreateManyResponse } from './types.js';
+import type { Embedding } from '../embeddings.js';
+import type { BatchFailure, CreateManyOptions, CreateManyParams, CreateManyResponse } from './types.js';
 
 const METHOD = 'createMany';
 
@@ -66,7 +67,7 @@ export async function createMany(
   if (job.aborted && job.progress.settledInputs < texts.length) throw job.abortError(METHOD);
   if (job.callbackError !== undefined) throw job.callbackError;
 
-  const data: BatchEmbedding<number[] | Float32Array>[] = [];
+  const data: Embedding<number[] | Float32Array>[] = [];
   vectors.forEach((embedding, index) => {
     if (embedding !== undefined) data.push({ object: 'embedding', index, embedding });
   });

@@ -1,5 +1,6 @@
 import { EmbeddingsError } from '../errors.js';
-import type { BatchEmbedding, BatchFailure } from './types.js';
+import type { Embedding } from '../embeddings.js';
+import type { BatchFailure } from './types.js';
 
 /**
  * Some inputs of a batch ended without a vector (`onFailure: 'throw'`). Thrown only after
@@ -8,11 +9,11 @@ import type { BatchEmbedding, BatchFailure } from './types.js';
  */
 export class BatchEmbeddingError<E = number[] | Float32Array> extends EmbeddingsError {
   /** Every successful embedding, sorted by index. Empty for `stream()`, which yielded them already. */
-  readonly data: BatchEmbedding<E>[];
+  readonly data: Embedding<E>[];
   /** Every failed input with its error, sorted by index. */
   readonly failures: BatchFailure[];
 
-  constructor(method: string, data: BatchEmbedding<E>[], failures: BatchFailure[], settledInputs: number) {
+  constructor(method: string, data: Embedding<E>[], failures: BatchFailure[], settledInputs: number) {
     const first = failures[0];
     const detail = first ? `; first at input ${first.index}: ${first.error.message}` : '';
     super(`${method}: ${failures.length} of ${settledInputs} inputs failed${detail}`, { cause: first?.error });

@@ -1,5 +1,5 @@
 /** Public types of the batch engine: `createMany()` and `stream()` params, options and results. */
-import type { EmbeddingUsage } from '../embeddings.js';
+import type { Embedding, EmbeddingUsage } from '../embeddings.js';
 import type { EmbeddingsError } from '../errors.js';
 import type { HeadersInput, VectorType } from '../options.js';
 import type { Tokenizer } from '../tokenizer.js';
@@ -153,18 +153,11 @@ export interface StreamOptions<V extends VectorType = VectorType> extends Create
   ordered?: boolean;
 }
 
-/** One embedding of a batch job, at the position of its input. */
-export interface BatchEmbedding<E = number[]> {
-  object: 'embedding';
-  index: number;
-  embedding: E;
-}
-
 /** The answer of `createMany()`: `create()`'s shape, usage summed over every request. */
 export interface CreateManyResponse<E = number[]> {
   object: 'list';
   /** One item per successful input, sorted by index (`data[i].index === i` when nothing failed). */
-  data: BatchEmbedding<E>[];
+  data: Embedding<E>[];
   model: string;
   usage: EmbeddingUsage;
   /** Inputs without a vector, sorted by index; always empty under `onFailure: 'throw'`. */
