@@ -5,7 +5,7 @@ import { InvalidArgumentError, type BatchProgress } from '../src/index.js';
 import { BATCH_DEFAULTS, resolveBatchConfig } from '../src/batch/config.js';
 import { cl100kTokenizer } from '../src/tokenizer.js';
 import { expectBelongs, useBatchApi } from './support/batch-api.js';
-import { numberedTexts, passage, vectorFor } from './support/openai-like.js';
+import { holdFirstUntil, numberedTexts, passage, vectorFor } from './support/openai-like.js';
 
 const model = 'text-embedding-3-small';
 const wire = useBatchApi();
@@ -221,14 +221,7 @@ describe('createMany progress and concurrency', () => {
   test('a sliding window, not waves: a slow request never holds up the requests after it', async () => {
     // The first request is answered only once all five others have arrived; with waves of two
     // the third request would wait for the first and this would never happen.
-    let othersArrived!: () => void;
-    const arrived = new Promise<void>((resolve) => (othersArrived = resolve));
-    serve({
-      hold: (request, all) => {
-        if (all.length === 6) othersArrived();
-        return request === all[0] ? Promise.race([arrived, new Promise<void>((r) => setTimeout(r, 5000))]) : undefined;
-      },
-    });
+    serve({ hold: holdFirstUntil(6) });
     await wire.client.embeddings.createMany({ model, input: texts(60) }, { maxInputsPerRequest: 10, maxConcurrency: 2 });
     const first = wire.server.seen[0]!;
     expect(wire.server.seen.slice(1).every((r) => r.answeredAt! <= first.answeredAt!)).toBe(true);

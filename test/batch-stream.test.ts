@@ -12,7 +12,7 @@ import {
   type StreamItem,
 } from '../src/index.js';
 import { useBatchApi } from './support/batch-api.js';
-import { expectedVector } from './support/openai-like.js';
+import { expectedVector, holdFirstUntil } from './support/openai-like.js';
 
 const model = 'text-embedding-3-small';
 const wire = useBatchApi();
@@ -78,14 +78,7 @@ describe('stream yields every input', () => {
   });
 
   test('ordered: true yields in input order even when an early request finishes last', async () => {
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    serve({
-      hold: (request, all) => {
-        if (all.length === 5) release();
-        return request === all[0] ? Promise.race([released, new Promise<void>((r) => setTimeout(r, 5000))]) : undefined;
-      },
-    });
+    serve({ hold: holdFirstUntil(5) });
     const items = await collect(wire.client.embeddings.stream({ model, input: texts(50) }, { maxInputsPerRequest: 10, ordered: true }));
     expect(items.map((item) => item.index)).toEqual(texts(50).map((_, i) => i));
     // The first request really was answered after the others.
@@ -93,14 +86,7 @@ describe('stream yields every input', () => {
   });
 
   test('without ordered, results come as requests complete: a slow first request comes out last', async () => {
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    serve({
-      hold: (request, all) => {
-        if (all.length === 5) release();
-        return request === all[0] ? Promise.race([released, new Promise<void>((r) => setTimeout(r, 5000))]) : undefined;
-      },
-    });
+    serve({ hold: holdFirstUntil(5) });
     const items = await collect(wire.client.embeddings.stream({ model, input: texts(50) }, { maxInputsPerRequest: 10 }));
     expect(items.slice(-10).map((item) => item.index)).toEqual(texts(10).map((_, i) => i));
   });

@@ -44,6 +44,26 @@ export function mismatchedIndexes(data: { index: number; embedding: ArrayLike<nu
     .map((item) => item.index);
 }
 
+/**
+ * A `hold` that answers the first request only once `count` requests have arrived (5 s at
+ * most, so a broken client fails the test instead of hanging it): the first request is slow.
+ */
+export function holdFirstUntil(count: number): NonNullable<OpenAILikeOptions['hold']> {
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  return (request, all) => {
+    if (all.length === count) release();
+    if (request !== all[0]) return undefined;
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 5000);
+      void released.then(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  };
+}
+
 /** What one request looked like to the fake server. */
 export interface SeenRequest {
   texts: string[];
