@@ -96,6 +96,8 @@ describe('createMany checks inputs before sending anything', () => {
     [['a', 'b', 7], /`input\[2\]` must be a string \(got number 7\)/],
     [[], /`input` must hold at least one text \(got \[\]\)/],
     [[[1, 2, 3]], /`input\[0\]` must be a string \(got an array of length 3\)/],
+    // A sparse array (printed as null): its hole is an input too.
+    [['a', , 'c'], /`input\[1\]` must be a string \(got undefined\)/],
   ])('rejects %j with an error naming the index', async (input, message) => {
     serve();
     const call = wire.client.embeddings.createMany({ model, input: input as string[] });

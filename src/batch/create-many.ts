@@ -29,11 +29,12 @@ export async function createMany(
   const rules = { tokenizer: config.tokenizer, maxTokensPerInput: config.maxTokensPerInput, truncate: config.truncate };
   const deduper = new Deduper(config.dedupe);
   const units: Unit[] = [];
-  texts.forEach((raw, index) => {
-    const { text, tokens } = prepareText(raw, `input[${index}]`, rules);
+  // A plain loop, not forEach: forEach skips the holes of a sparse array, which would lose them.
+  for (let index = 0; index < texts.length; index++) {
+    const { text, tokens } = prepareText(texts[index], `input[${index}]`, rules);
     const unit = deduper.add(index, undefined, text, tokens);
     if (unit) units.push(unit);
-  });
+  }
 
   const vectors: (number[] | Float32Array | undefined)[] = new Array(texts.length);
   const failures: BatchFailure[] = [];
