@@ -14,7 +14,14 @@ export interface ServeFlags {
   seed: number;
 }
 
-const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+/**
+ * The warning `serve` prints for a `--host` other machines can reach; none for loopback
+ * (127.0.0.0/8, ::1, localhost).
+ */
+export function exposureWarning(host: string): string | undefined {
+  const loopback = host === 'localhost' || host === '::1' || /^(::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/i.test(host);
+  return loopback ? undefined : `embedrail: warning: listening on ${host}, reachable from other machines, with no authentication`;
+}
 
 /**
  * `embedrail serve`: the local OpenAI-compatible server until SIGINT or SIGTERM (`io.signal`),
@@ -41,9 +48,8 @@ export async function serve(flags: ServeFlags, io: CliIo): Promise<number> {
     const code = (error as NodeJS.ErrnoException).code;
     throw new UsageError(`cannot listen on ${flags.host}:${flags.port}: ${code ?? oneLine(error)}`);
   }
-  if (!LOOPBACK.has(flags.host)) {
-    io.stderr.write(`embedrail: warning: listening on ${flags.host}, reachable from other machines, with no authentication\n`);
-  }
+  const warning = exposureWarning(flags.host);
+  if (warning) io.stderr.write(`${warning}\n`);
   io.stdout.write(`embedrail: serving ${SERVER_DEFAULTS.model} at ${url} (Ctrl+C to stop)\n`);
   io.stdout.write(`embedrail: export EMBEDRAIL_BASE_URL=${url}\n`);
   await new Promise<void>((resolve) => {
