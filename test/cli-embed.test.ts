@@ -208,6 +208,20 @@ describe('failures never disappear', () => {
   });
 });
 
+describe('the input is never an output', () => {
+  test.each([
+    ['--out', (file: string) => file],
+    ['the failures file', (file: string) => file.replace(/\.failures\.jsonl$/, '')],
+  ])('%s naming the input is a usage error, even with --overwrite, and the input is left whole', async (_name, outFor) => {
+    const file = input('same.jsonl.failures.jsonl', '{"id":"a","text":"keep me"}\n');
+    const { code, stderr, requests } = await embed([file, '--out', outFor(file), '--overwrite']);
+    expect(code).toBe(2);
+    expect(stderr.trim()).toMatch(/^embedrail: input '.*same\.jsonl\.failures\.jsonl' is also the output file '.*'; write the output elsewhere$/);
+    expect(requests).toBe(0);
+    expect(readFileSync(file, 'utf8')).toBe('{"id":"a","text":"keep me"}\n');
+  });
+});
+
 describe('client flags', () => {
   test('--dimensions is sent to the API', async () => {
     const file = input('s.txt', 'short vector\n');

@@ -1,4 +1,6 @@
 import { rmSync } from 'node:fs';
+import { realpath } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { InvalidArgumentError } from '../index.js';
 import { newClient } from './client.js';
 import { FailuresFile, failuresPath } from './failures.js';
@@ -41,6 +43,7 @@ export async function embed(input: string, flags: EmbedFlags, io: CliIo): Promis
   const explicit = inputFormat(input, flags.format);
   if (input !== '-') await checkReadable(input, 'input');
   if (flags.resume && flags.overwrite) throw new UsageError('--resume and --overwrite contradict each other; pick one');
+  if (input !== '-') await refuseOverlap(input, flags.out);
   const client = newClient({
     baseURL: flags.baseUrl,
     apiKey: flags.apiKey,
@@ -122,6 +125,16 @@ export async function embed(input: string, flags: EmbedFlags, io: CliIo): Promis
     }
   }
   return finish(stopped, stats, io);
+}
+
+/** `--overwrite` onto the input would empty it before a line is read: refuse instead. */
+async function refuseOverlap(input: string, out: string): Promise<void> {
+  const source = await realpath(input);
+  for (const file of [out, idsPath(out), failuresPath(out)]) {
+    if (source === (await realpath(file).catch(() => resolve(file)))) {
+      throw new UsageError(`input '${input}' is also the output file '${file}'; write the output elsewhere`);
+    }
+  }
 }
 
 async function missing(paths: string[]): Promise<Set<string>> {
