@@ -410,8 +410,25 @@ describe('timeouts and abort', () => {
 });
 
 describe('concurrency', () => {
+  /**
+   * Holds the first `size` requests until all of them have arrived, so a cap of `size` is
+   * reached on any machine, however loaded (a lower cap would leave it closed, hence the
+   * bound), then a moment longer, so a request beyond the cap would be caught in flight.
+   */
+  function gate(size: number) {
+    let open: () => void;
+    const opened = new Promise<void>((resolve) => (open = resolve));
+    setTimeout(() => open(), 5_000).unref();
+    let arrived = 0;
+    return http.post('*/embeddings', async () => {
+      if (++arrived === size) setTimeout(() => open(), 50);
+      await opened;
+      return undefined; // fall through to the working handler
+    });
+  }
+
   test('50 concurrent calls with maxConcurrency 4 never have more than 4 requests in flight', async () => {
-    api.use(embeddingsHandler({ delayMs: 15 }));
+    api.use(gate(4));
     const client = new EmbeddingsClient({ baseURL: api.url, maxConcurrency: 4 });
     const results = await Promise.all(
       Array.from({ length: 50 }, (_, i) => client.embeddings.create({ model: 'm', input: `text ${i}` })),
@@ -422,7 +439,7 @@ describe('concurrency', () => {
   });
 
   test('keeps at most 8 requests in flight by default', async () => {
-    api.use(embeddingsHandler({ delayMs: 15 }));
+    api.use(gate(8));
     const client = new EmbeddingsClient({ baseURL: api.url });
     await Promise.all(Array.from({ length: 20 }, (_, i) => client.embeddings.create({ model: 'm', input: `text ${i}` })));
     expect(api.maxInFlight).toBe(8);
