@@ -31,9 +31,27 @@ const PLAIN_TEXT = { disallowedSpecial: new Set<string>() };
 export const cl100kTokenizer: Tokenizer = {
   count: (text) => loadCl100k().countTokens(text, PLAIN_TEXT),
   truncate(text, maxTokens) {
-    const { decode, encode, isWithinTokenLimit } = loadCl100k();
+    const { countTokens, decode, encode, isWithinTokenLimit } = loadCl100k();
     if (isWithinTokenLimit(text, maxTokens, PLAIN_TEXT) !== false) return text;
-    return decode(encode(text, PLAIN_TEXT).slice(0, maxTokens));
+    const tokens = encode(text, PLAIN_TEXT);
+    // A token boundary can fall inside a character: decoding then yields U+FFFD (not the text,
+    // and maybe more tokens than the limit) or drops the partial bytes. Step back to a
+    // whole-character prefix; a character spans at most 4 bytes, so a few steps suffice.
+    for (let end = maxTokens; end > 0 && end > maxTokens - 4; end--) {
+      const cut = decode(tokens.slice(0, end));
+      if (cut !== '' && text.startsWith(cut) && countTokens(cut, PLAIN_TEXT) <= maxTokens) return cut;
+    }
+    // Characters whose bytes merge across tokens, and lone surrogates (which never decode back
+    // to themselves): search the longest prefix of whole code points that fits.
+    const chars = Array.from(text);
+    let fits = 0;
+    let over = chars.length;
+    while (over - fits > 1) {
+      const middle = (fits + over) >> 1;
+      if (isWithinTokenLimit(chars.slice(0, middle).join(''), maxTokens, PLAIN_TEXT) !== false) fits = middle;
+      else over = middle;
+    }
+    return chars.slice(0, fits).join('');
   },
 };
 

@@ -22,6 +22,26 @@ describe('cl100kTokenizer', () => {
     expect(cut).toBe('one two three four');
     expect(cl100kTokenizer.count(cut)).toBe(4);
   });
+
+  test('cuts inside a character never: the cut is a prefix of the text within the limit, for any text', () => {
+    // '😀' alone is 2 tokens, but inside '😀😀😀😀' its bytes merge across token boundaries.
+    expect(cl100kTokenizer.truncate('😀😀😀😀', 1)).toBe('');
+    expect(cl100kTokenizer.truncate('😀😀😀😀', 2)).toBe('😀');
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.string({ unit: 'grapheme', maxLength: 40 }), fc.string({ unit: 'binary', maxLength: 40 })),
+        fc.integer({ min: 1, max: 12 }),
+        (text, max) => {
+          const cut = cl100kTokenizer.truncate(text, max);
+          expect(text.startsWith(cut)).toBe(true);
+          expect(cl100kTokenizer.count(cut)).toBeLessThanOrEqual(max);
+          if (cl100kTokenizer.count(text) <= max) expect(cut).toBe(text);
+          const first = Array.from(text)[0];
+          if (first !== undefined && cl100kTokenizer.count(first) <= max) expect(cut).not.toBe('');
+        },
+      ),
+    );
+  });
 });
 
 describe('utf8ByteTokenizer', () => {
