@@ -88,6 +88,15 @@ describe('normalisation and vector type', () => {
     for (const { embedding } of res.data) expect(Math.abs(norm(embedding) - 1)).toBeLessThan(1e-6);
   });
 
+  test('normalize: false on the client returns raw vectors; a call can turn it back on', async () => {
+    const rawClient = new EmbeddingsClient({ baseURL: api.url, normalize: false });
+    const res = await rawClient.embeddings.create({ model: 'm', input: 'alpha' });
+    expect(res.data[0]!.embedding).toEqual(Array.from(vectorOf('alpha')));
+    const perCall = await rawClient.embeddings.create({ model: 'm', input: 'alpha' }, { normalize: true });
+    expect(Math.abs(norm(perCall.data[0]!.embedding) - 1)).toBeLessThan(1e-6);
+    await rawClient.close();
+  });
+
   test('leaves a zero vector zero, never NaN', async () => {
     api.use(jsonHandler({ object: 'list', model: 'm', data: [{ object: 'embedding', index: 0, embedding: encodeFloat32Base64(new Float32Array(4)) }] }));
     const res = await client.embeddings.create({ model: 'm', input: 'x' });
