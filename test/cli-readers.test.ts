@@ -72,8 +72,11 @@ describe('readRecords', () => {
   });
 
   test.each([
-    ['{"id":true,"text":"x"}', { id: '1', error: "line 1: 'id' must be a string or a number" }],
+    ['{"id":true,"text":"x"}', { id: '1', error: "line 1: 'id' must be a string or a number (got a boolean)" }],
+    ['{"id":{},"text":"x"}', { id: '1', error: "line 1: 'id' must be a string or a number (got an object)" }],
     ['{"id":"k","text":5}', { id: 'k', error: "line 1: 'text' must be a string (got a number)" }],
+    ['{"id":"k","text":null}', { id: 'k', error: "line 1: 'text' must be a string (got null)" }],
+    ['{"id":"k","text":["a"]}', { id: 'k', error: "line 1: 'text' must be a string (got an array)" }],
     ['"just a string"', { id: '1', error: 'line 1: expected a JSON object' }],
   ])('jsonl: %s becomes a failure record', async (line, record) => {
     expect(await collect(readRecords(chunks(`${line}\n`), 'jsonl', names))).toEqual([record]);

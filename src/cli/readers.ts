@@ -148,17 +148,25 @@ async function* readJsonl(stream: Readable, names: FieldNames): AsyncGenerator<I
     const record = value as Record<string, unknown>;
     const id = idOf(record[names.idField], line);
     if (id === undefined) {
-      yield { id: String(line), error: `line ${line}: '${names.idField}' must be a string or a number` };
+      const got = kind(record[names.idField]);
+      yield { id: String(line), error: `line ${line}: '${names.idField}' must be a string or a number (got ${got})` };
       continue;
     }
     const text = record[names.textField];
     if (typeof text !== 'string') {
-      const got = text === undefined ? 'missing' : `a ${typeof text}`;
+      const got = text === undefined ? 'missing' : kind(text);
       yield { id, error: `line ${line}: '${names.textField}' must be a string (got ${got})` };
       continue;
     }
     yield { id, text };
   }
+}
+
+/** A JSON value's kind for messages: "a number", "an array", "null". */
+function kind(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }
 
 function idOf(value: unknown, fallback: number): string | undefined {
