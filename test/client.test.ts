@@ -1,7 +1,6 @@
 import { createServer } from 'node:net';
 import { inspect } from 'node:util';
 import { delay, http, HttpResponse } from 'msw';
-import { Agent, type Dispatcher } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
 import {
   APIConnectionError,
@@ -9,26 +8,19 @@ import {
   APIUserAbortError,
   AuthenticationError,
   BadRequestError,
-  DEFAULTS,
   EmbeddingsClient,
   InternalServerError,
-  InvalidArgumentError,
   RateLimitError,
-  VERSION,
 } from '../src/index.js';
 import { createEmbeddings } from '../src/embeddings.js';
 import { startFakeApi, type FakeApi } from './support/fake-api.js';
 import { embeddingsHandler } from './support/vectors.js';
-import pkg from '../package.json' with { type: 'json' };
 
 let api: FakeApi;
 beforeAll(async () => {
   api = await startFakeApi(embeddingsHandler());
 });
-afterEach(() => {
-  api.reset();
-  vi.unstubAllEnvs();
-});
+afterEach(() => api.reset());
 afterAll(() => api.close());
 
 const params = { model: 'm', input: 'hello' };
@@ -40,178 +32,6 @@ function failing(status: number, times: number, headers: Record<string, string> 
     http.post('*/embeddings', () => HttpResponse.json(body as object, { status, headers }), { once: true }),
   );
 }
-
-describe('options', () => {
-  test('defaults match DEFAULTS and the README', () => {
-    expect(DEFAULTS).toEqual({
-      baseURL: 'https://api.openai.com/v1',
-      timeout: 60000,
-      maxRetries: 2,
-      maxConcurrency: 8,
-      normalize: true,
-      vectorType: 'array',
-    });
-    expect(VERSION).toBe(pkg.version);
-  });
-
-  test('reads baseURL from EMBEDRAIL_BASE_URL, then OPENAI_BASE_URL, then the default', () => {
-    vi.stubEnv('EMBEDRAIL_API_KEY', KEY);
-    vi.stubEnv('EMBEDRAIL_BASE_URL', '');
-    vi.stubEnv('OPENAI_BASE_URL', '');
-    expect(new EmbeddingsClient().baseURL).toBe('https://api.openai.com/v1');
-    vi.stubEnv('OPENAI_BASE_URL', 'http://openai-env.test/v1/');
-    expect(new EmbeddingsClient().baseURL).toBe('http://openai-env.test/v1');
-    vi.stubEnv('EMBEDRAIL_BASE_URL', 'http://embedrail-env.test/v1');
-    expect(new EmbeddingsClient().baseURL).toBe('http://embedrail-env.test/v1');
-    expect(new EmbeddingsClient({ baseURL: 'http://option.test' }).baseURL).toBe('http://option.test');
-  });
-
-  test('reads the key from EMBEDRAIL_API_KEY before OPENAI_API_KEY', async () => {
-    vi.stubEnv('OPENAI_API_KEY', 'sk-openai');
-    vi.stubEnv('EMBEDRAIL_API_KEY', 'sk-embedrail');
-    await new EmbeddingsClient({ baseURL: api.url }).embeddings.create(params);
-    vi.stubEnv('EMBEDRAIL_API_KEY', '');
-    await new EmbeddingsClient({ baseURL: api.url }).embeddings.create(params);
-    expect(api.requests.map((r) => r.headers.authorization)).toEqual(['Bearer sk-embedrail', 'Bearer sk-openai']);
-  });
-
-  test('without a key, OpenAI is refused naming the variables read; a local server gets no Authorization', async () => {
-    vi.stubEnv('EMBEDRAIL_API_KEY', '');
-    vi.stubEnv('OPENAI_API_KEY', '');
-    vi.stubEnv('EMBEDRAIL_BASE_URL', '');
-    vi.stubEnv('OPENAI_BASE_URL', '');
-    expect(() => new EmbeddingsClient()).toThrow(InvalidArgumentError);
-    expect(() => new EmbeddingsClient()).toThrow(/EMBEDRAIL_API_KEY or OPENAI_API_KEY/);
-    await new EmbeddingsClient({ baseURL: api.url }).embeddings.create(params);
-    expect(api.requests[0]!.headers).not.toHaveProperty('authorization');
-  });
-
-  test.each([
-    [{ maxConcurrency: 0 }, '`maxConcurrency`', '(got 0)'],
-    [{ maxRetries: -1 }, '`maxRetries`', '(got -1)'],
-    [{ timeout: 0 }, '`timeout`', '(got 0)'],
-    [{ vectorType: 'f64' }, '`vectorType`', '(got "f64")'],
-    [{ baseURL: 'not a url' }, '`baseURL`', '(got "not a url")'],
-    [{ baseURL: 'ftp://x' }, '`baseURL`', '(got "ftp://x")'],
-  ])('rejects client option %j naming it and its value', (options, field, value) => {
-    const make = () => new EmbeddingsClient({ apiKey: KEY, ...(options as object) });
-    expect(make).toThrow(InvalidArgumentError);
-    expect(make).toThrow(field);
-    expect(make).toThrow(value);
-  });
-
-  test('rejects a misspelt client option instead of falling back to api.openai.com', () => {
-    const make = () => new EmbeddingsClient({ baseUrl: 'http://127.0.0.1:1/v1', apiKey: KEY } as never);
-    expect(make).toThrow(InvalidArgumentError);
-    expect(make).toThrow('Invalid EmbeddingsClient options: unknown field(s) `baseUrl` (got object)');
-  });
-
-  test('rejects bad per-call options before any request', async () => {
-    const client = new EmbeddingsClient({ baseURL: api.url });
-    await expect(client.embeddings.create(params, { timeout: -5 })).rejects.toThrow('`timeout`');
-    await expect(client.embeddings.create(params, { signal: 'x' as never })).rejects.toThrow('`signal`');
-    await expect(client.embeddings.create(params, { timeoutMs: 5 } as never)).rejects.toThrow('unknown field(s) `timeoutMs`');
-    await expect(client.embeddings.create(params, { apiKey: KEY } as never)).rejects.toThrow('unknown field(s) `apiKey`');
-    expect(api.requests).toHaveLength(0);
-  });
-});
-
-describe('transport', () => {
-  test('reuses kept-alive connections across sequential calls', async () => {
-    const client = new EmbeddingsClient({ baseURL: api.url });
-    for (let i = 0; i < 6; i++) await client.embeddings.create(params);
-    // undici's pool may open a second socket while the first is being released; never one per call.
-    expect(new Set(api.requests.map((r) => r.remotePort)).size).toBeLessThanOrEqual(3);
-    await client.close();
-  });
-
-  test('sends every request through the dispatcher passed in, and close() leaves it open', async () => {
-    class CountingAgent extends Agent {
-      dispatched = 0;
-      override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
-        this.dispatched++;
-        return super.dispatch(options, handler);
-      }
-    }
-    const dispatcher = new CountingAgent();
-    const client = new EmbeddingsClient({ baseURL: api.url, dispatcher });
-    await client.embeddings.create(params);
-    await client.embeddings.create(params);
-    await client.close();
-    expect(dispatcher.dispatched).toBe(2);
-    expect(dispatcher.closed).toBe(false);
-    await dispatcher.close();
-  });
-
-  test('reports a TLS failure of the dispatcher as APIConnectionError, retried like one', async () => {
-    let connects = 0;
-    const dispatcher = new Agent({
-      connect: (_options, callback) => {
-        connects++;
-        callback(Object.assign(new Error('self-signed certificate'), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' }), null);
-      },
-    });
-    const client = new EmbeddingsClient({ baseURL: 'https://127.0.0.1:1/v1', dispatcher, maxRetries: 1 });
-    const retries: number[] = [];
-    const error = await createEmbeddings(client, params, undefined, { onRetry: ({ attempt }) => retries.push(attempt) }).catch((e) => e);
-    expect(error).toBeInstanceOf(APIConnectionError);
-    expect(error.message).toBe('POST /embeddings failed: connection error (DEPTH_ZERO_SELF_SIGNED_CERT)');
-    expect(connects).toBe(2);
-    expect(retries).toEqual([1]);
-    await dispatcher.close();
-  });
-});
-
-describe('headers', () => {
-  test.each([
-    [{ apiKey: `${KEY}\n` }, '`apiKey` holds a character not allowed in an HTTP header (U+000A)'],
-    [{ organization: 'org\r\n' }, '`organization` holds a character not allowed in an HTTP header (U+000D)'],
-    [{ defaultHeaders: { 'X Team': 'a' } }, '`defaultHeaders`: "X Team" is not a valid header name'],
-    [{ defaultHeaders: { 'X-Key': `${KEY}\0` } }, '`defaultHeaders` header "X-Key" holds a character not allowed in an HTTP header (U+0000)'],
-  ])('refuses %j when the client is made, never printing the value', (options, message) => {
-    const make = () => new EmbeddingsClient({ baseURL: api.url, ...options });
-    expect(make).toThrow(InvalidArgumentError);
-    expect(make).toThrow(message);
-  });
-
-  test('refuses a per-call header undici cannot send, before any request and without retrying', async () => {
-    const client = new EmbeddingsClient({ baseURL: api.url });
-    const error = await client.embeddings.create(params, { headers: { 'X-Key': `${KEY}\r\nX-Evil: 1` } }).catch((e) => e);
-    expect(error).toBeInstanceOf(InvalidArgumentError);
-    expect(error.message).toBe('`headers` header "X-Key" holds a character not allowed in an HTTP header (U+000D)');
-    expect(api.requests).toHaveLength(0);
-  });
-
-  test('sends auth, content type, accept, user agent, organization and project', async () => {
-    const client = new EmbeddingsClient({ baseURL: api.url, apiKey: KEY, organization: 'org-1', project: 'proj-1' });
-    await client.embeddings.create(params);
-    const { headers, method, path } = api.requests[0]!;
-    expect(method).toBe('POST');
-    expect(path).toBe('/v1/embeddings');
-    expect(headers).toMatchObject({
-      authorization: `Bearer ${KEY}`,
-      'content-type': 'application/json',
-      accept: 'application/json',
-      'user-agent': `embedrail/${VERSION} node/${process.version}`,
-      'openai-organization': 'org-1',
-      'openai-project': 'proj-1',
-    });
-  });
-
-  test('merges defaultHeaders and per-call headers, and null removes one', async () => {
-    const client = new EmbeddingsClient({
-      baseURL: api.url,
-      apiKey: KEY,
-      defaultHeaders: { 'X-Team': 'search', 'X-Env': 'dev', 'User-Agent': null },
-    });
-    await client.embeddings.create(params, { headers: { 'x-env': 'prod', 'X-Team': null, Authorization: null } });
-    const { headers } = api.requests[0]!;
-    expect(headers['x-env']).toBe('prod');
-    expect(headers).not.toHaveProperty('x-team');
-    expect(headers).not.toHaveProperty('authorization');
-    expect(headers['user-agent'] ?? '').not.toMatch(/embedrail/);
-  });
-});
 
 describe('retries', () => {
   test('retries twice by default', async () => {

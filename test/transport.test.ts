@@ -1,0 +1,113 @@
+import { Agent, type Dispatcher } from 'undici';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { APIConnectionError, EmbeddingsClient, InvalidArgumentError, VERSION } from '../src/index.js';
+import { createEmbeddings } from '../src/embeddings.js';
+import { startFakeApi, type FakeApi } from './support/fake-api.js';
+import { embeddingsHandler } from './support/vectors.js';
+
+let api: FakeApi;
+beforeAll(async () => {
+  api = await startFakeApi(embeddingsHandler());
+});
+afterEach(() => api.reset());
+afterAll(() => api.close());
+
+const params = { model: 'm', input: 'hello' };
+const KEY = 'sk-test-SECRET-0123456789';
+
+describe('transport', () => {
+  test('reuses kept-alive connections across sequential calls', async () => {
+    const client = new EmbeddingsClient({ baseURL: api.url });
+    for (let i = 0; i < 6; i++) await client.embeddings.create(params);
+    // undici's pool may open a second socket while the first is being released; never one per call.
+    expect(new Set(api.requests.map((r) => r.remotePort)).size).toBeLessThanOrEqual(3);
+    await client.close();
+  });
+
+  test('sends every request through the dispatcher passed in, and close() leaves it open', async () => {
+    class CountingAgent extends Agent {
+      dispatched = 0;
+      override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+        this.dispatched++;
+        return super.dispatch(options, handler);
+      }
+    }
+    const dispatcher = new CountingAgent();
+    const client = new EmbeddingsClient({ baseURL: api.url, dispatcher });
+    await client.embeddings.create(params);
+    await client.embeddings.create(params);
+    await client.close();
+    expect(dispatcher.dispatched).toBe(2);
+    expect(dispatcher.closed).toBe(false);
+    await dispatcher.close();
+  });
+
+  test('reports a TLS failure of the dispatcher as APIConnectionError, retried like one', async () => {
+    let connects = 0;
+    const dispatcher = new Agent({
+      connect: (_options, callback) => {
+        connects++;
+        callback(Object.assign(new Error('self-signed certificate'), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' }), null);
+      },
+    });
+    const client = new EmbeddingsClient({ baseURL: 'https://127.0.0.1:1/v1', dispatcher, maxRetries: 1 });
+    const retries: number[] = [];
+    const error = await createEmbeddings(client, params, undefined, { onRetry: ({ attempt }) => retries.push(attempt) }).catch((e) => e);
+    expect(error).toBeInstanceOf(APIConnectionError);
+    expect(error.message).toBe('POST /embeddings failed: connection error (DEPTH_ZERO_SELF_SIGNED_CERT)');
+    expect(connects).toBe(2);
+    expect(retries).toEqual([1]);
+    await dispatcher.close();
+  });
+});
+
+describe('headers', () => {
+  test.each([
+    [{ apiKey: `${KEY}\n` }, '`apiKey` holds a character not allowed in an HTTP header (U+000A)'],
+    [{ organization: 'org\r\n' }, '`organization` holds a character not allowed in an HTTP header (U+000D)'],
+    [{ defaultHeaders: { 'X Team': 'a' } }, '`defaultHeaders`: "X Team" is not a valid header name'],
+    [{ defaultHeaders: { 'X-Key': `${KEY}\0` } }, '`defaultHeaders` header "X-Key" holds a character not allowed in an HTTP header (U+0000)'],
+  ])('refuses %j when the client is made, never printing the value', (options, message) => {
+    const make = () => new EmbeddingsClient({ baseURL: api.url, ...options });
+    expect(make).toThrow(InvalidArgumentError);
+    expect(make).toThrow(message);
+  });
+
+  test('refuses a per-call header undici cannot send, before any request and without retrying', async () => {
+    const client = new EmbeddingsClient({ baseURL: api.url });
+    const error = await client.embeddings.create(params, { headers: { 'X-Key': `${KEY}\r\nX-Evil: 1` } }).catch((e) => e);
+    expect(error).toBeInstanceOf(InvalidArgumentError);
+    expect(error.message).toBe('`headers` header "X-Key" holds a character not allowed in an HTTP header (U+000D)');
+    expect(api.requests).toHaveLength(0);
+  });
+
+  test('sends auth, content type, accept, user agent, organization and project', async () => {
+    const client = new EmbeddingsClient({ baseURL: api.url, apiKey: KEY, organization: 'org-1', project: 'proj-1' });
+    await client.embeddings.create(params);
+    const { headers, method, path } = api.requests[0]!;
+    expect(method).toBe('POST');
+    expect(path).toBe('/v1/embeddings');
+    expect(headers).toMatchObject({
+      authorization: `Bearer ${KEY}`,
+      'content-type': 'application/json',
+      accept: 'application/json',
+      'user-agent': `embedrail/${VERSION} node/${process.version}`,
+      'openai-organization': 'org-1',
+      'openai-project': 'proj-1',
+    });
+  });
+
+  test('merges defaultHeaders and per-call headers, and null removes one', async () => {
+    const client = new EmbeddingsClient({
+      baseURL: api.url,
+      apiKey: KEY,
+      defaultHeaders: { 'X-Team': 'search', 'X-Env': 'dev', 'User-Agent': null },
+    });
+    await client.embeddings.create(params, { headers: { 'x-env': 'prod', 'X-Team': null, Authorization: null } });
+    const { headers } = api.requests[0]!;
+    expect(headers['x-env']).toBe('prod');
+    expect(headers).not.toHaveProperty('x-team');
+    expect(headers).not.toHaveProperty('authorization');
+    expect(headers['user-agent'] ?? '').not.toMatch(/embedrail/);
+  });
+});
