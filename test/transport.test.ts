@@ -1,6 +1,7 @@
+import { http, HttpResponse } from 'msw';
 import { Agent, type Dispatcher } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { APIConnectionError, EmbeddingsClient, InvalidArgumentError, VERSION } from '../src/index.js';
+import { APIConnectionError, EmbeddingsClient, InternalServerError, InvalidArgumentError, VERSION } from '../src/index.js';
 import { createEmbeddings } from '../src/embeddings.js';
 import { startFakeApi, type FakeApi } from './support/fake-api.js';
 import { embeddingsHandler } from './support/vectors.js';
@@ -59,6 +60,14 @@ describe('transport', () => {
     expect(retries).toEqual([1]);
     await dispatcher.close();
   });
+});
+
+test('keeps a non-JSON error body for diagnosis, cut to 2 kB', async () => {
+  const page = `<html>${'x'.repeat(10_000)}</html>`;
+  api.use(http.post('*/embeddings', () => new HttpResponse(page, { status: 502, headers: { 'content-type': 'text/html' } })));
+  const error = await new EmbeddingsClient({ baseURL: api.url, maxRetries: 0 }).embeddings.create(params).catch((e) => e);
+  expect(error).toBeInstanceOf(InternalServerError);
+  expect(error.body).toBe(`${page.slice(0, 2048)}...`);
 });
 
 describe('headers', () => {
