@@ -170,7 +170,8 @@ function readResponse(
   const sorted = data.slice().sort((a, b) => a.index - b.index);
   sorted.forEach((item, position) => {
     if (item.index !== position) {
-      throw fail(`expected indexes 0..${expected - 1}, got ${data.map((d) => d.index).join(',')}`);
+      const got = data.map((d) => d.index).join(',');
+      throw fail(`expected indexes 0..${expected - 1}, got ${got.length > 80 ? `${got.slice(0, 77)}...` : got}`);
     }
   });
 

@@ -53,7 +53,8 @@ const headersInput = z.record(z.string(), z.union([z.string(), z.null(), z.undef
 
 /** Options a client and a call share. */
 const sharedOptions = {
-  timeout: positiveInt.optional(),
+  // Node's timers fire at once beyond 2^31 − 1 ms: every attempt would time out immediately.
+  timeout: positiveInt.max(2 ** 31 - 1).optional(),
   maxRetries: z.number().int().min(0).optional(),
   normalize: z.boolean().optional(),
   vectorType: z.enum(['array', 'float32']).optional(),

@@ -150,6 +150,15 @@ describe('response validation', () => {
     expect(error.requestId).toBe('req_bad');
   });
 
+  test('keeps the index list in the message short for a large answer', async () => {
+    const inputs = Array.from({ length: 500 }, (_, i) => `t${i}`);
+    api.use(jsonHandler(list(...inputs.map(() => item(0, b64(1)))))); // every index 0
+    const error = await client.embeddings.create({ model: 'm', input: inputs }).catch((e) => e);
+    expect(error).toBeInstanceOf(ResponseValidationError);
+    expect(error.message).toMatch(/expected indexes 0\.\.499, got 0,0,0.*\.\.\.$/);
+    expect(error.message.length).toBeLessThan(200);
+  });
+
   test('rejects vectors whose length differs from the requested dimensions', async () => {
     api.use(jsonHandler(list(item(0, b64(1, 2, 3)))));
     await expect(client.embeddings.create({ model: 'm', input: 'a', dimensions: 2 })).rejects.toThrow(

@@ -66,6 +66,7 @@ describe('options', () => {
     [{ maxConcurrency: 0 }, '`maxConcurrency`', '(got 0)'],
     [{ maxRetries: -1 }, '`maxRetries`', '(got -1)'],
     [{ timeout: 0 }, '`timeout`', '(got 0)'],
+    [{ timeout: 2 ** 31 }, '`timeout`', '(got 2147483648)'],
     [{ vectorType: 'f64' }, '`vectorType`', '(got "f64")'],
     [{ baseURL: 'not a url' }, '`baseURL`', '(got "not a url")'],
     [{ baseURL: 'ftp://x' }, '`baseURL`', '(got "ftp://x")'],
