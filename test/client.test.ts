@@ -1,7 +1,7 @@
 import { createServer } from 'node:net';
 import { inspect } from 'node:util';
 import { delay, http, HttpResponse } from 'msw';
-import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 import {
   APIConnectionError,
   APITimeoutError,
@@ -13,15 +13,10 @@ import {
   RateLimitError,
 } from '../src/index.js';
 import { createEmbeddings } from '../src/embeddings.js';
-import { startFakeApi, type FakeApi } from './support/fake-api.js';
+import { useFakeApi } from './support/fake-api.js';
 import { embeddingsHandler } from './support/vectors.js';
 
-let api: FakeApi;
-beforeAll(async () => {
-  api = await startFakeApi(embeddingsHandler());
-});
-afterEach(() => api.reset());
-afterAll(() => api.close());
+const api = useFakeApi(embeddingsHandler());
 
 const params = { model: 'm', input: 'hello' };
 const KEY = 'sk-test-SECRET-0123456789';

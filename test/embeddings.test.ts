@@ -1,23 +1,17 @@
 import { readFileSync } from 'node:fs';
 import { http, HttpResponse } from 'msw';
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { EmbeddingsClient, InvalidArgumentError, ResponseValidationError } from '../src/index.js';
 import { encodeFloat32Base64 } from '../src/decode.js';
-import { startFakeApi, type FakeApi } from './support/fake-api.js';
+import { useFakeApi } from './support/fake-api.js';
 import { embeddingsHandler, jsonHandler, vectorOf } from './support/vectors.js';
 
-let api: FakeApi;
+const api = useFakeApi(embeddingsHandler());
 let client: EmbeddingsClient;
-
-beforeAll(async () => {
-  api = await startFakeApi(embeddingsHandler());
+beforeAll(() => {
   client = new EmbeddingsClient({ baseURL: api.url, maxRetries: 0 });
 });
-afterEach(() => api.reset());
-afterAll(async () => {
-  await client.close();
-  await api.close();
-});
+afterAll(() => client.close());
 
 const raw = { normalize: false } as const;
 const norm = (v: ArrayLike<number>) => Math.sqrt(Array.from(v).reduce((s, x) => s + x * x, 0));

@@ -1,18 +1,11 @@
-import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
+import { afterEach, describe, expect, test, vi } from 'vitest';
 import { DEFAULTS, EmbeddingsClient, InvalidArgumentError, VERSION } from '../src/index.js';
-import { startFakeApi, type FakeApi } from './support/fake-api.js';
+import { useFakeApi } from './support/fake-api.js';
 import { embeddingsHandler } from './support/vectors.js';
 import pkg from '../package.json' with { type: 'json' };
 
-let api: FakeApi;
-beforeAll(async () => {
-  api = await startFakeApi(embeddingsHandler());
-});
-afterEach(() => {
-  api.reset();
-  vi.unstubAllEnvs();
-});
-afterAll(() => api.close());
+const api = useFakeApi(embeddingsHandler());
+afterEach(() => vi.unstubAllEnvs());
 
 const params = { model: 'm', input: 'hello' };
 const KEY = 'sk-test-SECRET-0123456789';

@@ -1,17 +1,12 @@
 import { http, HttpResponse } from 'msw';
 import { Agent, type Dispatcher } from 'undici';
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { APIConnectionError, EmbeddingsClient, InternalServerError, InvalidArgumentError, VERSION } from '../src/index.js';
 import { createEmbeddings } from '../src/embeddings.js';
-import { startFakeApi, type FakeApi } from './support/fake-api.js';
+import { useFakeApi } from './support/fake-api.js';
 import { embeddingsHandler } from './support/vectors.js';
 
-let api: FakeApi;
-beforeAll(async () => {
-  api = await startFakeApi(embeddingsHandler());
-});
-afterEach(() => api.reset());
-afterAll(() => api.close());
+const api = useFakeApi(embeddingsHandler());
 
 const params = { model: 'm', input: 'hello' };
 const KEY = 'sk-test-SECRET-0123456789';

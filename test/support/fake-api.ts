@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { getResponse, type RequestHandler } from 'msw';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 
 /** A request as the fake API saw it on the wire. */
 export interface RecordedRequest {
@@ -106,4 +107,23 @@ export async function startFakeApi(...initial: RequestHandler[]): Promise<FakeAp
   const { port } = server.address() as AddressInfo;
   api.url = `http://127.0.0.1:${port}/v1`;
   return api;
+}
+
+/**
+ * The fake API for the enclosing test file: started before its tests with `handlers`, reset
+ * after each test, closed after the last. Usable at the file's top level, before it has started.
+ */
+export function useFakeApi(...handlers: RequestHandler[]): FakeApi {
+  let started: FakeApi | undefined;
+  beforeAll(async () => {
+    started = await startFakeApi(...handlers);
+  });
+  afterEach(() => started?.reset());
+  afterAll(() => started?.close());
+  return new Proxy({} as FakeApi, {
+    get(_target, key) {
+      if (!started) throw new Error('the fake API starts in beforeAll; use it inside a test');
+      return Reflect.get(started, key);
+    },
+  });
 }
