@@ -1,9 +1,11 @@
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { PassThrough } from 'node:stream';
 import { describe, expect, test } from 'vitest';
+import { runCli } from '../src/cli/program.js';
 import { createServer, localHashEmbedding } from '../src/server/index.js';
-import { embedHarness, expectVectorsOf, maxDifference, readJsonl, readNpy, run } from './cli-helpers.js';
+import { capture, embedHarness, expectVectorsOf, maxDifference, readJsonl, readNpy, run } from './cli-helpers.js';
 
-const { out, input, embed } = embedHarness();
+const { state, out, input, embed } = embedHarness();
 
 describe('resume', () => {
   test('--resume onto a complete output sends nothing', async () => {
@@ -102,6 +104,23 @@ describe('resume refuses what it cannot continue', () => {
 });
 
 describe('interruption', () => {
+  test('an abort while stdin is open but silent (a pipe like tail -f) stops the run with exit 130', async () => {
+    const stdin = new PassThrough();
+    stdin.write('first\nsecond\n');
+    const stderr = capture();
+    const controller = new AbortController();
+    const args = ['embed', '-', '--out', out(), '--base-url', state.url];
+    const running = runCli(args, { stdin, stdout: capture().stream, stderr: stderr.stream, signal: controller.signal });
+    // Abort once both lines are read and the reader waits on the pipe for a third.
+    for (let i = 0; i < 500 && !(stdin.readableFlowing && stdin.readableLength === 0); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    controller.abort();
+    expect(await running).toBe(130);
+    expect(stderr.text).toContain('embedrail: interrupted; rerun with --resume to finish');
+    expect(stdin.destroyed).toBe(true);
+  });
+
   test('an abort (SIGINT) stops with exit 130 and whole lines only; --resume then finishes every id exactly once', async () => {
     const slow = createServer({ dimensions: 64, latency: 30 });
     const { url: slowUrl } = await slow.listen(0, '127.0.0.1');

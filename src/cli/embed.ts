@@ -67,11 +67,18 @@ export async function embed(input: string, flags: EmbedFlags, io: CliIo): Promis
   const display = new ProgressDisplay(stats, io.stderr);
   let stopped: unknown;
   let misuse = false;
+  let closeInput = () => {};
   try {
     const { stream, format } = await openInput(input, explicit, io.stdin);
+    closeInput = () => {
+      stream.destroy();
+      // Sniffed stdin is read through a replaying wrapper; the pipe itself must close too.
+      if (input === '-') io.stdin.destroy();
+    };
     if (input !== '-') stats.total = await countRecords(input, format, flags);
     display.start();
-    const inputs = admitted(readRecords(stream, format, flags), output, stats, (id, error) => {
+    const records = untilAborted(readRecords(stream, format, flags), io.signal);
+    const inputs = admitted(records, output, stats, (id, error) => {
       failures.add(id, error);
       stats.failed++;
     });
@@ -112,6 +119,8 @@ export async function embed(input: string, flags: EmbedFlags, io: CliIo): Promis
     if (misuse) throw error;
     stopped = error;
   } finally {
+    // An open pipe still being read would keep the process alive after the run.
+    closeInput();
     try {
       output.close();
     } finally {
@@ -141,6 +150,35 @@ async function missing(paths: string[]): Promise<Set<string>> {
   const absent = new Set<string>();
   for (const path of paths) if (!(await exists(path))) absent.add(path);
   return absent;
+}
+
+/**
+ * Ends `source` the moment `signal` aborts, even while it waits on a pipe that stays open
+ * (`tail -f log | embedrail embed -`): Ctrl+C must stop the run, not wait for the next line.
+ */
+async function* untilAborted<T>(source: AsyncIterable<T>, signal: AbortSignal | undefined): AsyncGenerator<T> {
+  const iterator = source[Symbol.asyncIterator]();
+  let end = () => {};
+  const aborted = new Promise<IteratorResult<T>>((resolve) => {
+    end = () => resolve({ done: true, value: undefined });
+  });
+  if (signal?.aborted) end();
+  else signal?.addEventListener('abort', end, { once: true });
+  let ended = false;
+  try {
+    for (;;) {
+      const next = await Promise.race([iterator.next(), aborted]);
+      if (next.done) {
+        ended = !signal?.aborted;
+        return;
+      }
+      yield next.value;
+    }
+  } finally {
+    signal?.removeEventListener('abort', end);
+    // A read still pending on the source settles once the input is closed; nothing waits for it.
+    if (!ended) void Promise.resolve(iterator.return?.()).catch(() => {});
+  }
 }
 
 /**
