@@ -39,6 +39,10 @@ export const cl100kTokenizer: Tokenizer = {
     // whole-character prefix; a character spans at most 4 bytes, so a few steps suffice.
     for (let end = maxTokens; end > 0 && end > maxTokens - 4; end--) {
       const cut = decode(tokens.slice(0, end));
+      // gpt-tokenizer decodes bytes with one shared streaming TextDecoder: the bytes of a
+      // character cut here would come out at the start of the next decode, anyone's. Decoding a
+      // whole 4-byte character, which cl100k spells in byte tokens, flushes them.
+      decode(encode('𐀀'));
       if (cut !== '' && text.startsWith(cut) && countTokens(cut, PLAIN_TEXT) <= maxTokens) return cut;
     }
     // Characters whose bytes merge across tokens, and lone surrogates (which never decode back

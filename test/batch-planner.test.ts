@@ -48,6 +48,16 @@ describe('prepareText', () => {
     },
   );
 
+  test('a cut is the same whatever was cut before, so a rerun finds its cache keys', () => {
+    // Cuts inside a 4-byte character: cl100k spells 𐀀 with more than one token.
+    const [first, second] = ['ଅⴉࠂᎸᴁ𐀀𝀀⠂𐀀 ', '𐀀Å⠂𐀀၀𝀀𐀀𝀀𐀀 '];
+    const cut = (text: string, max: number) => prepareText(text, 'input[0]', { ...rules, maxTokensPerInput: max, truncate: true }).text;
+    const alone = cut(first!, 29);
+    for (let max = 20; max <= 30; max++) cut(second!, max);
+    expect(cut(first!, 29)).toBe(alone);
+    expect(alone).toBe('ଅⴉࠂᎸᴁ𐀀𝀀⠂𐀀');
+  });
+
   test('an input whose first character alone is over the limit cannot be cut: error naming its index', () => {
     expect(() => prepareText('🙂 smile', 'input[2]', { ...rules, maxTokensPerInput: 1, truncate: true })).toThrow(
       '`input[2]` cannot be cut to `maxTokensPerInput` (1): its first character alone takes more tokens',
