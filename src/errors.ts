@@ -129,6 +129,8 @@ function serverErrorFields(body: unknown): ServerErrorFields | undefined {
   if (typeof body !== 'object' || body === null) return undefined;
   const error = (body as { error?: unknown }).error;
   if (typeof error === 'object' && error !== null) return error as ServerErrorFields;
+  // Text Embeddings Inference and others send `{ "error": "<message>", "error_type": ... }`.
+  if (typeof error === 'string') return { message: error };
   // Some compatible servers (vLLM, TEI) put the message at the top level.
   if (typeof (body as ServerErrorFields).message === 'string') return body as ServerErrorFields;
   return undefined;

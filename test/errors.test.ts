@@ -56,6 +56,11 @@ describe('apiErrorFor', () => {
     );
   });
 
+  test('takes the message from servers that send the error as a string', () => {
+    const error = make(413, { error: 'Input validation error: inputs must have less than 512 tokens', error_type: 'validation' });
+    expect(error.message).toBe('POST /embeddings failed with status 413: Input validation error: inputs must have less than 512 tokens');
+  });
+
   test('keeps a message with method, path and status when the body is not JSON', () => {
     const error = make(502, '<html>Bad Gateway</html>');
     expect(error.message).toBe('POST /embeddings failed with status 502');
