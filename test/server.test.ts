@@ -61,7 +61,8 @@ describe('listen and url', () => {
   test.each([
     [{ dimensions: 0 }, /`dimensions` must be an integer from 1 to 3072 \(got 0\)/],
     [{ dimensions: 1.5 }, /`dimensions`.*got 1\.5/],
-    [{ latency: -1 }, /`latency` must be a number >= 0 \(got -1\)/],
+    [{ latency: -1 }, /`latency` must be a number from 0 to 2147483647 \(got -1\)/],
+    [{ latency: 2 ** 31 }, /`latency` must be a number from 0 to 2147483647 \(got 2147483648\)/],
     [{ rpm: 0 }, /`rpm`.*got 0/],
     [{ tpm: Number.NaN }, /`tpm`.*got NaN/],
     [{ failRate: 1.5 }, /`failRate` must be a number from 0 to 1 \(got 1\.5\)/],

@@ -105,7 +105,8 @@ function check(name: string, value: number | undefined, min: number, max: number
 
 function validateOptions(options: ServerOptions): void {
   check('dimensions', options.dimensions, 1, MAX_DIMENSIONS, true);
-  check('latency', options.latency, 0, Infinity, false);
+  // Node's timers hold at most 2^31 - 1 ms; beyond it setTimeout fires after 1 ms instead.
+  check('latency', options.latency, 0, 2_147_483_647, false);
   check('rpm', options.rpm, 1, Infinity, false);
   check('tpm', options.tpm, 1, Infinity, false);
   check('failRate', options.failRate, 0, 1, false);
