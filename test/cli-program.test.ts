@@ -49,6 +49,7 @@ describe('usage errors exit 2 with one line on stderr', () => {
     ['a fail rate over 1', ['serve', '--fail-rate', '1.5'], /--fail-rate <share>' argument '1.5' is invalid.*from 0 to 1/],
     ['an --rpm of 0', ['embed', 'in.txt', '--out', 'o.jsonl', '--rpm', '0'], /--rpm <n>' argument '0' is invalid. must be a number > 0/],
     ['a latency past what a timer holds', ['serve', '--latency', '3e9'], /--latency <ms>' argument '3e9' is invalid. must be a number from 0 to 2147483647/],
+    ['a --timeout past what a timer holds', ['embed', 'in.txt', '--out', 'o.jsonl', '--timeout', '3000000000'], /--timeout <ms>' argument '3000000000' is invalid. must be an integer from 1 to 2147483647/],
     ['a port out of range', ['serve', '--port', '70000'], /--port <n>' argument '70000' is invalid/],
     ['-k of 0', ['search', 'v.jsonl', 'q', '-k', '0'], /argument '0' is invalid/],
     ['an input that does not exist', ['embed', `${dir.dir}/missing.txt`, '--out', `${dir.dir}/o.jsonl`], /cannot read input '.*missing.txt': no such file/],

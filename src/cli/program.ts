@@ -78,7 +78,7 @@ export function buildProgram(io: CliIo, done: (code: number) => void = () => {})
     .option('--batch-size <n>', 'inputs per request; a request also closes at the token budget', integer(1), BATCH_DEFAULTS.maxInputsPerRequest)
     .option('--truncate', `cut inputs over ${BATCH_DEFAULTS.maxTokensPerInput} tokens to that length instead of failing them`, false)
     .option('--max-retries <n>', 'retries per request after 408, 409, 429, 5xx, timeouts and connection errors', integer(0), DEFAULTS.maxRetries)
-    .option('--timeout <ms>', 'time allowed for one HTTP attempt', integer(1), DEFAULTS.timeout)
+    .option('--timeout <ms>', 'time allowed for one HTTP attempt', integer(1, 2_147_483_647), DEFAULTS.timeout)
     .option('--resume', 'continue an existing output: skip the ids it holds, retry the rest', false)
     .option('--overwrite', 'replace an existing output; with neither this nor --resume an existing output is an error', false)
     .addOption(
