@@ -27,6 +27,14 @@ function track(promise: Promise<void>) {
   return state;
 }
 
+/** Advances the fake clock: `state` is still waiting 1 ms before `ms` and released at `ms`. */
+async function expectReleasedAfter(state: { done: boolean }, ms: number) {
+  await vi.advanceTimersByTimeAsync(ms - 1);
+  expect(state.done).toBe(false);
+  await vi.advanceTimersByTimeAsync(1);
+  expect(state.done).toBe(true);
+}
+
 describe('parseResetDuration', () => {
   test.each([
     ['6m0s', 360_000],
@@ -53,30 +61,21 @@ describe('Pacer buckets', () => {
     const pacer = new Pacer({ requestsPerMinute: 60 });
     for (let i = 0; i < 60; i++) await pacer.acquire(0);
     const next = track(pacer.acquire(0));
-    await vi.advanceTimersByTimeAsync(999);
-    expect(next.done).toBe(false);
-    await vi.advanceTimersByTimeAsync(1);
-    expect(next.done).toBe(true);
+    await expectReleasedAfter(next, 1000);
   });
 
   test('tokensPerMinute: a request waits until the bucket holds its tokens', async () => {
     const pacer = new Pacer({ tokensPerMinute: 6000 });
     await pacer.acquire(6000);
     const next = track(pacer.acquire(600));
-    await vi.advanceTimersByTimeAsync(5999);
-    expect(next.done).toBe(false);
-    await vi.advanceTimersByTimeAsync(1);
-    expect(next.done).toBe(true);
+    await expectReleasedAfter(next, 6000);
   });
 
   test('a request larger than the whole bucket waits for a full bucket and leaves a debt', async () => {
     const pacer = new Pacer({ tokensPerMinute: 1000 });
     await pacer.acquire(500);
     const big = track(pacer.acquire(3000));
-    await vi.advanceTimersByTimeAsync(29_999);
-    expect(big.done).toBe(false);
-    await vi.advanceTimersByTimeAsync(1);
-    expect(big.done).toBe(true);
+    await expectReleasedAfter(big, 30_000);
     // Level is now -2000: a 1-token request waits until it is back above 1.
     const small = track(pacer.acquire(1));
     await vi.advanceTimersByTimeAsync(120_000);
@@ -115,10 +114,7 @@ describe('Pacer adapts to x-ratelimit-* headers', () => {
     });
     // 600 per minute refills one request every 100 ms.
     const next = track(pacer.acquire(10));
-    await vi.advanceTimersByTimeAsync(99);
-    expect(next.done).toBe(false);
-    await vi.advanceTimersByTimeAsync(1);
-    expect(next.done).toBe(true);
+    await expectReleasedAfter(next, 100);
   });
 
   test('a bucket first sized from headers starts at remaining less the requests still in flight', async () => {
@@ -129,10 +125,7 @@ describe('Pacer adapts to x-ratelimit-* headers', () => {
     pacer.observe({ 'x-ratelimit-limit-tokens': '1000', 'x-ratelimit-remaining-tokens': '900' });
     // 900 less the 200 still in flight: 700 held, so 800 must wait for 100 more (6 s at 1000/min).
     const next = track(pacer.acquire(800));
-    await vi.advanceTimersByTimeAsync(5999);
-    expect(next.done).toBe(false);
-    await vi.advanceTimersByTimeAsync(1);
-    expect(next.done).toBe(true);
+    await expectReleasedAfter(next, 6000);
   });
 
   test('a lower remaining-tokens from the server lowers our level; a higher one never raises it', async () => {
@@ -141,10 +134,7 @@ describe('Pacer adapts to x-ratelimit-* headers', () => {
     pacer.observe({ 'x-ratelimit-remaining-tokens': '60000' });
     const next = track(pacer.acquire(2000));
     // 1000 tokens missing at 1000 per second.
-    await vi.advanceTimersByTimeAsync(999);
-    expect(next.done).toBe(false);
-    await vi.advanceTimersByTimeAsync(1);
-    expect(next.done).toBe(true);
+    await expectReleasedAfter(next, 1000);
   });
 
   test("the caller's smaller rateLimit wins over the server's larger limit", async () => {
@@ -152,20 +142,14 @@ describe('Pacer adapts to x-ratelimit-* headers', () => {
     pacer.observe({ 'x-ratelimit-limit-requests': '6000', 'x-ratelimit-remaining-requests': '6000' });
     for (let i = 0; i < 60; i++) await pacer.acquire(0);
     const next = track(pacer.acquire(0));
-    await vi.advanceTimersByTimeAsync(999);
-    expect(next.done).toBe(false);
-    await vi.advanceTimersByTimeAsync(1);
-    expect(next.done).toBe(true);
+    await expectReleasedAfter(next, 1000);
   });
 
   test('remaining 0 with only a reset duration blocks until the reset', async () => {
     const pacer = new Pacer();
     pacer.observe({ 'x-ratelimit-remaining-tokens': '0', 'x-ratelimit-reset-tokens': '1m30.5s' });
     const next = track(pacer.acquire(1));
-    await vi.advanceTimersByTimeAsync(90_499);
-    expect(next.done).toBe(false);
-    await vi.advanceTimersByTimeAsync(1);
-    expect(next.done).toBe(true);
+    await expectReleasedAfter(next, 90_500);
   });
 });
 
@@ -189,10 +173,7 @@ describe('Pacer shared pause and abort', () => {
     pacer.pause(500);
     pacer.pause(100);
     const next = track(pacer.acquire(1));
-    await vi.advanceTimersByTimeAsync(499);
-    expect(next.done).toBe(false);
-    await vi.advanceTimersByTimeAsync(1);
-    expect(next.done).toBe(true);
+    await expectReleasedAfter(next, 500);
   });
 
   test('abort rejects a waiter at once with the reason and lets the next one through', async () => {
