@@ -76,14 +76,15 @@ export interface RequestOptions<V extends VectorType = VectorType> extends Share
 export const OPENAI_BASE_URL = 'https://api.openai.com/v1';
 
 /** Every default in one place; the README and the JSDoc above state the same numbers. */
-export const DEFAULTS = {
+// Frozen: it is exported, and a caller writing to it would change every client's defaults.
+export const DEFAULTS = Object.freeze({
   baseURL: OPENAI_BASE_URL,
   timeout: 60_000,
   maxRetries: 2,
   maxConcurrency: 8,
   normalize: true,
   vectorType: 'array',
-} as const satisfies Required<Pick<ClientOptions, 'baseURL' | 'timeout' | 'maxRetries' | 'maxConcurrency' | 'normalize' | 'vectorType'>>;
+} as const satisfies Required<Pick<ClientOptions, 'baseURL' | 'timeout' | 'maxRetries' | 'maxConcurrency' | 'normalize' | 'vectorType'>>);
 
 /** What a client runs with once options, environment and defaults are merged. */
 export interface ResolvedClientOptions {

@@ -20,6 +20,7 @@ describe('options', () => {
       normalize: true,
       vectorType: 'array',
     });
+    expect(Object.isFrozen(DEFAULTS)).toBe(true);
     expect(VERSION).toBe(pkg.version);
   });
 
