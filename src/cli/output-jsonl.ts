@@ -49,9 +49,6 @@ export async function openJsonlOutput(path: string, options: OpenOptions): Promi
   return {
     files: [path],
     done,
-    get dimensions() {
-      return dimensions;
-    },
     accepts: () => undefined,
     write(id, embedding) {
       queue.check();

@@ -14,8 +14,6 @@ export interface OutputWriter {
   readonly files: string[];
   /** Ids already in the output when it was opened (resume); they are not embedded again. */
   readonly done: ReadonlySet<string>;
-  /** The vector length, once known (from `--dimensions`, the existing file or the first vector). */
-  readonly dimensions: number | undefined;
   /** Queues one vector; throws when its length differs from the others. */
   write(id: string, embedding: ArrayLike<number>): void;
   /** Whether `id` can be stored (the `.npy` ids file holds one id per line). */
