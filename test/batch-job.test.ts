@@ -99,6 +99,24 @@ describe('createMany bisects rejected requests', () => {
     expect(wire.server.seen.map((r) => r.texts.length)).toEqual([64, 32, 16, 8, 4, 2, 1, 1, 2, 1]);
   });
 
+  test('lone inputs of different requests failing alike with a 400 naming no field fail alone', async () => {
+    const bad = new Set(['text number 0', 'text number 4', 'text number 8']);
+    serve({
+      // Answers that succeed come late, so all three lone failures arrive before any success.
+      hold: (request) => (request.texts.some((text) => bad.has(text)) ? undefined : new Promise((r) => setTimeout(r, 200))),
+      intercept: (request) =>
+        request.texts.some((text) => bad.has(text))
+          ? HttpResponse.json({ error: { message: 'Invalid input.', param: null } }, { status: 400 })
+          : undefined,
+    });
+    const res = await wire.client.embeddings.createMany(
+      { model, input: texts(12) },
+      { onFailure: 'collect', maxInputsPerRequest: 4, maxConcurrency: 3 },
+    );
+    expect(res.failures.map((f) => f.index)).toEqual([0, 4, 8]);
+    expect(res.data).toHaveLength(9);
+  });
+
   test('once a request of the job succeeded, lone inputs failing with a 400 naming no field fail alone', async () => {
     const bad = new Set(['text number 1', 'text number 2', 'text number 3']);
     serve({

@@ -33,8 +33,14 @@ export interface JobSink {
 
 /** Keys per cache.get() call, so one lookup never builds a huge array. */
 const CACHE_LOOKUP_CHUNK = 2048;
-/** One-input requests failing with the same unnamed 400, before any success, that stop the job. */
+/** Lone inputs of one split request that, failing alike with a 400 naming no field before any success, stop the job. */
 const LONE_FAILURES_TO_STOP = 3;
+
+/** The one-input requests of one split request that failed with a 400 naming no field, and its message. */
+interface LoneFailures {
+  count: number;
+  message: string;
+}
 
 export class Job {
   readonly progress: ProgressTracker;
@@ -54,8 +60,6 @@ export class Job {
   readonly #onCallerAbort: () => void;
   /** Some request of the job got its vectors. */
   #answered = false;
-  /** One-input requests that failed with a 400 naming no field, and its message. */
-  readonly #lone = { failures: 0, message: '' };
 
   constructor(client: EmbeddingsClient<VectorType>, config: BatchConfig, sink: JobSink, totalInputs: number | undefined) {
     this.#client = client;
@@ -139,7 +143,7 @@ export class Job {
    * Sends one request and settles every unit in it: never rejects. A 413, or a 400 that
    * concerns the inputs, splits the request in halves until only the offending inputs fail.
    */
-  async send(batch: Batch): Promise<void> {
+  async send(batch: Batch, lone: LoneFailures = { count: 0, message: '' }): Promise<void> {
     if (batch.units.length === 0) return;
     if (this.fatal !== undefined) return this.#fail(batch.units, this.fatal);
     if (this.stopped) return;
@@ -159,11 +163,11 @@ export class Job {
       if (batch.units.length > 1 && shouldSplit(error)) {
         const [left, right] = halves(batch);
         // One half after the other: the split stays inside this request's concurrency slot.
-        await this.send(left);
-        await this.send(right);
+        await this.send(left, lone);
+        await this.send(right, lone);
         return;
       }
-      if (isFatal(error) || this.#failsEveryInput(batch, error)) {
+      if (isFatal(error) || this.#failsEveryInput(batch, error, lone)) {
         this.fatal = error;
       }
       return this.#fail(batch.units, error);
@@ -227,14 +231,14 @@ export class Job {
    * Some 400s about the whole request name no field (OpenAI: "This model does not support
    * specifying dimensions"), so they are bisected like a 400 about one input, and every request
    * would end as 2n - 1 requests of one input each. The same such 400 for several lone inputs
-   * before anything succeeded is about the request: stop the job instead.
+   * of one split request, before anything succeeded, is about the request: stop the job instead.
    */
-  #failsEveryInput(batch: Batch, error: EmbeddingsError): boolean {
+  #failsEveryInput(batch: Batch, error: EmbeddingsError, lone: LoneFailures): boolean {
     if (batch.units.length !== 1 || this.#answered) return false;
     if (!(error instanceof APIError) || error.status !== 400 || Boolean(error.param)) return false;
-    if (this.#lone.failures > 0 && error.message !== this.#lone.message) return false;
-    this.#lone.message = error.message;
-    return ++this.#lone.failures >= LONE_FAILURES_TO_STOP;
+    if (lone.count > 0 && error.message !== lone.message) return false;
+    lone.message = error.message;
+    return ++lone.count >= LONE_FAILURES_TO_STOP;
   }
 
   /** Fails one input that never became a unit (it did not pass the input checks). */
