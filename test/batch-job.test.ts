@@ -1,6 +1,7 @@
 /**
  * What a batch job does with each request (src/batch/job.ts), at the wire: bisecting 400s and
- * 413s, stopping on fatal errors, losing nothing, abort, cache reads and writes, and pacing.
+ * 413s, stopping on fatal errors, losing nothing and abort. Cache reads and writes at the wire are
+ * in batch-cache.test.ts, pacing in batch-pacer.test.ts.
  */
 import { inspect } from 'node:util';
 import { HttpResponse } from 'msw';
@@ -15,12 +16,9 @@ import {
   NotFoundError,
   PermissionDeniedError,
   RateLimitError,
-  createMemoryCache,
-  type EmbeddingCache,
 } from '../src/index.js';
-import { resolveBatchConfig } from '../src/batch/config.js';
 import { expectBelongs, useBatchApi } from './support/batch-api.js';
-import { numberedTexts, passage, vectorFor } from './support/openai-like.js';
+import { numberedTexts, passage } from './support/openai-like.js';
 
 const model = 'text-embedding-3-small';
 const wire = useBatchApi();
@@ -245,99 +243,5 @@ describe('createMany abort', () => {
       APIUserAbortError,
     );
     expect(wire.api.requests).toHaveLength(0);
-  });
-});
-
-describe('createMany cache', () => {
-  test('a second run with the same cache sends nothing and returns the same vectors', async () => {
-    serve();
-    const cache = createMemoryCache();
-    const input = texts(500);
-    const first = await wire.client.embeddings.createMany({ model, input }, { cache });
-    const sent = wire.api.requests.length;
-    const second = await wire.client.embeddings.createMany({ model, input }, { cache });
-    expect(wire.api.requests).toHaveLength(sent);
-    expect(second.data).toEqual(first.data);
-    expect(second.usage).toEqual({ prompt_tokens: 0, total_tokens: 0 });
-  });
-
-  test('a rerun sends only the texts missing from the cache', async () => {
-    serve();
-    const cache = createMemoryCache();
-    await wire.client.embeddings.createMany({ model, input: texts(100).slice(0, 60) }, { cache });
-    wire.api.reset();
-    wire.api.use(...wire.server.handlers);
-    wire.server.seen.length = 0;
-    const res = await wire.client.embeddings.createMany({ model, input: texts(100) }, { cache });
-    expect(wire.server.seen.flatMap((r) => r.texts)).toEqual(texts(100).slice(60));
-    expectBelongs(res.data, texts(100));
-  });
-
-  test('the cache is written after each completed request with the raw vectors of that request', async () => {
-    serve();
-    const writes: [string, Float32Array][][] = [];
-    const cache: EmbeddingCache = {
-      get: async (keys) => keys.map(() => undefined),
-      set: async (entries) => {
-        writes.push(entries);
-      },
-    };
-    const input = texts(25);
-    await wire.client.embeddings.createMany({ model, input }, { cache, maxInputsPerRequest: 10 });
-    expect(writes.map((w) => w.length)).toEqual([10, 10, 5]);
-    expect(writes[0]![0]![1]).toEqual(vectorFor(input[0]!));
-  });
-
-  test('a cached vector is not shared with the result: normalising never alters the stored copy', async () => {
-    serve();
-    const store = new Map<string, Float32Array>();
-    const cache: EmbeddingCache = {
-      get: async (keys) => keys.map((key) => store.get(key)),
-      set: async (entries) => entries.forEach(([key, vector]) => store.set(key, vector)),
-    };
-    await wire.client.embeddings.createMany({ model, input: ['a'] }, { cache, vectorType: 'float32' });
-    await wire.client.embeddings.createMany({ model, input: ['a'] }, { cache, vectorType: 'float32' });
-    expect([...store.values()][0]).toEqual(vectorFor('a'));
-  });
-
-  test('a cached vector of another size than the dimensions asked for is fetched again', async () => {
-    serve();
-    const cache: EmbeddingCache = { get: async (keys) => keys.map(() => new Float32Array(3).fill(1)), set: async () => {} };
-    const input = texts(4);
-    const res = await wire.client.embeddings.createMany({ model, input, dimensions: 8 }, { cache });
-    expect(wire.server.seen.flatMap((r) => r.texts)).toEqual(input);
-    expectBelongs(res.data, input);
-  });
-
-  test('cache keys are scoped to the base URL host, the model and the dimensions', async () => {
-    serve();
-    const cache = createMemoryCache();
-    await wire.client.embeddings.createMany({ model, input: ['a'], dimensions: 8 }, { cache });
-    await wire.client.embeddings.createMany({ model, input: ['a'], dimensions: 16 }, { cache });
-    await wire.client.embeddings.createMany({ model: 'text-embedding-3-large', input: ['a'], dimensions: 8 }, { cache });
-    expect(wire.api.requests).toHaveLength(3);
-    const { host } = new URL(wire.api.url);
-    expect(resolveBatchConfig(wire.client, { model, dimensions: 8 }).cacheScope).toEqual({ host, model, dimensions: 8 });
-  });
-
-  test('a cache whose get() answers the wrong number of entries stops the job before any request', async () => {
-    serve();
-    const cache: EmbeddingCache = { get: async () => [], set: async () => {} };
-    await expect(wire.client.embeddings.createMany({ model, input: texts(5) }, { cache })).rejects.toThrow(
-      '`cache.get()` must resolve to an array of 5 entries, one per key',
-    );
-    expect(wire.api.requests).toHaveLength(0);
-  });
-
-  test('a failing cache stops the job and its error is thrown', async () => {
-    serve();
-    const cache: EmbeddingCache = {
-      get: async (keys) => keys.map(() => undefined),
-      set: async () => {
-        throw new Error('disk full');
-      },
-    };
-    await expect(wire.client.embeddings.createMany({ model, input: texts(50) }, { cache, maxInputsPerRequest: 5, maxConcurrency: 1 })).rejects.toThrow('disk full');
-    expect(wire.api.requests).toHaveLength(1);
   });
 });
