@@ -1,7 +1,8 @@
-import { describe, expect, test } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { Readable } from 'node:stream';
+import { afterAll, describe, expect, test } from 'vitest';
 import { buildProgram } from '../src/cli/program.js';
 import { capture, run, tempDir } from './cli-helpers.js';
-import { Readable } from 'node:stream';
 
 function commandsAndOptions(): { command: string; flags: string[] }[] {
   const program = buildProgram({ stdin: Readable.from([]), stdout: capture().stream, stderr: capture().stream });
@@ -39,6 +40,9 @@ describe('help', () => {
 
 describe('usage errors exit 2 with one line on stderr', () => {
   const dir = tempDir();
+  const fifo = `${dir.dir}/pipe.jsonl`;
+  execFileSync('mkfifo', [fifo]);
+  afterAll(() => dir.remove());
   const table: [string, string[], RegExp][] = [
     ['an unknown flag', ['embed', 'in.txt', '--out', 'o.jsonl', '--bogus'], /unknown option '--bogus'/],
     ['an unknown command', ['embedd'], /unknown command 'embedd'/],
@@ -53,7 +57,8 @@ describe('usage errors exit 2 with one line on stderr', () => {
     ['a port out of range', ['serve', '--port', '70000'], /--port <n>' argument '70000' is invalid/],
     ['-k of 0', ['search', 'v.jsonl', 'q', '-k', '0'], /argument '0' is invalid/],
     ['an input that does not exist', ['embed', `${dir.dir}/missing.txt`, '--out', `${dir.dir}/o.jsonl`], /cannot read input '.*missing.txt': no such file/],
-    ['an input that is a directory', ['embed', `${dir.dir}/`, '--out', `${dir.dir}/o.jsonl`, '--format', 'txt'], /not a regular file/],
+    ['an input that is a directory', ['embed', `${dir.dir}/`, '--out', `${dir.dir}/o.jsonl`, '--format', 'txt'], /not a regular file\n$/],
+    ['an input that is a pipe, which cannot be read twice', ['embed', fifo, '--out', `${dir.dir}/o.jsonl`], /'.*pipe\.jsonl': not a regular file; pipe it to stdin and pass - instead\n$/],
     ['an input with an unknown extension', ['embed', `${dir.dir}/in.xml`, '--out', `${dir.dir}/o.jsonl`], /cannot tell the format of input/],
     ['an output in a folder that does not exist', ['embed', '-', '--out', `${dir.dir}/no/such/o.jsonl`, '--base-url', 'http://127.0.0.1:9/v1'], /cannot write --out '.*o.jsonl': ENOENT/],
     ['an output that is not .jsonl or .npy', ['embed', '-', '--out', `${dir.dir}/o.parquet`, '--base-url', 'http://127.0.0.1:9/v1'], /--out '.*o.parquet' must end in .jsonl or .npy/],

@@ -48,14 +48,18 @@ export function inputFormat(path: string, explicit: InputFormat | undefined): In
 
 /** Fails early, with exit code 2, when `path` is not a readable file. */
 export async function checkReadable(path: string, what: string): Promise<void> {
-  let isFile: boolean;
+  let info: Awaited<ReturnType<typeof stat>>;
   try {
-    isFile = (await stat(path)).isFile();
+    info = await stat(path);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     throw new UsageError(`cannot read ${what} '${path}': ${code === 'ENOENT' ? 'no such file' : code ?? String(error)}`);
   }
-  if (!isFile) throw new UsageError(`cannot read ${what} '${path}': not a regular file`);
+  if (!info.isFile()) {
+    // A file is read twice (a counting pass, then the run), which a pipe cannot give.
+    const hint = info.isDirectory() || what !== 'input' ? '' : '; pipe it to stdin and pass - instead';
+    throw new UsageError(`cannot read ${what} '${path}': not a regular file${hint}`);
+  }
   // stat succeeding does not prove read permission; opening does.
   await new Promise<void>((resolve, reject) => {
     const probe = createReadStream(path, { start: 0, end: 0 });
