@@ -104,15 +104,19 @@ describe('resume refuses what it cannot continue', () => {
 });
 
 describe('interruption', () => {
-  test('an abort while stdin is open but silent (a pipe like tail -f) stops the run with exit 130', async () => {
+  test.each([
+    ['after two lines', 'first\nsecond\n', []],
+    ['before any line, while the format is sniffed', '', []],
+    ['before any line, with --format', '', ['--format', 'txt']],
+  ])('an abort while stdin is open but silent (a pipe like tail -f) %s stops the run with exit 130', async (_when, written, flags) => {
     const stdin = new PassThrough();
-    stdin.write('first\nsecond\n');
+    stdin.write(written);
     const stderr = capture();
     const controller = new AbortController();
-    const args = ['embed', '-', '--out', out(), '--base-url', state.url];
+    const args = ['embed', '-', ...flags, '--out', out(), '--base-url', state.url];
     const running = runCli(args, { stdin, stdout: capture().stream, stderr: stderr.stream, signal: controller.signal });
-    // Abort once both lines are read and the reader waits on the pipe for a third.
-    for (let i = 0; i < 500 && !(stdin.readableFlowing && stdin.readableLength === 0); i++) {
+    // Abort once what was written is read and the reader waits on the pipe for more.
+    for (let i = 0; i < 500 && !(stdin.readableFlowing !== null && stdin.readableLength === 0); i++) {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     controller.abort();

@@ -67,17 +67,22 @@ export async function embed(input: string, flags: EmbedFlags, io: CliIo): Promis
   const display = new ProgressDisplay(stats, io.stderr);
   let stopped: unknown;
   let misuse = false;
-  let closeInput = () => {};
+  // Ctrl+C on a silent pipe (`tail -f log | embedrail embed -`) must not wait for its next
+  // line: sniffing the format ends when stdin is closed, reading records when the signal aborts.
+  const closeStdin = () => {
+    if (input === '-') io.stdin.destroy();
+  };
+  io.signal?.addEventListener('abort', closeStdin, { once: true });
+  let closeStream = () => {};
+  let cutShort = false;
   try {
     const { stream, format } = await openInput(input, explicit, io.stdin);
-    closeInput = () => {
-      stream.destroy();
-      // Sniffed stdin is read through a replaying wrapper; the pipe itself must close too.
-      if (input === '-') io.stdin.destroy();
-    };
+    closeStream = () => stream.destroy();
     if (input !== '-') stats.total = await countRecords(input, format, flags);
     display.start();
-    const records = untilAborted(readRecords(stream, format, flags), io.signal);
+    const records = untilAborted(readRecords(stream, format, flags), io.signal, () => {
+      cutShort = true;
+    });
     const inputs = admitted(records, output, stats, (id, error) => {
       failures.add(id, error);
       stats.failed++;
@@ -119,8 +124,11 @@ export async function embed(input: string, flags: EmbedFlags, io: CliIo): Promis
     if (misuse) throw error;
     stopped = error;
   } finally {
-    // An open pipe still being read would keep the process alive after the run.
-    closeInput();
+    io.signal?.removeEventListener('abort', closeStdin);
+    // An open pipe still being read would keep the process alive after the run; sniffed stdin
+    // is read through a replaying wrapper, so both close.
+    closeStream();
+    closeStdin();
     try {
       output.close();
     } finally {
@@ -133,6 +141,8 @@ export async function embed(input: string, flags: EmbedFlags, io: CliIo): Promis
       await client.close();
     }
   }
+  // Inputs that never arrived are not done either, even when everything read so far is.
+  if (stopped === undefined && cutShort) stopped = new Error('interrupted');
   return finish(stopped, stats, io);
 }
 
@@ -156,7 +166,7 @@ async function missing(paths: string[]): Promise<Set<string>> {
  * Ends `source` the moment `signal` aborts, even while it waits on a pipe that stays open
  * (`tail -f log | embedrail embed -`): Ctrl+C must stop the run, not wait for the next line.
  */
-async function* untilAborted<T>(source: AsyncIterable<T>, signal: AbortSignal | undefined): AsyncGenerator<T> {
+async function* untilAborted<T>(source: AsyncIterable<T>, signal: AbortSignal | undefined, onCut: () => void): AsyncGenerator<T> {
   const iterator = source[Symbol.asyncIterator]();
   let end = () => {};
   const aborted = new Promise<IteratorResult<T>>((resolve) => {
@@ -170,6 +180,7 @@ async function* untilAborted<T>(source: AsyncIterable<T>, signal: AbortSignal | 
       const next = await Promise.race([iterator.next(), aborted]);
       if (next.done) {
         ended = !signal?.aborted;
+        if (!ended) onCut();
         return;
       }
       yield next.value;
