@@ -18,6 +18,9 @@ import type { BatchFailure, StreamInput, StreamItem, StreamOptions, StreamParams
 
 const METHOD = 'stream';
 
+/** A source that goes quiet holds a partial request back for at most this long. @unit ms */
+const IDLE_FLUSH_MS = 100;
+
 type Item = StreamItem<number[] | Float32Array>;
 
 export async function* stream(
@@ -86,6 +89,9 @@ export async function* stream(
     unitSettled: (unit) => deduper.close(unit),
   }, total);
 
+  // An abort must end a consumer that sleeps while nothing is in flight and the source is silent.
+  job.controller.signal.addEventListener('abort', wake, { once: true });
+
   const limit = pLimit(maxConcurrency);
   const dispatch = (batch: Batch) => {
     inFlight++;
@@ -111,6 +117,7 @@ export async function* stream(
   const halted = () => job.stopped || stopReading;
   /** The reader is waiting on the source, which may take any time (or never answer). */
   let readingSource = false;
+  let readingSince = 0;
   /** The source said it is done, or threw: it needs no return() call. */
   let sourceEnded = false;
   // What was read is still sent (or failed, after a fatal error) unless the job was stopped.
@@ -120,6 +127,14 @@ export async function* stream(
     if (job.fatal !== undefined) job.failUnsent(rest.units);
     else if (!job.stopped) dispatch(rest);
   };
+
+  // A trickling source (a pipe, a queue) still gets its results: what was read is sent once the
+  // source has been silent for IDLE_FLUSH_MS, instead of waiting for a full request.
+  const idleFlush = setInterval(() => {
+    const idle = readingSource && performance.now() - readingSince >= IDLE_FLUSH_MS;
+    if (idle && builder.size > 0 && inFlight < maxConcurrency && !halted()) dispatch(builder.flush()!);
+  }, IDLE_FLUSH_MS);
+  idleFlush.unref();
 
   const read = async () => {
     try {
@@ -131,6 +146,7 @@ export async function* stream(
         }
         if (halted()) break;
         readingSource = true;
+        readingSince = performance.now();
         let next: IteratorResult<StreamInput>;
         try {
           next = await iterator.next();
@@ -160,6 +176,7 @@ export async function* stream(
     } catch (error) {
       readerError = error;
     } finally {
+      clearInterval(idleFlush);
       readingSource = false;
       flushRest();
       readerDone = true;
@@ -192,6 +209,7 @@ export async function* stream(
   } finally {
     // The consumer left early (break, return, throw): cancel what is in flight, stop reading.
     stopReading = true;
+    clearInterval(idleFlush);
     if (!finished) job.stop(new EmbeddingsError('stream() was closed by its consumer'));
     job.dispose();
     wake();
