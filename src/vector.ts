@@ -1,3 +1,4 @@
+import { normalizeInPlace } from './decode.js';
 import { InvalidArgumentError } from './errors.js';
 
 /**
@@ -66,24 +67,9 @@ export function normalize(v: readonly number[]): number[];
 export function normalize(v: Vector): number[] | Float32Array;
 export function normalize(v: Vector): number[] | Float32Array {
   checkVector('normalize', 'v', v);
-  let squares = 0;
-  for (let i = 0; i < v.length; i++) squares += v[i]! * v[i]!;
-  if (!Number.isFinite(squares)) checkFinite('normalize', 'v', v, 0, v.length);
-
-  let scale = 1;
-  if (squares < SAFE_MIN_SQUARES || squares > SAFE_MAX_SQUARES) {
-    scale = maxAbs(v, 0, v.length);
-    if (scale === 0) return v instanceof Float32Array ? new Float32Array(v.length) : new Array<number>(v.length).fill(0);
-    squares = 0;
-    for (let i = 0; i < v.length; i++) {
-      const x = v[i]! / scale;
-      squares += x * x;
-    }
-  }
-  const norm = Math.sqrt(squares);
-  const out = v instanceof Float32Array ? new Float32Array(v.length) : new Array<number>(v.length);
-  for (let i = 0; i < v.length; i++) out[i] = v[i]! / scale / norm;
-  return out;
+  checkFinite('normalize', 'v', v, 0, v.length);
+  // The same scaling the client applies to every vector it returns, on a copy.
+  return normalizeInPlace(v instanceof Float32Array ? v.slice() : v.slice());
 }
 
 /**
