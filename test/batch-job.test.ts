@@ -195,21 +195,10 @@ describe('createMany loses nothing', () => {
 
 describe('createMany abort', () => {
   test('aborting stops new requests at once, cancels those in flight and says how many inputs finished', async () => {
-    const controller = new AbortController();
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    serve({
-      // The second request hangs at the server and the caller aborts meanwhile: the abort must
-      // cancel it (the call would never settle otherwise).
-      hold: (_request, all) => {
-        if (all.length !== 2) return undefined;
-        setImmediate(() => controller.abort(new Error('user stop')));
-        return held;
-      },
-    });
+    const { signal, release } = wire.serveAbortingDuringSecondRequest(new Error('user stop'));
     const call = wire.client.embeddings.createMany(
       { model, input: texts(100) },
-      { maxInputsPerRequest: 10, maxConcurrency: 1, signal: controller.signal },
+      { maxInputsPerRequest: 10, maxConcurrency: 1, signal },
     );
     const error = await call.catch((e: unknown) => e);
     release();

@@ -261,21 +261,10 @@ describe('stream failures', () => {
 
 describe('stream abort and cache', () => {
   test('abort stops new requests at once, cancels those in flight and says how many inputs finished', async () => {
-    const controller = new AbortController();
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    serve({
-      // The second request hangs at the server and the caller aborts meanwhile: the abort must
-      // cancel it (the stream would never end otherwise).
-      hold: (_request, all) => {
-        if (all.length !== 2) return undefined;
-        setImmediate(() => controller.abort());
-        return held;
-      },
-    });
+    const { signal, release } = wire.serveAbortingDuringSecondRequest();
     const { iterable } = endless();
     const error = await collect(
-      wire.client.embeddings.stream({ model, input: iterable }, { maxInputsPerRequest: 10, maxConcurrency: 1, signal: controller.signal }),
+      wire.client.embeddings.stream({ model, input: iterable }, { maxInputsPerRequest: 10, maxConcurrency: 1, signal }),
     ).catch((e: unknown) => e);
     release();
     expect(error).toBeInstanceOf(APIUserAbortError);

@@ -11,6 +11,12 @@ export interface BatchApi {
   readonly server: OpenAILike;
   /** Installs OpenAI-like handlers with `options` for the current test. */
   serve(options?: OpenAILikeOptions): OpenAILike;
+  /**
+   * Serves the API so that the second request hangs at the server and the caller aborts while
+   * it hangs: a job that did not cancel in-flight requests would never settle. Call `release()`
+   * once the job has settled.
+   */
+  serveAbortingDuringSecondRequest(reason?: unknown): { signal: AbortSignal; release: () => void };
 }
 
 /** Starts the fake API for the enclosing file or describe block, resets it after each test. */
@@ -41,6 +47,19 @@ export function useBatchApi(): BatchApi {
       server = openAILike(options);
       api.use(...server.handlers);
       return server;
+    },
+    serveAbortingDuringSecondRequest(reason) {
+      const controller = new AbortController();
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      this.serve({
+        hold: (_request, all) => {
+          if (all.length !== 2) return undefined;
+          setImmediate(() => controller.abort(reason));
+          return held;
+        },
+      });
+      return { signal: controller.signal, release };
     },
   };
 }
