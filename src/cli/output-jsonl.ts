@@ -2,7 +2,7 @@ import { closeSync, openSync, truncateSync } from 'node:fs';
 import { UsageError } from './io.js';
 import { exists, scanLines, writeAll } from './files.js';
 import type { OpenOptions, OutputWriter } from './output.js';
-import { QueuedWrites, checkLength, refuseExisting } from './output.js';
+import { QueuedWrites, checkLength, refuseExisting, resumedDimensions } from './output.js';
 
 // Lines this package writes start with the id, so resuming reads ids without parsing vectors.
 const ID_PREFIX = /^\{"id":("(?:[^"\\]|\\.)*")/;
@@ -20,14 +20,7 @@ export async function openJsonlOutput(path: string, options: OpenOptions): Promi
         const record = readRecord(line.toString('utf8'), number === 1);
         if (!record) throw new UsageError(`cannot resume '${path}': line ${number} is not an {"id","embedding"} record`);
         done.add(record.id);
-        if (record.dimensions !== undefined) {
-          if (dimensions !== undefined && dimensions !== record.dimensions) {
-            throw new UsageError(
-              `cannot resume '${path}': it holds ${record.dimensions}-dimension vectors but --dimensions is ${dimensions}`,
-            );
-          }
-          dimensions = record.dimensions;
-        }
+        dimensions = resumedDimensions(path, dimensions, record.dimensions);
       });
       // Whatever follows the last newline is a line cut short by a crash.
       truncateSync(path, kept);
@@ -59,14 +52,10 @@ export async function openJsonlOutput(path: string, options: OpenOptions): Promi
       pendingBytes += line.length;
       queue.queued(pendingBytes);
     },
-    flush() {
-      queue.check();
-      flush();
-    },
+    flush: () => queue.flush(),
     close() {
       try {
-        queue.check();
-        flush();
+        queue.flush();
       } finally {
         closeSync(fd);
       }

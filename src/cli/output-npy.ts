@@ -3,7 +3,7 @@ import { UsageError } from './io.js';
 import { exists, scanLines, writeAll } from './files.js';
 import { NPY_HEADER_BYTES, npyHeader, parseNpyHeader } from './npy.js';
 import type { OpenOptions, OutputWriter } from './output.js';
-import { QueuedWrites, checkLength, refuseExisting } from './output.js';
+import { QueuedWrites, checkLength, refuseExisting, resumedDimensions } from './output.js';
 
 /** The ids file beside a `.npy` output: row i of the matrix is line i of `<out>.ids.txt`. */
 export function idsPath(path: string): string {
@@ -26,14 +26,7 @@ export async function openNpyOutput(path: string, options: OpenOptions): Promise
   if (found && !options.resume && !options.overwrite) refuseExisting(path);
   if (found && options.resume) {
     const existing = await readExisting(path, ids);
-    if (existing.dimensions !== undefined) {
-      if (dimensions !== undefined && dimensions !== existing.dimensions) {
-        throw new UsageError(
-          `cannot resume '${path}': it holds ${existing.dimensions}-dimension vectors but --dimensions is ${dimensions}`,
-        );
-      }
-      dimensions = existing.dimensions;
-    }
+    dimensions = resumedDimensions(path, dimensions, existing.dimensions);
     rows = existing.ids.length;
     for (const id of existing.ids) done.add(id);
     created = existing.created;
@@ -82,14 +75,10 @@ export async function openNpyOutput(path: string, options: OpenOptions): Promise
       pendingBytes += row.length;
       queue.queued(pendingBytes);
     },
-    flush() {
-      queue.check();
-      flush();
-    },
+    flush: () => queue.flush(),
     close() {
       try {
-        queue.check();
-        flush();
+        queue.flush();
         // An output with no rows is still a valid, empty matrix.
         if (!created) writeAll(fd, npyHeader(0, dimensions ?? 0), 0);
       } finally {

@@ -80,6 +80,21 @@ export class QueuedWrites {
   check(): void {
     if (this.failure !== undefined) throw this.failure;
   }
+
+  /** Writes everything queued now, first reporting a failed background flush. */
+  flush(): void {
+    this.check();
+    this.flushNow();
+  }
+}
+
+/** The vector length of a resumed output: what the file holds, which `--dimensions` must match. */
+export function resumedDimensions(path: string, requested: number | undefined, found: number | undefined): number | undefined {
+  if (found === undefined) return requested;
+  if (requested !== undefined && requested !== found) {
+    throw new UsageError(`cannot resume '${path}': it holds ${found}-dimension vectors but --dimensions is ${requested}`);
+  }
+  return found;
 }
 
 export function checkLength(path: string, id: string, length: number, dimensions: number | undefined): void {
