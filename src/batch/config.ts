@@ -1,5 +1,5 @@
 /** Batch defaults in one place, and the checks that run before a job sends anything. */
-import type { EmbeddingsClient } from '../client.js';
+import { resolveCallOptions, type EmbeddingsClient } from '../client.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { RequestOptions, VectorType } from '../options.js';
 import { parseCreateParams, preview } from '../schemas.js';
@@ -87,7 +87,7 @@ export function resolveBatchConfig(
   if (options.maxRetries !== undefined) request.maxRetries = options.maxRetries;
   if (options.headers !== undefined) request.headers = options.headers;
   // Resolving through the client checks timeout, maxRetries, headers, normalize and vectorType.
-  const resolved = client._resolveRequestOptions({
+  const resolved = resolveCallOptions(client, {
     ...request,
     normalize: options.normalize,
     vectorType: options.vectorType,
