@@ -11,6 +11,8 @@ export default defineConfig([
     entry,
     format: ['esm'],
     dts: true,
+    // Maps would point into src/, which the package does not ship; a map without its sources
+    // only sends debuggers looking for files that are not there.
     sourcemap: false,
     clean: true,
     target: 'node20',

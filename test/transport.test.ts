@@ -58,6 +58,12 @@ describe('transport', () => {
   });
 });
 
+test('the client shows no request internals: callers cannot reach past validation and retries', () => {
+  const client = new EmbeddingsClient({ baseURL: api.url });
+  expect(Object.getOwnPropertyNames(EmbeddingsClient.prototype).sort()).toEqual(['close', 'constructor', 'toJSON']);
+  expect(Object.keys(client).sort()).toEqual(['baseURL', 'embeddings', 'maxConcurrency']);
+});
+
 test('a refused connection names the method and the URL tried, never the key or credentials', async () => {
   // A port that was just free on the loopback: nothing listens there any more.
   const port = await new Promise<number>((resolve) => {
