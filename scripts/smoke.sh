@@ -80,10 +80,10 @@ say "type-check a consumer with tsc --strict (node16 ESM and CJS, bundler)"
 # Written here rather than kept as .ts files in scripts/: the repository's tsconfig covers
 # scripts/, and these import the built package, which does not exist before a build.
 cat >"$app/consumer.mts" <<'TS'
-import { APIError, EmbeddingsClient, RateLimitError, type ClientOptions } from 'embedrail';
+import { APIError, EmbeddingsClient, RateLimitError, ResponseTooLargeError, isAPIError, type ClientOptions } from 'embedrail';
 import { createServer, type ServerOptions } from 'embedrail/server';
 
-const options = { baseURL: 'http://127.0.0.1:8787/v1', maxRetries: 1, timeout: 5_000 } satisfies ClientOptions;
+const options = { baseURL: 'http://127.0.0.1:8787/v1', maxRetries: 1, timeout: 5_000, maxResponseBytes: 2 ** 26 } satisfies ClientOptions;
 const client = new EmbeddingsClient(options);
 
 export async function embed(texts: string[]): Promise<number[][]> {
@@ -105,6 +105,8 @@ export async function embedBase64(text: string, signal: AbortSignal): Promise<st
 export function describeFailure(error: unknown): string {
   if (error instanceof RateLimitError) return `retry after ${error.headers['retry-after'] ?? '?'} s`;
   if (error instanceof APIError) return `${error.status} ${error.requestId ?? ''}`;
+  if (error instanceof ResponseTooLargeError) return `over ${error.limit} bytes`;
+  if (isAPIError(error)) return `${error.status} ${error.requestID ?? ''}`;
   return String(error);
 }
 
@@ -116,6 +118,8 @@ export const server = createServer(serverOptions);
 void client.embeddings.create({ input: 'x' });
 // @ts-expect-error there is no such option
 void new EmbeddingsClient({ maxConcurency: 2 });
+// @ts-expect-error request internals are private
+void client._post;
 TS
 cat >"$app/consumer.cts" <<'TS'
 import { EmbeddingsClient, InvalidArgumentError } from 'embedrail';
