@@ -79,6 +79,19 @@ describe('maxResponseBytes', () => {
     await Promise.all([client.close(), tight.close()]);
   });
 
+  test('createMany() takes maxResponseBytes per call too, and reports the request it stopped', async () => {
+    const client = new EmbeddingsClient({ baseURL: api.url, maxRetries: 2 });
+    const res = await client.embeddings.createMany(
+      { model: 'm', input: ['a', 'b', 'c'] },
+      { maxResponseBytes: 64, maxInputsPerRequest: 1, onFailure: 'collect' },
+    );
+    expect(res.data).toHaveLength(0);
+    expect(res.failures.map((f) => [f.index, f.error.name])).toEqual([[0, 'ResponseTooLargeError'], [1, 'ResponseTooLargeError'], [2, 'ResponseTooLargeError']]);
+    expect(api.requests).toHaveLength(3);
+    await expect(client.embeddings.createMany({ model: 'm', input: ['a'] }, { maxResponseBytes: 0 })).rejects.toThrow('`maxResponseBytes`');
+    await client.close();
+  });
+
   test('reads only the start of an endless error body, keeping the status error and its retries', async () => {
     const body = lazyBody(256 * MiB, 0x78);
     api.use(http.post('*/embeddings', () => new HttpResponse(body.stream, { status: 502, headers: { 'content-type': 'text/html' } })));
