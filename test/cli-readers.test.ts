@@ -218,7 +218,7 @@ describe('input that is not UTF-8, through the built binary', { timeout: 60_000 
   });
 
   /** Runs `embedrail embed`; `feed` writes stdin. Resolves with the exit and what reached the server. */
-  async function embed(args: string[], feed: (stdin: NodeJS.WritableStream) => Promise<void> | void = (s) => s.end()) {
+  async function embed(args: string[], feed: (stdin: NodeJS.WritableStream) => Promise<void> | void = (s) => void s.end()) {
     const before = { ...server.stats };
     const child = spawn(process.execPath, [cli, 'embed', ...args, '--base-url', url], { stdio: ['pipe', 'pipe', 'pipe'] });
     let stderr = '';
@@ -254,7 +254,7 @@ describe('input that is not UTF-8, through the built binary', { timeout: 60_000 
     ['stdin, --format txt', ['--format', 'txt']],
   ])('Latin-1 on %s: exit 2 naming stdin, 0 requests', async (_name, flags) => {
     const out = dir.path(`stdin-${flags.length}.jsonl`);
-    const result = await embed(['-', '--out', out, ...flags], (stdin) => stdin.end(latin1('\u00e9t\u00e9\n')));
+    const result = await embed(['-', '--out', out, ...flags], (stdin) => void stdin.end(latin1('\u00e9t\u00e9\n')));
     expect(result.stderr).toBe(`embedrail: stdin is not valid UTF-8: byte 0xe9 on line 1 at byte offset 0; ${LATIN1_HINT}\n`);
     expect(result.code).toBe(2);
     expect(result.requests).toBe(0);
@@ -273,7 +273,7 @@ describe('input that is not UTF-8, through the built binary', { timeout: 60_000 
     const input = name === '-' ? '-' : dir.path(name);
     if (input !== '-') writeFileSync(input, bytes);
     const out = dir.path(`${name}-${order}.out.jsonl`);
-    const result = await embed([input, '--out', out], (stdin) => stdin.end(input === '-' ? bytes : undefined));
+    const result = await embed([input, '--out', out], (stdin) => void (input === '-' ? stdin.end(bytes) : stdin.end()));
     expect(result.stderr).toMatch(/^embedrail: 2 embedded, 0 failed/);
     expect(result.code).toBe(0);
     expectVectorsOf(readJsonl(out), texts);
