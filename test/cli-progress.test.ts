@@ -74,6 +74,36 @@ describe('on a TTY', () => {
   });
 });
 
+describe('on a narrow terminal', () => {
+  const full = '500/1000 inputs | 1234 tokens | 100.0/s | ETA 5.0s | 1 retry | 4 × 429 | 0 failed';
+  test.each([
+    [120, `${'█'.repeat(10)}${'░'.repeat(10)} ${full}`],
+    [95, `${'█'.repeat(7)}${'░'.repeat(6)} ${full}`],
+    [70, '500/1000 inputs | 100.0/s | ETA 5.0s | 1 retry | 4 × 429 | 0 failed'],
+    [60, '500/1000 inputs | ETA 5.0s | 1 retry | 4 × 429 | 0 failed'],
+    [40, '500/1000 ETA 5.0s 1 retry 4×429 0 failed'],
+  ])('%i columns: the bar shrinks or goes, ETA, retries and 429s stay, nothing passes the edge', (columns, expected) => {
+    const stderr = capture(true);
+    stderr.stream.columns = columns;
+    const stats = running();
+    const display = new ProgressDisplay(stats, stderr.stream);
+    display.start();
+    stats.embedded = 400;
+    stats.tokens = 1234;
+    stats.retries = 1;
+    stats.rateLimited = 4;
+    vi.advanceTimersByTime(4000);
+    display.update();
+    display.stop(undefined);
+    // What the terminal shows: each redraw, cursor and erase sequences taken out.
+    const drawn = stderr.text
+      .split(/\x1b(?:\[[0-9;?]*[A-Za-z]|[78])|[\r\n]/)
+      .filter((line) => line !== '');
+    expect(drawn.at(-1)).toBe(expected);
+    for (const line of drawn) expect(line.length, line).toBeLessThanOrEqual(columns);
+  });
+});
+
 describe('summary', () => {
   test('names the failures file only when something failed', () => {
     const stats = newStats(0);
