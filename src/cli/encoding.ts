@@ -54,7 +54,10 @@ class Position {
     this.offset += inputBytes;
   }
 
-  /** "on line 3 at byte offset 41", for a byte `index` bytes into the current data. */
+  /**
+   * "on line 3 at byte offset 41", for the input byte `index` bytes into the current data,
+   * whose decoded text up to it is `output` up to `outputIndex` (the line breaks counted there).
+   */
   describe(output: Buffer, outputIndex: number, index: number): string {
     let line = this.line;
     for (let at = output.indexOf(0x0a); at !== -1 && at < outputIndex; at = output.indexOf(0x0a, at + 1)) line++;
@@ -62,10 +65,10 @@ class Position {
   }
 }
 
-/** Complete lines of `output` before `index`: passed on before the error, as a reader would. */
-function linesBefore(output: Buffer, index: number): Buffer {
+/** The complete lines of `output` before `index`: passed on before the error, as a reader would. */
+function* linesBefore(output: Buffer, index: number): Generator<Buffer> {
   const end = index > 0 ? output.lastIndexOf(0x0a, index - 1) : -1;
-  return output.subarray(0, end + 1);
+  if (end >= 0) yield output.subarray(0, end + 1);
 }
 
 async function* checkUtf8(body: AsyncIterable<Buffer>, source: string, bomBytes: number): AsyncGenerator<Buffer> {
@@ -91,7 +94,7 @@ async function* checkUtf8(body: AsyncIterable<Buffer>, source: string, bomBytes:
     // isUtf8 and indexOf run natively; the byte-by-byte scan runs only to name a bad byte.
     if (!isUtf8(whole) || whole.includes(0)) {
       const bad = firstBadByte(whole);
-      yield linesBefore(whole, bad);
+      yield* linesBefore(whole, bad);
       throw fail(whole, bad);
     }
     if (whole.length > 0) yield whole;
@@ -101,7 +104,7 @@ async function* checkUtf8(body: AsyncIterable<Buffer>, source: string, bomBytes:
   if (carry.length === 0) return;
   // The input ends inside a character.
   const bad = firstBadByte(carry);
-  yield linesBefore(carry, bad === -1 ? 0 : bad);
+  yield* linesBefore(carry, bad === -1 ? 0 : bad);
   throw fail(carry, bad === -1 ? 0 : bad);
 }
 
@@ -177,7 +180,7 @@ async function* decodeUtf16(body: AsyncIterable<Buffer>, order: 'LE' | 'BE', sou
     const good = bad === -1 ? units : bad;
     const output = Buffer.from(le.toString('utf16le', 0, good * 2), 'utf8');
     if (bad !== -1) {
-      yield linesBefore(output, output.length);
+      yield* linesBefore(output, output.length);
       throw fail(output, bad * 2, `unpaired surrogate 0x${le.readUInt16LE(bad * 2).toString(16)}`);
     }
     if (output.length > 0) yield output;
