@@ -10,6 +10,7 @@ const BENCHES = [
   ['rate-limit.mjs', 'rate-limit efficiency'],
   ['decode-cost.mjs', 'client cost per vector'],
   ['stream-memory.mjs', 'stream() memory'],
+  ['search-memory.mjs', 'search memory'],
 ];
 
 console.log(`embedrail benchmarks — Node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'})`);
