@@ -2,6 +2,7 @@ import { describe, expect, test } from 'vitest';
 import { InvalidArgumentError } from '../src/errors.js';
 import { BatchBuilder, Deduper, halves, packBatches, prepareText, readItem, type Unit } from '../src/batch/planner.js';
 import { cl100kTokenizer, utf8ByteTokenizer } from '../src/tokenizer.js';
+import { watchBpe } from './support/bpe-watch.js';
 
 const rules = { tokenizer: cl100kTokenizer, maxTokensPerInput: 8192, truncate: false };
 const unit = (text: string, tokens: number, index = 0): Unit => ({ text, tokens, indices: [index], ids: [undefined] });
@@ -69,6 +70,39 @@ describe('prepareText', () => {
     expect(() => prepareText('abc', 'input[4]', { ...rules, tokenizer })).toThrow(
       `\`tokenizer.count()\` must return an integer ≥ 0 for \`input[4]\` (got number ${count})`,
     );
+  });
+
+  test('a huge input is rejected after counting a bounded stretch of it, the error saying "more than"', () => {
+    const text = 'word '.repeat(400_000);
+    const watched = watchBpe(() => {
+      expect(() => prepareText(text, 'input[5]', rules)).toThrow(
+        '`input[5]` has more than 16384 tokens, over `maxTokensPerInput` (8192); shorten it or pass `truncate: true`',
+      );
+    });
+    expect(watched.charactersCounted).toBeLessThan(100_000);
+  });
+
+  test('a huge run of one character is cut to the limit after counting a bounded stretch of it', () => {
+    const text = 'a'.repeat(2_000_000);
+    let prepared = { text: '', tokens: 0 };
+    const watched = watchBpe(() => {
+      prepared = prepareText(text, 'input[0]', { ...rules, truncate: true });
+    });
+    expect(text.startsWith(prepared.text)).toBe(true);
+    expect(prepared.tokens).toBeLessThanOrEqual(8192);
+    expect(prepared.tokens).toBeGreaterThan(8000);
+    expect(cl100kTokenizer.count(prepared.text)).toBe(prepared.tokens);
+    expect(watched.longestPiece).toBeLessThanOrEqual(512);
+    expect(watched.charactersCounted).toBeLessThan(600_000);
+  });
+
+  test('a plugged tokenizer whose cut does not fit gets the longest whole-character prefix that does', () => {
+    // Counts code points; its truncate() answers nonsense, so the planner searches on its own.
+    const tokenizer = { count: (text: string) => Array.from(text).length, truncate: () => '' };
+    for (const max of [1, 2, 3, 7]) {
+      const prepared = prepareText('𝒜b𝒞d'.repeat(3), 'input[0]', { tokenizer, maxTokensPerInput: max, truncate: true });
+      expect(prepared).toEqual({ text: Array.from('𝒜b𝒞d'.repeat(3)).slice(0, max).join(''), tokens: max });
+    }
   });
 
   test('counts tokens with the given tokenizer', () => {

@@ -4,7 +4,7 @@
  * token total, whichever comes first.
  */
 import { InvalidArgumentError } from '../errors.js';
-import type { Tokenizer } from '../tokenizer.js';
+import { countUpTo, longestPrefixWithin, type Tokenizer } from '../tokenizer.js';
 
 /** One text to embed and every input position that asked for it. */
 export interface Unit {
@@ -43,35 +43,27 @@ export function prepareText(text: unknown, field: string, rules: TextRules): { t
   if (text.length === 0) {
     throw new InvalidArgumentError(`\`${field}\` must not be an empty string (got "")`);
   }
-  const tokens = rules.tokenizer.count(text);
-  // A plugged-in tokenizer that answers nonsense would silently break every token budget.
-  if (!Number.isInteger(tokens) || tokens < 0) {
-    throw new InvalidArgumentError(`\`tokenizer.count()\` must return an integer ≥ 0 for \`${field}\` (got ${describe(tokens)})`);
-  }
-  if (tokens <= rules.maxTokensPerInput) return { text, tokens };
+  const { tokenizer, maxTokensPerInput: max } = rules;
+  // Counting stops 8192 tokens past the limit: a 10 MB input costs no more to reject or cut than
+  // its first few thousand tokens, and the error still names the size of a near miss.
+  const cap = max + 8192;
+  const tokens = checkedCount(countUpTo(tokenizer, text, cap), field);
+  if (tokens <= max) return { text, tokens };
   if (!rules.truncate) {
+    const size = tokens > cap && tokenizer.countUpTo ? `more than ${cap}` : String(tokens);
     throw new InvalidArgumentError(
-      `\`${field}\` has ${tokens} tokens, over \`maxTokensPerInput\` (${rules.maxTokensPerInput}); ` +
-        'shorten it or pass `truncate: true`',
+      `\`${field}\` has ${size} tokens, over \`maxTokensPerInput\` (${max}); shorten it or pass \`truncate: true\``,
     );
   }
-  const { tokenizer, maxTokensPerInput: max } = rules;
+  const within = (prefix: string, limit: number) => checkedCount(countUpTo(tokenizer, prefix, limit), field);
   let cut = tokenizer.truncate(text, max);
-  let cutTokens = tokenizer.count(cut);
+  let cutTokens = within(cut, max);
   // Token boundaries can fall inside a character: the decoded cut then ends in U+FFFD (not a
   // prefix of the text) or re-encodes to more tokens. Fall back to the longest prefix of whole
   // characters that fits.
   if (cutTokens > max || cut === '' || !text.startsWith(cut)) {
-    const chars = Array.from(text);
-    let fits = 0;
-    let over = chars.length;
-    while (over - fits > 1) {
-      const middle = (fits + over) >> 1;
-      if (tokenizer.count(chars.slice(0, middle).join('')) <= max) fits = middle;
-      else over = middle;
-    }
-    cut = chars.slice(0, fits).join('');
-    cutTokens = tokenizer.count(cut);
+    cut = longestPrefixWithin(text, max, within);
+    cutTokens = within(cut, max);
   }
   if (cut === '') {
     throw new InvalidArgumentError(
@@ -79,6 +71,14 @@ export function prepareText(text: unknown, field: string, rules: TextRules): { t
     );
   }
   return { text: cut, tokens: cutTokens };
+}
+
+/** A plugged-in tokenizer that answers nonsense would silently break every token budget. */
+function checkedCount(tokens: number, field: string): number {
+  if (!Number.isInteger(tokens) || tokens < 0) {
+    throw new InvalidArgumentError(`\`tokenizer.count()\` must return an integer ≥ 0 for \`${field}\` (got ${describe(tokens)})`);
+  }
+  return tokens;
 }
 
 /** Reads a stream() item: a string, or `{ id, text }`. */
