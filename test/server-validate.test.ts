@@ -1,5 +1,6 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
 import { createServer } from '../src/server/index.js';
+import { startBpeWatch } from './support/bpe-watch.js';
 
 // POST /v1/embeddings checks its body as OpenAI's endpoint does (src/server/validate.ts).
 const server = createServer();
@@ -71,5 +72,33 @@ describe('validation: 400 with an OpenAI error body naming the parameter', () =>
     expect(error).toMatchObject({ type: 'invalid_request_error', param: null, code: null });
     // and the server is still serving
     expect((await post({ model: 'm', input: 'still up' })).status).toBe(200);
+  });
+});
+
+describe('token counting stays bounded whatever the input', () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  test("an input of 160,000 × 'a' gets its 400 after counting a bounded stretch in pieces of at most 512", async () => {
+    const watch = startBpeWatch();
+    const res = await post({ model: 'm', input: ['hello', 'a'.repeat(160_000)] });
+    const seen = watch.stop();
+    expect(res.status).toBe(400);
+    expect(res.json().error).toMatchObject({
+      message: "This model's maximum context length is 8192 tokens, however you requested more than 16384 tokens in 'input[1]'. Please reduce your prompt.",
+      param: 'input[1]',
+      code: 'context_length_exceeded',
+    });
+    expect(seen.longestPiece).toBeLessThanOrEqual(512);
+  });
+
+  test('texts past 300,000 tokens in one request are left uncounted: "Requested more than"', async () => {
+    const input = Array.from({ length: 2048 }, (_, i) => `${i} ${'word '.repeat(200)}`);
+    const watch = startBpeWatch();
+    const res = await post({ model: 'm', input });
+    const seen = watch.stop();
+    expect(res.status).toBe(400);
+    expect(res.json().error).toMatchObject({ code: 'max_tokens_per_request', type: 'max_tokens_per_request' });
+    expect(res.json().error.message).toMatch(/^Requested more than 30\d{4} tokens, max 300000 tokens per request$/);
+    expect(seen.charactersCounted).toBeLessThan(0.8 * input.join('').length);
   });
 });

@@ -152,19 +152,35 @@ function parseDimensions(value: unknown): number | undefined {
   return value;
 }
 
-function countTokens(inputs: EmbeddingInput[]): number[] {
-  return inputs.map((input, i) => {
-    const count = input.tokens ? input.tokens.length : cl100kTokenizer.count(input.text);
+/**
+ * Counting stops a little past the limits, so one hostile input (a run of 10 MB) or request holds
+ * the event loop, and every other client, for no longer than counting that many tokens takes.
+ */
+const INPUT_COUNT_CAP = 2 * MAX_TOKENS_PER_INPUT;
+
+function countTokens(inputs: EmbeddingInput[]): { tokenCounts: number[]; totalTokens: number; complete: boolean } {
+  const tokenCounts: number[] = [];
+  let totalTokens = 0;
+  for (const [i, input] of inputs.entries()) {
+    const count = input.tokens ? input.tokens.length : cl100kTokenizer.countUpTo!(input.text, INPUT_COUNT_CAP);
     if (count > MAX_TOKENS_PER_INPUT) {
       const param = inputs.length === 1 ? 'input' : `input[${i}]`;
+      const requested = count > INPUT_COUNT_CAP ? `more than ${INPUT_COUNT_CAP}` : String(count);
       throw new OpenAIError(
         400,
-        `This model's maximum context length is ${MAX_TOKENS_PER_INPUT} tokens, however you requested ${count} tokens in '${param}'. Please reduce your prompt.`,
+        `This model's maximum context length is ${MAX_TOKENS_PER_INPUT} tokens, however you requested ${requested} tokens in '${param}'. Please reduce your prompt.`,
         { param, code: 'context_length_exceeded' },
       );
     }
-    return count;
-  });
+    tokenCounts.push(count);
+    totalTokens += count;
+    // Past the request's limit the answer is a 400 whatever the rest holds, so the rest of the
+    // texts are left uncounted (token arrays, all or none of a request, cost nothing to count).
+    if (totalTokens > MAX_TOKENS_PER_REQUEST && input.text !== undefined && i < inputs.length - 1) {
+      return { tokenCounts, totalTokens, complete: false };
+    }
+  }
+  return { tokenCounts, totalTokens, complete: true };
 }
 
 /**
@@ -189,11 +205,11 @@ export function parseEmbeddingRequest(body: unknown): EmbeddingRequest {
   const encodingFormat = parseEncodingFormat(fields.encoding_format);
   const dimensions = parseDimensions(fields.dimensions);
   if (user !== undefined && user !== null && typeof user !== 'string') throw invalidType('user', 'a string', user);
-  const tokenCounts = countTokens(inputs);
-  const totalTokens = tokenCounts.reduce((sum, n) => sum + n, 0);
+  const { tokenCounts, totalTokens, complete } = countTokens(inputs);
   if (totalTokens > MAX_TOKENS_PER_REQUEST) {
     // OpenAI's own wording and type for this case; clients split the batch on it.
-    throw new OpenAIError(400, `Requested ${totalTokens} tokens, max ${MAX_TOKENS_PER_REQUEST} tokens per request`, {
+    const requested = complete ? String(totalTokens) : `more than ${totalTokens}`;
+    throw new OpenAIError(400, `Requested ${requested} tokens, max ${MAX_TOKENS_PER_REQUEST} tokens per request`, {
       type: 'max_tokens_per_request',
       code: 'max_tokens_per_request',
     });
