@@ -76,7 +76,7 @@ describe('prepareText', () => {
     const text = 'word '.repeat(400_000);
     const watched = watchBpe(() => {
       expect(() => prepareText(text, 'input[5]', rules)).toThrow(
-        '`input[5]` has more than 16384 tokens, over `maxTokensPerInput` (8192); shorten it or pass `truncate: true`',
+        '`input[5]` has more than 9216 tokens, over `maxTokensPerInput` (8192); shorten it or pass `truncate: true`',
       );
     });
     expect(watched.charactersCounted).toBeLessThan(100_000);

@@ -84,7 +84,7 @@ describe('token counting stays bounded whatever the input', () => {
     const seen = watch.stop();
     expect(res.status).toBe(400);
     expect(res.json().error).toMatchObject({
-      message: "This model's maximum context length is 8192 tokens, however you requested more than 16384 tokens in 'input[1]'. Please reduce your prompt.",
+      message: "This model's maximum context length is 8192 tokens, however you requested more than 9216 tokens in 'input[1]'. Please reduce your prompt.",
       param: 'input[1]',
       code: 'context_length_exceeded',
     });

@@ -44,9 +44,9 @@ export function prepareText(text: unknown, field: string, rules: TextRules): { t
     throw new InvalidArgumentError(`\`${field}\` must not be an empty string (got "")`);
   }
   const { tokenizer, maxTokensPerInput: max } = rules;
-  // Counting stops 8192 tokens past the limit: a 10 MB input costs no more to reject or cut than
+  // Counting stops 1024 tokens past the limit: a 10 MB input costs no more to reject or cut than
   // its first few thousand tokens, and the error still names the size of a near miss.
-  const cap = max + 8192;
+  const cap = max + 1024;
   const tokens = checkedCount(countUpTo(tokenizer, text, cap), field);
   if (tokens <= max) return { text, tokens };
   if (!rules.truncate) {
