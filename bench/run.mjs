@@ -11,6 +11,7 @@ const BENCHES = [
   ['decode-cost.mjs', 'client cost per vector'],
   ['stream-memory.mjs', 'stream() memory'],
   ['search-memory.mjs', 'search memory'],
+  ['token-count.mjs', 'token counting cost'],
 ];
 
 console.log(`embedrail benchmarks — Node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'})`);
