@@ -43,7 +43,7 @@ export interface Tokenizer {
 
 /** `tokenizer.countUpTo(text, limit)`, or its full count when it has no such method. */
 export function countUpTo(tokenizer: Tokenizer, text: string, limit: number): number {
-  return tokenizer.countUpTo ? tokenizer.countUpTo(text, limit) : tokenizer.count(text);
+  return typeof tokenizer.countUpTo === 'function' ? tokenizer.countUpTo(text, limit) : tokenizer.count(text);
 }
 
 /**

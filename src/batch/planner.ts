@@ -50,7 +50,7 @@ export function prepareText(text: unknown, field: string, rules: TextRules): { t
   const tokens = checkedCount(countUpTo(tokenizer, text, cap), field);
   if (tokens <= max) return { text, tokens };
   if (!rules.truncate) {
-    const size = tokens > cap && tokenizer.countUpTo ? `more than ${cap}` : String(tokens);
+    const size = tokens > cap && typeof tokenizer.countUpTo === 'function' ? `more than ${cap}` : String(tokens);
     throw new InvalidArgumentError(
       `\`${field}\` has ${size} tokens, over \`maxTokensPerInput\` (${max}); shorten it or pass \`truncate: true\``,
     );
