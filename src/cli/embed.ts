@@ -168,28 +168,44 @@ async function missing(paths: string[]): Promise<Set<string>> {
  */
 async function* untilAborted<T>(source: AsyncIterable<T>, signal: AbortSignal | undefined, onCut: () => void): AsyncGenerator<T> {
   const iterator = source[Symbol.asyncIterator]();
-  let end = () => {};
-  const aborted = new Promise<IteratorResult<T>>((resolve) => {
-    end = () => resolve({ done: true, value: undefined });
-  });
-  if (signal?.aborted) end();
-  else signal?.addEventListener('abort', end, { once: true });
   let ended = false;
   try {
     for (;;) {
-      const next = await Promise.race([iterator.next(), aborted]);
-      if (next.done) {
-        ended = !signal?.aborted;
+      const next = signal === undefined ? await iterator.next() : await nextUnlessAborted(iterator, signal);
+      if (next === undefined || next.done) {
+        ended = next !== undefined && !signal?.aborted;
         if (!ended) onCut();
         return;
       }
       yield next.value;
     }
   } finally {
-    signal?.removeEventListener('abort', end);
     // A read still pending on the source settles once the input is closed; nothing waits for it.
     if (!ended) void Promise.resolve(iterator.return?.()).catch(() => {});
   }
+}
+
+/**
+ * The next item, or `undefined` once `signal` aborts. The abort listener lives for one read
+ * only: racing every read against one promise that never settles kept a reaction, and the
+ * record it resolved with, per input for the whole run (0.6 KB a line).
+ */
+function nextUnlessAborted<T>(iterator: AsyncIterator<T>, signal: AbortSignal): Promise<IteratorResult<T> | undefined> {
+  if (signal.aborted) return Promise.resolve(undefined);
+  return new Promise((resolve, reject) => {
+    const onAbort = () => resolve(undefined);
+    signal.addEventListener('abort', onAbort, { once: true });
+    iterator.next().then(
+      (next) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(next);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
 }
 
 /**
