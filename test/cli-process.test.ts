@@ -1,11 +1,11 @@
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createServer, localHashEmbedding } from '../src/server/index.js';
 import type { LocalServer } from '../src/server/index.js';
 import { buildCli, maxDifference, readJsonl, readNpy, tempDir } from './cli-helpers.js';
+import { startCli, until } from './support/cli-child.js';
+import type { ChildRun } from './support/cli-child.js';
 
 // These tests run the bundled CLI as a child process: what a user's shell does, signals included.
 
@@ -27,27 +27,8 @@ afterAll(async () => {
   rmSync(dirname(cli), { recursive: true, force: true });
 });
 
-interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-function start(args: string[], stdin?: string, nodeFlags: string[] = []): { child: ChildProcess; exit: Promise<Exit>; stdout: () => string } {
-  const child = spawn(process.execPath, [...nodeFlags, cli, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  child.stdin!.end(stdin);
-  const exit = new Promise<Exit>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
-  return { child, exit, stdout: () => stdout };
-}
-
-/** Polls `check` every 10 ms, at most `limit` times; no timing is asserted. */
-async function until(check: () => boolean, limit = 2000): Promise<void> {
-  for (let i = 0; i < limit && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+function start(args: string[], stdin?: string, nodeFlags: string[] = []): ChildRun {
+  return startCli(cli, args, { stdin, nodeFlags });
 }
 
 function lineCount(path: string): number {

@@ -7,7 +7,7 @@ import { FailuresFile, failuresPath } from './failures.js';
 import { exists } from './files.js';
 import type { CliIo } from './io.js';
 import { EXIT, UsageError, oneLine } from './io.js';
-import { openOutput } from './output.js';
+import { metaPath, openOutput } from './output.js';
 import { idsPath } from './output-npy.js';
 import type { OutputWriter } from './output.js';
 import { ProgressDisplay, newStats } from './progress.js';
@@ -53,11 +53,12 @@ export async function embed(input: string, flags: EmbedFlags, io: CliIo): Promis
   });
   // Files this run creates; a usage error before anything is written removes them again, so
   // the corrected command does not trip over an empty output that "already exists".
-  const created = await missing([flags.out, idsPath(flags.out)]);
+  const created = await missing([flags.out, idsPath(flags.out), metaPath(flags.out)]);
   const output = await openOutput(flags.out, {
     resume: flags.resume,
     overwrite: flags.overwrite,
     dimensions: flags.dimensions,
+    model: flags.model,
   }).catch(async (error: unknown) => {
     await client.close();
     throw error;
@@ -88,7 +89,11 @@ export async function embed(input: string, flags: EmbedFlags, io: CliIo): Promis
       stats.failed++;
     });
     const results = client.embeddings.stream(
-      { model: flags.model, input: inputs, ...(flags.dimensions === undefined ? {} : { dimensions: flags.dimensions }) },
+      {
+        model: flags.model,
+        input: inputs,
+        ...(output.requestDimensions === undefined ? {} : { dimensions: output.requestDimensions }),
+      },
       {
         maxInputsPerRequest: flags.batchSize,
         truncate: flags.truncate,
@@ -149,7 +154,7 @@ export async function embed(input: string, flags: EmbedFlags, io: CliIo): Promis
 /** `--overwrite` onto the input would empty it before a line is read: refuse instead. */
 async function refuseOverlap(input: string, out: string): Promise<void> {
   const source = await realpath(input);
-  for (const file of [out, idsPath(out), failuresPath(out)]) {
+  for (const file of [out, idsPath(out), metaPath(out), failuresPath(out)]) {
     if (source === (await realpath(file).catch(() => resolve(file)))) {
       throw new UsageError(`input '${input}' is also the output file '${file}'; write the output elsewhere`);
     }
