@@ -5,6 +5,7 @@ import { InvalidArgumentError } from '../index.js';
 import { newClient } from './client.js';
 import { FailuresFile, failuresPath } from './failures.js';
 import { exists } from './files.js';
+import { IdSet } from './id-set.js';
 import type { CliIo } from './io.js';
 import { EXIT, UsageError, oneLine } from './io.js';
 import { metaPath, openOutput } from './output.js';
@@ -224,7 +225,7 @@ async function* admitted(
   stats: RunStats,
   fail: (id: string, error: Error) => void,
 ): AsyncGenerator<{ id: string; text: string }> {
-  const seen = new Set<string>();
+  const seen = new IdSet();
   for await (const record of records) {
     // Repeats first: a second copy of an id already done must fail as it did in the first run.
     if (seen.has(record.id)) {
