@@ -7,6 +7,7 @@ import type { EmbeddingsClient } from '../client.js';
 import { normalizeInPlace, toNumberArray } from '../decode.js';
 import { createEmbeddings, type AttemptHooks } from '../embeddings.js';
 import {
+  APIConnectionError,
   APIError,
   APIUserAbortError,
   AuthenticationError,
@@ -49,8 +50,12 @@ export class Job {
   readonly controller = new AbortController();
   /** An error that makes every further request pointless (bad key, unknown model...). */
   fatal: EmbeddingsError | undefined;
-  /** An onProgress or cache error: the job stops and rethrows it. */
-  callbackError: unknown;
+  /**
+   * An error that ends the job as a whole, rethrown by the caller: an onProgress or cache
+   * error, or a server that could not be reached before any request succeeded. Inputs not
+   * done by then are not failed one by one: nothing about them was learnt.
+   */
+  stopError: unknown;
   /** Model name the server reported. */
   model: string | undefined;
   readonly usage = { prompt_tokens: 0, total_tokens: 0 };
@@ -79,7 +84,7 @@ export class Job {
 
   /** No new request may start. */
   get stopped(): boolean {
-    return this.controller.signal.aborted || this.fatal !== undefined || this.callbackError !== undefined;
+    return this.controller.signal.aborted || this.fatal !== undefined || this.stopError !== undefined;
   }
 
   /** Cancels in-flight requests of a job that will not use their results. */
@@ -113,11 +118,11 @@ export class Job {
       try {
         found = await cache.get(chunk.map((unit) => (unit.key ??= cacheKey(cacheScope, unit.text))));
       } catch (error) {
-        this.#callbackFailed(error);
+        this.#halt(error);
         return misses.concat(units.slice(start));
       }
       if (!Array.isArray(found) || found.length !== chunk.length) {
-        this.#callbackFailed(
+        this.#halt(
           new InvalidArgumentError(`\`cache.get()\` must resolve to an array of ${chunk.length} entries, one per key`),
         );
         return misses.concat(units.slice(start));
@@ -167,6 +172,13 @@ export class Job {
         await this.send(right, lone);
         return;
       }
+      if (error instanceof APIConnectionError && !this.#answered) {
+        // The client's retries are spent and nothing ever got through: the server is not
+        // there (wrong --base-url, down, a firewall). Failing every input of the job in turn
+        // would only repeat this, request after request.
+        this.#halt(error);
+        return;
+      }
       if (isFatal(error) || this.#failsEveryInput(batch, error, lone)) {
         this.fatal = error;
       }
@@ -186,7 +198,7 @@ export class Job {
       try {
         await cache.set(batch.units.map((unit, i) => [(unit.key ??= cacheKey(cacheScope, unit.text)), vectors[i]!]));
       } catch (error) {
-        this.#callbackFailed(error);
+        this.#halt(error);
       }
     }
     batch.units.forEach((unit, i) => this.#deliver(unit, vectors[i]!, cache === undefined));
@@ -273,16 +285,16 @@ export class Job {
   }
 
   #report(): void {
-    if (this.callbackError !== undefined) return;
+    if (this.stopError !== undefined) return;
     try {
       this.progress.report();
     } catch (error) {
-      this.#callbackFailed(error);
+      this.#halt(error);
     }
   }
 
-  #callbackFailed(error: unknown): void {
-    this.callbackError ??= error;
+  #halt(error: unknown): void {
+    this.stopError ??= error;
     this.stop(error);
   }
 }
