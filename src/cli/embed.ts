@@ -7,7 +7,8 @@ import { FailuresFile, failuresPath } from './failures.js';
 import { exists } from './files.js';
 import { IdSet } from './id-set.js';
 import type { CliIo } from './io.js';
-import { EXIT, UsageError, oneLine } from './io.js';
+import { EXIT, UsageError } from './io.js';
+import { stopAdvice } from './advice.js';
 import { metaPath, openOutput } from './output.js';
 import { idsPath } from './output-npy.js';
 import type { OutputWriter } from './output.js';
@@ -52,8 +53,9 @@ export async function embed(input: string, flags: EmbedFlags, io: CliIo): Promis
     maxRetries: flags.maxRetries,
     timeout: flags.timeout,
   });
-  // Files this run creates; a usage error before anything is written removes them again, so
-  // the corrected command does not trip over an empty output that "already exists".
+  // Files this run creates; a run that ends unfinished before its first vector (a usage error,
+  // a stop, an interruption) removes them again, so the corrected command does not trip over an
+  // empty output that "already exists".
   const created = await missing([flags.out, idsPath(flags.out), metaPath(flags.out)]);
   const output = await openOutput(flags.out, {
     resume: flags.resume,
@@ -139,7 +141,8 @@ export async function embed(input: string, flags: EmbedFlags, io: CliIo): Promis
       output.close();
     } finally {
       failures.close();
-      if (misuse && stats.embedded === 0) {
+      const unfinished = misuse || stopped !== undefined || cutShort;
+      if (unfinished && stats.embedded === 0) {
         for (const file of output.files) if (created.has(file)) rmSync(file, { force: true });
       }
       // A usage error is reported on its own line; a summary beside it would bury it.
@@ -149,7 +152,7 @@ export async function embed(input: string, flags: EmbedFlags, io: CliIo): Promis
   }
   // Inputs that never arrived are not done either, even when everything read so far is.
   if (stopped === undefined && cutShort) stopped = new Error('interrupted');
-  return finish(stopped, stats, io);
+  return finish(stopped, stats, io, stats.embedded > 0 || output.done.size > 0);
 }
 
 /** `--overwrite` onto the input would empty it before a line is read: refuse instead. */
@@ -250,16 +253,14 @@ async function* admitted(
   }
 }
 
-function finish(stopped: unknown, stats: RunStats, io: CliIo): number {
+function finish(stopped: unknown, stats: RunStats, io: CliIo, kept: boolean): number {
   if (stopped === undefined) return stats.failed > 0 ? EXIT.failed : EXIT.ok;
-  const left =
-    stats.total === undefined
-      ? ''
-      : ` ${Math.max(0, stats.total - stats.resumed - stats.embedded - stats.failed)} inputs are not done;`;
+  // Failed inputs are not in the output either: a rerun with --resume sends them again.
+  const left = stats.total === undefined ? '' : ` ${Math.max(0, stats.total - stats.resumed - stats.embedded)} inputs are not done;`;
   if (io.signal?.aborted) {
     io.stderr.write(`embedrail: interrupted;${left} rerun with --resume to finish\n`);
     return EXIT.interrupted;
   }
-  io.stderr.write(`embedrail: stopped: ${oneLine(stopped)};${left} rerun with --resume to finish\n`);
+  io.stderr.write(`embedrail: stopped: ${stopAdvice(stopped, left, kept)}\n`);
   return EXIT.failed;
 }
