@@ -6,19 +6,10 @@
 import type { EmbeddingsClient } from '../client.js';
 import { normalizeInPlace, toNumberArray } from '../decode.js';
 import { createEmbeddings, type AttemptHooks } from '../embeddings.js';
-import {
-  APIConnectionError,
-  APIError,
-  APIUserAbortError,
-  AuthenticationError,
-  EmbeddingsError,
-  InvalidArgumentError,
-  NotFoundError,
-  PermissionDeniedError,
-  RateLimitError,
-} from '../errors.js';
+import { APIConnectionError, APIError, APIUserAbortError, EmbeddingsError, InvalidArgumentError, RateLimitError } from '../errors.js';
 import type { VectorType } from '../options.js';
 import { cacheKey } from './cache.js';
+import { isFatal, shouldSplit } from './job-errors.js';
 import type { BatchConfig } from './config.js';
 import { Pacer } from './pacer.js';
 import { halves, type Batch, type Unit } from './planner.js';
@@ -297,28 +288,4 @@ export class Job {
     this.stopError ??= error;
     this.stop(error);
   }
-}
-
-/** A 413, or a 400 that is about the inputs (their total or one of them) rather than another field. */
-function shouldSplit(error: EmbeddingsError): boolean {
-  if (!(error instanceof APIError)) return false;
-  if (error.status === 413) return true;
-  return error.status === 400 && !namesOtherField(error);
-}
-
-/** Errors every other request of the job would get too: stop sending instead of repeating them. */
-function isFatal(error: EmbeddingsError): boolean {
-  return (
-    error instanceof AuthenticationError ||
-    error instanceof PermissionDeniedError ||
-    error instanceof NotFoundError ||
-    error instanceof InvalidArgumentError ||
-    (error instanceof RateLimitError && error.code === 'insufficient_quota') ||
-    (error instanceof APIError && error.status === 400 && namesOtherField(error))
-  );
-}
-
-/** OpenAI names the offending field in `param`; anything but the input is shared by every request. */
-function namesOtherField(error: APIError): boolean {
-  return typeof error.param === 'string' && error.param !== '' && !/^\$?\.?input\b/.test(error.param);
 }
