@@ -222,6 +222,15 @@ describe('a server that cannot be reached', () => {
     for (const failure of res.failures) expect(failure.error).toBeInstanceOf(APIConnectionError);
     expect(res.data.map((d) => d.index)).toEqual([0, 1, 2, 3, 8, 9, 10, 11]);
   });
+
+  test('after a success, three requests in a row dropped stop the job: the rest fail unsent, nothing answered is lost', async () => {
+    serve({ intercept: (request) => (request.texts.includes('text number 0') ? undefined : HttpResponse.error()) });
+    const res = await wire.client.embeddings.createMany({ model, input: texts(40) }, options);
+    expect(res.data.map((d) => d.index)).toEqual([0, 1, 2, 3]);
+    expect(res.failures.map((f) => f.index)).toEqual(texts(40).map((_, i) => i).slice(4));
+    for (const failure of res.failures) expect(failure.error).toBeInstanceOf(APIConnectionError);
+    expect(wire.api.requests).toHaveLength(4);
+  });
 });
 
 describe('createMany abort', () => {

@@ -27,6 +27,8 @@ export interface JobSink {
 const CACHE_LOOKUP_CHUNK = 2048;
 /** Lone inputs of one split request that, failing alike with a 400 naming no field before any success, stop the job. */
 const LONE_FAILURES_TO_STOP = 3;
+/** Requests in a row that, once some request succeeded, lose their connection past their retries and stop the job. */
+const UNREACHABLE_TO_STOP = 3;
 
 /** The one-input requests of one split request that failed with a 400 naming no field, and its message. */
 interface LoneFailures {
@@ -56,6 +58,8 @@ export class Job {
   readonly #onCallerAbort: () => void;
   /** Some request of the job got its vectors. */
   #answered = false;
+  /** Requests in a row that lost their connection past their retries. */
+  #unreachable = 0;
 
   constructor(client: EmbeddingsClient<VectorType>, config: BatchConfig, sink: JobSink, totalInputs: number | undefined) {
     this.#client = client;
@@ -170,7 +174,9 @@ export class Job {
         this.#halt(error);
         return;
       }
-      if (isFatal(error) || this.#failsEveryInput(batch, error, lone)) {
+      // A server gone in the middle of the job: what it answered stands, the rest fails unsent.
+      const gone = error instanceof APIConnectionError && ++this.#unreachable >= UNREACHABLE_TO_STOP;
+      if (gone || isFatal(error) || this.#failsEveryInput(batch, error, lone)) {
         this.fatal = error;
       }
       return this.#fail(batch.units, error);
@@ -178,6 +184,7 @@ export class Job {
 
     settle();
     this.#answered = true;
+    this.#unreachable = 0;
     this.model ??= response.model;
     this.usage.prompt_tokens += response.usage.prompt_tokens;
     this.usage.total_tokens += response.usage.total_tokens;
