@@ -11,7 +11,9 @@ export default defineConfig([
     entry,
     format: ['esm'],
     dts: true,
-    sourcemap: true,
+    // Maps would point into src/, which the package does not ship; a map without its sources
+    // only sends debuggers looking for files that are not there.
+    sourcemap: false,
     clean: true,
     target: 'node20',
     platform: 'node',
@@ -20,7 +22,7 @@ export default defineConfig([
     entry: { index: entry.index, server: entry.server },
     format: ['cjs'],
     dts: true,
-    sourcemap: true,
+    sourcemap: false,
     target: 'node20',
     platform: 'node',
     // p-retry and p-limit are ESM-only; bundling them keeps require('embedrail') working

@@ -1,4 +1,4 @@
-// Benchmark 4: `embedrail embed` of a 1,000,000-line file to .npy, as a user runs it, against a
+// Benchmark 5: `embedrail embed` of a 1,000,000-line file to .npy, as a user runs it, against a
 // fast local server in another process, printing the CLI process's peak RSS (VmHWM, sampled
 // from /proc). If the CLI kept anything per input beyond its id, the peak would grow with the
 // file; the target is < 300 MB. Small vectors keep the run short; a budget bounds it.
@@ -54,7 +54,7 @@ export async function cliMemoryBench({ lines = 1_000_000, dimensions = 16, budge
   const rows = code === 0 ? (statSync(out).size - 128) / (4 * dimensions) : undefined;
   rmSync(dir, { recursive: true, force: true });
 
-  console.log(`\n4. embedrail embed, ${lines.toLocaleString('en')}-line .txt to .npy (${dimensions} dimensions)`);
+  console.log(`\n5. embedrail embed, ${lines.toLocaleString('en')}-line .txt to .npy (${dimensions} dimensions)`);
   console.log(`   exit code:           ${code}${code === 130 ? ` (stopped at the ${(budgetMs / 1000).toFixed(0)} s budget)` : ''}`);
   console.log(`   summary:             ${summary}`);
   console.log(`   rows written:        ${rows === undefined ? 'n/a' : rows.toLocaleString('en')} in ${(elapsedMs / 1000).toFixed(1)} s`);

@@ -11,6 +11,7 @@ const BENCHES = [
   ['rate-limit.mjs', 'rate-limit efficiency'],
   ['decode-cost.mjs', 'client cost per vector'],
   ['stream-memory.mjs', 'stream() memory'],
+  ['search-memory.mjs', 'search memory'],
   ['cli-memory.mjs', 'CLI memory'],
 ];
 

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Pack-and-import smoke test: the tarball `npm pack` makes, installed into an empty project
 # with its dependencies from the registry, used the ways a user would use it:
-#   - the tarball holds only dist/, package.json, README.md and LICENSE
+#   - the tarball holds only dist/, package.json, README.md and LICENSE; no shipped file points
+#     at a source map it does not hold, and the declarations show no internals
 #   - `import` and `require` (without Node's require(esm), as on Node 20.18) of `embedrail` and
 #     `embedrail/server`, each making a real request to the packaged server on a free port
+#   - the ESM and CJS builds loaded in one process recognise each other's errors
+#   - a minifying bundler keeps the error names
 #   - the `embedrail` bin prints its help
 #   - a TypeScript consumer type-checks under `tsc --strict` with node16 (ESM and CJS) and
 #     bundler resolution, using this repository's TypeScript
@@ -28,6 +31,19 @@ unexpected="$(tar -tzf "$tarball" | grep -vE '^package/(dist/[^/]+\.(js|cjs|d\.t
 [ -z "$unexpected" ] || fail "the tarball holds files users do not need:"$'\n'"$unexpected"
 echo "$(basename "$tarball"): $(tar -tzf "$tarball" | wc -l) files, $(du -k "$tarball" | cut -f1) kB"
 
+say "no shipped file points at a missing source map, no declaration shows internals"
+unpacked="$work/unpacked"
+mkdir -p "$unpacked"
+tar -xzf "$tarball" -C "$unpacked"
+while IFS=: read -r file map; do
+  target="$(dirname "$file")/${map#*sourceMappingURL=}"
+  [ -f "$target" ] || fail "$(basename "$file") points at ${map#*sourceMappingURL=}, which the tarball does not hold"
+done < <(grep -rHo 'sourceMappingURL=[^ *]*' "$unpacked/package" || true)
+# Members only the package itself uses: a consumer must not see (or call) them.
+internals="$(grep -nE '\b(_post|_resolveRequestOptions|resolveCallOptions|postWithRetries|ClientInternals)\b' "$unpacked"/package/dist/*.d.*ts || true)"
+[ -z "$internals" ] || fail "the declarations expose internals:"$'\n'"$internals"
+echo "OK"
+
 say "install the tarball into an empty project"
 mkdir -p "$app"
 cp "$repo/scripts/smoke/"* "$app/"
@@ -45,6 +61,14 @@ no_require_esm=()
 if node --no-experimental-require-module -e '' 2>/dev/null; then no_require_esm=(--no-experimental-require-module); fi
 (cd "$app" && node "${no_require_esm[@]}" cjs.cjs)
 
+say "import and require in one process"
+(cd "$app" && node dual.mjs)
+
+say "bundled with esbuild --minify"
+"$repo/node_modules/.bin/esbuild" "$app/minified.mjs" --bundle --minify --platform=node --format=cjs \
+  --log-level=warning --outfile="$app/minified.bundle.cjs"
+(cd "$app" && node minified.bundle.cjs)
+
 say "embedrail --help"
 help="$("$app/node_modules/.bin/embedrail" --help)"
 echo "$help"
@@ -56,10 +80,10 @@ say "type-check a consumer with tsc --strict (node16 ESM and CJS, bundler)"
 # Written here rather than kept as .ts files in scripts/: the repository's tsconfig covers
 # scripts/, and these import the built package, which does not exist before a build.
 cat >"$app/consumer.mts" <<'TS'
-import { APIError, EmbeddingsClient, RateLimitError, type ClientOptions } from 'embedrail';
+import { APIError, EmbeddingsClient, RateLimitError, ResponseTooLargeError, isAPIError, type ClientOptions } from 'embedrail';
 import { createServer, type ServerOptions } from 'embedrail/server';
 
-const options = { baseURL: 'http://127.0.0.1:8787/v1', maxRetries: 1, timeout: 5_000 } satisfies ClientOptions;
+const options = { baseURL: 'http://127.0.0.1:8787/v1', maxRetries: 1, timeout: 5_000, maxResponseBytes: 2 ** 26 } satisfies ClientOptions;
 const client = new EmbeddingsClient(options);
 
 export async function embed(texts: string[]): Promise<number[][]> {
@@ -81,6 +105,8 @@ export async function embedBase64(text: string, signal: AbortSignal): Promise<st
 export function describeFailure(error: unknown): string {
   if (error instanceof RateLimitError) return `retry after ${error.headers['retry-after'] ?? '?'} s`;
   if (error instanceof APIError) return `${error.status} ${error.requestId ?? ''}`;
+  if (error instanceof ResponseTooLargeError) return `over ${error.limit} bytes`;
+  if (isAPIError(error)) return `${error.status} ${error.requestID ?? ''}`;
   return String(error);
 }
 
@@ -92,6 +118,8 @@ export const server = createServer(serverOptions);
 void client.embeddings.create({ input: 'x' });
 // @ts-expect-error there is no such option
 void new EmbeddingsClient({ maxConcurency: 2 });
+// @ts-expect-error request internals are private
+void client._post;
 TS
 cat >"$app/consumer.cts" <<'TS'
 import { EmbeddingsClient, InvalidArgumentError } from 'embedrail';

@@ -15,6 +15,36 @@ import {
 import { abortError, isRetryable, retryDelay, sleep } from './retry.js';
 import { Transport, type TransportResponse } from './transport.js';
 
+/** What the rest of the package reaches inside a client; not part of the public API. */
+interface ClientInternals {
+  resolve(client: EmbeddingsClient<VectorType>, options: RequestOptions | undefined): ResolvedRequestOptions;
+  post(
+    client: EmbeddingsClient<VectorType>,
+    path: string,
+    body: unknown,
+    options: ResolvedRequestOptions,
+    hooks: AttemptHooks | undefined,
+  ): Promise<TransportResponse>;
+}
+
+let internals: ClientInternals;
+
+/** Per call > client > defaults, for `client`. */
+export function resolveCallOptions(client: EmbeddingsClient<VectorType>, options?: RequestOptions): ResolvedRequestOptions {
+  return internals.resolve(client, options);
+}
+
+/** One request with retries on `client`'s transport and limiter. */
+export function postWithRetries(
+  client: EmbeddingsClient<VectorType>,
+  path: string,
+  body: unknown,
+  options: ResolvedRequestOptions,
+  hooks?: AttemptHooks,
+): Promise<TransportResponse> {
+  return internals.post(client, path, body, options, hooks);
+}
+
 /**
  * A client for one OpenAI-compatible embeddings API. Resolves its options once, owns one
  * keep-alive connection pool and one concurrency limiter shared by every call.
@@ -33,6 +63,14 @@ export class EmbeddingsClient<V extends VectorType = 'array'> {
   readonly #transport: Transport;
   readonly #limit: LimitFunction;
 
+  static {
+    // Private members reached through module functions: internals stay out of the public type.
+    internals = {
+      resolve: (client, options) => client.#resolveRequestOptions(options),
+      post: (client, path, body, options, hooks) => client.#post(path, body, options, hooks),
+    };
+  }
+
   constructor(options: ClientOptions<V> = {}) {
     this.#options = resolveClientOptions(options);
     this.baseURL = this.#options.baseURL;
@@ -47,17 +85,17 @@ export class EmbeddingsClient<V extends VectorType = 'array'> {
     return this.#transport.close();
   }
 
-  /** @internal Per call > client > defaults. */
-  _resolveRequestOptions(options?: RequestOptions): ResolvedRequestOptions {
+  /** Per call > client > defaults. */
+  #resolveRequestOptions(options?: RequestOptions): ResolvedRequestOptions {
     return resolveRequestOptions(this.#options, options);
   }
 
   /**
-   * @internal One request with retries: each attempt waits for a limiter slot, failures that
+   * One request with retries: each attempt waits for a limiter slot, failures that
    * deserve it are retried after the server's advised delay or backoff, and an abort ends
    * everything at once, queued, in flight or sleeping.
    */
-  async _post(
+  async #post(
     path: string,
     body: unknown,
     options: ResolvedRequestOptions,

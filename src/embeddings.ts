@@ -8,7 +8,7 @@ import type {
   StreamOptions,
   StreamParams,
 } from './batch/types.js';
-import type { EmbeddingsClient } from './client.js';
+import { postWithRetries, resolveCallOptions, type EmbeddingsClient } from './client.js';
 import {
   base64ByteLength,
   decodeBase64Float32,
@@ -128,10 +128,10 @@ export async function createEmbeddings(
   hooks: AttemptHooks = {},
 ): Promise<CreateEmbeddingResponse<number[] | Float32Array | string>> {
   const checked = parseCreateParams(params);
-  const resolved = client._resolveRequestOptions(options);
+  const resolved = resolveCallOptions(client, options);
   // No format from the caller: base64 is a quarter of float JSON's size and decodes far faster.
   const body = { ...checked, encoding_format: checked.encoding_format ?? 'base64' };
-  const response = await client._post(PATH, body, resolved, hooks);
+  const response = await postWithRetries(client, PATH, body, resolved, hooks);
   return readResponse(response, checked, resolved);
 }
 

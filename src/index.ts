@@ -38,8 +38,11 @@ export {
   NotFoundError,
   PermissionDeniedError,
   RateLimitError,
+  ResponseTooLargeError,
   ResponseValidationError,
   UnprocessableEntityError,
+  isAPIError,
+  isEmbeddingsError,
 } from './errors.js';
 export { DEFAULTS } from './options.js';
 export type { ClientOptions, HeadersInput, RequestOptions, SharedOptions, VectorType } from './options.js';

@@ -18,6 +18,14 @@ export interface SharedOptions<V extends VectorType = VectorType> {
    */
   timeout?: number;
   /**
+   * Largest response body read, counted as it arrives and after decoding gzip, deflate or br.
+   * Past it reading stops and the call fails with `ResponseTooLargeError` (not retried).
+   * At most 536870888 (2^29 − 24, the longest string V8 can hold).
+   * @unit bytes
+   * @default 268435456 (256 MiB)
+   */
+  maxResponseBytes?: number;
+  /**
    * How many times a failed attempt is retried (408, 409, 429, ≥ 500, connection errors, timeouts).
    * @default 2
    */
@@ -80,11 +88,16 @@ export const OPENAI_BASE_URL = 'https://api.openai.com/v1';
 export const DEFAULTS = Object.freeze({
   baseURL: OPENAI_BASE_URL,
   timeout: 60_000,
+  // The largest answer to expect is 2,048 inputs × 3,072 dimensions as float JSON: 6,291,456
+  // floats at up to 33 bytes each ("-1.2345678901234567e-05," on its own indented line) is
+  // 207,618,048 bytes. 256 MiB = 268,435,456 leaves 29% above that (base64 needs 33.6 MB),
+  // and stays under V8's longest string (2^29 − 24), so the body can always become one.
+  maxResponseBytes: 256 * 1024 * 1024,
   maxRetries: 2,
   maxConcurrency: 8,
   normalize: true,
   vectorType: 'array',
-} as const satisfies Required<Pick<ClientOptions, 'baseURL' | 'timeout' | 'maxRetries' | 'maxConcurrency' | 'normalize' | 'vectorType'>>);
+} as const satisfies Required<Pick<ClientOptions, 'baseURL' | 'timeout' | 'maxResponseBytes' | 'maxRetries' | 'maxConcurrency' | 'normalize' | 'vectorType'>>);
 
 /** What a client runs with once options, environment and defaults are merged. */
 export interface ResolvedClientOptions {
@@ -93,6 +106,7 @@ export interface ResolvedClientOptions {
   organization: string | undefined;
   project: string | undefined;
   timeout: number;
+  maxResponseBytes: number;
   maxRetries: number;
   maxConcurrency: number;
   normalize: boolean;
@@ -104,6 +118,7 @@ export interface ResolvedClientOptions {
 /** What one call runs with: per call > client > defaults. */
 export interface ResolvedRequestOptions {
   timeout: number;
+  maxResponseBytes: number;
   maxRetries: number;
   normalize: boolean;
   vectorType: VectorType;
@@ -142,6 +157,7 @@ export function resolveClientOptions(
     organization: options.organization,
     project: options.project,
     timeout: options.timeout ?? DEFAULTS.timeout,
+    maxResponseBytes: options.maxResponseBytes ?? DEFAULTS.maxResponseBytes,
     maxRetries: options.maxRetries ?? DEFAULTS.maxRetries,
     maxConcurrency: options.maxConcurrency ?? DEFAULTS.maxConcurrency,
     normalize: options.normalize ?? DEFAULTS.normalize,
@@ -159,6 +175,7 @@ export function resolveRequestOptions(
   if (options.headers) checkHeaders(options.headers, 'headers');
   return {
     timeout: options.timeout ?? client.timeout,
+    maxResponseBytes: options.maxResponseBytes ?? client.maxResponseBytes,
     maxRetries: options.maxRetries ?? client.maxRetries,
     normalize: options.normalize ?? client.normalize,
     vectorType: options.vectorType ?? client.vectorType,

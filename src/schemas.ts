@@ -1,3 +1,4 @@
+import { constants } from 'node:buffer';
 import { z } from 'zod';
 import { InvalidArgumentError } from './errors.js';
 
@@ -55,6 +56,8 @@ const headersInput = z.record(z.string(), z.union([z.string(), z.null(), z.undef
 const sharedOptions = {
   // Node's timers fire at once beyond 2^31 − 1 ms: every attempt would time out immediately.
   timeout: positiveInt.max(2 ** 31 - 1).optional(),
+  // The body becomes one string before JSON.parse; V8 refuses longer ones (ERR_STRING_TOO_LONG).
+  maxResponseBytes: positiveInt.max(constants.MAX_STRING_LENGTH).optional(),
   maxRetries: z.number().int().min(0).optional(),
   normalize: z.boolean().optional(),
   vectorType: z.enum(['array', 'float32']).optional(),

@@ -1,6 +1,15 @@
 import { Agent, request, type Dispatcher } from 'undici';
-import { APIConnectionError, APITimeoutError, EmbeddingsError, InvalidArgumentError, apiErrorFor } from './errors.js';
+import {
+  APIConnectionError,
+  APITimeoutError,
+  EmbeddingsError,
+  InvalidArgumentError,
+  ResponseTooLargeError,
+  ResponseValidationError,
+  apiErrorFor,
+} from './errors.js';
 import type { HeadersInput } from './options.js';
+import { contentEncodings, readBody } from './response-body.js';
 import { abortError } from './retry.js';
 import { VERSION } from './version.js';
 
@@ -15,6 +24,7 @@ export interface TransportInit {
 
 export interface AttemptOptions {
   timeout: number;
+  maxResponseBytes: number;
   signal: AbortSignal | undefined;
   headers: HeadersInput;
 }
@@ -28,6 +38,8 @@ export interface TransportResponse {
 
 /** Error bodies are kept for diagnosis, but an HTML error page need not be kept whole. */
 const MAX_ERROR_BODY_CHARS = 2048;
+/** Of an error body, only this much is read: enough for any JSON error, bounded for any page. */
+const MAX_ERROR_BODY_BYTES = 64 * 1024;
 
 /**
  * One HTTP attempt on undici. Knows URLs, headers, timeouts and statuses; nothing about
@@ -66,34 +78,48 @@ export class Transport {
     const { signal } = options;
     const headers = mergeHeaders(this.#headers, options.headers);
     if (signal?.aborted) throw abortError(signal);
+    const url = `${this.baseURL}${path}`;
     const timeout = new AbortController();
     const timer = setTimeout(() => timeout.abort(), options.timeout);
     const combined = signal ? AbortSignal.any([signal, timeout.signal]) : timeout.signal;
     try {
-      const response = await request(`${this.baseURL}${path}`, {
+      const response = await request(url, {
         method: 'POST',
         dispatcher: this.#dispatcher,
         headers,
         body: JSON.stringify(body),
         signal: combined,
       });
-      // Reading the body stays inside the timer: a server that stalls mid-body times out too.
-      const text = await response.body.text();
+      const status = response.statusCode;
       const responseHeaders = flattenHeaders(response.headers);
-      if (response.statusCode >= 200 && response.statusCode < 300) {
-        return { status: response.statusCode, headers: responseHeaders, text };
-      }
-      throw apiErrorFor({
-        method: 'POST',
-        path,
-        status: response.statusCode,
-        headers: responseHeaders,
-        body: parseErrorBody(text),
+      const ok = status >= 200 && status < 300;
+      const encodings = contentEncodings(responseHeaders['content-encoding']);
+      // Reading the body stays inside the timer: a server that stalls mid-body times out too.
+      const read = await readBody(response.body, encodings, {
+        maxBytes: ok ? options.maxResponseBytes : Math.min(options.maxResponseBytes, MAX_ERROR_BODY_BYTES),
+        truncate: !ok,
       });
+      if (ok) {
+        const requestId = responseHeaders['x-request-id'];
+        const encoding = encodings.join(', ') || undefined;
+        if (read.kind === 'text') return { status, headers: responseHeaders, text: read.text };
+        if (read.kind === 'too-large') {
+          const { maxResponseBytes: limit } = options;
+          throw new ResponseTooLargeError({ method: 'POST', url: displayURL(url), status, limit, received: read.received, encoding, requestId });
+        }
+        const reason =
+          read.kind === 'unknown-encoding'
+            ? `content-encoding ${JSON.stringify(encoding)} is not supported (gzip, x-gzip, deflate and br are)`
+            : `body could not be decoded as ${encoding} (${read.error.message})`;
+        throw new ResponseValidationError('POST', path, status, reason, { requestId, cause: read.kind === 'undecodable' ? read.error : undefined });
+      }
+      // An error status is what matters: an error body that cannot be decoded is left out.
+      const errorBody = read.kind === 'text' ? parseErrorBody(read.text, read.truncated) : '';
+      throw apiErrorFor({ method: 'POST', path, status, headers: responseHeaders, body: errorBody });
     } catch (error) {
       if (error instanceof EmbeddingsError) throw error;
       if (signal?.aborted) throw abortError(signal);
-      if (timeout.signal.aborted) throw new APITimeoutError('POST', path, options.timeout, { cause: error });
+      if (timeout.signal.aborted) throw new APITimeoutError('POST', displayURL(url), options.timeout, { cause: error });
       const code = (error as { code?: unknown } | undefined)?.code;
       if (code === 'UND_ERR_INVALID_ARG') {
         throw new InvalidArgumentError(`POST ${path}: ${(error as Error).message}`, { cause: error });
@@ -101,7 +127,7 @@ export class Transport {
       // undici's socket errors (UND_ERR_*), Node's system errors (ECONNRESET, ENOTFOUND) and
       // TLS failures (CERT_HAS_EXPIRED, DEPTH_ZERO_SELF_SIGNED_CERT) all carry a code.
       if (error instanceof Error && typeof code === 'string') {
-        throw new APIConnectionError('POST', path, { cause: error });
+        throw new APIConnectionError('POST', displayURL(url), { cause: error });
       }
       throw error;
     } finally {
@@ -136,11 +162,24 @@ function flattenHeaders(headers: Record<string, string | string[] | undefined>):
   return out;
 }
 
-function parseErrorBody(text: string): unknown {
+function parseErrorBody(text: string, truncated: boolean): unknown {
   try {
     return JSON.parse(text);
   } catch {
-    return text.length > MAX_ERROR_BODY_CHARS ? `${text.slice(0, MAX_ERROR_BODY_CHARS)}...` : text;
+    return text.length > MAX_ERROR_BODY_CHARS || truncated ? `${text.slice(0, MAX_ERROR_BODY_CHARS)}...` : text;
+  }
+}
+
+/**
+ * The URL an error may show: origin and path only. A base URL may carry credentials
+ * (`https://user:key@host`) or a key in its query string; neither belongs in a message.
+ */
+function displayURL(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.origin}${parsed.pathname}`;
+  } catch {
+    return url;
   }
 }
 

@@ -54,23 +54,48 @@ describe('not a TTY', () => {
   });
 });
 
+/** A run on a terminal `columns` wide: 400 more inputs in 4 s, with a retry and four 429s. */
+function drawRun(columns: number, files: { out: string; failures: string } | undefined): string {
+  const stderr = capture(true);
+  stderr.stream.columns = columns;
+  const stats = running();
+  const display = new ProgressDisplay(stats, stderr.stream);
+  display.start();
+  stats.embedded = 400;
+  stats.tokens = 1234;
+  stats.retries = 1;
+  stats.rateLimited = 4;
+  vi.advanceTimersByTime(4000);
+  display.update();
+  display.stop(files);
+  return stderr.text;
+}
+
 describe('on a TTY', () => {
   test('draws a cli-progress bar with done/total, tokens, rate, ETA, retries and 429s, then the summary', () => {
-    const stderr = capture(true);
-    const stats = running();
-    const display = new ProgressDisplay(stats, stderr.stream);
-    display.start();
-    stats.embedded = 400;
-    stats.tokens = 1234;
-    stats.retries = 1;
-    stats.rateLimited = 4;
-    vi.advanceTimersByTime(4000);
-    display.update();
-    display.stop({ out: 'o.npy', failures: 'o.npy.failures.jsonl' });
-    expect(stderr.text).toMatch(/█{10}░{10} 500\/1000 inputs \| 1234 tokens \| 100\.0\/s \| ETA 5\.0s \| 1 retry \| 4 × 429 \| 0 failed/);
+    const text = drawRun(160, { out: 'o.npy', failures: 'o.npy.failures.jsonl' });
+    expect(text).toMatch(/█{10}░{10} 500\/1000 inputs \| 1234 tokens \| 100\.0\/s \| ETA 5\.0s \| 1 retry \| 4 × 429 \| 0 failed/);
     // Cursor control sequences show it redraws in place rather than printing lines.
-    expect(stderr.text).toContain('\x1b[');
-    expect(stderr.text.trimEnd().split('\n').at(-1)).toMatch(/^embedrail: 400 embedded, 100 already in o\.npy, 0 failed \|/);
+    expect(text).toContain('\x1b[');
+    expect(text.trimEnd().split('\n').at(-1)).toMatch(/^embedrail: 400 embedded, 100 already in o\.npy, 0 failed \|/);
+  });
+});
+
+describe('on a narrow terminal', () => {
+  const full = '500/1000 inputs | 1234 tokens | 100.0/s | ETA 5.0s | 1 retry | 4 × 429 | 0 failed';
+  test.each([
+    [120, `${'█'.repeat(10)}${'░'.repeat(10)} ${full}`],
+    [95, `${'█'.repeat(7)}${'░'.repeat(6)} ${full}`],
+    [70, '500/1000 inputs | 100.0/s | ETA 5.0s | 1 retry | 4 × 429 | 0 failed'],
+    [60, '500/1000 inputs | ETA 5.0s | 1 retry | 4 × 429 | 0 failed'],
+    [40, '500/1000 ETA 5.0s 1 retry 4×429 0 failed'],
+  ])('%i columns: the bar shrinks or goes, ETA, retries and 429s stay, nothing passes the edge', (columns, expected) => {
+    // What the terminal shows: each redraw, cursor and erase sequences taken out.
+    const drawn = drawRun(columns, undefined)
+      .split(/\x1b(?:\[[0-9;?]*[A-Za-z]|[78])|[\r\n]/)
+      .filter((line) => line !== '');
+    expect(drawn.at(-1)).toBe(expected);
+    for (const line of drawn) expect(line.length, line).toBeLessThanOrEqual(columns);
   });
 });
 

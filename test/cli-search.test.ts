@@ -1,6 +1,8 @@
 import { appendFileSync, copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { cosineSimilarity } from '../src/index.js';
+import { cosineSimilarity, topK } from '../src/index.js';
+import { bestRows } from '../src/cli/search.js';
+import { openVectors } from '../src/cli/vectors.js';
 import { npyHeader } from '../src/cli/npy.js';
 import { createServer, localHashEmbedding } from '../src/server/index.js';
 import type { LocalServer } from '../src/server/index.js';
@@ -18,11 +20,11 @@ const docs: Record<string, string> = {
 };
 const jsonl = dir.path('docs.jsonl');
 const npy = dir.path('docs.npy');
+const input = dir.path('docs.jsonl.in.jsonl');
 
 beforeAll(async () => {
   server = createServer({ dimensions: 48 });
   ({ url } = await server.listen(0, '127.0.0.1'));
-  const input = dir.path('docs.jsonl.in.jsonl');
   writeFileSync(input, Object.entries(docs).map(([id, text]) => JSON.stringify({ id, text })).join('\n'));
   for (const out of [jsonl, npy]) expect((await run(['embed', input, '--out', out, '--base-url', url])).code).toBe(0);
 });
@@ -131,6 +133,100 @@ describe('search', () => {
       expect(stderr).toMatch(/^embedrail: .*(429|500|502|503)/);
     } finally {
       await failing.close();
+    }
+  });
+});
+
+describe('search --texts', () => {
+  test.each([
+    ['.jsonl', jsonl],
+    ['.npy', npy],
+  ])('over %s prints "score<TAB>id<TAB>text" lines, the text read from the input given to embed', async (_kind, vectors) => {
+    const { code, stdout, stderr } = await run(['search', vectors, 'bake bread in the oven', '-k', '3', '--texts', input, '--base-url', url]);
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    expect(stdout).toBe(
+      expectedRanking('bake bread in the oven')
+        .slice(0, 3)
+        .map(([score, id]) => `${score}\t${id}\t${docs[id]}\n`)
+        .join(''),
+    );
+  });
+
+  test('a .csv input with --text-column: its line breaks and tabs become spaces, so a hit stays one line', async () => {
+    const csv = dir.path('docs.csv');
+    const rows = Object.entries(docs).map(([id, text]) => (id === 'comet' ? `${id},"a comet\twith a long tail\ncrossed the night sky"` : `${id},"${text}"`));
+    writeFileSync(csv, `id,body\n${rows.join('\n')}\n`);
+    const { code, stdout } = await run(['search', jsonl, 'comet tail', '-k', '1', '--texts', csv, '--text-column', 'body', '--base-url', url]);
+    expect(code).toBe(0);
+    expect(stdout).toBe(`${expectedRanking('comet tail')[0]!.join('\t')}\ta comet with a long tail crossed the night sky\n`);
+  });
+
+  test('an id the texts file lacks gets an empty text and a line on stderr; the exit stays 0', async () => {
+    const partial = dir.path('partial.jsonl');
+    writeFileSync(partial, `${JSON.stringify({ id: 'comet', text: docs.comet })}\n`);
+    const { code, stdout, stderr } = await run(['search', jsonl, 'comet tail', '-k', '2', '--texts', partial, '--base-url', url]);
+    expect(code).toBe(0);
+    const [first, second] = expectedRanking('comet tail');
+    expect(first![1]).toBe('comet');
+    expect(stdout).toBe(`${first!.join('\t')}\t${docs.comet}\n${second!.join('\t')}\t\n`);
+    expect(stderr).toBe(`embedrail: no text for id '${second![1]}' in '${partial}'\n`);
+  });
+
+  test.each([
+    ['a texts file that does not exist', 'missing.jsonl', /^embedrail: cannot read texts '.*missing\.jsonl': no such file\n$/],
+    ['a texts file of an unknown format', 'notes.md', /^embedrail: cannot tell the format of input '.*notes\.md'/],
+  ])('%s is a usage error before any request', async (_name, file, message) => {
+    const before = server.stats.requests;
+    const { code, stderr } = await run(['search', jsonl, 'comet', '--texts', dir.path(file), '--base-url', url]);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(message);
+    expect(server.stats.requests).toBe(before);
+  });
+});
+
+describe('bestRows: the vectors file scanned in chunks', () => {
+  // Small integers, many repeated rows: ties everywhere, which the merge must break as topK does.
+  const dimensions = 6;
+  const rows = 57;
+  let seed = 7;
+  const next = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) % 5) - 2;
+  const matrix = new Float32Array(rows * dimensions);
+  for (let row = 0; row < rows; row++) {
+    for (let d = 0; d < dimensions; d++) matrix[row * dimensions + d] = row % 4 === 3 ? matrix[(row - 3) * dimensions + d]! : next();
+  }
+  const ids = Array.from({ length: rows }, (_, row) => `row-${row}`);
+  const files = {
+    npy: dir.path('chunks.npy'),
+    jsonl: dir.path('chunks.jsonl'),
+  };
+  beforeAll(() => {
+    writeFileSync(files.npy, Buffer.concat([npyHeader(rows, dimensions), Buffer.from(matrix.buffer)]));
+    writeFileSync(`${files.npy}.ids.txt`, ids.map((id) => `${id}\n`).join(''));
+    const records = ids.map((id, row) => JSON.stringify({ id, embedding: [...matrix.subarray(row * dimensions, (row + 1) * dimensions)] }));
+    writeFileSync(files.jsonl, `${records.join('\n')}\n`);
+  });
+
+  test.each(['npy', 'jsonl'] as const)('.%s: any chunk size gives what topK over the whole matrix gives, holding one chunk at a time', async (kind) => {
+    const vectors = await openVectors(files[kind]);
+    expect([vectors.rows, vectors.dimensions]).toEqual([rows, dimensions]);
+    const scan = vectors.scan.bind(vectors);
+    let largest = 0;
+    vectors.scan = (rowsPerChunk, onChunk) =>
+      scan(rowsPerChunk, (chunk) => {
+        largest = Math.max(largest, chunk.matrix.length);
+        onChunk(chunk);
+      });
+    for (const query of [[1, 0, -1, 2, 0, 1], [0, 0, 0, 0, 0, 1], [-2, 1, 1, 0, -1, 0]]) {
+      for (const k of [1, 3, 8, rows + 5]) {
+        const expected = topK(query, matrix, k).map(({ index, score }) => ({ index, score, id: ids[index] }));
+        for (const chunkRows of [1, 2, 5, 16, rows]) {
+          largest = 0;
+          const got = await bestRows(query, vectors, k, chunkRows * dimensions * 4);
+          expect(got, `k ${k}, ${chunkRows} rows a chunk`).toEqual(expected);
+          expect(largest).toBeLessThanOrEqual(Math.max(k, chunkRows) * dimensions);
+        }
+      }
     }
   });
 });

@@ -1,4 +1,6 @@
-import { describe, expect, test } from 'vitest';
+import { inspect } from 'node:util';
+import { describe, expect, test, vi } from 'vitest';
+import * as embedrail from '../src/index.js';
 import {
   APIConnectionError,
   APIError,
@@ -12,9 +14,15 @@ import {
   NotFoundError,
   PermissionDeniedError,
   RateLimitError,
+  ResponseTooLargeError,
   ResponseValidationError,
   UnprocessableEntityError,
+  isAPIError,
+  isEmbeddingsError,
 } from '../src/index.js';
+import { BatchEmbeddingError } from '../src/batch/errors.js';
+import { useFakeApi } from './support/fake-api.js';
+import { jsonHandler } from './support/vectors.js';
 import { apiErrorFor } from '../src/errors.js';
 
 const make = (status: number, body: unknown = {}, headers: Record<string, string> = {}) =>
@@ -71,9 +79,10 @@ describe('apiErrorFor', () => {
 describe('other errors', () => {
   test('set their name, keep their cause and belong to EmbeddingsError', () => {
     const cause = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+    const url = 'http://127.0.0.1:9/v1/embeddings';
     const errors = [
-      new APIConnectionError('POST', '/embeddings', { cause }),
-      new APITimeoutError('POST', '/embeddings', 100, { cause }),
+      new APIConnectionError('POST', url, { cause }),
+      new APITimeoutError('POST', url, 100, { cause }),
       new APIUserAbortError('Request was aborted', { cause }),
       new ResponseValidationError('POST', '/embeddings', 200, 'bad', { cause }),
     ];
@@ -82,9 +91,98 @@ describe('other errors', () => {
       expect(error.name).toBe(error.constructor.name);
       expect(error.cause).toBe(cause);
     }
-    expect(errors[0]!.message).toBe('POST /embeddings failed: connection error (ECONNREFUSED)');
+    expect(errors[0]!.message).toBe('POST http://127.0.0.1:9/v1/embeddings: connection refused (ECONNREFUSED)');
     expect(errors[1]).toBeInstanceOf(APIConnectionError);
-    expect(errors[1]!.message).toBe('POST /embeddings timed out after 100 ms');
+    expect(errors[1]!.message).toBe('POST http://127.0.0.1:9/v1/embeddings: timed out after 100 ms');
     expect(errors[3]!.message).toBe('POST /embeddings returned status 200 with an invalid body: bad');
+  });
+});
+
+/** Every error class the package exports, with the name it must keep whatever a bundler does. */
+const ERROR_CLASSES = Object.entries(embedrail).filter(
+  ([, value]) => typeof value === 'function' && (value === EmbeddingsError || value.prototype instanceof EmbeddingsError),
+) as [string, typeof EmbeddingsError][];
+
+describe('error names', () => {
+  test('every exported error class is found', () => {
+    expect(ERROR_CLASSES.map(([name]) => name).sort()).toEqual([
+      'APIConnectionError', 'APIError', 'APITimeoutError', 'APIUserAbortError', 'AuthenticationError',
+      'BadRequestError', 'BatchEmbeddingError', 'ConflictError', 'EmbeddingsError', 'InternalServerError',
+      'InvalidArgumentError', 'NotFoundError', 'PermissionDeniedError', 'RateLimitError',
+      'ResponseTooLargeError', 'ResponseValidationError', 'UnprocessableEntityError',
+    ]);
+  });
+
+  test.each(ERROR_CLASSES)('%s keeps its literal name when a minifier renames the class', (name, ErrorClass) => {
+    const original = Object.getOwnPropertyDescriptor(ErrorClass, 'name')!;
+    Object.defineProperty(ErrorClass, 'name', { value: 'U', configurable: true });
+    try {
+      const error = Object.create(ErrorClass.prototype) as Error;
+      expect(ErrorClass.name).toBe('U');
+      expect(error.name).toBe(name);
+    } finally {
+      Object.defineProperty(ErrorClass, 'name', original);
+    }
+  });
+
+  test('the name is not an own property, so JSON and inspect show no extra field', () => {
+    const error = make(429, { error: { message: 'slow down' } });
+    expect(Object.keys(error)).not.toContain('name');
+    expect(JSON.stringify(error)).not.toMatch(/embedrail\.error|"name"/);
+    expect(inspect(error)).toMatch(/^RateLimitError: POST \/embeddings failed with status 429: slow down/);
+  });
+});
+
+describe('errors from another copy of the package (the CommonJS build seen from ESM)', () => {
+  test('are instanceof the classes of this copy by their brand, and pass the guards', async () => {
+    vi.resetModules();
+    const other = (await import('../src/index.js')) as typeof embedrail;
+    expect(other.APIError).not.toBe(APIError);
+    const foreign = new other.BadRequestError({ method: 'POST', path: '/embeddings', status: 400, headers: {}, body: {} });
+    expect(foreign instanceof other.BadRequestError).toBe(true);
+    expect(foreign instanceof BadRequestError).toBe(true);
+    expect(foreign instanceof APIError).toBe(true);
+    expect(foreign instanceof EmbeddingsError).toBe(true);
+    expect(foreign instanceof RateLimitError).toBe(false);
+    expect(foreign instanceof APIConnectionError).toBe(false);
+    expect(isAPIError(foreign)).toBe(true);
+    expect(isEmbeddingsError(foreign)).toBe(true);
+    const timeout = new other.APITimeoutError('POST', 'http://h/v1/embeddings', 5);
+    expect(timeout instanceof APIConnectionError).toBe(true);
+    expect(timeout instanceof APIError).toBe(false);
+    expect(isAPIError(timeout)).toBe(false);
+    expect(new other.BatchEmbeddingError('createMany', [], [], 0) instanceof BatchEmbeddingError).toBe(true);
+    // And the other way round.
+    expect(make(500) instanceof other.InternalServerError).toBe(true);
+  });
+
+  test('leave plain errors, look-alikes and your own subclasses alone', () => {
+    class MyError extends APIError {}
+    expect(isEmbeddingsError(new Error('x'))).toBe(false);
+    expect(isEmbeddingsError({ name: 'APIError', status: 400 })).toBe(false);
+    expect(isAPIError(null)).toBe(false);
+    expect(make(400) instanceof MyError).toBe(false);
+    expect(new MyError({ method: 'POST', path: '/e', status: 400, headers: {}, body: {} }) instanceof APIError).toBe(true);
+    expect(new ResponseTooLargeError({ method: 'POST', url: 'http://h/v1/embeddings', status: 200, limit: 1, received: 2 }) instanceof ResponseValidationError).toBe(false);
+  });
+});
+
+describe("openai-node's fields", () => {
+  const api = useFakeApi();
+
+  test('an APIError read at the wire has requestID and error as openai-node spells them', async () => {
+    const body = { error: { message: 'Invalid model', type: 'invalid_request_error', param: 'model', code: 'model_not_found' } };
+    api.use(jsonHandler(body, 404, { 'x-request-id': 'req_42' }));
+    const client = new embedrail.EmbeddingsClient({ baseURL: api.url, maxRetries: 0 });
+    const error = await client.embeddings.create({ model: 'nope', input: 'x' }).catch((e) => e);
+    expect(error).toBeInstanceOf(NotFoundError);
+    expect(error).toMatchObject({ status: 404, requestID: 'req_42', requestId: 'req_42', error: body.error, code: 'model_not_found', param: 'model', type: 'invalid_request_error' });
+    expect(error.headers['x-request-id']).toBe('req_42');
+    await client.close();
+  });
+
+  test('error is the whole body when it holds no error object', () => {
+    expect(make(500, 'Bad Gateway').error).toBe('Bad Gateway');
+    expect(make(400, { message: 'flat' }).error).toEqual({ message: 'flat' });
   });
 });

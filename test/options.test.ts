@@ -15,6 +15,7 @@ describe('options', () => {
     expect(DEFAULTS).toEqual({
       baseURL: 'https://api.openai.com/v1',
       timeout: 60000,
+      maxResponseBytes: 268435456,
       maxRetries: 2,
       maxConcurrency: 8,
       normalize: true,
@@ -61,6 +62,8 @@ describe('options', () => {
     [{ maxRetries: -1 }, '`maxRetries`', '(got -1)'],
     [{ timeout: 0 }, '`timeout`', '(got 0)'],
     [{ timeout: 2 ** 31 }, '`timeout`', '(got 2147483648)'],
+    [{ maxResponseBytes: 0 }, '`maxResponseBytes`', '(got 0)'],
+    [{ maxResponseBytes: 2 ** 29 }, '`maxResponseBytes`', '(got 536870912)'],
     [{ vectorType: 'f64' }, '`vectorType`', '(got "f64")'],
     [{ baseURL: 'not a url' }, '`baseURL`', '(got "not a url")'],
     [{ baseURL: 'ftp://x' }, '`baseURL`', '(got "ftp://x")'],

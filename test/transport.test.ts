@@ -1,3 +1,4 @@
+import { createServer } from 'node:net';
 import { http, HttpResponse } from 'msw';
 import { Agent, type Dispatcher } from 'undici';
 import { describe, expect, test } from 'vitest';
@@ -50,11 +51,35 @@ describe('transport', () => {
     const retries: number[] = [];
     const error = await createEmbeddings(client, params, undefined, { onRetry: ({ attempt }) => retries.push(attempt) }).catch((e) => e);
     expect(error).toBeInstanceOf(APIConnectionError);
-    expect(error.message).toBe('POST /embeddings failed: connection error (DEPTH_ZERO_SELF_SIGNED_CERT)');
+    expect(error.message).toBe('POST https://127.0.0.1:1/v1/embeddings: connection error (DEPTH_ZERO_SELF_SIGNED_CERT)');
     expect(connects).toBe(2);
     expect(retries).toEqual([1]);
     await dispatcher.close();
   });
+});
+
+test('the client shows no request internals: callers cannot reach past validation and retries', () => {
+  const client = new EmbeddingsClient({ baseURL: api.url });
+  expect(Object.getOwnPropertyNames(EmbeddingsClient.prototype).sort()).toEqual(['close', 'constructor', 'toJSON']);
+  expect(Object.keys(client).sort()).toEqual(['baseURL', 'embeddings', 'maxConcurrency']);
+});
+
+test('a refused connection names the method and the URL tried, never the key or credentials', async () => {
+  // A port that was just free on the loopback: nothing listens there any more.
+  const port = await new Promise<number>((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+  const client = new EmbeddingsClient({ baseURL: `http://user:${KEY}@127.0.0.1:${port}/v1`, apiKey: KEY, maxRetries: 1 });
+  const retries: number[] = [];
+  const error = await createEmbeddings(client, params, undefined, { onRetry: ({ attempt }) => retries.push(attempt) }).catch((e) => e);
+  expect(error).toBeInstanceOf(APIConnectionError);
+  expect(error.message).toBe(`POST http://127.0.0.1:${port}/v1/embeddings: connection refused (ECONNREFUSED)`);
+  expect(retries).toEqual([1]);
+  expect(`${error.message} ${JSON.stringify(error)} ${String(error.stack)}`).not.toContain(KEY);
+  await client.close();
 });
 
 test('keeps a non-JSON error body for diagnosis, cut to 2 kB', async () => {

@@ -1,5 +1,5 @@
 /** Batch defaults in one place, and the checks that run before a job sends anything. */
-import type { EmbeddingsClient } from '../client.js';
+import { resolveCallOptions, type EmbeddingsClient } from '../client.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { RequestOptions, VectorType } from '../options.js';
 import { parseCreateParams, preview } from '../schemas.js';
@@ -51,7 +51,7 @@ export interface BatchConfig {
 const KNOWN_OPTIONS = new Set([
   'maxConcurrency', 'maxInputsPerRequest', 'maxTokensPerRequest', 'maxTokensPerInput', 'truncate',
   'rateLimit', 'dedupe', 'onProgress', 'onFailure', 'cache', 'tokenizer', 'signal', 'timeout',
-  'maxRetries', 'headers', 'normalize', 'vectorType', 'ordered',
+  'maxRetries', 'maxResponseBytes', 'headers', 'normalize', 'vectorType', 'ordered',
 ]);
 
 /** Checks params (all but `input`) and options; throws `InvalidArgumentError` naming the field. */
@@ -85,9 +85,10 @@ export function resolveBatchConfig(
   const request: RequestOptions = { normalize: false, vectorType: 'float32' };
   if (options.timeout !== undefined) request.timeout = options.timeout;
   if (options.maxRetries !== undefined) request.maxRetries = options.maxRetries;
+  if (options.maxResponseBytes !== undefined) request.maxResponseBytes = options.maxResponseBytes;
   if (options.headers !== undefined) request.headers = options.headers;
-  // Resolving through the client checks timeout, maxRetries, headers, normalize and vectorType.
-  const resolved = client._resolveRequestOptions({
+  // Resolving through the client checks timeout, maxRetries, maxResponseBytes, headers, normalize and vectorType.
+  const resolved = resolveCallOptions(client, {
     ...request,
     normalize: options.normalize,
     vectorType: options.vectorType,

@@ -1,4 +1,4 @@
-import { EmbeddingsError } from '../errors.js';
+import { EmbeddingsError, brand } from '../errors.js';
 import type { Embedding } from '../embeddings.js';
 import type { BatchFailure } from './types.js';
 
@@ -8,6 +8,10 @@ import type { BatchFailure } from './types.js';
  * every input that failed and why.
  */
 export class BatchEmbeddingError<E = number[] | Float32Array> extends EmbeddingsError {
+  static {
+    brand(this, 'BatchEmbeddingError');
+  }
+
   /** Every successful embedding, sorted by index. Empty for `stream()`, which yielded them already. */
   readonly data: Embedding<E>[];
   /** Every failed input with its error, sorted by index. */

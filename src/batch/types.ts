@@ -126,6 +126,12 @@ export interface CreateManyOptions<V extends VectorType = VectorType> {
    */
   timeout?: number;
   /**
+   * Largest response body read per request; past it the request fails with `ResponseTooLargeError`.
+   * @unit bytes
+   * @default the client's `maxResponseBytes` (268435456 unless set)
+   */
+  maxResponseBytes?: number;
+  /**
    * Retries per request.
    * @default the client's `maxRetries` (2 unless set)
    */

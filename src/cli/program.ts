@@ -58,6 +58,14 @@ export function buildProgram(io: CliIo, done: (code: number) => void = () => {})
     })
     .exitOverride();
 
+  // Where the id and the text are in an input file: `embed` reads them, `search --texts` too.
+  const fields = (command: Command): Command =>
+    command
+      .option('--id-field <name>', 'JSONL field holding the id (missing: the line number)', nonEmpty, 'id')
+      .option('--text-field <name>', 'JSONL field holding the text', nonEmpty, 'text')
+      .option('--id-column <name>', 'CSV column holding the id (absent: the data row number)', nonEmpty, 'id')
+      .option('--text-column <name>', 'CSV column holding the text', nonEmpty, 'text');
+
   const client = (command: Command): Command =>
     command
       .addOption(new Option('-m, --model <name>', 'embedding model').default(DEFAULT_MODEL).argParser(nonEmpty))
@@ -65,7 +73,7 @@ export function buildProgram(io: CliIo, done: (code: number) => void = () => {})
       .option('--base-url <url>', `API root; requests go to <url>/embeddings (default: ${ENV_BASE_URL})`, nonEmpty)
       .option('--api-key <key>', `API key (default: ${ENV_API_KEY})`, nonEmpty);
 
-  client(
+  const embedCommand = client(
     program
       .command('embed')
       .description('Embed every text of a file, appending {id, embedding} as each request completes.')
@@ -85,21 +93,23 @@ export function buildProgram(io: CliIo, done: (code: number) => void = () => {})
       new Option('--format <format>', 'input format (default: from the extension; stdin: jsonl if it starts with {, else txt)').choices(
         INPUT_FORMATS,
       ),
-    )
-    .option('--id-field <name>', 'JSONL field holding the id (missing: the line number)', nonEmpty, 'id')
-    .option('--text-field <name>', 'JSONL field holding the text', nonEmpty, 'text')
-    .option('--id-column <name>', 'CSV column holding the id (absent: the data row number)', nonEmpty, 'id')
-    .option('--text-column <name>', 'CSV column holding the text', nonEmpty, 'text')
+    );
+  fields(embedCommand)
     .action(async (input: string, flags: EmbedFlags) => done(await embed(input, flags, io)));
 
-  client(
+  const searchCommand = client(
     program
       .command('search')
-      .description('Embed a query and print the k most similar ids of a vectors file, as "score<TAB>id" lines.')
+      .description(
+        'Embed a query and print the k most similar ids of a vectors file, as "score<TAB>id" lines, ' +
+          'or "score<TAB>id<TAB>text" given the input file. The vectors are scanned in chunks, never loaded whole.',
+      )
       .argument('<vectors>', 'a .jsonl or .npy file written by embedrail embed')
       .argument('<query>', 'the text to search for'),
   )
     .option('-k, --top-k <n>', 'how many ids to print', integer(1), 5)
+    .option('--texts <input>', "the input file given to embed (.txt, .jsonl or .csv), to print each hit's text after its id (default: none, ids only)", nonEmpty);
+  fields(searchCommand)
     .action(async (vectors: string, query: string, flags: SearchFlags) => done(await search(vectors, query, flags, io)));
 
   program

@@ -22,6 +22,11 @@ export function newStats(now = Date.now()): RunStats {
   return { total: undefined, resumed: 0, embedded: 0, failed: 0, tokens: 0, requests: 0, retries: 0, rateLimited: 0, startedAt: now };
 }
 
+/** The progress bar's width in characters, on a terminal wide enough for it. */
+const BAR_WIDTH = 20;
+/** Below this many characters a bar shows too little to be worth its room. */
+const MIN_BAR_WIDTH = 8;
+
 /** How often a plain progress line is printed when stderr is not a terminal. @unit ms */
 export const PLAIN_INTERVAL_MS = 5000;
 
@@ -40,19 +45,14 @@ export class ProgressDisplay {
 
   start(): void {
     if (this.stderr.isTTY) {
-      const known = this.stats.total !== undefined;
       this.bar = new cliProgress.SingleBar({
         stream: this.stderr as NodeJS.WritableStream,
-        format: known
-          ? '{bar} {value}/{total} inputs | {tokens} | {rate}/s | ETA {etaText} | {retries} | {rateLimited} | {failed} failed'
-          : '{value} inputs | {tokens} | {rate}/s | {retries} | {rateLimited} | {failed} failed',
-        barsize: 20,
-        barCompleteChar: '\u2588',
-        barIncompleteChar: '\u2591',
+        // Laid out afresh at every redraw for the terminal's width then, which may change.
+        format: (_options, params) => this.ttyLine(params.maxWidth),
         hideCursor: true,
         fps: 5,
       });
-      this.bar.start(this.stats.total ?? 0, this.done(), this.payload());
+      this.bar.start(this.stats.total ?? 0, this.done());
     } else {
       this.timer = setInterval(() => this.stderr.write(`${this.line()}\n`), PLAIN_INTERVAL_MS);
       this.timer.unref();
@@ -61,13 +61,13 @@ export class ProgressDisplay {
 
   /** Call after the counters change; cheap, the bar redraws at most five times a second. */
   update(): void {
-    this.bar?.update(this.done(), this.payload());
+    this.bar?.update(this.done());
   }
 
   /** Stops the bar or the timer and prints the summary line, when given the file names. */
   stop(files: { out: string; failures: string } | undefined): void {
     if (this.bar) {
-      this.bar.update(this.done(), this.payload());
+      this.bar.update(this.done());
       this.bar.stop();
     }
     clearInterval(this.timer);
@@ -92,17 +92,47 @@ export class ProgressDisplay {
     return this.stats.resumed + this.stats.embedded + this.stats.failed;
   }
 
-  private payload(): Record<string, string | number> {
-    const now = Date.now();
-    return {
-      tokens: plural(this.stats.tokens, 'token'),
-      rate: rate(this.stats, now).toFixed(1),
-      etaText: duration(eta(this.stats, now)),
-      retries: plural(this.stats.retries, 'retry', 'retries'),
-      rateLimited: `${this.stats.rateLimited} × 429`,
-      failed: this.stats.failed,
-    };
+  /**
+   * The bar's line for a terminal `columns` wide. A line longer than the terminal is cut at
+   * its edge, which would take the ETA, retries and 429s with it; so, until it fits: the bar
+   * shrinks, then goes, then tokens, then the rate, then labels and separators are shortened.
+   * Done/total, ETA, retries, 429s and failures stay to the end.
+   */
+  ttyLine(columns: number, now = Date.now()): string {
+    const s = this.stats;
+    const done = this.done();
+    const known = s.total !== undefined;
+    const count = known ? `${done}/${s.total}` : `${done}`;
+    const wide = [
+      `${count} inputs`,
+      plural(s.tokens, 'token'),
+      `${rate(s, now).toFixed(1)}/s`,
+      ...(known ? [`ETA ${duration(eta(s, now))}`] : []),
+      plural(s.retries, 'retry', 'retries'),
+      `${s.rateLimited} × 429`,
+      `${s.failed} failed`,
+    ];
+    const text = wide.join(' | ');
+    if (known) {
+      const room = Math.min(BAR_WIDTH, columns - text.length - 1);
+      if (room >= MIN_BAR_WIDTH) return `${bar(s.total === 0 ? 1 : done / s.total!, room)} ${text}`;
+    }
+    if (text.length <= columns) return text;
+    const [counted, , speed, ...kept] = wide;
+    const narrower = [
+      [counted, speed, ...kept].join(' | '),
+      [counted, ...kept].join(' | '),
+      [count, ...kept].join(' | '),
+      [count, ...kept].join(' ').replace(' × 429', '×429'),
+    ];
+    // Past the narrowest, the terminal's edge cuts it: failures go first, the ETA last.
+    return narrower.find((line) => line.length <= columns) ?? narrower.at(-1)!.slice(0, columns);
   }
+}
+
+function bar(share: number, width: number): string {
+  const full = Math.round(Math.min(1, Math.max(0, share)) * width);
+  return '\u2588'.repeat(full) + '\u2591'.repeat(width - full);
 }
 
 /** Inputs finished per second in this run (resumed ones were not this run's work). */

@@ -4,6 +4,7 @@ import { extname } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { parse } from 'csv-parse';
+import { decodeInput } from './encoding.js';
 import { UsageError } from './io.js';
 
 /** Input formats `embed` reads. */
@@ -74,7 +75,8 @@ export async function checkReadable(path: string, what: string): Promise<void> {
 }
 
 /**
- * Opens the input and settles its format. Stdin without `--format` is sniffed from its first
+ * Opens the input, decoded strictly (see {@link decodeInput}: bad bytes stop the read with a
+ * UsageError), and settles its format. Stdin without `--format` is sniffed from its first
  * non-blank character: `{` means JSONL, anything else plain text. CSV is never guessed
  * (a one-column CSV looks exactly like text), so it needs `--format csv`.
  */
@@ -83,10 +85,11 @@ export async function openInput(
   format: InputFormat | undefined,
   stdin: Readable,
 ): Promise<{ stream: Readable; format: InputFormat }> {
-  if (path !== '-') return { stream: createReadStream(path), format: format ?? 'txt' };
-  if (format) return { stream: stdin, format };
-  const chunks = stdin[Symbol.asyncIterator]() as AsyncIterator<Buffer | string>;
-  const head: (Buffer | string)[] = [];
+  if (path !== '-') return { stream: decodeInput(createReadStream(path), `input '${path}'`), format: format ?? 'txt' };
+  const decoded = decodeInput(stdin, 'stdin');
+  if (format) return { stream: decoded, format };
+  const chunks = decoded[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const head: Buffer[] = [];
   let first: string | undefined;
   while (first === undefined) {
     const next = await chunks.next();
@@ -94,7 +97,7 @@ export async function openInput(
     head.push(next.value);
     first = /\S/.exec(next.value.toString())?.[0];
   }
-  async function* replay(): AsyncGenerator<Buffer | string> {
+  async function* replay(): AsyncGenerator<Buffer> {
     yield* head;
     for (let next = await chunks.next(); !next.done; next = await chunks.next()) yield next.value;
   }
@@ -224,11 +227,14 @@ async function* readCsv(stream: Readable, names: FieldNames): AsyncGenerator<Inp
  */
 export async function countRecords(path: string, format: InputFormat, names: FieldNames): Promise<number> {
   let count = 0;
+  // The same strict decoding as the run: a file with bad bytes anywhere is refused here,
+  // before the first request.
+  const decoded = () => decodeInput(createReadStream(path), `input '${path}'`);
   if (format === 'csv') {
-    for await (const _ of readCsv(createReadStream(path), names)) count++;
+    for await (const _ of readCsv(decoded(), names)) count++;
     return count;
   }
-  for await (const line of lines(createReadStream(path))) {
+  for await (const line of lines(decoded())) {
     if (format === 'txt' || line.trim() !== '') count++;
   }
   return count;

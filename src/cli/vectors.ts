@@ -1,30 +1,50 @@
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { endianness } from 'node:os';
 import { extname } from 'node:path';
 import { UsageError } from './io.js';
 import { exists, scanLines } from './files.js';
 import { parseNpyHeader } from './npy.js';
 import { idsPath } from './output-npy.js';
 
-/** Vectors as `search` ranks them: rows back to back in one allocation, and their ids. */
-export interface VectorSet {
-  ids: string[];
+/** Rows of a vectors file, back to back: `matrix` holds `ids.length` rows of `dimensions`. */
+export interface VectorChunk {
+  /** Row number (0-based, in the file) of the chunk's first row. */
+  first: number;
+  /** Valid only during the callback: the next chunk reuses its memory. */
   matrix: Float32Array;
-  dimensions: number;
+  /** The rows' ids, when the format keeps them beside the rows (.jsonl). */
+  ids?: string[];
 }
 
-/** Loads what `embed` wrote: `.jsonl`, or `.npy` with its `.ids.txt`. */
-export async function loadVectors(path: string): Promise<VectorSet> {
+/**
+ * A vectors file written by `embed`, checked but not loaded: `search` scans it in chunks, so
+ * memory stays at one chunk whatever the file's size.
+ */
+export interface VectorFile {
+  rows: number;
+  dimensions: number;
+  /** Calls `onChunk` for consecutive chunks of at most `rowsPerChunk` rows, in file order. */
+  scan(rowsPerChunk: number, onChunk: (chunk: VectorChunk) => void): Promise<void>;
+  /** The ids of the given rows, for a format whose chunks carry none (.npy). */
+  idsOf?(rows: readonly number[]): Promise<Map<number, string>>;
+}
+
+/**
+ * Opens what `embed` wrote, `.jsonl`, or `.npy` with its `.ids.txt`, and checks all of it
+ * (shape, ids, every `.jsonl` line), so a broken file is reported before the query is sent.
+ */
+export async function openVectors(path: string): Promise<VectorFile> {
   const extension = extname(path).toLowerCase();
-  if (extension === '.npy') return loadNpy(path);
-  if (extension === '.jsonl' || extension === '.ndjson') return loadJsonl(path);
+  if (extension === '.npy') return openNpy(path);
+  if (extension === '.jsonl' || extension === '.ndjson') return openJsonl(path);
   throw new UsageError(`vectors '${path}' must be a .jsonl or .npy file written by embedrail embed`);
 }
 
-async function loadJsonl(path: string): Promise<VectorSet> {
-  const ids: string[] = [];
-  let matrix = new Float32Array(0);
+/** Reads `.jsonl` records, checking each; `onRecord` gets the row number, id and vector. */
+function scanJsonl(path: string, onRecord: (row: number, id: string, embedding: number[]) => void): Promise<number> {
   let dimensions = 0;
-  await scanLines(path, (line, number) => {
+  let row = 0;
+  return scanLines(path, (line, number) => {
     if (line.length === 0) return;
     let record: { id?: unknown; embedding?: unknown };
     try {
@@ -47,29 +67,50 @@ async function loadJsonl(path: string): Promise<VectorSet> {
         throw new UsageError(`'${path}' line ${number}: embedding[${i}] must be a finite number (got ${JSON.stringify(x)})`);
       }
     }
-    // Grow by doubling so loading n rows copies O(n) floats in all.
-    if ((ids.length + 1) * dimensions > matrix.length) {
-      const grown = new Float32Array(Math.max(1024 * dimensions, matrix.length * 2));
-      grown.set(matrix);
-      matrix = grown;
-    }
-    matrix.set(embedding as number[], ids.length * dimensions);
-    ids.push(id);
+    onRecord(row++, id, embedding as number[]);
   });
-  return { ids, matrix: matrix.subarray(0, ids.length * dimensions), dimensions };
 }
 
-async function loadNpy(path: string): Promise<VectorSet> {
-  const ids: string[] = [];
+async function openJsonl(path: string): Promise<VectorFile> {
+  // A first pass checks every line and counts; the scan parses again rather than keep the vectors.
+  let rows = 0;
+  let dimensions = 0;
+  await scanJsonl(path, (_row, _id, embedding) => {
+    rows++;
+    dimensions = embedding.length;
+  });
+  return {
+    rows,
+    dimensions,
+    async scan(rowsPerChunk, onChunk) {
+      const matrix = new Float32Array(rowsPerChunk * dimensions);
+      let ids: string[] = [];
+      let first = 0;
+      await scanJsonl(path, (row, id, embedding) => {
+        matrix.set(embedding, ids.length * dimensions);
+        ids.push(id);
+        if (ids.length === rowsPerChunk) {
+          onChunk({ first, matrix, ids });
+          first = row + 1;
+          ids = [];
+        }
+      });
+      if (ids.length > 0) onChunk({ first, matrix: matrix.subarray(0, ids.length * dimensions), ids });
+    },
+  };
+}
+
+async function openNpy(path: string): Promise<VectorFile> {
   const idsFile = idsPath(path);
   if (!(await exists(idsFile))) throw new UsageError(`'${path}' has no ids file beside it (expected '${idsFile}')`);
-  await scanLines(idsFile, (line) => ids.push(line.toString('utf8')));
-  const fd = openSync(path, 'r');
+  let idCount = 0;
+  await scanLines(idsFile, () => idCount++);
+  const file = await open(path, 'r');
+  let info: ReturnType<typeof parseNpyHeader>;
   try {
-    const size = fstatSync(fd).size;
+    const size = (await file.stat()).size;
     const head = Buffer.alloc(Math.min(size, 4096));
-    readSync(fd, head, 0, head.length, 0);
-    let info: ReturnType<typeof parseNpyHeader>;
+    await file.read(head, 0, head.length, 0);
     try {
       info = parseNpyHeader(head);
     } catch (error) {
@@ -78,14 +119,44 @@ async function loadNpy(path: string): Promise<VectorSet> {
     const { rows, dimensions, dataOffset } = info;
     if (size < dataOffset + rows * dimensions * 4) throw new UsageError(`'${path}' is shorter than its shape (${rows}, ${dimensions})`);
     // More ids than rows is a run killed before it rewrote the header: trust the header, as numpy does.
-    if (ids.length < rows) throw new UsageError(`'${path}' has ${rows} rows but '${idsFile}' has ${ids.length} ids`);
-    ids.length = rows;
-    const bytes = Buffer.alloc(rows * dimensions * 4);
-    readSync(fd, bytes, 0, bytes.length, dataOffset);
-    const matrix = new Float32Array(rows * dimensions);
-    for (let i = 0; i < matrix.length; i++) matrix[i] = bytes.readFloatLE(4 * i);
-    return { ids, matrix, dimensions };
+    if (idCount < rows) throw new UsageError(`'${path}' has ${rows} rows but '${idsFile}' has ${idCount} ids`);
   } finally {
-    closeSync(fd);
+    await file.close();
   }
+  const { rows, dimensions, dataOffset } = info;
+  return {
+    rows,
+    dimensions,
+    async scan(rowsPerChunk, onChunk) {
+      const rowBytes = dimensions * 4;
+      const bytes = Buffer.alloc(Math.min(rowsPerChunk, rows) * rowBytes);
+      // The file's rows are little-endian float32, which a little-endian host can view in place.
+      const view = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4);
+      const matrix = endianness() === 'LE' ? view : new Float32Array(view.length);
+      const handle = await open(path, 'r');
+      try {
+        for (let first = 0; first < rows; first += rowsPerChunk) {
+          const count = Math.min(rowsPerChunk, rows - first);
+          const length = count * rowBytes;
+          for (let done = 0; done < length; ) {
+            const { bytesRead } = await handle.read(bytes, done, length - done, dataOffset + first * rowBytes + done);
+            if (bytesRead === 0) throw new UsageError(`'${path}' is shorter than its shape (${rows}, ${dimensions})`);
+            done += bytesRead;
+          }
+          if (matrix !== view) for (let i = 0; i < count * dimensions; i++) matrix[i] = bytes.readFloatLE(4 * i);
+          onChunk({ first, matrix: matrix.subarray(0, count * dimensions) });
+        }
+      } finally {
+        await handle.close();
+      }
+    },
+    async idsOf(wanted) {
+      const lines = new Set(wanted.map((row) => row + 1));
+      const found = new Map<number, string>();
+      await scanLines(idsFile, (line, number) => {
+        if (lines.has(number)) found.set(number - 1, line.toString('utf8'));
+      });
+      return found;
+    },
+  };
 }

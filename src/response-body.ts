@@ -1,0 +1,87 @@
+import type { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
+
+/** `content-encoding` values decoded here, each with its streaming decompressor. */
+const DECODERS: Record<string, () => Transform> = {
+  gzip: createGunzip,
+  'x-gzip': createGunzip,
+  deflate: createInflate,
+  br: createBrotliDecompress,
+};
+
+/** What reading a body gave: its text, or why there is none. */
+export type BodyResult =
+  | { kind: 'text'; text: string; truncated: boolean }
+  | { kind: 'too-large'; received: number }
+  | { kind: 'unknown-encoding' }
+  | { kind: 'undecodable'; error: Error };
+
+export interface ReadBodyOptions {
+  /** Most decoded bytes kept. */
+  maxBytes: number;
+  /** Past `maxBytes`, keep the first `maxBytes` (error pages) instead of giving up (answers). */
+  truncate: boolean;
+}
+
+/** The encodings a `content-encoding` header lists, in the order they were applied. */
+export function contentEncodings(header: string | undefined): string[] {
+  if (!header) return [];
+  return header
+    .split(',')
+    .map((value) => value.trim().toLowerCase())
+    .filter((value) => value !== '' && value !== 'identity');
+}
+
+/**
+ * Reads `body` as UTF-8 text, decoding `encodings` as it streams, and counts decoded bytes as
+ * chunks arrive: once past `maxBytes` it stops and destroys the body (closing the connection),
+ * so neither an endless answer nor a zip bomb is ever held whole. Errors of the body itself
+ * (socket, abort) are thrown as they are, for the caller to classify.
+ */
+export async function readBody(body: Readable, encodings: string[], options: ReadBodyOptions): Promise<BodyResult> {
+  if (encodings.some((encoding) => !DECODERS[encoding])) {
+    // Destroying undici's body emits an abort error; nobody else listens for it.
+    body.on('error', () => {}).destroy();
+    return { kind: 'unknown-encoding' };
+  }
+  // Applied in order, so undone in reverse.
+  const decoders = encodings.toReversed().map((encoding) => DECODERS[encoding]!());
+  let bodyFailed = false;
+  let decodeError: Error | undefined;
+  body.once('error', () => {
+    bodyFailed = true;
+  });
+  for (const decoder of decoders) {
+    // A body error reaches the decoders too once the pipeline tears down; only their own counts.
+    decoder.once('error', (error) => {
+      if (!bodyFailed) decodeError ??= error;
+    });
+  }
+
+  const chunks: Buffer[] = [];
+  let received = 0;
+  let overflow = false;
+  const collect = async (source: AsyncIterable<Buffer>): Promise<void> => {
+    for await (const chunk of source) {
+      received += chunk.length;
+      if (received > options.maxBytes) {
+        overflow = true;
+        if (options.truncate) chunks.push(chunk.subarray(0, chunk.length - (received - options.maxBytes)));
+        // Throwing ends the pipeline and destroys the body: nothing more is read.
+        throw new Error('body over maxBytes');
+      }
+      chunks.push(chunk);
+    }
+  };
+  try {
+    await (pipeline as (...streams: unknown[]) => Promise<void>)(body, ...decoders, collect);
+  } catch (error) {
+    if (overflow && !options.truncate) return { kind: 'too-large', received };
+    if (!overflow) {
+      if (decodeError) return { kind: 'undecodable', error: decodeError };
+      throw error;
+    }
+  }
+  return { kind: 'text', text: Buffer.concat(chunks).toString('utf8'), truncated: overflow };
+}
