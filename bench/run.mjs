@@ -1,8 +1,9 @@
-// `npm run bench`: builds, then runs the three benchmarks of the batch engine against the
-// local server and prints their figures. Nothing here asserts a time; figures are read, not
+// `npm run bench`: builds, then runs the benchmarks of the batch engine and the CLI against
+// the local server and prints their figures. Nothing here asserts a time; figures are read, not
 // tested. Each benchmark runs in its own process so one's heap and CPU time do not leak
 // into another's figures; each server runs in a process of its own for the same reason.
-// Bounded: about two and a half minutes on two cores (stream() stops at its 70 s budget).
+// Bounded: about four minutes on two cores (stream() stops at its 70 s budget; the CLI's
+// million lines take about 90 s and stop at 240 s).
 import { spawnSync } from 'node:child_process';
 import { cpus } from 'node:os';
 
@@ -12,6 +13,7 @@ const BENCHES = [
   ['stream-memory.mjs', 'stream() memory'],
   ['search-memory.mjs', 'search memory'],
   ['token-count.mjs', 'token counting cost'],
+  ['cli-memory.mjs', 'CLI memory'],
 ];
 
 console.log(`embedrail benchmarks — Node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'})`);

@@ -7,6 +7,7 @@ import { inspect } from 'node:util';
 import { HttpResponse } from 'msw';
 import { describe, expect, test } from 'vitest';
 import {
+  APIConnectionError,
   APIUserAbortError,
   AuthenticationError,
   BadRequestError,
@@ -190,6 +191,45 @@ describe('createMany loses nothing', () => {
     expect(res.failures.map((f) => f.index)).toEqual(texts(10).map((_, i) => i));
     expect(res.data.map((d) => d.index)).toEqual(texts(30).map((_, i) => i).slice(10));
     expect(wire.server.seen.filter((r) => r.status === 500)).toHaveLength(2);
+  });
+});
+
+describe('a server that cannot be reached', () => {
+  const dropped = { intercept: () => HttpResponse.error() };
+  const options = { onFailure: 'collect', maxInputsPerRequest: 4, maxConcurrency: 1, maxRetries: 0 } as const;
+
+  test('before any success stops the job after one request: createMany rejects, no input is failed one by one', async () => {
+    serve(dropped);
+    await expect(wire.client.embeddings.createMany({ model, input: texts(40) }, options)).rejects.toBeInstanceOf(APIConnectionError);
+    expect(wire.api.requests).toHaveLength(1);
+  });
+
+  test('before any success ends stream() with the error and no failure items', async () => {
+    serve(dropped);
+    const items: unknown[] = [];
+    const run = async () => {
+      for await (const item of wire.client.embeddings.stream({ model, input: texts(40) }, options)) items.push(item);
+    };
+    await expect(run()).rejects.toBeInstanceOf(APIConnectionError);
+    expect(items).toEqual([]);
+    expect(wire.api.requests).toHaveLength(1);
+  });
+
+  test('after a success fails only the inputs of the requests it dropped', async () => {
+    serve({ intercept: (request) => (request.texts.includes('text number 4') ? HttpResponse.error() : undefined) });
+    const res = await wire.client.embeddings.createMany({ model, input: texts(12) }, options);
+    expect(res.failures.map((f) => f.index)).toEqual([4, 5, 6, 7]);
+    for (const failure of res.failures) expect(failure.error).toBeInstanceOf(APIConnectionError);
+    expect(res.data.map((d) => d.index)).toEqual([0, 1, 2, 3, 8, 9, 10, 11]);
+  });
+
+  test('after a success, three requests in a row dropped stop the job: the rest fail unsent, nothing answered is lost', async () => {
+    serve({ intercept: (request) => (request.texts.includes('text number 0') ? undefined : HttpResponse.error()) });
+    const res = await wire.client.embeddings.createMany({ model, input: texts(40) }, options);
+    expect(res.data.map((d) => d.index)).toEqual([0, 1, 2, 3]);
+    expect(res.failures.map((f) => f.index)).toEqual(texts(40).map((_, i) => i).slice(4));
+    for (const failure of res.failures) expect(failure.error).toBeInstanceOf(APIConnectionError);
+    expect(wire.api.requests).toHaveLength(4);
   });
 });
 

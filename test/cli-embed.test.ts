@@ -174,6 +174,15 @@ describe('failures never disappear', () => {
     expect(readJsonl(`${o}.failures.jsonl`).map((f) => f.id)).toEqual(['2', 'b', 'a', '5']);
   });
 
+  test('repeats of numbered ids are found like any other, and "7", "07" and "7.0" are three ids', async () => {
+    const records = [['7', 'a'], ['07', 'b'], ['7.0', 'c'], ['7', 'd'], ['4294967296', 'e'], ['4294967296', 'f']];
+    const file = input('numbered.jsonl', records.map(([id, text]) => JSON.stringify({ id, text })).join('\n'));
+    const o = out();
+    expect((await embed([file, '--out', o])).code).toBe(1);
+    expectVectorsOf(readJsonl(o), { 7: 'a', '07': 'b', '7.0': 'c', 4294967296: 'e' });
+    expect(readJsonl(`${o}.failures.jsonl`).map((f) => f.id)).toEqual(['7', '4294967296']);
+  });
+
   test('server errors that outlast the retries are failures with their status; the key never shows', async () => {
     const failing = createServer({ dimensions: 64, failRate: 1, seed: 3 });
     const { url: failingUrl } = await failing.listen(0, '127.0.0.1');

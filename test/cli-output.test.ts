@@ -7,7 +7,7 @@ import { readJsonl, readNpy, tempDir } from './cli-helpers.js';
 
 const dir = tempDir();
 afterAll(() => dir.remove());
-const fresh = { resume: false, overwrite: false, dimensions: undefined };
+const fresh = { resume: false, overwrite: false, dimensions: undefined, model: 'm' };
 
 describe('npy header', () => {
   test('is 128 bytes (a multiple of 64), version 1.0, ends in a newline, and parses back', () => {

@@ -1,11 +1,11 @@
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createServer, localHashEmbedding } from '../src/server/index.js';
 import type { LocalServer } from '../src/server/index.js';
 import { buildCli, maxDifference, readJsonl, readNpy, tempDir } from './cli-helpers.js';
+import { startCli, until } from './support/cli-child.js';
+import type { ChildRun } from './support/cli-child.js';
 
 // These tests run the bundled CLI as a child process: what a user's shell does, signals included.
 
@@ -27,27 +27,8 @@ afterAll(async () => {
   rmSync(dirname(cli), { recursive: true, force: true });
 });
 
-interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-function start(args: string[], stdin?: string): { child: ChildProcess; exit: Promise<Exit>; stdout: () => string } {
-  const child = spawn(process.execPath, [cli, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  child.stdin!.end(stdin);
-  const exit = new Promise<Exit>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
-  return { child, exit, stdout: () => stdout };
-}
-
-/** Polls `check` every 10 ms, at most `limit` times; no timing is asserted. */
-async function until(check: () => boolean, limit = 2000): Promise<void> {
-  for (let i = 0; i < limit && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+function start(args: string[], stdin?: string, nodeFlags: string[] = []): ChildRun {
+  return startCli(cli, args, { stdin, nodeFlags });
 }
 
 function lineCount(path: string): number {
@@ -79,6 +60,23 @@ describe('the built binary', { timeout: 60_000 }, () => {
     const result = await start(['embed', '-', '--out', out, '--base-url', url], 'piped words\nmore words\n').exit;
     expect(result.code).toBe(0);
     expect(readJsonl(out).map((r) => r.id)).toEqual(['1', '2']);
+  });
+});
+
+describe('memory', { timeout: 60_000 }, () => {
+  test('embed keeps no record it has read: 64 MB of lines pass through a 32 MB heap', async () => {
+    // Lines already in the output are read and skipped without a request, so the run is quick;
+    // each line is 4 KB, so a run that kept every record it read would need twice the heap.
+    const COUNT = 16_000;
+    const text = 'x'.repeat(4000);
+    const input = dir.path('wide.txt');
+    const out = dir.path('wide.jsonl');
+    writeFileSync(input, Array.from({ length: COUNT }, (_, i) => `${i + 1} ${text}\n`).join(''));
+    writeFileSync(out, Array.from({ length: COUNT }, (_, i) => `{"id":"${i + 1}","embedding":[1]}\n`).join(''));
+    const exit = await start(['embed', input, '--out', out, '--resume', '--base-url', url], undefined, ['--max-old-space-size=32']).exit;
+    expect(exit.stderr).not.toMatch(/heap out of memory/);
+    expect(exit.code).toBe(0);
+    expect(exit.stderr).toMatch(/0 embedded, 16000 already in/);
   });
 });
 

@@ -1,9 +1,11 @@
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { runCli } from '../src/cli/program.js';
 import { createServer, localHashEmbedding } from '../src/server/index.js';
-import { capture, embedHarness, expectVectorsOf, maxDifference, readJsonl, readNpy, run } from './cli-helpers.js';
+import { buildCli, capture, embedHarness, expectVectorsOf, maxDifference, readJsonl, readNpy, run } from './cli-helpers.js';
+import { startCli } from './support/cli-child.js';
 
 const { state, out, input, embed } = embedHarness();
 
@@ -79,6 +81,51 @@ describe('resume', () => {
     expect(code).toBe(2);
     expect(stderr).toMatch(/holds 2-dimension vectors but --dimensions is 64/);
     expect(requests).toBe(0);
+  });
+});
+
+describe('resume continues with what made the output (the built binary)', { timeout: 60_000 }, () => {
+  let cli: string;
+  beforeAll(async () => {
+    cli = await buildCli();
+  });
+  afterAll(() => rmSync(dirname(cli), { recursive: true, force: true }));
+
+  /** Runs the binary against the test server; `requests` counts every request it saw, refused ones too. */
+  async function child(args: string[]) {
+    const before = state.server.stats.requests;
+    const exit = await startCli(cli, ['embed', ...args, '--base-url', state.url]).exit;
+    return { ...exit, requests: state.server.stats.requests - before };
+  }
+
+  test.each(['jsonl', 'npy'])('.%s: --resume with another --model is refused before any request, naming both', async (extension) => {
+    const file = input(`model-${extension}.txt`, 'one\ntwo\n');
+    const o = out(extension);
+    expect((await child([file, '--out', o, '--model', 'model-a'])).code).toBe(0);
+    appendFileSync(file, 'three\n');
+    const before = readFileSync(o);
+    const refused = await child([file, '--out', o, '--model', 'model-b', '--resume']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/--model 'model-a' but --model is 'model-b'/);
+    expect(refused.requests).toBe(0);
+    expect(readFileSync(o).equals(before)).toBe(true);
+    // The command it advises works.
+    const resumed = await child([file, '--out', o, '--model', 'model-a', '--resume']);
+    expect(resumed.code).toBe(0);
+    expect(resumed.requests).toBe(1);
+  });
+
+  test('--resume without --dimensions asks for the dimensions the output was made with', async () => {
+    const texts: Record<string, string> = { 1: 'alpha', 2: 'beta', 3: 'gamma' };
+    const file = input('dims.txt', 'alpha\nbeta\n');
+    const o = out();
+    expect((await child([file, '--out', o, '--dimensions', '16'])).code).toBe(0);
+    appendFileSync(file, 'gamma\n');
+    const resumed = await child([file, '--out', o, '--resume']);
+    expect(resumed.stderr).not.toMatch(/dimensions/);
+    expect(resumed.code).toBe(0);
+    expect(resumed.requests).toBe(1);
+    expectVectorsOf(readJsonl(o), texts, 16);
   });
 });
 

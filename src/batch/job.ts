@@ -6,18 +6,10 @@
 import type { EmbeddingsClient } from '../client.js';
 import { normalizeInPlace, toNumberArray } from '../decode.js';
 import { createEmbeddings, type AttemptHooks } from '../embeddings.js';
-import {
-  APIError,
-  APIUserAbortError,
-  AuthenticationError,
-  EmbeddingsError,
-  InvalidArgumentError,
-  NotFoundError,
-  PermissionDeniedError,
-  RateLimitError,
-} from '../errors.js';
+import { APIConnectionError, APIError, APIUserAbortError, EmbeddingsError, InvalidArgumentError, RateLimitError } from '../errors.js';
 import type { VectorType } from '../options.js';
 import { cacheKey } from './cache.js';
+import { isFatal, shouldSplit } from './job-errors.js';
 import type { BatchConfig } from './config.js';
 import { Pacer } from './pacer.js';
 import { halves, type Batch, type Unit } from './planner.js';
@@ -35,6 +27,8 @@ export interface JobSink {
 const CACHE_LOOKUP_CHUNK = 2048;
 /** Lone inputs of one split request that, failing alike with a 400 naming no field before any success, stop the job. */
 const LONE_FAILURES_TO_STOP = 3;
+/** Requests in a row that, once some request succeeded, lose their connection past their retries and stop the job. */
+const UNREACHABLE_TO_STOP = 3;
 
 /** The one-input requests of one split request that failed with a 400 naming no field, and its message. */
 interface LoneFailures {
@@ -49,8 +43,12 @@ export class Job {
   readonly controller = new AbortController();
   /** An error that makes every further request pointless (bad key, unknown model...). */
   fatal: EmbeddingsError | undefined;
-  /** An onProgress or cache error: the job stops and rethrows it. */
-  callbackError: unknown;
+  /**
+   * An error that ends the job as a whole, rethrown by the caller: an onProgress or cache
+   * error, or a server that could not be reached before any request succeeded. Inputs not
+   * done by then are not failed one by one: nothing about them was learnt.
+   */
+  stopError: unknown;
   /** Model name the server reported. */
   model: string | undefined;
   readonly usage = { prompt_tokens: 0, total_tokens: 0 };
@@ -60,6 +58,8 @@ export class Job {
   readonly #onCallerAbort: () => void;
   /** Some request of the job got its vectors. */
   #answered = false;
+  /** Requests in a row that lost their connection past their retries. */
+  #unreachable = 0;
 
   constructor(client: EmbeddingsClient<VectorType>, config: BatchConfig, sink: JobSink, totalInputs: number | undefined) {
     this.#client = client;
@@ -79,7 +79,7 @@ export class Job {
 
   /** No new request may start. */
   get stopped(): boolean {
-    return this.controller.signal.aborted || this.fatal !== undefined || this.callbackError !== undefined;
+    return this.controller.signal.aborted || this.fatal !== undefined || this.stopError !== undefined;
   }
 
   /** Cancels in-flight requests of a job that will not use their results. */
@@ -113,11 +113,11 @@ export class Job {
       try {
         found = await cache.get(chunk.map((unit) => (unit.key ??= cacheKey(cacheScope, unit.text))));
       } catch (error) {
-        this.#callbackFailed(error);
+        this.#halt(error);
         return misses.concat(units.slice(start));
       }
       if (!Array.isArray(found) || found.length !== chunk.length) {
-        this.#callbackFailed(
+        this.#halt(
           new InvalidArgumentError(`\`cache.get()\` must resolve to an array of ${chunk.length} entries, one per key`),
         );
         return misses.concat(units.slice(start));
@@ -167,7 +167,16 @@ export class Job {
         await this.send(right, lone);
         return;
       }
-      if (isFatal(error) || this.#failsEveryInput(batch, error, lone)) {
+      if (error instanceof APIConnectionError && !this.#answered) {
+        // The client's retries are spent and nothing ever got through: the server is not
+        // there (wrong --base-url, down, a firewall). Failing every input of the job in turn
+        // would only repeat this, request after request.
+        this.#halt(error);
+        return;
+      }
+      // A server gone in the middle of the job: what it answered stands, the rest fails unsent.
+      const gone = error instanceof APIConnectionError && ++this.#unreachable >= UNREACHABLE_TO_STOP;
+      if (gone || isFatal(error) || this.#failsEveryInput(batch, error, lone)) {
         this.fatal = error;
       }
       return this.#fail(batch.units, error);
@@ -175,6 +184,7 @@ export class Job {
 
     settle();
     this.#answered = true;
+    this.#unreachable = 0;
     this.model ??= response.model;
     this.usage.prompt_tokens += response.usage.prompt_tokens;
     this.usage.total_tokens += response.usage.total_tokens;
@@ -186,7 +196,7 @@ export class Job {
       try {
         await cache.set(batch.units.map((unit, i) => [(unit.key ??= cacheKey(cacheScope, unit.text)), vectors[i]!]));
       } catch (error) {
-        this.#callbackFailed(error);
+        this.#halt(error);
       }
     }
     batch.units.forEach((unit, i) => this.#deliver(unit, vectors[i]!, cache === undefined));
@@ -273,40 +283,16 @@ export class Job {
   }
 
   #report(): void {
-    if (this.callbackError !== undefined) return;
+    if (this.stopError !== undefined) return;
     try {
       this.progress.report();
     } catch (error) {
-      this.#callbackFailed(error);
+      this.#halt(error);
     }
   }
 
-  #callbackFailed(error: unknown): void {
-    this.callbackError ??= error;
+  #halt(error: unknown): void {
+    this.stopError ??= error;
     this.stop(error);
   }
-}
-
-/** A 413, or a 400 that is about the inputs (their total or one of them) rather than another field. */
-function shouldSplit(error: EmbeddingsError): boolean {
-  if (!(error instanceof APIError)) return false;
-  if (error.status === 413) return true;
-  return error.status === 400 && !namesOtherField(error);
-}
-
-/** Errors every other request of the job would get too: stop sending instead of repeating them. */
-function isFatal(error: EmbeddingsError): boolean {
-  return (
-    error instanceof AuthenticationError ||
-    error instanceof PermissionDeniedError ||
-    error instanceof NotFoundError ||
-    error instanceof InvalidArgumentError ||
-    (error instanceof RateLimitError && error.code === 'insufficient_quota') ||
-    (error instanceof APIError && error.status === 400 && namesOtherField(error))
-  );
-}
-
-/** OpenAI names the offending field in `param`; anything but the input is shared by every request. */
-function namesOtherField(error: APIError): boolean {
-  return typeof error.param === 'string' && error.param !== '' && !/^\$?\.?input\b/.test(error.param);
 }

@@ -107,7 +107,7 @@ export async function* stream(
       }
     }).catch((error: unknown) => {
       // Job methods settle their own errors; anything else is a defect that must not pass silently.
-      job.callbackError ??= error;
+      job.stopError ??= error;
       job.stop(error);
     });
   };
@@ -219,7 +219,7 @@ export async function* stream(
 
   // An abort after the source ended and every input settled took nothing away.
   if (job.aborted && !(sourceEnded && job.progress.settledInputs === nextIndex)) throw job.abortError(METHOD);
-  if (job.callbackError !== undefined) throw job.callbackError;
+  if (job.stopError !== undefined) throw job.stopError;
   if (readerError !== undefined) throw readerError;
   if (failures.length > 0) {
     failures.sort((a, b) => a.index - b.index);

@@ -42,6 +42,9 @@ export async function openJsonlOutput(path: string, options: OpenOptions): Promi
   return {
     files: [path],
     done,
+    get dimensions() {
+      return dimensions;
+    },
     accepts: () => undefined,
     write(id, embedding) {
       queue.check();

@@ -60,6 +60,9 @@ export async function openNpyOutput(path: string, options: OpenOptions): Promise
   return {
     files: [path, ids],
     done,
+    get dimensions() {
+      return dimensions;
+    },
     accepts(id) {
       return /[\r\n]/.test(id) ? `id contains a line break, which the ids file '${ids}' cannot hold` : undefined;
     },

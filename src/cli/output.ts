@@ -1,3 +1,4 @@
+import { readFileSync, writeFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { UsageError } from './io.js';
 import { openJsonlOutput } from './output-jsonl.js';
@@ -14,6 +15,8 @@ export interface OutputWriter {
   readonly files: string[];
   /** Ids already in the output when it was opened (resume); they are not embedded again. */
   readonly done: ReadonlySet<string>;
+  /** The vector length the output holds; undefined until a new output gets its first vector. */
+  readonly dimensions: number | undefined;
   /** Queues one vector; throws when its length differs from the others. */
   write(id: string, embedding: ArrayLike<number>): void;
   /** Whether `id` can be stored (the `.npy` ids file holds one id per line). */
@@ -32,21 +35,86 @@ export interface OpenOptions {
   overwrite: boolean;
   /** `--dimensions`, checked against an existing file. */
   dimensions: number | undefined;
+  /** `--model`, recorded beside the output and checked when resuming. */
+  model: string;
 }
 
-/** Opens `.jsonl` or `.npy` output, chosen by the extension of `path`. */
-export async function openOutput(path: string, options: OpenOptions): Promise<OutputWriter> {
+/** An opened output, and the `dimensions` its requests must ask for. */
+export interface Output extends OutputWriter {
+  /** `--dimensions`; when resuming without it, what the output was made with. */
+  readonly requestDimensions: number | undefined;
+}
+
+/**
+ * What made an output, in `<out>.meta.json` beside it: resuming with another model would mix
+ * two models' vectors in one file, and resuming without `--dimensions` would ask for the
+ * model's own length and find the mismatch only after spending tokens.
+ */
+interface OutputMeta {
+  model: string;
+  /** `--dimensions` as given; null when the model's own length was asked for. */
+  dimensions: number | null;
+}
+
+/** The file beside output `path` that records the model and dimensions it was made with. */
+export function metaPath(path: string): string {
+  return `${path}.meta.json`;
+}
+
+/**
+ * Opens `.jsonl` or `.npy` output, chosen by the extension of `path`. Resuming first checks
+ * the recorded model and dimensions, so a mismatch is refused before a file is touched.
+ */
+export async function openOutput(path: string, options: OpenOptions): Promise<Output> {
   const extension = extname(path).toLowerCase();
   const open = extension === '.npy' ? openNpyOutput : extension === '.jsonl' || extension === '.ndjson' ? openJsonlOutput : undefined;
   if (!open) throw new UsageError(`--out '${path}' must end in .jsonl or .npy`);
   try {
-    return await open(path, options);
+    const recorded = options.resume ? readMeta(path, options) : undefined;
+    const writer = await open(path, options);
+    // Without a record (an output from before records were kept), the vectors' own length.
+    const requestDimensions = options.dimensions ?? (recorded ? (recorded.dimensions ?? undefined) : writer.dimensions);
+    const meta: OutputMeta = { model: options.model, dimensions: requestDimensions ?? null };
+    writeFileSync(metaPath(path), `${JSON.stringify(meta)}\n`);
+    return Object.assign(writer, { files: [...writer.files, metaPath(path)], requestDimensions });
   } catch (error) {
     // A missing folder or a read-only file is a problem with the command line, not the run.
     const code = (error as NodeJS.ErrnoException).code;
     if (typeof code === 'string') throw new UsageError(`cannot write --out '${path}': ${code}`);
     throw error;
   }
+}
+
+/** The record of an output being resumed, refusing a model or dimensions other than it names. */
+function readMeta(path: string, options: OpenOptions): OutputMeta | undefined {
+  const file = metaPath(path);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  let meta: Partial<OutputMeta> | null = null;
+  try {
+    meta = JSON.parse(text) as Partial<OutputMeta> | null;
+  } catch {
+    // reported below
+  }
+  const dimensions = meta?.dimensions;
+  if (typeof meta?.model !== 'string' || !(dimensions === null || (Number.isInteger(dimensions) && dimensions! > 0))) {
+    throw new UsageError(`cannot resume '${path}': '${file}' is not a {"model","dimensions"} record`);
+  }
+  if (meta.model !== options.model) {
+    throw new UsageError(
+      `cannot resume '${path}': it holds vectors of --model '${meta.model}' but --model is '${options.model}'; ` +
+        `pass --model '${meta.model}', or --overwrite to start again`,
+    );
+  }
+  if (options.dimensions !== undefined && dimensions !== null && dimensions !== options.dimensions) {
+    throw new UsageError(`cannot resume '${path}': it was made with --dimensions ${dimensions} but --dimensions is ${options.dimensions}`);
+  }
+  return meta as OutputMeta;
 }
 
 /** Shared by both writers: the one-turn write buffer and the length check. */

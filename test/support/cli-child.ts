@@ -1,0 +1,33 @@
+/** The bundled CLI (see buildCli in test/cli-helpers.ts) run as a child process, as a shell runs it. */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface ChildRun {
+  child: ChildProcess;
+  exit: Promise<Exit>;
+  stdout: () => string;
+}
+
+/** Starts `node [nodeFlags] <cli> <args>` with `stdin` written and closed. */
+export function startCli(cli: string, args: string[], options: { stdin?: string; nodeFlags?: string[] } = {}): ChildRun {
+  const child = spawn(process.execPath, [...(options.nodeFlags ?? []), cli, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stdin!.end(options.stdin);
+  const exit = new Promise<Exit>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
+  return { child, exit, stdout: () => stdout };
+}
+
+/** Polls `check` every 10 ms, at most `limit` times; no timing is asserted. */
+export async function until(check: () => boolean, limit = 2000): Promise<void> {
+  for (let i = 0; i < limit && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+}
