@@ -14,7 +14,8 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const CLI = join(ROOT, 'dist', 'cli.js');
+// EMBEDRAIL_DEMO_CLI: another build of the CLI, for the demo's own tests.
+const CLI = process.env.EMBEDRAIL_DEMO_CLI || join(ROOT, 'dist', 'cli.js');
 const CORPUS = join(ROOT, 'examples', 'data', 'facts.jsonl');
 const K = 3;
 
@@ -72,14 +73,25 @@ async function main() {
   console.log(`embedrail demo: ${provider.description}, model ${provider.model}\n`);
 
   const workDir = await mkdtemp(join(tmpdir(), 'embedrail-demo-'));
-  cleanups.push(() => rm(workDir, { recursive: true, force: true }));
+  // Kept when the CLI has pointed the user at a file in it (the failed inputs).
+  let keepWorkDir = false;
+  cleanups.push(() => (keepWorkDir ? undefined : rm(workDir, { recursive: true, force: true })));
   const vectorsPath = join(workDir, 'vectors.jsonl');
   const common = ['--base-url', provider.baseURL, '--model', provider.model];
   const texts = await readCorpus();
 
   console.log(`1. embedrail embed ${relative(process.cwd(), CORPUS) || CORPUS} (${texts.size} texts)`);
   const started = performance.now();
-  await runCli(['embed', CORPUS, '--out', vectorsPath, ...common], provider.env, EMBED_TIMEOUT_MS, 'inherit');
+  try {
+    await runCli(['embed', CORPUS, '--out', vectorsPath, ...common], provider.env, EMBED_TIMEOUT_MS, 'inherit');
+  } catch (error) {
+    const failures = `${vectorsPath}.failures.jsonl`;
+    if (await access(failures).then(() => true, () => false)) {
+      keepWorkDir = true;
+      throw new DemoError(`${error.message}; the failed inputs are in ${failures} (kept; delete ${workDir} when done)`);
+    }
+    throw error;
+  }
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
   const dimensions = await checkVectors(vectorsPath, texts);
   console.log(`   ${texts.size} vectors of ${dimensions} dimensions written in ${seconds} s\n`);
@@ -116,13 +128,17 @@ async function localProvider() {
   return { description: `local server at ${url}`, baseURL: url, model: 'local-hash-embedding', env };
 }
 
-/** `--openai`: the same steps against OpenAI; the CLI reads the key from its environment. */
+/**
+ * `--openai`: the same steps against OpenAI (or OPENAI_BASE_URL, as the client reads it); the
+ * CLI reads the key from its environment.
+ */
 function openAIProvider() {
   // The key travels in the environment, never on a command line where `ps` would show it;
   // dropping EMBEDRAIL_API_KEY makes sure the CLI picks OPENAI_API_KEY.
   const env = { ...process.env };
   delete env.EMBEDRAIL_API_KEY;
-  return { description: 'OpenAI', baseURL: 'https://api.openai.com/v1', model: 'text-embedding-3-small', env };
+  const baseURL = process.env.OPENAI_BASE_URL || 'https://api.openai.com/v1';
+  return { description: `OpenAI at ${baseURL}`, baseURL, model: 'text-embedding-3-small', env };
 }
 
 async function readCorpus() {

@@ -5,26 +5,39 @@
 #                                  the repository), start it on loopback, wait until it answers,
 #                                  print the URL to export as PRISM_URL
 #   scripts/prism.sh stop <dir>    stop the instance started with the same <dir>
+#   scripts/prism.sh run <command...>
+#                                  start Prism in a scratch folder, run <command> with PRISM_URL
+#                                  set, stop Prism, exit with <command>'s status
 #
-# Environment: PRISM_PORT (default 4010), PRISM_SPEC (default ../shared/conformance/openai-openapi.yml
-# beside the repository), PRISM_WAIT_SECONDS (default 180).
+# `start` exits non-zero, saying why on stderr, whenever Prism does not come up: the spec is
+# missing, the install fails, Prism exits or does not answer in time. Anything that needs Prism
+# must stop there rather than run without it: `url=$(scripts/prism.sh start "$dir") && ...`.
+#
+# Environment: PRISM_PORT (default 4010), PRISM_SPEC (default test/fixtures/openai-openapi.yml,
+# the vendored copy), PRISM_WAIT_SECONDS (default 180).
 set -euo pipefail
 
 # 5.14.2 is the last release whose engines allow Node 20; 5.15+ require Node 24.
 readonly PRISM_VERSION=5.14.2
 
 usage() {
-  echo "usage: $0 start|stop <scratch dir>" >&2
+  echo "usage: $0 start|stop <scratch dir>, or $0 run <command...>" >&2
   exit 2
 }
 
-[ $# -eq 2 ] || usage
+[ $# -ge 2 ] || usage
 cmd=$1
-dir=$2
+shift
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 port=${PRISM_PORT:-4010}
-spec=${PRISM_SPEC:-$repo/../shared/conformance/openai-openapi.yml}
+spec=${PRISM_SPEC:-$repo/test/fixtures/openai-openapi.yml}
 url="http://127.0.0.1:$port"
+if [ "$cmd" = run ]; then
+  dir=$(mktemp -d)
+else
+  [ $# -eq 1 ] || usage
+  dir=$1
+fi
 pidfile="$dir/prism.pid"
 logfile="$dir/prism.log"
 
@@ -45,8 +58,11 @@ start() {
   fi
   if [ ! -x "$dir/node_modules/.bin/prism" ]; then
     echo "prism: installing @stoplight/prism-cli@$PRISM_VERSION into $dir" >&2
-    npm install --prefix "$dir" --no-audit --no-fund --no-save --loglevel=error \
-      "@stoplight/prism-cli@$PRISM_VERSION" >&2
+    if ! npm install --prefix "$dir" --no-audit --no-fund --no-save --loglevel=error \
+      "@stoplight/prism-cli@$PRISM_VERSION" >&2; then
+      echo "prism: could not install @stoplight/prism-cli@$PRISM_VERSION (offline?); Prism is not running" >&2
+      exit 1
+    fi
   fi
   # -v warn: one log line per request would bury the reason in the log when something fails.
   "$dir/node_modules/.bin/prism" mock "$spec" -h 127.0.0.1 -p "$port" -v warn \
@@ -86,8 +102,20 @@ stop() {
   kill -KILL "$pid" 2>/dev/null || true
 }
 
+run() {
+  [ $# -ge 1 ] || usage
+  trap 'stop; rm -rf "$dir"' EXIT
+  PRISM_URL=$(start)
+  export PRISM_URL
+  echo "prism: answering at $PRISM_URL" >&2
+  local rc=0
+  "$@" || rc=$?
+  exit "$rc"
+}
+
 case $cmd in
   start) start ;;
   stop) stop ;;
+  run) run "$@" ;;
   *) usage ;;
 esac

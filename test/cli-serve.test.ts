@@ -1,8 +1,9 @@
+import { spawn } from 'node:child_process';
 import { Readable } from 'node:stream';
-import { describe, expect, test } from 'vitest';
+import { beforeAll, describe, expect, test } from 'vitest';
 import { runCli } from '../src/cli/program.js';
 import { exposureWarning } from '../src/cli/serve.js';
-import { capture } from './cli-helpers.js';
+import { buildCli, capture } from './cli-helpers.js';
 
 describe('serve', () => {
   test.each([
@@ -42,4 +43,59 @@ describe('serve', () => {
     expect(stderr.text).toBe('');
     expect(stdout.text).toContain('server stopped');
   });
+});
+
+describe('serve stops when the process that started it ends', () => {
+  /**
+   * A parent that starts `embedrail serve` and passes on its output, as npx (through `sh -c`)
+   * does, but passes no signal on: killing the parent leaves the server to notice by itself.
+   */
+  const PARENT = `
+    const { spawn } = require('node:child_process');
+    const child = spawn(process.execPath, [process.argv[1], 'serve', '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    child.stdout.on('data', (chunk) => process.stdout.write(chunk));
+    process.stdout.write('child ' + child.pid + '\\n');
+  `;
+
+  let cli: string;
+  beforeAll(async () => {
+    cli = await buildCli();
+  }, 120_000);
+
+  test.each(['SIGTERM', 'SIGKILL'] as const)('parent ended by %s: the port stops answering and the server exits', async (signal) => {
+    const parent = spawn(process.execPath, ['-e', PARENT, cli], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    parent.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    for (let i = 0; i < 600 && !/\/v1\n/.test(out); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    const url = /http:\/\/127\.0\.0\.1:\d+\/v1/.exec(out)?.[0];
+    const childPid = Number(/child (\d+)/.exec(out)?.[1]);
+    expect(url).toBeDefined();
+    expect((await fetch(`${url}/models`)).status).toBe(200);
+
+    const exited = new Promise((resolve) => parent.once('exit', resolve));
+    parent.kill(signal);
+    await exited;
+
+    // Bounded wait: the server checks for its parent every PARENT_CHECK_MS.
+    let answering = true;
+    let alive = true;
+    try {
+      for (let i = 0; i < 200 && answering; i++) {
+        answering = await fetch(`${url}/models`, { signal: AbortSignal.timeout(2_000) }).then(() => true, () => false);
+        if (answering) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      for (let i = 0; i < 200 && alive; i++) {
+        try {
+          process.kill(childPid, 0);
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        } catch {
+          alive = false;
+        }
+      }
+    } finally {
+      if (alive) process.kill(childPid, 'SIGKILL');
+    }
+    expect(answering).toBe(false);
+    expect(alive).toBe(false);
+  }, 60_000);
 });

@@ -4,7 +4,7 @@ import { describe, expect, test } from 'vitest';
 import { decodeBase64Float32, encodeFloat32Base64, firstNonFinite, normalizeInPlace, toNumberArray } from '../src/decode.js';
 
 const fixture = (name: string) =>
-  JSON.parse(readFileSync(new URL(`../../shared/fixtures/openai-recorded/${name}`, import.meta.url), 'utf8'));
+  JSON.parse(readFileSync(new URL(`./fixtures/openai-recorded/${name}`, import.meta.url), 'utf8'));
 
 describe('decodeBase64Float32', () => {
   test('reads little-endian float32 bytes', () => {

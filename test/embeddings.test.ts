@@ -16,7 +16,7 @@ afterAll(() => client.close());
 const raw = { normalize: false } as const;
 const norm = (v: ArrayLike<number>) => Math.sqrt(Array.from(v).reduce((s, x) => s + x * x, 0));
 const recorded = (name: string) =>
-  readFileSync(new URL(`../../shared/fixtures/openai-recorded/${name}`, import.meta.url), 'utf8');
+  readFileSync(new URL(`./fixtures/openai-recorded/${name}`, import.meta.url), 'utf8');
 
 describe('wire format', () => {
   test('asks for base64 when the caller sets no encoding_format, and decodes it to the exact floats', async () => {

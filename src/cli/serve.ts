@@ -23,9 +23,39 @@ export function exposureWarning(host: string): string | undefined {
   return loopback ? undefined : `embedrail: warning: listening on ${host}, reachable from other machines, with no authentication`;
 }
 
+/** How often `serve` checks that the process that started it is still there. @unit ms */
+export const PARENT_CHECK_MS = 500;
+
 /**
- * `embedrail serve`: the local OpenAI-compatible server until SIGINT or SIGTERM (`io.signal`),
- * then a clean close: open connections ended, the port released, exit code 0.
+ * Resolves once process `pid` has gone (checked every {@link PARENT_CHECK_MS}), never for pid
+ * 0 or 1 (started by init, a container or a service manager, whose end is the machine's).
+ * `npx embedrail serve &` runs the server as npx's grandchild, through `sh -c`; `kill` of the
+ * PID the shell reports ends npx and the `sh`, but nothing passes the signal on to the server,
+ * which would keep the port. Noticing that its parent is gone stops it instead.
+ */
+export function parentGone(pid: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (pid <= 1) return;
+    const timer = setInterval(() => {
+      try {
+        process.kill(pid, 0);
+      } catch (error) {
+        // EPERM: it exists but belongs to someone else, so it has not gone.
+        if ((error as NodeJS.ErrnoException).code !== 'ESRCH') return;
+        clearInterval(timer);
+        resolve();
+      }
+    }, PARENT_CHECK_MS);
+    // The listening server keeps the process alive, not this check.
+    timer.unref();
+    signal?.addEventListener('abort', () => clearInterval(timer), { once: true });
+  });
+}
+
+/**
+ * `embedrail serve`: the local OpenAI-compatible server until SIGINT or SIGTERM (`io.signal`)
+ * or until the process that started it ends, then a clean close: open connections ended, the
+ * port released, exit code 0.
  */
 export async function serve(flags: ServeFlags, io: CliIo): Promise<number> {
   let server: ReturnType<typeof createServer>;
@@ -52,11 +82,20 @@ export async function serve(flags: ServeFlags, io: CliIo): Promise<number> {
   if (warning) io.stderr.write(`${warning}\n`);
   io.stdout.write(`embedrail: serving ${SERVER_DEFAULTS.model} at ${url} (Ctrl+C to stop)\n`);
   io.stdout.write(`embedrail: export EMBEDRAIL_BASE_URL=${url}\n`);
-  await new Promise<void>((resolve) => {
-    if (!io.signal || io.signal.aborted) return resolve();
-    io.signal.addEventListener('abort', () => resolve(), { once: true });
+  const watch = new AbortController();
+  const orphaned = await new Promise<boolean>((resolve) => {
+    if (!io.signal || io.signal.aborted) return resolve(false);
+    io.signal.addEventListener('abort', () => resolve(false), { once: true });
+    void parentGone(process.ppid, watch.signal).then(() => resolve(true));
   });
+  watch.abort();
   await server.close();
-  io.stdout.write('embedrail: server stopped\n');
+  if (orphaned) {
+    // The parent may have been the one reading our output: a closed pipe is no failure here.
+    io.stdout.on('error', () => {});
+    io.stdout.write('embedrail: the process that started the server has ended; server stopped\n');
+  } else {
+    io.stdout.write('embedrail: server stopped\n');
+  }
   return EXIT.ok;
 }

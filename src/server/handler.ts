@@ -32,7 +32,14 @@ export interface HandlerContext {
   delay(ms: number): Promise<boolean>;
 }
 
-type Answer = { status: number; body: string; headers: Record<string, string>; contentType?: string };
+type Answer = {
+  status: number;
+  body: string;
+  headers: Record<string, string>;
+  contentType?: string;
+  /** The request body was left unread: destroy the socket once the answer is out. */
+  cutOff?: boolean;
+};
 
 function errorAnswer(error: OpenAIError): Answer {
   return { status: error.status, body: error.toBody(), headers: error.headers };
@@ -62,13 +69,14 @@ function faultAnswer(status: FaultStatus, limiter: RateLimiter): Answer {
 async function embeddings(req: IncomingMessage, ctx: HandlerContext): Promise<Answer> {
   const body = await readBody(req, ctx.maxBodyBytes);
   if (!body.ok) {
-    // Stop the upload: the connection closes after this answer rather than draining megabytes.
+    // The connection closes after this answer; readBody has read the rest of the body unless
+    // it passed the drain bounds, and then the socket is cut once the answer is out.
     const error = new OpenAIError(
       413,
       `Request body too large: ${body.bytes} bytes exceeds the limit of ${ctx.maxBodyBytes} bytes.`,
       { code: 'request_too_large', headers: { connection: 'close' } },
     );
-    return errorAnswer(error);
+    return { ...errorAnswer(error), cutOff: !body.drained };
   }
   let parsed: unknown;
   try {
@@ -157,8 +165,8 @@ export async function handle(req: IncomingMessage, res: ServerResponse, ctx: Han
   }
   if (ctx.latency > 0 && !(await ctx.delay(ctx.latency))) return;
   send(res, answer.status, answer.body, { ...answer.headers, 'x-request-id': requestId }, answer.contentType);
-  if (answer.headers.connection === 'close') {
-    // The rest of an oversized upload is never read: end the socket once the answer is out.
-    res.once('finish', () => req.socket.destroySoon());
+  if (answer.cutOff) {
+    // The rest of an endless or huge upload is not read: end the socket once the answer is out.
+    res.once('finish', () => req.socket.destroy());
   }
 }

@@ -48,40 +48,69 @@ export function send(
   res.end(bytes);
 }
 
-/** What reading a request body produced: its text, or that it passed the cap. */
-export type BodyResult = { ok: true; text: string } | { ok: false; tooLarge: true; bytes: number };
+/**
+ * How far the server reads an oversized body before answering 413: up to this many times
+ * `maxBodyBytes` in all, for at most {@link DRAIN_MS}. Answering while the client is still
+ * sending, then closing with its bytes unread, makes the kernel reset the connection, and the
+ * reset can reach the client before it has read the 413: it sees a connection error and sends
+ * the whole upload again. Past these bounds the upload is cut off, so an endless one cannot hold
+ * the server.
+ */
+export const DRAIN_FACTOR = 4;
+/** @unit ms */
+export const DRAIN_MS = 5_000;
+
+/**
+ * What reading a request body produced: its text, or that it passed the cap. `drained` says
+ * whether the rest of an oversized body was read to its end (the connection can close cleanly
+ * after the answer) or cut off at the drain bounds.
+ */
+export type BodyResult = { ok: true; text: string } | { ok: false; tooLarge: true; bytes: number; drained: boolean };
 
 /**
  * Reads the request body up to `maxBytes`. Past the cap it stops buffering at once (a huge
- * upload must not grow the heap) and reports how many bytes it had seen.
+ * upload must not grow the heap) but reads on and discards the rest, within the drain bounds,
+ * and reports how many bytes it saw.
  */
 export function readBody(req: IncomingMessage, maxBytes: number): Promise<BodyResult> {
+  const drainBytes = DRAIN_FACTOR * maxBytes;
   const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > maxBytes) {
-    return Promise.resolve({ ok: false, tooLarge: true, bytes: declared });
+  if (Number.isFinite(declared) && declared > drainBytes) {
+    return Promise.resolve({ ok: false, tooLarge: true, bytes: declared, drained: false });
   }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let bytes = 0;
+    let tooLarge = false;
+    let timer: NodeJS.Timeout | undefined;
     const onData = (chunk: Buffer): void => {
       bytes += chunk.length;
+      if (bytes > drainBytes) return cutOff();
+      if (tooLarge) return;
       if (bytes > maxBytes) {
-        cleanup();
+        tooLarge = true;
         chunks.length = 0;
-        resolve({ ok: false, tooLarge: true, bytes });
+        timer = setTimeout(cutOff, DRAIN_MS);
         return;
       }
       chunks.push(chunk);
     };
+    const cutOff = (): void => {
+      cleanup();
+      // Stop reading: the socket is destroyed once the answer is out.
+      req.pause();
+      resolve({ ok: false, tooLarge: true, bytes: Number.isFinite(declared) ? declared : bytes, drained: false });
+    };
     const onEnd = (): void => {
       cleanup();
-      resolve({ ok: true, text: Buffer.concat(chunks, bytes).toString('utf8') });
+      resolve(tooLarge ? { ok: false, tooLarge: true, bytes, drained: true } : { ok: true, text: Buffer.concat(chunks, bytes).toString('utf8') });
     };
     const onError = (error: Error): void => {
       cleanup();
       reject(error);
     };
     const cleanup = (): void => {
+      clearTimeout(timer);
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('error', onError);
