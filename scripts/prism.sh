@@ -14,7 +14,7 @@
 # must stop there rather than run without it: `url=$(scripts/prism.sh start "$dir") && ...`.
 #
 # Environment: PRISM_PORT (default 4010), PRISM_SPEC (default test/fixtures/openai-openapi.yml,
-# the vendored copy), PRISM_WAIT_SECONDS (default 180).
+# the vendored copy), PRISM_WAIT_SECONDS (default 300).
 set -euo pipefail
 
 # 5.14.2 is the last release whose engines allow Node 20; 5.15+ require Node 24.
@@ -70,7 +70,7 @@ start() {
   echo $! >"$pidfile"
   local pid deadline
   pid=$(cat "$pidfile")
-  deadline=$((SECONDS + ${PRISM_WAIT_SECONDS:-180}))
+  deadline=$((SECONDS + ${PRISM_WAIT_SECONDS:-300}))
   until answers; do
     if ! kill -0 "$pid" 2>/dev/null; then
       echo "prism: exited before answering; its log:" >&2
@@ -78,7 +78,7 @@ start() {
       exit 1
     fi
     if [ "$SECONDS" -ge "$deadline" ]; then
-      echo "prism: no answer on $url after ${PRISM_WAIT_SECONDS:-180} s; its log:" >&2
+      echo "prism: no answer on $url after ${PRISM_WAIT_SECONDS:-300} s; its log:" >&2
       cat "$logfile" >&2
       stop
       exit 1
