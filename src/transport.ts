@@ -34,6 +34,8 @@ export interface TransportResponse {
   status: number;
   headers: Record<string, string>;
   text: string;
+  /** Masks the credentials this request carried in `text` taken from the body, for messages. */
+  redact: (text: string) => string;
 }
 
 /** Error bodies are kept for diagnosis, but an HTML error page need not be kept whole. */
@@ -77,6 +79,7 @@ export class Transport {
   async post(path: string, body: unknown, options: AttemptOptions): Promise<TransportResponse> {
     const { signal } = options;
     const headers = mergeHeaders(this.#headers, options.headers);
+    const redact = redactor(headers);
     if (signal?.aborted) throw abortError(signal);
     const url = `${this.baseURL}${path}`;
     const timeout = new AbortController();
@@ -102,7 +105,7 @@ export class Transport {
       if (ok) {
         const requestId = responseHeaders['x-request-id'];
         const encoding = encodings.join(', ') || undefined;
-        if (read.kind === 'text') return { status, headers: responseHeaders, text: read.text };
+        if (read.kind === 'text') return { status, headers: responseHeaders, text: read.text, redact };
         if (read.kind === 'too-large') {
           const { maxResponseBytes: limit } = options;
           throw new ResponseTooLargeError({ method: 'POST', url: displayURL(url), status, limit, received: read.received, encoding, requestId });
@@ -114,7 +117,7 @@ export class Transport {
         throw new ResponseValidationError('POST', path, status, reason, { requestId, cause: read.kind === 'undecodable' ? read.error : undefined });
       }
       // An error status is what matters: an error body that cannot be decoded is left out.
-      const errorBody = read.kind === 'text' ? parseErrorBody(read.text, read.truncated) : '';
+      const errorBody = read.kind === 'text' ? parseErrorBody(redact(read.text), read.truncated) : '';
       throw apiErrorFor({ method: 'POST', path, status, headers: responseHeaders, body: errorBody });
     } catch (error) {
       if (error instanceof EmbeddingsError) throw error;
@@ -139,6 +142,29 @@ export class Transport {
   async close(): Promise<void> {
     if (this.#ownsDispatcher) await this.#dispatcher.close();
   }
+}
+
+/** Headers whose values are credentials: the key as sent, or a gateway's own key. */
+const CREDENTIAL_HEADERS = ['authorization', 'proxy-authorization', 'api-key', 'x-api-key'];
+/** Shorter values are not masked: they would mask ordinary words, and are no real secret. */
+const MIN_SECRET_LENGTH = 8;
+
+/**
+ * Servers echo a rejected key in their error text ("Incorrect API key provided: sk-..."), and
+ * that text becomes an error's message, a log line and a CLI failures file: mask every
+ * credential the request carried before any of it is kept.
+ */
+function redactor(headers: Record<string, string>): (text: string) => string {
+  const secrets = new Set<string>();
+  for (const name of CREDENTIAL_HEADERS) {
+    const value = headers[name];
+    if (value === undefined) continue;
+    secrets.add(value);
+    const token = /^(?:bearer|basic|token)\s+(.+)$/i.exec(value)?.[1];
+    if (token !== undefined) secrets.add(token);
+  }
+  const masked = [...secrets].filter((s) => s.length >= MIN_SECRET_LENGTH).sort((a, b) => b.length - a.length);
+  return (text) => masked.reduce((out, secret) => (out.includes(secret) ? out.replaceAll(secret, '[redacted]') : out), text);
 }
 
 /** Lower-cases names; later layers win; `null`/`undefined` removes. */

@@ -2,7 +2,15 @@ import { createServer } from 'node:net';
 import { http, HttpResponse } from 'msw';
 import { Agent, type Dispatcher } from 'undici';
 import { describe, expect, test } from 'vitest';
-import { APIConnectionError, EmbeddingsClient, InternalServerError, InvalidArgumentError, VERSION } from '../src/index.js';
+import {
+  APIConnectionError,
+  AuthenticationError,
+  EmbeddingsClient,
+  InternalServerError,
+  InvalidArgumentError,
+  ResponseValidationError,
+  VERSION,
+} from '../src/index.js';
 import { createEmbeddings } from '../src/embeddings.js';
 import { useFakeApi } from './support/fake-api.js';
 import { embeddingsHandler } from './support/vectors.js';
@@ -88,6 +96,46 @@ test('keeps a non-JSON error body for diagnosis, cut to 2 kB', async () => {
   const error = await new EmbeddingsClient({ baseURL: api.url, maxRetries: 0 }).embeddings.create(params).catch((e) => e);
   expect(error).toBeInstanceOf(InternalServerError);
   expect(error.body).toBe(`${page.slice(0, 2048)}...`);
+});
+
+describe('a server that echoes the credentials it got', () => {
+  const echo = (status: number, json: boolean) =>
+    http.post('*/embeddings', ({ request }) => {
+      const sent = `${request.headers.get('authorization')} ${request.headers.get('api-key')}`;
+      const text = `Incorrect API key provided: ${sent}`;
+      return json
+        ? HttpResponse.json({ error: { message: text, type: 'invalid_request_error', code: 'invalid_api_key' } }, { status })
+        : new HttpResponse(text, { status, headers: { 'content-type': 'text/plain' } });
+    });
+  const GATEWAY_KEY = 'gw-key-ABCDEFGHIJ';
+  const leaks = (error: Error & { body?: unknown }) =>
+    [error.message, JSON.stringify(error), JSON.stringify(error.body), String(error.stack)].join(' ');
+
+  test.each([
+    [401, true, AuthenticationError],
+    [502, false, InternalServerError],
+  ])('a %i answer quoting the key shows [redacted] in its message and body', async (status, json, ErrorClass) => {
+    api.use(echo(status, json));
+    const client = new EmbeddingsClient({ baseURL: api.url, apiKey: KEY, maxRetries: 0, defaultHeaders: { 'api-key': GATEWAY_KEY } });
+    const error = await client.embeddings.create(params).catch((e) => e);
+    expect(error).toBeInstanceOf(ErrorClass);
+    expect(api.requests).toHaveLength(1);
+    expect(api.requests[0]!.headers.authorization).toBe(`Bearer ${KEY}`);
+    expect(leaks(error)).toContain('[redacted]');
+    expect(leaks(error)).not.toContain(KEY);
+    expect(leaks(error)).not.toContain(GATEWAY_KEY);
+    await client.close();
+  });
+
+  test('a 2xx body that is not JSON is previewed with the key masked', async () => {
+    api.use(echo(200, false));
+    const client = new EmbeddingsClient({ baseURL: api.url, apiKey: KEY });
+    const error = await client.embeddings.create(params).catch((e) => e);
+    expect(error).toBeInstanceOf(ResponseValidationError);
+    expect(error.message).toContain('Incorrect API key provided: [redacted]');
+    expect(leaks(error)).not.toContain(KEY);
+    await client.close();
+  });
 });
 
 describe('headers', () => {
