@@ -7,6 +7,8 @@ import { npyHeader } from '../src/cli/npy.js';
 import { createServer, localHashEmbedding } from '../src/server/index.js';
 import type { LocalServer } from '../src/server/index.js';
 import { run, tempDir } from './cli-helpers.js';
+import { useFakeApi } from './support/fake-api.js';
+import { embeddingsHandler } from './support/vectors.js';
 
 let server: LocalServer;
 let url: string;
@@ -134,6 +136,35 @@ describe('search', () => {
     } finally {
       await failing.close();
     }
+  });
+});
+
+describe('search and the model the vectors were made with', () => {
+  const api = useFakeApi(embeddingsHandler());
+  /** A vectors file of 8 dimensions whose record says it was made with `model`. */
+  const madeWith = (model: string, dimensions: number | null) => {
+    const path = dir.path(`made-${model}-${dimensions}.jsonl`);
+    writeFileSync(path, `${JSON.stringify({ id: 'a', embedding: Array.from({ length: 8 }, (_, i) => i + 1) })}\n`);
+    writeFileSync(`${path}.meta.json`, `${JSON.stringify({ model, dimensions })}\n`);
+    return path;
+  };
+
+  test('without --model the query is embedded with the recorded model and dimensions', async () => {
+    const { code } = await run(['search', madeWith('recorded-model', 8), 'comet', '--base-url', api.url]);
+    expect(code).toBe(0);
+    expect(api.requests).toHaveLength(1);
+    expect(api.requests[0]!.body).toMatchObject({ model: 'recorded-model', dimensions: 8 });
+  });
+
+  test.each([
+    [['--model', 'text-embedding-3-small'], "holds vectors of --model 'recorded-model' but --model is 'text-embedding-3-small'"],
+    [['--dimensions', '16'], 'was made with --dimensions 8 but --dimensions is 16'],
+  ])('%j contradicting the record is a usage error before any request', async (flags, message) => {
+    const path = madeWith('recorded-model', 8);
+    const { code, stderr } = await run(['search', path, 'comet', '--base-url', api.url, ...flags]);
+    expect(code).toBe(2);
+    expect(stderr).toContain(`'${path}' ${message}`);
+    expect(api.requests).toHaveLength(0);
   });
 });
 

@@ -85,6 +85,19 @@ export async function openOutput(path: string, options: OpenOptions): Promise<Ou
   }
 }
 
+/** The recorded model and dimensions of output `path`, or undefined without a readable record. */
+export function recordedMeta(path: string): OutputMeta | undefined {
+  let meta: Partial<OutputMeta> | null;
+  try {
+    meta = JSON.parse(readFileSync(metaPath(path), 'utf8')) as Partial<OutputMeta> | null;
+  } catch {
+    return undefined;
+  }
+  const dimensions = meta?.dimensions;
+  const valid = typeof meta?.model === 'string' && (dimensions === null || (Number.isInteger(dimensions) && dimensions! > 0));
+  return valid ? (meta as OutputMeta) : undefined;
+}
+
 /** The record of an output being resumed, refusing a model or dimensions other than it names. */
 function readMeta(path: string, options: OpenOptions): OutputMeta | undefined {
   const file = metaPath(path);

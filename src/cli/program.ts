@@ -110,7 +110,10 @@ export function buildProgram(io: CliIo, done: (code: number) => void = () => {})
     .option('-k, --top-k <n>', 'how many ids to print', integer(1), 5)
     .option('--texts <input>', "the input file given to embed (.txt, .jsonl or .csv), to print each hit's text after its id (default: none, ids only)", nonEmpty);
   fields(searchCommand)
-    .action(async (vectors: string, query: string, flags: SearchFlags) => done(await search(vectors, query, flags, io)));
+    .action(async (vectors: string, query: string, flags: SearchFlags) => {
+      const modelGiven = searchCommand.getOptionValueSource('model') !== 'default';
+      done(await search(vectors, query, { ...flags, modelGiven }, io));
+    });
 
   program
     .command('serve')

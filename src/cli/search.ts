@@ -5,6 +5,7 @@ import type { CliIo } from './io.js';
 import { EXIT, UsageError } from './io.js';
 import { checkReadable, inputFormat, openInput, readRecords } from './readers.js';
 import type { FieldNames } from './readers.js';
+import { recordedMeta } from './output.js';
 import { openVectors } from './vectors.js';
 import type { VectorFile } from './vectors.js';
 
@@ -17,6 +18,8 @@ export interface SearchFlags extends FieldNames {
   apiKey?: string;
   /** The input given to `embed`, to print each hit's text beside its id. */
   texts?: string;
+  /** Whether `--model` was given rather than left at its default. */
+  modelGiven?: boolean;
 }
 
 /**
@@ -25,6 +28,28 @@ export interface SearchFlags extends FieldNames {
  * @unit bytes
  */
 export const SEARCH_CHUNK_BYTES = 8 * 1024 * 1024;
+
+/**
+ * The model and dimensions to embed the query with: those `embed` recorded beside the vectors
+ * (`<vectors>.meta.json`) unless the flags say otherwise, and a flag that contradicts the record
+ * is refused: a query embedded by another model ranks the vectors at random, with no error.
+ */
+function queryModel(vectorsPath: string, flags: SearchFlags): { model: string; dimensions: number | undefined } {
+  const recorded = recordedMeta(vectorsPath);
+  if (recorded === undefined) return { model: flags.model, dimensions: flags.dimensions };
+  if (flags.modelGiven && flags.model !== recorded.model) {
+    throw new UsageError(
+      `'${vectorsPath}' holds vectors of --model '${recorded.model}' but --model is '${flags.model}'; ` +
+        `pass --model '${recorded.model}' or leave it out`,
+    );
+  }
+  if (flags.dimensions !== undefined && recorded.dimensions !== null && flags.dimensions !== recorded.dimensions) {
+    throw new UsageError(
+      `'${vectorsPath}' was made with --dimensions ${recorded.dimensions} but --dimensions is ${flags.dimensions}`,
+    );
+  }
+  return { model: recorded.model, dimensions: flags.dimensions ?? recorded.dimensions ?? undefined };
+}
 
 /** One result of {@link bestRows}: row number in the file, cosine score, id. */
 export interface Hit {
@@ -48,11 +73,12 @@ export async function search(vectorsPath: string, query: string, flags: SearchFl
   }
   const vectors = await openVectors(vectorsPath);
   if (vectors.rows === 0) throw new UsageError(`'${vectorsPath}' holds no vectors`);
+  const { model, dimensions } = queryModel(vectorsPath, flags);
   const client = newClient({ baseURL: flags.baseUrl, apiKey: flags.apiKey });
   let vector: Vector;
   try {
     const response = await client.embeddings.create(
-      { model: flags.model, input: query, ...(flags.dimensions === undefined ? {} : { dimensions: flags.dimensions }) },
+      { model, input: query, ...(dimensions === undefined ? {} : { dimensions }) },
       { signal: io.signal },
     );
     vector = response.data[0]!.embedding;
