@@ -288,7 +288,10 @@ describe('input that is not UTF-8, through the built binary', { timeout: 60_000 
       for (let i = 0; i < 1000 && server.stats.inputs < before + 2; i++) await new Promise((resolve) => setTimeout(resolve, 10));
       stdin.end(Buffer.concat([latin1('caf\u00e9\n'), Buffer.from('never sent\n')]));
     });
-    expect(result.stderr).toBe(`embedrail: stdin is not valid UTF-8: byte 0xe9 on line 3 at byte offset 28; ${LATIN1_HINT}\n`);
+    expect(result.stderr).toBe(
+      `embedrail: stdin is not valid UTF-8: byte 0xe9 on line 3 at byte offset 28; ${LATIN1_HINT}; ` +
+        `the 2 inputs embedded before it are kept in '${out}': fix the input and rerun with --resume to embed the rest\n`,
+    );
     expect(result.code).toBe(2);
     expect(result.inputs).toBe(2);
     expectVectorsOf(readJsonl(out), { 1: 'first words', 2: 'second words' });

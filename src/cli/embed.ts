@@ -71,6 +71,7 @@ export async function embed(input: string, flags: EmbedFlags, io: CliIo): Promis
   const display = new ProgressDisplay(stats, io.stderr);
   let stopped: unknown;
   let misuse = false;
+  let usage: UsageError | undefined;
   // Ctrl+C on a silent pipe (`tail -f log | embedrail embed -`) must not wait for its next
   // line: sniffing the format ends when stdin is closed, reading records when the signal aborts.
   const closeStdin = () => {
@@ -129,8 +130,8 @@ export async function embed(input: string, flags: EmbedFlags, io: CliIo): Promis
     }
   } catch (error) {
     misuse = error instanceof UsageError;
-    if (misuse) throw error;
-    stopped = error;
+    if (!misuse) stopped = error;
+    else usage = error as UsageError;
   } finally {
     io.signal?.removeEventListener('abort', closeStdin);
     // An open pipe still being read would keep the process alive after the run; sniffed stdin
@@ -149,6 +150,14 @@ export async function embed(input: string, flags: EmbedFlags, io: CliIo): Promis
       display.stop(misuse ? undefined : { out: flags.out, failures: failures.path });
       await client.close();
     }
+  }
+  if (usage !== undefined) {
+    // A bad line partway through (stdin is checked as it arrives) keeps what came before it.
+    if (stats.embedded === 0) throw usage;
+    throw new UsageError(
+      `${usage.message}; the ${stats.embedded} inputs embedded before it are kept in '${flags.out}': ` +
+        `fix the input and rerun with --resume to embed the rest`,
+    );
   }
   // Inputs that never arrived are not done either, even when everything read so far is.
   if (stopped === undefined && cutShort) stopped = new Error('interrupted');
