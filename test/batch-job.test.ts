@@ -14,6 +14,7 @@ import {
   BatchEmbeddingError,
   EmbeddingsClient,
   EmbeddingsError,
+  InternalServerError,
   NotFoundError,
   PermissionDeniedError,
   RateLimitError,
@@ -230,6 +231,29 @@ describe('a server that cannot be reached', () => {
     expect(res.failures.map((f) => f.index)).toEqual(texts(40).map((_, i) => i).slice(4));
     for (const failure of res.failures) expect(failure.error).toBeInstanceOf(APIConnectionError);
     expect(wire.api.requests).toHaveLength(4);
+  });
+});
+
+describe('a server that keeps failing with 5xx', () => {
+  const options = { onFailure: 'collect', maxInputsPerRequest: 4, maxConcurrency: 1, maxRetries: 1 } as const;
+  const broken = () => HttpResponse.json({ error: { message: 'boom' } }, { status: 500, headers: { 'retry-after-ms': '0' } });
+
+  test('after a success, three requests in a row failing past their retries stop the job: the rest fail unsent', async () => {
+    serve({ intercept: (request) => (request.texts.includes('text number 0') ? undefined : broken()) });
+    const res = await wire.client.embeddings.createMany({ model, input: texts(40) }, options);
+    expect(res.data.map((d) => d.index)).toEqual([0, 1, 2, 3]);
+    expect(res.failures.map((f) => f.index)).toEqual(texts(40).map((_, i) => i).slice(4));
+    for (const failure of res.failures) expect(failure.error).toBeInstanceOf(InternalServerError);
+    // One success, then three requests of two attempts each; the other 24 inputs were never sent.
+    expect(wire.api.requests).toHaveLength(7);
+  });
+
+  test('failing requests between successes never stop it', async () => {
+    const poison = new Set(['text number 4', 'text number 12', 'text number 20', 'text number 28']);
+    serve({ intercept: (request) => (request.texts.some((text) => poison.has(text)) ? broken() : undefined) });
+    const res = await wire.client.embeddings.createMany({ model, input: texts(40) }, options);
+    expect(res.failures.map((f) => f.index)).toEqual([4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31]);
+    expect(res.data).toHaveLength(24);
   });
 });
 

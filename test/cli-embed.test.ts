@@ -187,16 +187,17 @@ describe('failures never disappear', () => {
     const failing = createServer({ dimensions: 64, failRate: 1, seed: 3 });
     const { url: failingUrl } = await failing.listen(0, '127.0.0.1');
     try {
-      const file = input('l.txt', 'a\nb\nc\n');
+      // Two requests: a third failing in a row would stop the job (see the batch engine's tests).
+      const file = input('l.txt', 'a\nb\n');
       const o = out();
       const secret = 'sk-test-do-not-print-0123456789';
       const result = await run(['embed', file, '--out', o, '--base-url', failingUrl, '--max-retries', '0', '--batch-size', '1', '--api-key', secret]);
       expect(result.code).toBe(1);
       expect(readFileSync(o, 'utf8')).toBe('');
       const failures = readJsonl<{ id: string; error: { name: string; status: number } }>(`${o}.failures.jsonl`);
-      expect(failures.map((f) => f.id).sort()).toEqual(['1', '2', '3']);
+      expect(failures.map((f) => f.id).sort()).toEqual(['1', '2']);
       for (const f of failures) expect([429, 500, 502, 503]).toContain(f.error.status);
-      expect(failing.stats.requests).toBe(3);
+      expect(failing.stats.requests).toBe(2);
       const everything = result.stdout + result.stderr + readFileSync(`${o}.failures.jsonl`, 'utf8');
       expect(everything).not.toContain(secret);
     } finally {

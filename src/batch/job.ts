@@ -27,8 +27,13 @@ export interface JobSink {
 const CACHE_LOOKUP_CHUNK = 2048;
 /** Lone inputs of one split request that, failing alike with a 400 naming no field before any success, stop the job. */
 const LONE_FAILURES_TO_STOP = 3;
-/** Requests in a row that, once some request succeeded, lose their connection past their retries and stop the job. */
-const UNREACHABLE_TO_STOP = 3;
+/**
+ * Requests in a row that, once some request succeeded, lose their connection or get a 5xx past
+ * their retries and stop the job: a server gone or broken for good would otherwise fail every
+ * input in turn, at the cost of every retry. One failing request between successes (a poison
+ * input, a passing fault) never stops it.
+ */
+const SERVER_FAILURES_TO_STOP = 3;
 
 /** The one-input requests of one split request that failed with a 400 naming no field, and its message. */
 interface LoneFailures {
@@ -58,7 +63,7 @@ export class Job {
   readonly #onCallerAbort: () => void;
   /** Some request of the job got its vectors. */
   #answered = false;
-  /** Requests in a row that lost their connection past their retries. */
+  /** Requests in a row that lost their connection or got a 5xx past their retries. */
   #unreachable = 0;
 
   constructor(client: EmbeddingsClient<VectorType>, config: BatchConfig, sink: JobSink, totalInputs: number | undefined) {
@@ -174,8 +179,9 @@ export class Job {
         this.#halt(error);
         return;
       }
-      // A server gone in the middle of the job: what it answered stands, the rest fails unsent.
-      const gone = error instanceof APIConnectionError && ++this.#unreachable >= UNREACHABLE_TO_STOP;
+      // A server gone or broken in the middle of the job: what it answered stands, the rest fails unsent.
+      const serverFailed = error instanceof APIConnectionError || (error instanceof APIError && error.status >= 500);
+      const gone = serverFailed && ++this.#unreachable >= SERVER_FAILURES_TO_STOP;
       if (gone || isFatal(error) || this.#failsEveryInput(batch, error, lone)) {
         this.fatal = error;
       }
