@@ -145,6 +145,13 @@ export function resolveClientOptions(
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new InvalidArgumentError(`\`baseURL\` must use http or https (got ${JSON.stringify(baseURL)})`);
   }
+  // The endpoint's own URL pasted as the root would send every request to .../embeddings/embeddings
+  // and come back as a 404 naming only the path.
+  if (/\/embeddings$/i.test(url.pathname)) {
+    throw new InvalidArgumentError(
+      `\`baseURL\` is the API root, not the endpoint: requests go to \`\${baseURL}/embeddings\`, so drop the trailing /embeddings (got ${JSON.stringify(baseURL)})`,
+    );
+  }
   const apiKey = options.apiKey ?? fromEnv(API_KEY_VARS);
   if (!apiKey && url.hostname === 'api.openai.com') {
     throw new InvalidArgumentError(

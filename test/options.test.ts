@@ -67,6 +67,7 @@ describe('options', () => {
     [{ vectorType: 'f64' }, '`vectorType`', '(got "f64")'],
     [{ baseURL: 'not a url' }, '`baseURL`', '(got "not a url")'],
     [{ baseURL: 'ftp://x' }, '`baseURL`', '(got "ftp://x")'],
+    [{ baseURL: 'http://127.0.0.1:8787/v1/embeddings/' }, 'drop the trailing /embeddings', '(got "http://127.0.0.1:8787/v1/embeddings")'],
   ])('rejects client option %j naming it and its value', (options, field, value) => {
     const make = () => new EmbeddingsClient({ apiKey: KEY, ...(options as object) });
     expect(make).toThrow(InvalidArgumentError);
