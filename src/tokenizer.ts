@@ -41,6 +41,13 @@ export interface Tokenizer {
   countUpTo?(text: string, limit: number): number;
 }
 
+/**
+ * How far past a limit an input is counted before counting stops: a 10 MB input then costs no
+ * more to reject or cut than its first few thousand tokens (tens of ms), and an error can still
+ * name the exact size of a near miss.
+ */
+export const COUNT_PAST_LIMIT = 1024;
+
 /** `tokenizer.countUpTo(text, limit)`, or its full count when it has no such method. */
 export function countUpTo(tokenizer: Tokenizer, text: string, limit: number): number {
   return typeof tokenizer.countUpTo === 'function' ? tokenizer.countUpTo(text, limit) : tokenizer.count(text);
@@ -110,8 +117,8 @@ function* spans(text: string, split: RegExp): Generator<Span> {
 // throws on them unless told otherwise, which would turn a user's text into a crash.
 const PLAIN_TEXT = { disallowedSpecial: new Set<string>() };
 
-function countSpan(api: Cl100kApi, text: string, span: Span, end = span.end): number {
-  return api.countTokens(text.slice(span.start, end), PLAIN_TEXT) + span.extra;
+function countSpan(api: Cl100kApi, text: string, span: Span): number {
+  return api.countTokens(text.slice(span.start, span.end), PLAIN_TEXT) + span.extra;
 }
 
 function countCl100k(text: string, limit: number): number {
@@ -182,17 +189,10 @@ export const cl100kTokenizer: Tokenizer = {
         total += tokens;
         continue;
       }
-      let low = span.start;
-      let high = span.end;
-      while (high - low > 1) {
-        let middle = (low + high) >> 1;
-        if (splitsPair(text, middle)) middle--;
-        if (middle <= low) middle = low + 2;
-        if (middle >= high) break;
-        if (total + countSpan(api, text, span, middle) <= maxTokens) low = middle;
-        else high = middle;
-      }
-      const cut = text.slice(0, low);
+      // The span's longest whole-character prefix that fits what is left of the budget.
+      const budget = maxTokens - total - span.extra;
+      const piece = longestPrefixWithin(text.slice(span.start, span.end), budget, (prefix) => api.countTokens(prefix, PLAIN_TEXT));
+      const cut = text.slice(0, span.start + piece.length);
       // Counted alone, the cut is split as in the text except, rarely, in whitespace at the
       // span's start; the check keeps the promise and the search covers that rare case.
       if (countCl100k(cut, maxTokens) <= maxTokens) return cut;

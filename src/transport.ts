@@ -155,6 +155,16 @@ const MIN_SECRET_LENGTH = 8;
  * credential the request carried before any of it is kept.
  */
 function redactor(headers: Record<string, string>): (text: string) => string {
+  // Built on first use: only an error or a bad answer ever quotes server text.
+  let masked: string[] | undefined;
+  return (text) => {
+    masked ??= credentials(headers);
+    return masked.reduce((out, secret) => (out.includes(secret) ? out.replaceAll(secret, '[redacted]') : out), text);
+  };
+}
+
+/** The credential values `headers` carry, and the tokens inside `Bearer`/`Basic` ones, longest first. */
+function credentials(headers: Record<string, string>): string[] {
   const secrets = new Set<string>();
   for (const name of CREDENTIAL_HEADERS) {
     const value = headers[name];
@@ -163,8 +173,7 @@ function redactor(headers: Record<string, string>): (text: string) => string {
     const token = /^(?:bearer|basic|token)\s+(.+)$/i.exec(value)?.[1];
     if (token !== undefined) secrets.add(token);
   }
-  const masked = [...secrets].filter((s) => s.length >= MIN_SECRET_LENGTH).sort((a, b) => b.length - a.length);
-  return (text) => masked.reduce((out, secret) => (out.includes(secret) ? out.replaceAll(secret, '[redacted]') : out), text);
+  return [...secrets].filter((s) => s.length >= MIN_SECRET_LENGTH).sort((a, b) => b.length - a.length);
 }
 
 /** Lower-cases names; later layers win; `null`/`undefined` removes. */

@@ -64,7 +64,7 @@ export class Job {
   /** Some request of the job got its vectors. */
   #answered = false;
   /** Requests in a row that lost their connection or got a 5xx past their retries. */
-  #unreachable = 0;
+  #serverFailures = 0;
 
   constructor(client: EmbeddingsClient<VectorType>, config: BatchConfig, sink: JobSink, totalInputs: number | undefined) {
     this.#client = client;
@@ -181,7 +181,7 @@ export class Job {
       }
       // A server gone or broken in the middle of the job: what it answered stands, the rest fails unsent.
       const serverFailed = error instanceof APIConnectionError || (error instanceof APIError && error.status >= 500);
-      const gone = serverFailed && ++this.#unreachable >= SERVER_FAILURES_TO_STOP;
+      const gone = serverFailed && ++this.#serverFailures >= SERVER_FAILURES_TO_STOP;
       if (gone || isFatal(error) || this.#failsEveryInput(batch, error, lone)) {
         this.fatal = error;
       }
@@ -190,7 +190,7 @@ export class Job {
 
     settle();
     this.#answered = true;
-    this.#unreachable = 0;
+    this.#serverFailures = 0;
     this.model ??= response.model;
     this.usage.prompt_tokens += response.usage.prompt_tokens;
     this.usage.total_tokens += response.usage.total_tokens;

@@ -4,7 +4,7 @@
  * token total, whichever comes first.
  */
 import { InvalidArgumentError } from '../errors.js';
-import { countUpTo, longestPrefixWithin, type Tokenizer } from '../tokenizer.js';
+import { COUNT_PAST_LIMIT, countUpTo, longestPrefixWithin, type Tokenizer } from '../tokenizer.js';
 
 /** One text to embed and every input position that asked for it. */
 export interface Unit {
@@ -44,9 +44,7 @@ export function prepareText(text: unknown, field: string, rules: TextRules): { t
     throw new InvalidArgumentError(`\`${field}\` must not be an empty string (got "")`);
   }
   const { tokenizer, maxTokensPerInput: max } = rules;
-  // Counting stops 1024 tokens past the limit: a 10 MB input costs no more to reject or cut than
-  // its first few thousand tokens, and the error still names the size of a near miss.
-  const cap = max + 1024;
+  const cap = max + COUNT_PAST_LIMIT;
   const tokens = checkedCount(countUpTo(tokenizer, text, cap), field);
   if (tokens <= max) return { text, tokens };
   if (!rules.truncate) {

@@ -70,7 +70,6 @@ export async function embed(input: string, flags: EmbedFlags, io: CliIo): Promis
   const stats = newStats();
   const display = new ProgressDisplay(stats, io.stderr);
   let stopped: unknown;
-  let misuse = false;
   let usage: UsageError | undefined;
   // Ctrl+C on a silent pipe (`tail -f log | embedrail embed -`) must not wait for its next
   // line: sniffing the format ends when stdin is closed, reading records when the signal aborts.
@@ -129,9 +128,8 @@ export async function embed(input: string, flags: EmbedFlags, io: CliIo): Promis
       display.update();
     }
   } catch (error) {
-    misuse = error instanceof UsageError;
-    if (!misuse) stopped = error;
-    else usage = error as UsageError;
+    if (error instanceof UsageError) usage = error;
+    else stopped = error;
   } finally {
     io.signal?.removeEventListener('abort', closeStdin);
     // An open pipe still being read would keep the process alive after the run; sniffed stdin
@@ -142,12 +140,12 @@ export async function embed(input: string, flags: EmbedFlags, io: CliIo): Promis
       output.close();
     } finally {
       failures.close();
-      const unfinished = misuse || stopped !== undefined || cutShort;
+      const unfinished = usage !== undefined || stopped !== undefined || cutShort;
       if (unfinished && stats.embedded === 0) {
         for (const file of output.files) if (created.has(file)) rmSync(file, { force: true });
       }
       // A usage error is reported on its own line; a summary beside it would bury it.
-      display.stop(misuse ? undefined : { out: flags.out, failures: failures.path });
+      display.stop(usage !== undefined ? undefined : { out: flags.out, failures: failures.path });
       await client.close();
     }
   }

@@ -85,49 +85,63 @@ export async function openOutput(path: string, options: OpenOptions): Promise<Ou
   }
 }
 
-/** The recorded model and dimensions of output `path`, or undefined without a readable record. */
-export function recordedMeta(path: string): OutputMeta | undefined {
+/**
+ * The record beside output `path`: undefined when there is none (an output from before records
+ * were kept), null when the file is there but is not a `{"model","dimensions"}` record.
+ */
+function loadMeta(path: string): OutputMeta | null | undefined {
   let meta: Partial<OutputMeta> | null;
   try {
     meta = JSON.parse(readFileSync(metaPath(path), 'utf8')) as Partial<OutputMeta> | null;
-  } catch {
-    return undefined;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if (error instanceof SyntaxError) return null;
+    throw error;
   }
   const dimensions = meta?.dimensions;
   const valid = typeof meta?.model === 'string' && (dimensions === null || (Number.isInteger(dimensions) && dimensions! > 0));
-  return valid ? (meta as OutputMeta) : undefined;
+  return valid ? (meta as OutputMeta) : null;
+}
+
+/** The recorded model and dimensions of output `path`, or undefined without a readable record. */
+export function recordedMeta(path: string): OutputMeta | undefined {
+  try {
+    return loadMeta(path) ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * What in `model` and `dimensions` contradicts the record `meta`, worded to follow the output's
+ * name ("holds vectors of --model 'a' but --model is 'b'"), or undefined when nothing does.
+ * `model` undefined is not checked. Resuming and searching refuse the same contradictions.
+ */
+export function contradiction(
+  meta: OutputMeta,
+  model: string | undefined,
+  dimensions: number | undefined,
+): { flag: '--model' | '--dimensions'; text: string } | undefined {
+  if (model !== undefined && model !== meta.model) {
+    return { flag: '--model', text: `holds vectors of --model '${meta.model}' but --model is '${model}'` };
+  }
+  if (dimensions !== undefined && meta.dimensions !== null && dimensions !== meta.dimensions) {
+    return { flag: '--dimensions', text: `was made with --dimensions ${meta.dimensions} but --dimensions is ${dimensions}` };
+  }
+  return undefined;
 }
 
 /** The record of an output being resumed, refusing a model or dimensions other than it names. */
 function readMeta(path: string, options: OpenOptions): OutputMeta | undefined {
-  const file = metaPath(path);
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
+  const meta = loadMeta(path);
+  if (meta === null) throw new UsageError(`cannot resume '${path}': '${metaPath(path)}' is not a {"model","dimensions"} record`);
+  if (meta === undefined) return undefined;
+  const found = contradiction(meta, options.model, options.dimensions);
+  if (found) {
+    const advice = found.flag === '--model' ? `; pass --model '${meta.model}', or --overwrite to start again` : '';
+    throw new UsageError(`cannot resume '${path}': it ${found.text}${advice}`);
   }
-  let meta: Partial<OutputMeta> | null = null;
-  try {
-    meta = JSON.parse(text) as Partial<OutputMeta> | null;
-  } catch {
-    // reported below
-  }
-  const dimensions = meta?.dimensions;
-  if (typeof meta?.model !== 'string' || !(dimensions === null || (Number.isInteger(dimensions) && dimensions! > 0))) {
-    throw new UsageError(`cannot resume '${path}': '${file}' is not a {"model","dimensions"} record`);
-  }
-  if (meta.model !== options.model) {
-    throw new UsageError(
-      `cannot resume '${path}': it holds vectors of --model '${meta.model}' but --model is '${options.model}'; ` +
-        `pass --model '${meta.model}', or --overwrite to start again`,
-    );
-  }
-  if (options.dimensions !== undefined && dimensions !== null && dimensions !== options.dimensions) {
-    throw new UsageError(`cannot resume '${path}': it was made with --dimensions ${dimensions} but --dimensions is ${options.dimensions}`);
-  }
-  return meta as OutputMeta;
+  return meta;
 }
 
 /** Shared by both writers: the one-turn write buffer and the length check. */

@@ -5,7 +5,7 @@ import type { CliIo } from './io.js';
 import { EXIT, UsageError } from './io.js';
 import { checkReadable, inputFormat, openInput, readRecords } from './readers.js';
 import type { FieldNames } from './readers.js';
-import { recordedMeta } from './output.js';
+import { contradiction, recordedMeta } from './output.js';
 import { openVectors } from './vectors.js';
 import type { VectorFile } from './vectors.js';
 
@@ -37,16 +37,10 @@ export const SEARCH_CHUNK_BYTES = 8 * 1024 * 1024;
 function queryModel(vectorsPath: string, flags: SearchFlags): { model: string; dimensions: number | undefined } {
   const recorded = recordedMeta(vectorsPath);
   if (recorded === undefined) return { model: flags.model, dimensions: flags.dimensions };
-  if (flags.modelGiven && flags.model !== recorded.model) {
-    throw new UsageError(
-      `'${vectorsPath}' holds vectors of --model '${recorded.model}' but --model is '${flags.model}'; ` +
-        `pass --model '${recorded.model}' or leave it out`,
-    );
-  }
-  if (flags.dimensions !== undefined && recorded.dimensions !== null && flags.dimensions !== recorded.dimensions) {
-    throw new UsageError(
-      `'${vectorsPath}' was made with --dimensions ${recorded.dimensions} but --dimensions is ${flags.dimensions}`,
-    );
+  const found = contradiction(recorded, flags.modelGiven ? flags.model : undefined, flags.dimensions);
+  if (found) {
+    const advice = found.flag === '--model' ? `; pass --model '${recorded.model}' or leave it out` : '';
+    throw new UsageError(`'${vectorsPath}' ${found.text}${advice}`);
   }
   return { model: recorded.model, dimensions: flags.dimensions ?? recorded.dimensions ?? undefined };
 }
