@@ -1,13 +1,12 @@
 import type { Dispatcher } from 'undici';
 import { InvalidArgumentError } from './errors.js';
+import { checkHeaders, type HeadersInput } from './headers.js';
 import { parseClientOptions, parseRequestOptions } from './schemas.js';
-import { checkHeaders } from './transport.js';
 
 /** How vectors are returned: `number[]` (`'array'`) or `Float32Array` (`'float32'`, less memory). */
 export type VectorType = 'array' | 'float32';
 
-/** Header values to send; `null` removes a header set at a lower level (defaults or client). */
-export type HeadersInput = Record<string, string | null | undefined>;
+export type { HeadersInput };
 
 /** Options shared by the client and by each call; a call's value wins over the client's. */
 export interface SharedOptions<V extends VectorType = VectorType> {

@@ -8,7 +8,7 @@ import {
   ResponseValidationError,
   apiErrorFor,
 } from './errors.js';
-import type { HeadersInput } from './options.js';
+import { checkHeaderValue, checkHeaders, mergeHeaders, type HeadersInput } from './headers.js';
 import { contentEncodings, readBody } from './response-body.js';
 import { abortError } from './retry.js';
 import { VERSION } from './version.js';
@@ -176,19 +176,6 @@ function credentials(headers: Record<string, string>): string[] {
   return [...secrets].filter((s) => s.length >= MIN_SECRET_LENGTH).sort((a, b) => b.length - a.length);
 }
 
-/** Lower-cases names; later layers win; `null`/`undefined` removes. */
-export function mergeHeaders(...layers: HeadersInput[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const layer of layers) {
-    for (const [name, value] of Object.entries(layer)) {
-      const key = name.toLowerCase();
-      if (value === null || value === undefined) delete out[key];
-      else out[key] = value;
-    }
-  }
-  return out;
-}
-
 function flattenHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
@@ -215,32 +202,5 @@ function displayURL(url: string): string {
     return `${parsed.origin}${parsed.pathname}`;
   } catch {
     return url;
-  }
-}
-
-// RFC 9110 token characters for names; values may not hold control characters (CR, LF, NUL).
-const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-const HEADER_VALUE_FORBIDDEN = /[^\t\x20-\x7e\x80-\xff]/;
-
-/**
- * Refuses what undici would refuse, before any request and naming where it came from: a key
- * read from a file with its trailing newline would otherwise surface as a connection error,
- * retried. Values are never printed: they may hold the key.
- */
-function checkHeaderValue(value: string | null | undefined, subject: string): void {
-  const bad = value == null ? null : HEADER_VALUE_FORBIDDEN.exec(value);
-  if (bad) {
-    const char = `U+${bad[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
-    throw new InvalidArgumentError(`${subject} holds a character not allowed in an HTTP header (${char})`);
-  }
-}
-
-/** Checks every header name and value of `headers`, the option called `option`. */
-export function checkHeaders(headers: HeadersInput, option: string): void {
-  for (const [name, value] of Object.entries(headers)) {
-    if (!HEADER_NAME.test(name)) {
-      throw new InvalidArgumentError(`\`${option}\`: ${JSON.stringify(name)} is not a valid header name`);
-    }
-    checkHeaderValue(value, `\`${option}\` header ${JSON.stringify(name)}`);
   }
 }
