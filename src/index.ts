@@ -23,7 +23,7 @@ export type {
   EmbeddingUsage,
   ResultVector,
   VectorFor,
-} from './embeddings.js';
+} from './types.js';
 export {
   APIConnectionError,
   APIError,

@@ -12,7 +12,7 @@ import {
   InternalServerError,
   RateLimitError,
 } from '../src/index.js';
-import { createEmbeddings } from '../src/embeddings.js';
+import { createEmbeddings } from '../src/create.js';
 import { startFakeApi, useFakeApi, type FakeApi } from './support/fake-api.js';
 import { embeddingsHandler } from './support/vectors.js';
 

@@ -11,7 +11,7 @@ import {
   ResponseValidationError,
   VERSION,
 } from '../src/index.js';
-import { createEmbeddings } from '../src/embeddings.js';
+import { createEmbeddings } from '../src/create.js';
 import { useFakeApi } from './support/fake-api.js';
 import { embeddingsHandler } from './support/vectors.js';
 

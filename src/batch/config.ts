@@ -1,7 +1,8 @@
 /** Batch defaults in one place, and the checks that run before a job sends anything. */
-import { resolveCallOptions, type EmbeddingsClient } from '../client.js';
+import type { EmbeddingsClient } from '../client.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { RequestOptions, VectorType } from '../options.js';
+import { resolveCallOptions } from '../requester.js';
 import { parseCreateParams, preview } from '../schemas.js';
 import { tokenizerForModel, type Tokenizer } from '../tokenizer.js';
 import type { CacheKeyScope, EmbeddingCache } from './cache.js';

@@ -12,7 +12,7 @@ import { resolveBatchConfig } from './config.js';
 import { BatchEmbeddingError } from './errors.js';
 import { Job } from './job.js';
 import { Deduper, packBatches, prepareText, type Unit } from './planner.js';
-import type { Embedding } from '../embeddings.js';
+import type { Embedding } from '../types.js';
 import type { BatchFailure, CreateManyOptions, CreateManyParams, CreateManyResponse } from './types.js';
 
 const METHOD = 'createMany';

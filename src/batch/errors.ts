@@ -1,5 +1,5 @@
 import { EmbeddingsError, brand } from '../errors.js';
-import type { Embedding } from '../embeddings.js';
+import type { Embedding } from '../types.js';
 import type { BatchFailure } from './types.js';
 
 /**

@@ -5,9 +5,10 @@
  */
 import type { EmbeddingsClient } from '../client.js';
 import { normalizeInPlace, toNumberArray } from '../decode.js';
-import { createEmbeddings, type AttemptHooks } from '../embeddings.js';
+import { createEmbeddings } from '../create.js';
 import { APIConnectionError, APIError, APIUserAbortError, EmbeddingsError, InvalidArgumentError, RateLimitError } from '../errors.js';
 import type { VectorType } from '../options.js';
+import type { AttemptHooks } from '../requester.js';
 import { cacheKey } from './cache.js';
 import { isFatal, shouldSplit } from './job-errors.js';
 import type { BatchConfig } from './config.js';

@@ -1,8 +1,8 @@
 /** Public types of the batch engine: `createMany()` and `stream()` params, options and results. */
-import type { Embedding, EmbeddingUsage } from '../embeddings.js';
 import type { EmbeddingsError } from '../errors.js';
 import type { HeadersInput, VectorType } from '../options.js';
 import type { Tokenizer } from '../tokenizer.js';
+import type { Embedding, EmbeddingUsage } from '../types.js';
 import type { EmbeddingCache } from './cache.js';
 import type { RateLimit } from './pacer.js';
 
