@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, test } from 'vitest';
 import { NPY_HEADER_BYTES, npyHeader, parseNpyHeader } from '../src/cli/npy.js';
-import { openOutput } from '../src/cli/output.js';
+import { openOutput } from '../src/cli/open-output.js';
 import { UsageError } from '../src/cli/io.js';
 import { readJsonl, readNpy, tempDir } from './cli-helpers.js';
 

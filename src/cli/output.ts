@@ -1,14 +1,11 @@
-import { readFileSync, writeFileSync } from 'node:fs';
-import { extname } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { UsageError } from './io.js';
-import { openJsonlOutput } from './output-jsonl.js';
-import { openNpyOutput } from './output-npy.js';
 
 /**
  * Where `embed` puts its vectors. Writes are buffered for at most one turn of the event loop
  * (so the vectors of one response go out in one write) and appended, never rewritten, so a
- * killed run loses at most the last unfinished line or row, which {@link openOutput}
- * truncates when resuming.
+ * killed run loses at most the last unfinished line or row, which opening it to resume
+ * truncates.
  */
 export interface OutputWriter {
   /** Every file this output consists of, for messages. */
@@ -39,18 +36,12 @@ export interface OpenOptions {
   model: string;
 }
 
-/** An opened output, and the `dimensions` its requests must ask for. */
-export interface Output extends OutputWriter {
-  /** `--dimensions`; when resuming without it, what the output was made with. */
-  readonly requestDimensions: number | undefined;
-}
-
 /**
  * What made an output, in `<out>.meta.json` beside it: resuming with another model would mix
  * two models' vectors in one file, and resuming without `--dimensions` would ask for the
  * model's own length and find the mismatch only after spending tokens.
  */
-interface OutputMeta {
+export interface OutputMeta {
   model: string;
   /** `--dimensions` as given; null when the model's own length was asked for. */
   dimensions: number | null;
@@ -62,34 +53,10 @@ export function metaPath(path: string): string {
 }
 
 /**
- * Opens `.jsonl` or `.npy` output, chosen by the extension of `path`. Resuming first checks
- * the recorded model and dimensions, so a mismatch is refused before a file is touched.
- */
-export async function openOutput(path: string, options: OpenOptions): Promise<Output> {
-  const extension = extname(path).toLowerCase();
-  const open = extension === '.npy' ? openNpyOutput : extension === '.jsonl' || extension === '.ndjson' ? openJsonlOutput : undefined;
-  if (!open) throw new UsageError(`--out '${path}' must end in .jsonl or .npy`);
-  try {
-    const recorded = options.resume ? readMeta(path, options) : undefined;
-    const writer = await open(path, options);
-    // Without a record (an output from before records were kept), the vectors' own length.
-    const requestDimensions = options.dimensions ?? (recorded ? (recorded.dimensions ?? undefined) : writer.dimensions);
-    const meta: OutputMeta = { model: options.model, dimensions: requestDimensions ?? null };
-    writeFileSync(metaPath(path), `${JSON.stringify(meta)}\n`);
-    return Object.assign(writer, { files: [...writer.files, metaPath(path)], requestDimensions });
-  } catch (error) {
-    // A missing folder or a read-only file is a problem with the command line, not the run.
-    const code = (error as NodeJS.ErrnoException).code;
-    if (typeof code === 'string') throw new UsageError(`cannot write --out '${path}': ${code}`);
-    throw error;
-  }
-}
-
-/**
  * The record beside output `path`: undefined when there is none (an output from before records
  * were kept), null when the file is there but is not a `{"model","dimensions"}` record.
  */
-function loadMeta(path: string): OutputMeta | null | undefined {
+export function loadMeta(path: string): OutputMeta | null | undefined {
   let meta: Partial<OutputMeta> | null;
   try {
     meta = JSON.parse(readFileSync(metaPath(path), 'utf8')) as Partial<OutputMeta> | null;
@@ -129,19 +96,6 @@ export function contradiction(
     return { flag: '--dimensions', text: `was made with --dimensions ${meta.dimensions} but --dimensions is ${dimensions}` };
   }
   return undefined;
-}
-
-/** The record of an output being resumed, refusing a model or dimensions other than it names. */
-function readMeta(path: string, options: OpenOptions): OutputMeta | undefined {
-  const meta = loadMeta(path);
-  if (meta === null) throw new UsageError(`cannot resume '${path}': '${metaPath(path)}' is not a {"model","dimensions"} record`);
-  if (meta === undefined) return undefined;
-  const found = contradiction(meta, options.model, options.dimensions);
-  if (found) {
-    const advice = found.flag === '--model' ? `; pass --model '${meta.model}', or --overwrite to start again` : '';
-    throw new UsageError(`cannot resume '${path}': it ${found.text}${advice}`);
-  }
-  return meta;
 }
 
 /** Shared by both writers: the one-turn write buffer and the length check. */
