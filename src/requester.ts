@@ -1,5 +1,5 @@
 import pLimit, { type LimitFunction } from 'p-limit';
-import pRetry from 'p-retry';
+import pRetry, { type RetryContext } from 'p-retry';
 import type { EmbeddingsClient } from './client.js';
 import { APIError, APIUserAbortError, type EmbeddingsError } from './errors.js';
 import {
@@ -75,22 +75,29 @@ export class Requester {
         signal,
       );
     };
+    const shouldRetry = ({ error }: RetryContext) => !signal?.aborted && isRetryable(error);
     try {
       return await pRetry(attempt, {
         retries: options.maxRetries,
-        // Delays are ours (server advice, then backoff), slept in shouldRetry below.
-        minTimeout: 0,
-        maxTimeout: 0,
         signal,
-        shouldRetry: async ({ error, attemptNumber }) => {
-          if (signal?.aborted || !isRetryable(error)) return false;
+        shouldRetry,
+        // p-retry's own delay is a function of the attempt number alone, with no way to give
+        // one per error, and a server's retry-after must win over backoff. So its delay is
+        // off, and ours is slept here, in the hook p-retry documents for a custom delay.
+        // onFailedAttempt also runs for the last failure, hence the checks before sleeping.
+        minTimeout: 0,
+        onFailedAttempt: async (context) => {
+          if (context.retriesLeft === 0 || !shouldRetry(context)) return;
+          const { error, attemptNumber } = context;
           const delayMs = retryDelay(attemptNumber, error instanceof APIError ? error.headers : undefined);
           hooks.onRetry?.({ attempt: attemptNumber, error: error as EmbeddingsError, delayMs });
           await sleep(delayMs, signal);
-          return true;
         },
       });
     } catch (error) {
+      // Every abort ends as APIUserAbortError with the signal's reason as its cause, whatever
+      // ended the call: p-retry rejects with the bare reason and has no hook to shape what it
+      // rejects with, and an attempt may fail otherwise (a 500) just as the caller aborts.
       if (signal?.aborted && !(error instanceof APIUserAbortError)) throw abortError(signal);
       throw error;
     }
