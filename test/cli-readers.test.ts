@@ -9,7 +9,7 @@ import { countRecords, inputFormat, openInput, readRecords } from '../src/cli/re
 import type { InputFormat, InputRecord } from '../src/cli/readers.js';
 import { createServer } from '../src/server/index.js';
 import type { LocalServer } from '../src/server/index.js';
-import { buildCli, expectVectorsOf, readJsonl, tempDir } from './cli-helpers.js';
+import { buildCli, expectVectorsOf, readJsonl, tempDir } from './support/cli-helpers.js';
 
 const names = { idField: 'id', textField: 'text', idColumn: 'id', textColumn: 'text' };
 const dir = tempDir();

@@ -6,7 +6,7 @@ import { openVectors } from '../src/cli/vectors.js';
 import { npyHeader } from '../src/cli/npy.js';
 import { createServer, localHashEmbedding } from '../src/server/index.js';
 import type { LocalServer } from '../src/server/index.js';
-import { run, tempDir } from './cli-helpers.js';
+import { run, tempDir } from './support/cli-helpers.js';
 import { useFakeApi } from './support/fake-api.js';
 import { openAILike } from './support/openai-like.js';
 

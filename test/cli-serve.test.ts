@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { runCli } from '../src/cli/program.js';
 import { exposureWarning } from '../src/cli/serve.js';
-import { buildCli, capture } from './cli-helpers.js';
+import { buildCli, capture } from './support/cli-helpers.js';
 
 describe('serve', () => {
   test.each([

@@ -1,4 +1,4 @@
-/** The bundled CLI (see buildCli in test/cli-helpers.ts) run as a child process, as a shell runs it. */
+/** The bundled CLI (see buildCli in ./cli-helpers.ts) run as a child process, as a shell runs it. */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 

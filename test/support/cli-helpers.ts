@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { afterAll, beforeAll, expect } from 'vitest';
-import { runCli } from '../src/cli/program.js';
-import { createServer, localHashEmbedding } from '../src/server/index.js';
-import type { LocalServer } from '../src/server/index.js';
-import type { CliIo } from '../src/cli/io.js';
+import { runCli } from '../../src/cli/program.js';
+import { createServer, localHashEmbedding } from '../../src/server/index.js';
+import type { LocalServer } from '../../src/server/index.js';
+import type { CliIo } from '../../src/cli/io.js';
 
 export interface Captured {
   stream: Writable & { isTTY?: boolean; columns?: number };
