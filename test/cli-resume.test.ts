@@ -4,7 +4,8 @@ import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { runCli } from '../src/cli/program.js';
 import { createServer, localHashEmbedding } from '../src/server/index.js';
-import { buildCli, capture, embedHarness, expectVectorsOf, maxDifference, readJsonl, readNpy, run } from './support/cli-helpers.js';
+import { buildCli, capture, embedHarness, expectVectorsOf, readJsonl, readNpy, run } from './support/cli-helpers.js';
+import { maxDifference } from './support/vector-math.js';
 import { startCli } from './support/cli-child.js';
 
 const { state, out, input, embed } = embedHarness();

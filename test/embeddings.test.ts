@@ -5,6 +5,7 @@ import { EmbeddingsClient, InvalidArgumentError, ResponseValidationError } from 
 import { encodeFloat32Base64 } from '../src/decode.js';
 import { useFakeApi } from './support/fake-api.js';
 import { jsonHandler, openAILike, vectorFor } from './support/openai-like.js';
+import { norm } from './support/vector-math.js';
 
 const api = useFakeApi(...openAILike().handlers);
 let client: EmbeddingsClient;
@@ -14,7 +15,6 @@ beforeAll(() => {
 afterAll(() => client.close());
 
 const raw = { normalize: false } as const;
-const norm = (v: ArrayLike<number>) => Math.sqrt(Array.from(v).reduce((s, x) => s + x * x, 0));
 const recorded = (name: string) =>
   readFileSync(new URL(`./fixtures/openai-recorded/${name}`, import.meta.url), 'utf8');
 

@@ -3,6 +3,7 @@ import { describe, expect, test } from 'vitest';
 import { formatFloat32, toBase64 } from '../src/server/encode.js';
 import { spread } from '../src/server/embedding.js';
 import { localHashEmbedding, localHashEmbeddingOfTokens } from '../src/server/index.js';
+import { norm } from './support/vector-math.js';
 
 function cosine(a: Float32Array, b: Float32Array): number {
   let dot = 0;
@@ -13,10 +14,6 @@ function cosine(a: Float32Array, b: Float32Array): number {
 /** Digits of a decimal's mantissa without leading or trailing zeros: 1000 has 1, 0.0120 has 2. */
 function significantDigits(text: string): number {
   return text.replace(/e.*$/, '').replace(/[-.]/g, '').replace(/^0+/, '').replace(/0+$/, '').length;
-}
-
-function norm(v: Float32Array): number {
-  return Math.sqrt(cosine(v, v));
 }
 
 describe('localHashEmbedding', () => {

@@ -8,6 +8,7 @@ import { runCli } from '../../src/cli/program.js';
 import { createServer, localHashEmbedding } from '../../src/server/index.js';
 import type { LocalServer } from '../../src/server/index.js';
 import type { CliIo } from '../../src/cli/io.js';
+import { maxDifference } from './vector-math.js';
 
 export interface Captured {
   stream: Writable & { isTTY?: boolean; columns?: number };
@@ -111,14 +112,6 @@ export async function buildCli(): Promise<string> {
     sourcemap: false,
   });
   return join(outDir, 'cli.js');
-}
-
-/** The largest elementwise difference: vectors are renormalised by the client, so allow float32 rounding. */
-export function maxDifference(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  if (actual.length !== expected.length) return Number.POSITIVE_INFINITY;
-  let worst = 0;
-  for (let i = 0; i < actual.length; i++) worst = Math.max(worst, Math.abs(actual[i]! - expected[i]!));
-  return worst;
 }
 
 /**
