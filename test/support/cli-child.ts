@@ -26,8 +26,3 @@ export function startCli(cli: string, args: string[], options: { stdin?: string;
   const exit = new Promise<Exit>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
   return { child, exit, stdout: () => stdout };
 }
-
-/** Polls `check` every 10 ms, at most `limit` times; no timing is asserted. */
-export async function until(check: () => boolean, limit = 2000): Promise<void> {
-  for (let i = 0; i < limit && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
-}

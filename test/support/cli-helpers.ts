@@ -53,6 +53,11 @@ export async function run(argv: string[], options: { stdin?: string; signal?: Ab
   return { code, stdout: stdout.text, stderr: stderr.text };
 }
 
+/** Polls `check` every 10 ms, at most `limit` times; no timing is asserted. */
+export async function until(check: () => boolean, limit = 2000): Promise<void> {
+  for (let i = 0; i < limit && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+}
+
 export function tempDir(): { dir: string; path: (name: string) => string; remove: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'embedrail-cli-'));
   return { dir, path: (name) => join(dir, name), remove: () => rmSync(dir, { recursive: true, force: true }) };
