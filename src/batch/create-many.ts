@@ -65,8 +65,7 @@ export async function createMany(
   }
 
   // An abort that came after the last input settled took nothing away: the result stands.
-  if (job.aborted && job.progress.settledInputs < texts.length) throw job.abortError(METHOD);
-  if (job.stopError !== undefined) throw job.stopError;
+  job.throwIfCut(METHOD, job.progress.settledInputs >= texts.length);
 
   const data: Embedding<number[] | Float32Array>[] = [];
   vectors.forEach((embedding, index) => {

@@ -13,7 +13,7 @@ import { preview } from '../schemas.js';
 import { resolveBatchConfig } from './config.js';
 import { BatchEmbeddingError } from './errors.js';
 import { Job } from './job.js';
-import { BatchBuilder, Deduper, prepareText, readItem, toBatch, type Batch } from './planner.js';
+import { BatchBuilder, Deduper, prepareText, readItem, type Batch } from './planner.js';
 import type { BatchFailure, StreamInput, StreamItem, StreamOptions, StreamParams } from './types.js';
 
 const METHOD = 'stream';
@@ -97,18 +97,14 @@ export async function* stream(
     inFlight++;
     void limit(async () => {
       try {
-        if (job.fatal !== undefined) return job.failUnsent(batch.units);
-        if (job.stopped) return;
-        const misses = await job.lookup(batch.units);
-        await job.send(misses.length === batch.units.length ? batch : toBatch(misses));
+        await job.lookupAndSend(batch);
       } finally {
         inFlight--;
         wake();
       }
     }).catch((error: unknown) => {
       // Job methods settle their own errors; anything else is a defect that must not pass silently.
-      job.stopError ??= error;
-      job.stop(error);
+      job.halt(error);
     });
   };
 
@@ -218,8 +214,7 @@ export async function* stream(
   }
 
   // An abort after the source ended and every input settled took nothing away.
-  if (job.aborted && !(sourceEnded && job.progress.settledInputs === nextIndex)) throw job.abortError(METHOD);
-  if (job.stopError !== undefined) throw job.stopError;
+  job.throwIfCut(METHOD, sourceEnded && job.progress.settledInputs === nextIndex);
   if (readerError !== undefined) throw readerError;
   if (failures.length > 0) {
     failures.sort((a, b) => a.index - b.index);
