@@ -9,7 +9,7 @@ import type { RateLimit } from './pacer.js';
 import type { BatchParams, BatchProgress, CreateManyOptions } from './types.js';
 
 /** Every batch default; the JSDoc of CreateManyOptions and the README state the same numbers. */
-export const BATCH_DEFAULTS = {
+export const BATCH_DEFAULTS = Object.freeze({
   /** OpenAI accepts at most 2048 inputs per request. */
   maxInputsPerRequest: 2048,
   /**
@@ -24,7 +24,7 @@ export const BATCH_DEFAULTS = {
   truncate: false,
   dedupe: true,
   onFailure: 'throw',
-} as const;
+} as const);
 
 /** Everything a job runs with, checked and resolved once. */
 export interface BatchConfig {

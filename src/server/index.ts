@@ -68,7 +68,7 @@ export interface ServerOptions {
 }
 
 /** The defaults, applied once in {@link createServer}. */
-export const SERVER_DEFAULTS = {
+export const SERVER_DEFAULTS = Object.freeze({
   dimensions: 384,
   latency: 0,
   failRate: 0,
@@ -77,7 +77,7 @@ export const SERVER_DEFAULTS = {
   model: 'local-hash-embedding',
   port: 8787,
   host: '127.0.0.1',
-} as const;
+} as const);
 
 /** A local OpenAI-compatible embeddings server. */
 export interface LocalServer {
