@@ -30,7 +30,7 @@ export function numberIn(min: number, max = Infinity, above = false) {
 export const booleanOption = z.boolean({ error: 'must be a boolean' });
 const stringOption = z.string({ error: 'must be a string' });
 /** A string that is not empty, as a model name must be. */
-export const nonEmptyString = z.string({ error: 'must be a non-empty string' }).min(1, { error: 'must be a non-empty string' });
+const nonEmptyString = z.string({ error: 'must be a non-empty string' }).min(1, { error: 'must be a non-empty string' });
 
 /** A token id: what a tokenizer emits, a non-negative integer. */
 const tokenId = z.number().int().min(0, 'must be a token id, an integer ≥ 0');
@@ -128,28 +128,27 @@ export function parseCreateParams(params: unknown): EmbeddingCreateParams {
   if (Array.isArray(input) && input.length === 0) {
     throw new InvalidArgumentError('Invalid embeddings params: `input` must hold at least one item (got [])');
   }
-  const result = EmbeddingCreateParams.safeParse(params);
-  if (!result.success) throw invalid('embeddings params', params, result.error);
-  return result.data;
+  return parseArgument(EmbeddingCreateParams, 'embeddings params', params, false);
 }
 
 /** Validates `new EmbeddingsClient(options)`; the error names the option and, unless secret, its value. */
 export function parseClientOptions(options: unknown): void {
-  parseOptions(ClientOptionsSchema, 'EmbeddingsClient options', options);
+  parseArgument(ClientOptionsSchema, 'EmbeddingsClient options', options);
 }
 
 /** Validates a call's options; the error names the option and, unless secret, its value. */
 export function parseRequestOptions(options: unknown): void {
-  parseOptions(RequestOptionsSchema, 'request options', options);
+  parseArgument(RequestOptionsSchema, 'request options', options);
 }
 
 /**
- * Checks `options` against `schema`, throwing `InvalidArgumentError` ("Invalid <what>: ...")
- * that names the first bad option and, unless it may hold the API key, its value.
+ * Checks `value` against `schema`, throwing `InvalidArgumentError` ("Invalid <what>: ...") that
+ * names the first bad field and its value, or only the value's type where options may hold the
+ * API key (the whole object, `apiKey`, headers). Params hold no secret: `isOptions` false.
  */
-export function parseOptions<T>(schema: z.ZodType<T>, what: string, options: unknown): T {
-  const result = schema.safeParse(options);
-  if (!result.success) throw invalid(what, options, result.error, true);
+export function parseArgument<T>(schema: z.ZodType<T>, what: string, value: unknown, isOptions = true): T {
+  const result = schema.safeParse(value);
+  if (!result.success) throw invalid(what, value, result.error, isOptions);
   return result.data;
 }
 

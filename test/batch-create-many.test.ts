@@ -171,7 +171,7 @@ describe('createMany checks inputs before sending anything', () => {
     await expect(createMany({ encoding_format: 'base64' })).rejects.toThrow(
       'Invalid embeddings params: `encoding_format` must be omitted or "float" for batch calls, which return vectors; use create() for raw base64 (got "base64")',
     );
-    await expect(wire.client.embeddings.createMany(null as never)).rejects.toThrow('Invalid embeddings params: must be an object (got null)');
+    await expect(wire.client.embeddings.createMany(5 as never)).rejects.toThrow('Invalid embeddings params: must be an object (got 5)');
     expect(wire.api.requests).toHaveLength(0);
   });
 });

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { resolveCallOptions, type EmbeddingsClient } from '../client.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { RequestOptions, VectorType } from '../options.js';
-import { booleanOption, EmbeddingCreateParams, integerIn, numberIn, parseOptions, requestOptions } from '../schemas.js';
+import { booleanOption, EmbeddingCreateParams, integerIn, numberIn, parseArgument, requestOptions } from '../schemas.js';
 import { tokenizerForModel, type Tokenizer } from '../tokenizer.js';
 import type { CacheKeyScope, EmbeddingCache } from './cache.js';
 import type { RateLimit } from './pacer.js';
@@ -94,13 +94,13 @@ export function resolveBatchConfig(
   params: BatchParams & { input?: unknown },
   options: CreateManyOptions = {},
 ): BatchConfig {
-  const checked = parseOptions(BatchParamsSchema, 'embeddings params', params);
+  const checked = parseArgument(BatchParamsSchema, 'embeddings params', params, false);
   const batchParams: BatchParams = { model: checked.model };
   if (checked.dimensions !== undefined) batchParams.dimensions = checked.dimensions;
   if (checked.user !== undefined) batchParams.user = checked.user;
   if (checked.encoding_format === 'float') batchParams.encoding_format = 'float';
 
-  parseOptions(BatchOptionsSchema, 'batch options', options);
+  parseArgument(BatchOptionsSchema, 'batch options', options);
   const request: RequestOptions = { normalize: false, vectorType: 'float32' };
   if (options.timeout !== undefined) request.timeout = options.timeout;
   if (options.maxRetries !== undefined) request.maxRetries = options.maxRetries;
