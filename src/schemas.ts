@@ -5,18 +5,13 @@ import { InvalidArgumentError } from './errors.js';
 /*
  * Every rule below carries its own message, phrased to follow the field's name: errors read
  * "Invalid <what>: `<field>` <message> (got <value>)", e.g. "Invalid batch options:
- * `maxConcurrency` must be an integer ≥ 1 (got 0)", for params, client, call, batch and server
- * options alike.
+ * `maxConcurrency` must be an integer ≥ 1 (got 0)", for params and for client, call and batch
+ * options alike (src/server/options.ts writes the server's in the same form).
  */
 
 /** An integer from `min` to `max` (safe integers only), with one message for every miss. */
 export function integerIn(min: number, max = Infinity) {
-  const error =
-    min === -Infinity && max === Infinity
-      ? 'must be an integer'
-      : max === Infinity
-        ? `must be an integer ≥ ${min}`
-        : `must be an integer from ${min} to ${max}`;
+  const error = max === Infinity ? `must be an integer ≥ ${min}` : `must be an integer from ${min} to ${max}`;
   return z.number({ error }).int({ error }).min(min, { error }).max(max, { error });
 }
 
@@ -85,7 +80,7 @@ const headersInput = z.record(z.string(), z.union([z.string(), z.null(), z.undef
 const signal = z.custom<AbortSignal>((value) => value instanceof AbortSignal, 'must be an AbortSignal');
 
 /** Options a client, a call and a batch share. */
-export const sharedOptions = {
+const sharedOptions = {
   // Node's timers fire at once beyond 2^31 − 1 ms: every attempt would time out immediately.
   timeout: integerIn(1, 2 ** 31 - 1).optional(),
   // The body becomes one string before JSON.parse; V8 refuses longer ones (ERR_STRING_TOO_LONG).
