@@ -3,12 +3,13 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import {
   APIError,
   BadRequestError,
+  decodeBase64Float32,
   EmbeddingsClient,
+  encodeFloat32Base64,
   InternalServerError,
   NotFoundError,
   RateLimitError,
 } from '../src/index.js';
-import { toBase64 } from '../src/server/encode.js';
 import { createServer, localHashEmbedding, type LocalServer } from '../src/server/index.js';
 import { maxDifference } from './support/vector-math.js';
 
@@ -73,7 +74,12 @@ describe('EmbeddingsClient against the local server', () => {
 
   test("encoding_format 'base64' returns the server's string, byte for byte", async () => {
     const res = await client.embeddings.create({ model: 'm', input: 'raw', encoding_format: 'base64', dimensions: 8 });
-    expect(res.data[0]!.embedding).toBe(toBase64(localHashEmbedding('raw', 8)));
+    expect(res.data[0]!.embedding).toBe(encodeFloat32Base64(localHashEmbedding('raw', 8)));
+  });
+
+  test('the public decodeBase64Float32 turns that string back into the vector', async () => {
+    const res = await client.embeddings.create({ model: 'm', input: 'raw', encoding_format: 'base64', dimensions: 8 });
+    expect(decodeBase64Float32(res.data[0]!.embedding)).toEqual(localHashEmbedding('raw', 8));
   });
 
   test('token arrays round-trip through the client', async () => {
