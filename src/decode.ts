@@ -13,13 +13,32 @@ export function base64ByteLength(base64: string): number {
 }
 
 /**
- * Decodes a base64 string of little-endian float32 values (OpenAI's `encoding_format: base64`).
+ * Decodes a base64 string of little-endian float32 values, what `create({ encoding_format:
+ * 'base64' })` hands back and a server sends for `encoding_format: "base64"`.
  * The result owns a fresh ArrayBuffer: never a view into Node's shared Buffer pool, which
  * small `Buffer.from()` calls return and which other code may overwrite.
- * Throws a `RangeError` when the string is not base64 or its byte length is not a multiple of 4.
- * `littleEndianHost` exists so tests can run the big-endian path on any machine.
+ * @throws RangeError when the string is not base64 or its byte length is not a multiple of 4.
+ * @example
+ * const res = await client.embeddings.create({ model, input: 'hi', encoding_format: 'base64' });
+ * const vector = decodeBase64Float32(res.data[0].embedding); // Float32Array
  */
-export function decodeBase64Float32(base64: string, littleEndianHost = LITTLE_ENDIAN_HOST): Float32Array {
+export function decodeBase64Float32(base64: string): Float32Array {
+  return decodeBase64Float32ForHost(base64, LITTLE_ENDIAN_HOST);
+}
+
+/**
+ * Encodes float32 values as little-endian base64, the inverse of {@link decodeBase64Float32}:
+ * the body of an `encoding_format: "base64"` answer, as the local server writes it.
+ */
+export function encodeFloat32Base64(vector: ArrayLike<number>): string {
+  return encodeFloat32Base64ForHost(vector, LITTLE_ENDIAN_HOST);
+}
+
+/**
+ * {@link decodeBase64Float32} for a host of the given byte order; tests run the big-endian path
+ * on any machine through it.
+ */
+export function decodeBase64Float32ForHost(base64: string, littleEndianHost: boolean): Float32Array {
   const bytes = Buffer.from(base64, 'base64');
   if (bytes.byteLength !== base64ByteLength(base64)) {
     throw new RangeError(`not base64 (${JSON.stringify(base64.slice(0, 40))})`);
@@ -37,8 +56,8 @@ export function decodeBase64Float32(base64: string, littleEndianHost = LITTLE_EN
   return out;
 }
 
-/** Encodes float32 values as little-endian base64, the inverse of `decodeBase64Float32`. */
-export function encodeFloat32Base64(vector: ArrayLike<number>, littleEndianHost = LITTLE_ENDIAN_HOST): string {
+/** {@link encodeFloat32Base64} for a host of the given byte order. */
+export function encodeFloat32Base64ForHost(vector: ArrayLike<number>, littleEndianHost: boolean): string {
   const floats = vector instanceof Float32Array ? vector : Float32Array.from(vector);
   if (littleEndianHost) {
     return Buffer.from(floats.buffer, floats.byteOffset, floats.byteLength).toString('base64');

@@ -44,6 +44,7 @@ export {
   isAPIError,
   isEmbeddingsError,
 } from './errors.js';
+export { decodeBase64Float32, encodeFloat32Base64 } from './decode.js';
 export { DEFAULTS } from './options.js';
 export type { ClientOptions, HeadersInput, RequestOptions, SharedOptions, VectorType } from './options.js';
 export type { EmbeddingCreateParams, EncodingFormat } from './schemas.js';

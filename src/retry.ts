@@ -1,12 +1,12 @@
 import { APIConnectionError, APIError, APIUserAbortError } from './errors.js';
 
 /** Backoff when the server gives no advice: about 0.5 s × 2^attempt, capped. */
-export const BACKOFF = {
+export const BACKOFF = Object.freeze({
   initialDelay: 500,
   maxDelay: 8_000,
   /** A server's retry-after is honoured only up to this; beyond it we fall back to backoff. */
   maxServerDelay: 60_000,
-} as const;
+} as const);
 
 /** Statuses worth another attempt: timeouts, conflicts, rate limits, server faults. */
 export function isRetryableStatus(status: number): boolean {

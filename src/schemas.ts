@@ -2,6 +2,31 @@ import { constants } from 'node:buffer';
 import { z } from 'zod';
 import { InvalidArgumentError } from './errors.js';
 
+/*
+ * Every rule below carries its own message, phrased to follow the field's name: errors read
+ * "Invalid <what>: `<field>` <message> (got <value>)", e.g. "Invalid batch options:
+ * `maxConcurrency` must be an integer ≥ 1 (got 0)", for params and for client, call and batch
+ * options alike (src/server/options.ts writes the server's in the same form).
+ */
+
+/** An integer from `min` to `max` (safe integers only), with one message for every miss. */
+export function integerIn(min: number, max = Infinity) {
+  const error = max === Infinity ? `must be an integer ≥ ${min}` : `must be an integer from ${min} to ${max}`;
+  return z.number({ error }).int({ error }).min(min, { error }).max(max, { error });
+}
+
+/** A finite number from `min` to `max`; `above` makes `min` itself invalid. */
+export function numberIn(min: number, max = Infinity, above = false) {
+  const error = max === Infinity ? `must be a number ${above ? '>' : '≥'} ${min}` : `must be a number from ${min} to ${max}`;
+  const number = z.number({ error });
+  return (above ? number.gt(min, { error }) : number.min(min, { error })).max(max, { error });
+}
+
+export const booleanOption = z.boolean({ error: 'must be a boolean' });
+const stringOption = z.string({ error: 'must be a string' });
+/** A string that is not empty, as a model name must be. */
+const nonEmptyString = z.string({ error: 'must be a non-empty string' }).min(1, { error: 'must be a non-empty string' });
+
 /** A token id: what a tokenizer emits, a non-negative integer. */
 const tokenId = z.number().int().min(0, 'must be a token id, an integer ≥ 0');
 /** OpenAI answers 400 to an empty input text ("cannot be an empty string"). */
@@ -11,19 +36,19 @@ const text = z.string().min(1, 'must not be an empty string');
 export const EmbeddingCreateParams = z
   .object({
     /** Model id, e.g. `text-embedding-3-small`; any string a compatible server knows. */
-    model: z.string().min(1),
+    model: nonEmptyString,
     /** One text, many texts, one token array or many token arrays. */
     input: z.union(
       [text, z.array(text).min(1), z.array(tokenId).min(1), z.array(z.array(tokenId).min(1)).min(1)],
       { error: 'must be a string, an array of strings, an array of token ids or an array of token-id arrays' },
     ),
     /** Output size for models that support shortening (text-embedding-3-*). */
-    dimensions: z.number().int().positive().optional(),
+    dimensions: integerIn(1).optional(),
     /** Wire format. Omit it: the client asks for base64 and decodes it to float32 for you. */
-    encoding_format: z.enum(['float', 'base64']).optional(),
+    encoding_format: z.enum(['float', 'base64'], { error: 'must be "float" or "base64"' }).optional(),
     /** Your end-user id, for the provider's abuse monitoring. */
-    user: z.string().optional(),
-  })
+    user: stringOption.optional(),
+  }, { error: 'must be an object' })
   .strict();
 export type EmbeddingCreateParams = z.infer<typeof EmbeddingCreateParams>;
 export type EncodingFormat = NonNullable<EmbeddingCreateParams['encoding_format']>;
@@ -49,18 +74,27 @@ export const EmbeddingResponseEnvelope = z.object({
 });
 export type EmbeddingResponseEnvelope = z.infer<typeof EmbeddingResponseEnvelope>;
 
-const positiveInt = z.number().int().min(1);
-const headersInput = z.record(z.string(), z.union([z.string(), z.null(), z.undefined()]));
+const headersInput = z.record(z.string(), z.union([z.string(), z.null(), z.undefined()], { error: 'must be a string, null or undefined' }), {
+  error: 'must be an object of header names to values',
+});
+const signal = z.custom<AbortSignal>((value) => value instanceof AbortSignal, 'must be an AbortSignal');
 
-/** Options a client and a call share. */
+/** Options a client, a call and a batch share. */
 const sharedOptions = {
   // Node's timers fire at once beyond 2^31 − 1 ms: every attempt would time out immediately.
-  timeout: positiveInt.max(2 ** 31 - 1).optional(),
+  timeout: integerIn(1, 2 ** 31 - 1).optional(),
   // The body becomes one string before JSON.parse; V8 refuses longer ones (ERR_STRING_TOO_LONG).
-  maxResponseBytes: positiveInt.max(constants.MAX_STRING_LENGTH).optional(),
-  maxRetries: z.number().int().min(0).optional(),
-  normalize: z.boolean().optional(),
-  vectorType: z.enum(['array', 'float32']).optional(),
+  maxResponseBytes: integerIn(1, constants.MAX_STRING_LENGTH).optional(),
+  maxRetries: integerIn(0).optional(),
+  normalize: booleanOption.optional(),
+  vectorType: z.enum(['array', 'float32'], { error: 'must be "array" or "float32"' }).optional(),
+};
+
+/** Options of a call, which a batch takes too. */
+export const requestOptions = {
+  ...sharedOptions,
+  headers: headersInput.optional(),
+  signal: signal.optional(),
 };
 
 /**
@@ -71,53 +105,58 @@ const sharedOptions = {
 const ClientOptionsSchema = z
   .object({
     ...sharedOptions,
-    apiKey: z.string().optional(),
-    baseURL: z.string().optional(),
-    organization: z.string().optional(),
-    project: z.string().optional(),
-    maxConcurrency: positiveInt.optional(),
+    apiKey: stringOption.optional(),
+    baseURL: stringOption.optional(),
+    organization: stringOption.optional(),
+    project: stringOption.optional(),
+    maxConcurrency: integerIn(1).optional(),
     defaultHeaders: headersInput.optional(),
-    dispatcher: z.custom((value) => typeof value === 'object' && value !== null, 'expected an undici Dispatcher').optional(),
-  })
+    dispatcher: z.custom((value) => typeof value === 'object' && value !== null, 'must be an undici Dispatcher').optional(),
+  }, { error: 'must be an object' })
   .strict();
-const RequestOptionsSchema = z
-  .object({
-    ...sharedOptions,
-    headers: headersInput.optional(),
-    signal: z.custom<AbortSignal>((value) => value instanceof AbortSignal, 'expected an AbortSignal').optional(),
-  })
-  .strict();
+const RequestOptionsSchema = z.object(requestOptions, { error: 'must be an object' }).strict();
 
 /** Validates `params` for `create()`; the error names the field and the value. */
 export function parseCreateParams(params: unknown): EmbeddingCreateParams {
   const input = (params as { input?: unknown } | null)?.input;
   // The union below would only say "Invalid input" for an empty list.
   if (Array.isArray(input) && input.length === 0) {
-    throw new InvalidArgumentError('Invalid embeddings params: `input`: must hold at least one item (got [])');
+    throw new InvalidArgumentError('Invalid embeddings params: `input` must hold at least one item (got [])');
   }
-  const result = EmbeddingCreateParams.safeParse(params);
-  if (!result.success) throw invalid('embeddings params', params, result.error);
-  return result.data;
+  return parseArgument(EmbeddingCreateParams, 'embeddings params', params, false);
 }
 
 /** Validates `new EmbeddingsClient(options)`; the error names the option and, unless secret, its value. */
 export function parseClientOptions(options: unknown): void {
-  const result = ClientOptionsSchema.safeParse(options);
-  if (!result.success) throw invalid('EmbeddingsClient options', options, result.error, true);
+  parseArgument(ClientOptionsSchema, 'EmbeddingsClient options', options);
 }
 
 /** Validates a call's options; the error names the option and, unless secret, its value. */
 export function parseRequestOptions(options: unknown): void {
-  const result = RequestOptionsSchema.safeParse(options);
-  if (!result.success) throw invalid('request options', options, result.error, true);
+  parseArgument(RequestOptionsSchema, 'request options', options);
+}
+
+/**
+ * Checks `value` against `schema`, throwing `InvalidArgumentError` ("Invalid <what>: ...") that
+ * names the first bad field and its value, or only the value's type where options may hold the
+ * API key (the whole object, `apiKey`, headers). Params hold no secret: `isOptions` false.
+ */
+export function parseArgument<T>(schema: z.ZodType<T>, what: string, value: unknown, isOptions = true): T {
+  const result = schema.safeParse(value);
+  if (!result.success) throw invalid(what, value, result.error, isOptions);
+  return result.data;
 }
 
 function invalid(what: string, value: unknown, error: z.ZodError, isOptions = false): InvalidArgumentError {
   const issue = error.issues[0]!;
   const path = formatPath(issue.path);
   const got = issue.path.reduce<unknown>((node, key) => (node as Record<PropertyKey, unknown>)?.[key], value);
-  const message = issue.code === 'unrecognized_keys' ? `unknown field(s) ${issue.keys.map((k) => `\`${k}\``).join(', ')}` : issue.message;
-  const subject = path ? `\`${path}\`: ` : '';
+  if (issue.code === 'unrecognized_keys') {
+    const fields = issue.keys.map((key) => `\`${path ? `${path}.` : ''}${key}\``).join(', ');
+    return new InvalidArgumentError(`Invalid ${what}: unknown field(s) ${fields} (got object)`);
+  }
+  const message = issue.message;
+  const subject = path ? `\`${path}\` ` : '';
   // Options objects and headers may hold the API key: print only the type there.
   const secret = isOptions && (issue.path.length === 0 || issue.path.some((key) => /apikey|headers/i.test(String(key))));
   const shown = secret ? (got === null ? 'null' : typeof got) : issue.path.length === 0 && typeof got === 'object' && got !== null ? 'object' : preview(got);

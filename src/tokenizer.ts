@@ -173,8 +173,9 @@ export function longestPrefixWithin(
 /**
  * OpenAI's cl100k_base, used by text-embedding-3-* and text-embedding-ada-002. Counting costs
  * O(n) for any text (a few µs per token): see CL100K_MAX_PIECE for the one approximation.
+ * It has `countUpTo`, so a capped count of a huge text costs only its first tokens.
  */
-export const cl100kTokenizer: Tokenizer = {
+export const cl100kTokenizer: Required<Tokenizer> = {
   count: (text) => countCl100k(text, Infinity),
   countUpTo: (text, limit) => countCl100k(text, limit),
   truncate(text, maxTokens) {

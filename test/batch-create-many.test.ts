@@ -144,26 +144,34 @@ describe('createMany checks inputs before sending anything', () => {
     [{ maxTokensPerInput: 400_000 }, '`maxTokensPerInput` (400000) must not exceed `maxTokensPerRequest` (297000)'],
     [{ onFailure: 'ignore' }, '`onFailure` must be "throw" or "collect" (got "ignore")'],
     [{ rateLimit: { tokensPerMinute: 0 } }, '`rateLimit.tokensPerMinute` must be a number > 0 (got 0)'],
-    [{ rateLimit: { rpm: 5 } }, 'unknown field `rateLimit.rpm`'],
+    [{ rateLimit: { requestsPerMinute: Infinity } }, '`rateLimit.requestsPerMinute` must be a number > 0 (got Infinity)'],
+    [{ rateLimit: { rpm: 5 } }, 'unknown field(s) `rateLimit.rpm` (got object)'],
     [{ dedupe: 'yes' }, '`dedupe` must be a boolean (got "yes")'],
-    [{ batchSize: 10 }, 'unknown batch option `batchSize`'],
-    [{ cache: {} }, '`cache` must have get(keys) and set(entries) methods'],
-    [{ timeout: 0 }, '`timeout`'],
+    [{ ordered: 1 }, '`ordered` must be a boolean (got 1)'],
+    [{ batchSize: 10 }, 'unknown field(s) `batchSize` (got object)'],
+    [{ cache: {} }, '`cache` must have get(keys) and set(entries) methods (got {})'],
+    [{ tokenizer: { count: () => 1 } }, '`tokenizer` must have count(text) and truncate(text, maxTokens) methods (got {})'],
+    [{ onProgress: 'log' }, '`onProgress` must be a function (got "log")'],
+    [{ timeout: 0 }, '`timeout` must be an integer from 1 to 2147483647 (got 0)'],
+    [{ signal: 'stop' }, '`signal` must be an AbortSignal (got "stop")'],
   ])('rejects option %j with a message naming it', async (options, message) => {
     serve();
     const call = wire.client.embeddings.createMany({ model, input: ['a'] }, options as never);
     await expect(call).rejects.toThrow(InvalidArgumentError);
-    await expect(call).rejects.toThrow(message);
+    await expect(call).rejects.toThrow(`Invalid batch options: ${message}`);
     expect(wire.api.requests).toHaveLength(0);
   });
 
   test('bad params are named before any request, and base64 is refused for vector results', async () => {
     serve();
-    await expect(wire.client.embeddings.createMany({ model: '', input: ['a'] })).rejects.toThrow(/`model`/);
-    await expect(wire.client.embeddings.createMany({ model, input: ['a'], dimensions: 0 })).rejects.toThrow(/`dimensions`/);
-    await expect(
-      wire.client.embeddings.createMany({ model, input: ['a'], encoding_format: 'base64' as 'float' }),
-    ).rejects.toThrow('`encoding_format` must be omitted or "float"');
+    const createMany = (params: object) => wire.client.embeddings.createMany({ model, input: ['a'], ...params } as never);
+    await expect(createMany({ model: '' })).rejects.toThrow('Invalid embeddings params: `model` must be a non-empty string (got "")');
+    await expect(createMany({ dimensions: 0 })).rejects.toThrow('Invalid embeddings params: `dimensions` must be an integer ≥ 1 (got 0)');
+    await expect(createMany({ modle: model })).rejects.toThrow('Invalid embeddings params: unknown field(s) `modle` (got object)');
+    await expect(createMany({ encoding_format: 'base64' })).rejects.toThrow(
+      'Invalid embeddings params: `encoding_format` must be omitted or "float" for batch calls, which return vectors; use create() for raw base64 (got "base64")',
+    );
+    await expect(wire.client.embeddings.createMany(5 as never)).rejects.toThrow('Invalid embeddings params: must be an object (got 5)');
     expect(wire.api.requests).toHaveLength(0);
   });
 });

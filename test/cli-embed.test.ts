@@ -1,7 +1,8 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import { createServer, localHashEmbedding } from '../src/server/index.js';
-import { embedHarness, expectVectorsOf, maxDifference, readJsonl, readNpy, run } from './cli-helpers.js';
+import { embedHarness, expectVectorsOf, readJsonl, readNpy, run } from './support/cli-helpers.js';
+import { maxDifference } from './support/vector-math.js';
 
 const { out, input, embed } = embedHarness();
 

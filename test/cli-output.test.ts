@@ -3,7 +3,7 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { NPY_HEADER_BYTES, npyHeader, parseNpyHeader } from '../src/cli/npy.js';
 import { openOutput } from '../src/cli/open-output.js';
 import { UsageError } from '../src/cli/io.js';
-import { readJsonl, readNpy, tempDir } from './cli-helpers.js';
+import { readJsonl, readNpy, tempDir } from './support/cli-helpers.js';
 
 const dir = tempDir();
 afterAll(() => dir.remove());

@@ -3,8 +3,9 @@ import { dirname } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createServer, localHashEmbedding } from '../src/server/index.js';
 import type { LocalServer } from '../src/server/index.js';
-import { buildCli, maxDifference, readJsonl, readNpy, tempDir } from './cli-helpers.js';
-import { startCli, until } from './support/cli-child.js';
+import { buildCli, readJsonl, readNpy, tempDir, until } from './support/cli-helpers.js';
+import { maxDifference } from './support/vector-math.js';
+import { startCli } from './support/cli-child.js';
 import type { ChildRun } from './support/cli-child.js';
 
 // These tests run the bundled CLI as a child process: what a user's shell does, signals included.

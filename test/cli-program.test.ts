@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { afterAll, describe, expect, test } from 'vitest';
 import { buildProgram } from '../src/cli/program.js';
-import { capture, run, tempDir } from './cli-helpers.js';
+import { capture, run, tempDir } from './support/cli-helpers.js';
 
 function commandsAndOptions(): { command: string; flags: string[] }[] {
   const program = buildProgram({ stdin: Readable.from([]), stdout: capture().stream, stderr: capture().stream });

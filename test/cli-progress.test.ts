@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { PLAIN_INTERVAL_MS, ProgressDisplay, duration, newStats, summary } from '../src/cli/progress.js';
-import { capture } from './cli-helpers.js';
+import { capture } from './support/cli-helpers.js';
 
 beforeEach(() => {
   vi.useFakeTimers({ now: 1_000_000 });

@@ -9,7 +9,7 @@ import { countRecords, inputFormat, openInput, readRecords } from '../src/cli/re
 import type { InputFormat, InputRecord } from '../src/cli/readers.js';
 import { createServer } from '../src/server/index.js';
 import type { LocalServer } from '../src/server/index.js';
-import { buildCli, expectVectorsOf, readJsonl, tempDir } from './cli-helpers.js';
+import { buildCli, expectVectorsOf, readJsonl, tempDir, until } from './support/cli-helpers.js';
 
 const names = { idField: 'id', textField: 'text', idColumn: 'id', textColumn: 'text' };
 const dir = tempDir();
@@ -285,7 +285,7 @@ describe('input that is not UTF-8, through the built binary', { timeout: 60_000 
       stdin.write('first words\nsecond words\n');
       // Wait (bounded) until the engine, idle on a silent pipe, has sent the two lines.
       const before = server.stats.inputs;
-      for (let i = 0; i < 1000 && server.stats.inputs < before + 2; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      await until(() => server.stats.inputs >= before + 2, 1000);
       stdin.end(Buffer.concat([latin1('caf\u00e9\n'), Buffer.from('never sent\n')]));
     });
     expect(result.stderr).toBe(

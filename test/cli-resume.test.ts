@@ -4,7 +4,8 @@ import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { runCli } from '../src/cli/program.js';
 import { createServer, localHashEmbedding } from '../src/server/index.js';
-import { buildCli, capture, embedHarness, expectVectorsOf, maxDifference, readJsonl, readNpy, run } from './cli-helpers.js';
+import { buildCli, capture, embedHarness, expectVectorsOf, readJsonl, readNpy, run, until } from './support/cli-helpers.js';
+import { maxDifference } from './support/vector-math.js';
 import { startCli } from './support/cli-child.js';
 
 const { state, out, input, embed } = embedHarness();
@@ -163,9 +164,7 @@ describe('interruption', () => {
     const args = ['embed', '-', ...flags, '--out', out(), '--base-url', state.url];
     const running = runCli(args, { stdin, stdout: capture().stream, stderr: stderr.stream, signal: controller.signal });
     // Abort once what was written is read and the reader waits on the pipe for more.
-    for (let i = 0; i < 500 && !(stdin.readableFlowing !== null && stdin.readableLength === 0); i++) {
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+    await until(() => stdin.readableFlowing !== null && stdin.readableLength === 0, 500);
     controller.abort();
     expect(await running).toBe(130);
     expect(stderr.text).toContain('embedrail: interrupted; rerun with --resume to finish');
@@ -182,9 +181,7 @@ describe('interruption', () => {
       const controller = new AbortController();
       const args = ['embed', file, '--out', o, '--base-url', slowUrl, '--batch-size', '1', '--concurrency', '1'];
       const running = run(args, { signal: controller.signal });
-      for (let i = 0; i < 500 && !(existsSync(o) && readFileSync(o, 'utf8').split('\n').length > 4); i++) {
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
+      await until(() => existsSync(o) && readFileSync(o, 'utf8').split('\n').length > 4, 500);
       controller.abort();
       const stopped = await running;
       expect(stopped.code).toBe(130);

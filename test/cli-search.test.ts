@@ -6,9 +6,9 @@ import { openVectors } from '../src/cli/vectors.js';
 import { npyHeader } from '../src/cli/npy.js';
 import { createServer, localHashEmbedding } from '../src/server/index.js';
 import type { LocalServer } from '../src/server/index.js';
-import { run, tempDir } from './cli-helpers.js';
+import { run, tempDir } from './support/cli-helpers.js';
 import { useFakeApi } from './support/fake-api.js';
-import { embeddingsHandler } from './support/vectors.js';
+import { openAILike } from './support/openai-like.js';
 
 let server: LocalServer;
 let url: string;
@@ -140,7 +140,7 @@ describe('search', () => {
 });
 
 describe('search and the model the vectors were made with', () => {
-  const api = useFakeApi(embeddingsHandler());
+  const api = useFakeApi(...openAILike().handlers);
   /** A vectors file of 8 dimensions whose record says it was made with `model`. */
   const madeWith = (model: string, dimensions: number | null) => {
     const path = dir.path(`made-${model}-${dimensions}.jsonl`);

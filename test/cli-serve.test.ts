@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { runCli } from '../src/cli/program.js';
 import { exposureWarning } from '../src/cli/serve.js';
-import { buildCli, capture } from './cli-helpers.js';
+import { buildCli, capture, until } from './support/cli-helpers.js';
 
 describe('serve', () => {
   test.each([
@@ -33,7 +33,7 @@ describe('serve', () => {
       stderr: stderr.stream,
       signal: controller.signal,
     });
-    for (let i = 0; i < 200 && !stdout.text.includes('/v1'); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    await until(() => stdout.text.includes('/v1'), 200);
     const url = /http:\/\/127\.0\.0\.2:\d+\/v1/.exec(stdout.text)?.[0];
     expect(url).toBeDefined();
     const res = await fetch(`${url}/models`);

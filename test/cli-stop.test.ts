@@ -2,7 +2,7 @@ import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { HttpResponse, http } from 'msw';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { buildCli, embedHarness, readJsonl } from './cli-helpers.js';
+import { buildCli, embedHarness, readJsonl } from './support/cli-helpers.js';
 import { startCli } from './support/cli-child.js';
 import { useFakeApi } from './support/fake-api.js';
 

@@ -14,9 +14,9 @@ import {
 } from '../src/index.js';
 import { createEmbeddings } from '../src/create.js';
 import { startFakeApi, useFakeApi, type FakeApi } from './support/fake-api.js';
-import { embeddingsHandler } from './support/vectors.js';
+import { openAILike } from './support/openai-like.js';
 
-const api = useFakeApi(embeddingsHandler());
+const api = useFakeApi(...openAILike().handlers);
 
 const params = { model: 'm', input: 'hello' };
 const KEY = 'sk-test-SECRET-0123456789';
@@ -274,7 +274,7 @@ describe('concurrency', () => {
 
   test('50 concurrent calls with maxConcurrency 4 never have more than 4 requests in flight', async () => {
     const { handler, counts } = gate(4);
-    const api = await ownApi(handler, embeddingsHandler());
+    const api = await ownApi(handler, ...openAILike().handlers);
     const client = new EmbeddingsClient({ baseURL: api.url, maxConcurrency: 4 });
     const results = await Promise.all(
       Array.from({ length: 50 }, (_, i) => client.embeddings.create({ model: 'm', input: `text ${i}` })),
@@ -286,7 +286,7 @@ describe('concurrency', () => {
 
   test('keeps at most 8 requests in flight by default', async () => {
     const { handler, counts } = gate(8);
-    const api = await ownApi(handler, embeddingsHandler());
+    const api = await ownApi(handler, ...openAILike().handlers);
     const client = new EmbeddingsClient({ baseURL: api.url });
     await Promise.all(Array.from({ length: 20 }, (_, i) => client.embeddings.create({ model: 'm', input: `text ${i}` })));
     expect(api.requests).toHaveLength(20);

@@ -4,7 +4,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createServer, type LocalServer } from '../src/server/index.js';
-import { buildCli } from './cli-helpers.js';
+import { buildCli } from './support/cli-helpers.js';
 
 let server: LocalServer;
 let url: string;

@@ -4,9 +4,10 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { EmbeddingsClient, InvalidArgumentError, ResponseValidationError } from '../src/index.js';
 import { encodeFloat32Base64 } from '../src/decode.js';
 import { useFakeApi } from './support/fake-api.js';
-import { embeddingsHandler, jsonHandler, vectorOf } from './support/vectors.js';
+import { jsonHandler, openAILike, vectorFor } from './support/openai-like.js';
+import { norm } from './support/vector-math.js';
 
-const api = useFakeApi(embeddingsHandler());
+const api = useFakeApi(...openAILike().handlers);
 let client: EmbeddingsClient;
 beforeAll(() => {
   client = new EmbeddingsClient({ baseURL: api.url, maxRetries: 0 });
@@ -14,7 +15,6 @@ beforeAll(() => {
 afterAll(() => client.close());
 
 const raw = { normalize: false } as const;
-const norm = (v: ArrayLike<number>) => Math.sqrt(Array.from(v).reduce((s, x) => s + x * x, 0));
 const recorded = (name: string) =>
   readFileSync(new URL(`./fixtures/openai-recorded/${name}`, import.meta.url), 'utf8');
 
@@ -23,16 +23,16 @@ describe('wire format', () => {
     const res = await client.embeddings.create({ model: 'm', input: ['alpha', 'beta'] }, raw);
     expect(api.requests).toHaveLength(1);
     expect(api.requests[0]!.body).toEqual({ model: 'm', input: ['alpha', 'beta'], encoding_format: 'base64' });
-    expect(res.data.map((d) => d.embedding)).toEqual([Array.from(vectorOf('alpha')), Array.from(vectorOf('beta'))]);
+    expect(res.data.map((d) => d.embedding)).toEqual([Array.from(vectorFor('alpha')), Array.from(vectorFor('beta'))]);
     expect(res).toMatchObject({ object: 'list', model: 'm', usage: { prompt_tokens: 2, total_tokens: 2 } });
   });
 
   test('takes the floats when a server ignores encoding_format (never dims/4 garbage)', async () => {
-    api.use(embeddingsHandler({ format: 'float' }));
+    api.use(...openAILike({ format: 'float' }).handlers);
     const res = await client.embeddings.create({ model: 'm', input: 'alpha', dimensions: 12 }, raw);
     expect(api.requests[0]!.body.encoding_format).toBe('base64');
     expect(res.data[0]!.embedding).toHaveLength(12);
-    expect(res.data[0]!.embedding).toEqual(Array.from(vectorOf('alpha', 12)));
+    expect(res.data[0]!.embedding).toEqual(Array.from(vectorFor('alpha', 12)));
   });
 
   test("decodes OpenAI's recorded base64 answer to its recorded float answer", async () => {
@@ -45,19 +45,19 @@ describe('wire format', () => {
   test('returns base64 strings untouched when the caller asks for base64', async () => {
     const res = await client.embeddings.create({ model: 'm', input: ['alpha'], encoding_format: 'base64' });
     expect(api.requests[0]!.body.encoding_format).toBe('base64');
-    expect(res.data[0]!.embedding).toBe(encodeFloat32Base64(vectorOf('alpha')));
+    expect(res.data[0]!.embedding).toBe(encodeFloat32Base64(vectorFor('alpha')));
   });
 
   test('encodes a float answer to base64 when the caller asked for base64 and the server ignored it', async () => {
-    api.use(embeddingsHandler({ format: 'float' }));
+    api.use(...openAILike({ format: 'float' }).handlers);
     const res = await client.embeddings.create({ model: 'm', input: 'alpha', encoding_format: 'base64' });
-    expect(res.data[0]!.embedding).toBe(encodeFloat32Base64(vectorOf('alpha')));
+    expect(res.data[0]!.embedding).toBe(encodeFloat32Base64(vectorFor('alpha')));
   });
 
   test("requests floats when the caller asks for 'float'", async () => {
     const res = await client.embeddings.create({ model: 'm', input: 'alpha', encoding_format: 'float' }, raw);
     expect(api.requests[0]!.body.encoding_format).toBe('float');
-    expect(res.data[0]!.embedding).toEqual(Array.from(vectorOf('alpha')));
+    expect(res.data[0]!.embedding).toEqual(Array.from(vectorFor('alpha')));
   });
 
   test('sends token arrays as given and expects one vector per token array', async () => {
@@ -69,10 +69,10 @@ describe('wire format', () => {
   });
 
   test('returns data sorted by index when the server answers out of order', async () => {
-    api.use(embeddingsHandler({ shuffle: true }));
+    api.use(...openAILike({ shuffle: true }).handlers);
     const res = await client.embeddings.create({ model: 'm', input: ['a', 'b', 'c'] }, raw);
     expect(res.data.map((d) => d.index)).toEqual([0, 1, 2]);
-    expect(res.data[2]!.embedding).toEqual(Array.from(vectorOf('c')));
+    expect(res.data[2]!.embedding).toEqual(Array.from(vectorFor('c')));
   });
 });
 
@@ -85,7 +85,7 @@ describe('normalisation and vector type', () => {
   test('normalize: false on the client returns raw vectors; a call can turn it back on', async () => {
     const rawClient = new EmbeddingsClient({ baseURL: api.url, normalize: false });
     const res = await rawClient.embeddings.create({ model: 'm', input: 'alpha' });
-    expect(res.data[0]!.embedding).toEqual(Array.from(vectorOf('alpha')));
+    expect(res.data[0]!.embedding).toEqual(Array.from(vectorFor('alpha')));
     const perCall = await rawClient.embeddings.create({ model: 'm', input: 'alpha' }, { normalize: true });
     expect(Math.abs(norm(perCall.data[0]!.embedding) - 1)).toBeLessThan(1e-6);
     await rawClient.close();
@@ -100,7 +100,7 @@ describe('normalisation and vector type', () => {
   test("returns Float32Array for vectorType 'float32', per call over the client's setting", async () => {
     const res = await client.embeddings.create({ model: 'm', input: 'alpha' }, { vectorType: 'float32', normalize: false });
     expect(res.data[0]!.embedding).toBeInstanceOf(Float32Array);
-    expect(res.data[0]!.embedding).toEqual(vectorOf('alpha'));
+    expect(res.data[0]!.embedding).toEqual(vectorFor('alpha'));
     const f32 = new EmbeddingsClient({ baseURL: api.url, vectorType: 'float32' });
     const fromClient = await f32.embeddings.create({ model: 'm', input: 'alpha' });
     expect(fromClient.data[0]!.embedding).toBeInstanceOf(Float32Array);
@@ -110,9 +110,9 @@ describe('normalisation and vector type', () => {
   });
 
   test('converts a float answer to Float32Array too', async () => {
-    api.use(embeddingsHandler({ format: 'float' }));
+    api.use(...openAILike({ format: 'float' }).handlers);
     const res = await client.embeddings.create({ model: 'm', input: 'alpha' }, { vectorType: 'float32', normalize: false });
-    expect(res.data[0]!.embedding).toEqual(vectorOf('alpha'));
+    expect(res.data[0]!.embedding).toEqual(vectorFor('alpha'));
   });
 });
 
@@ -195,12 +195,12 @@ describe('parameter validation, before any request', () => {
   test.each([
     ['missing model', { input: 'a' }, '`model`', 'undefined'],
     ['empty model', { model: '', input: 'a' }, '`model`', '""'],
-    ['empty input list', { model: 'm', input: [] }, '`input`: must hold at least one item', '[]'],
-    ['empty text', { model: 'm', input: '' }, '`input`: must not be an empty string', '""'],
-    ['empty text in a list', { model: 'm', input: ['a', ''] }, '`input[1]`: must not be an empty string', '""'],
+    ['empty input list', { model: 'm', input: [] }, '`input` must hold at least one item', '[]'],
+    ['empty text', { model: 'm', input: '' }, '`input` must not be an empty string', '""'],
+    ['empty text in a list', { model: 'm', input: ['a', ''] }, '`input[1]` must not be an empty string', '""'],
     ['empty token array', { model: 'm', input: [[1], []] }, '`input[1]`', '[]'],
-    ['a number as input', { model: 'm', input: 5 }, '`input`: must be a string, an array of strings, an array of token ids or an array of token-id arrays', '5'],
-    ['no params at all', null, 'Invalid embeddings params: Invalid input: expected object, received null', 'null'],
+    ['a number as input', { model: 'm', input: 5 }, '`input` must be a string, an array of strings, an array of token ids or an array of token-id arrays', '5'],
+    ['no params at all', null, 'Invalid embeddings params: must be an object (got null)', 'null'],
     ['mixed input list', { model: 'm', input: ['a', 1] }, '`input`', '["a",1]'],
     ['negative token', { model: 'm', input: [1, -2] }, '`input[1]`', '-2'],
     ['zero dimensions', { model: 'm', input: 'a', dimensions: 0 }, '`dimensions`', '0'],

@@ -22,7 +22,7 @@ import {
 } from '../src/index.js';
 import { BatchEmbeddingError } from '../src/batch/errors.js';
 import { useFakeApi } from './support/fake-api.js';
-import { jsonHandler } from './support/vectors.js';
+import { jsonHandler } from './support/openai-like.js';
 import { apiErrorFor } from '../src/errors.js';
 
 const make = (status: number, body: unknown = {}, headers: Record<string, string> = {}) =>

@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import { DEFAULTS, EmbeddingsClient, InvalidArgumentError, VERSION } from '../src/index.js';
 import { useFakeApi } from './support/fake-api.js';
-import { embeddingsHandler } from './support/vectors.js';
+import { openAILike } from './support/openai-like.js';
 import pkg from '../package.json' with { type: 'json' };
 
-const api = useFakeApi(embeddingsHandler());
+const api = useFakeApi(...openAILike().handlers);
 afterEach(() => vi.unstubAllEnvs());
 
 const params = { model: 'm', input: 'hello' };

@@ -9,7 +9,7 @@ import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSyn
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { tempDir } from './cli-helpers.js';
+import { tempDir } from './support/cli-helpers.js';
 
 const root = process.cwd();
 

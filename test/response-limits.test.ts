@@ -9,15 +9,15 @@ import {
 } from '../src/index.js';
 import { encodeFloat32Base64 } from '../src/decode.js';
 import { useFakeApi } from './support/fake-api.js';
-import { embeddingsHandler, vectorOf } from './support/vectors.js';
+import { openAILike, vectorFor } from './support/openai-like.js';
 
-const api = useFakeApi(embeddingsHandler());
+const api = useFakeApi(...openAILike().handlers);
 
 const params = { model: 'm', input: 'hello' };
 const MiB = 1024 * 1024;
 const answer = JSON.stringify({
   object: 'list',
-  data: [{ object: 'embedding', index: 0, embedding: encodeFloat32Base64(vectorOf('hello')) }],
+  data: [{ object: 'embedding', index: 0, embedding: encodeFloat32Base64(vectorFor('hello')) }],
   model: 'm',
   usage: { prompt_tokens: 1, total_tokens: 1 },
 });
@@ -73,7 +73,7 @@ describe('maxResponseBytes', () => {
     const client = new EmbeddingsClient({ baseURL: api.url, maxRetries: 0, maxResponseBytes: MiB });
     await expect(client.embeddings.create(params)).rejects.toBeInstanceOf(ResponseTooLargeError);
     const res = await client.embeddings.create(params, { maxResponseBytes: 4 * MiB, normalize: false });
-    expect(res.data[0]!.embedding).toEqual(Array.from(vectorOf('hello')));
+    expect(res.data[0]!.embedding).toEqual(Array.from(vectorFor('hello')));
     const tight = new EmbeddingsClient({ baseURL: api.url, maxRetries: 0 });
     await expect(tight.embeddings.create(params, { maxResponseBytes: MiB })).rejects.toBeInstanceOf(ResponseTooLargeError);
     await Promise.all([client.close(), tight.close()]);
@@ -118,7 +118,7 @@ describe('content-encoding', () => {
     api.use(encodedHandler(body, encoding));
     const client = new EmbeddingsClient({ baseURL: api.url, maxRetries: 0 });
     const res = await client.embeddings.create(params, { normalize: false });
-    expect(res.data[0]!.embedding).toEqual(Array.from(vectorOf('hello')));
+    expect(res.data[0]!.embedding).toEqual(Array.from(vectorFor('hello')));
     await client.close();
   });
 

@@ -3,13 +3,15 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import {
   APIError,
   BadRequestError,
+  decodeBase64Float32,
   EmbeddingsClient,
+  encodeFloat32Base64,
   InternalServerError,
   NotFoundError,
   RateLimitError,
 } from '../src/index.js';
-import { toBase64 } from '../src/server/encode.js';
 import { createServer, localHashEmbedding, type LocalServer } from '../src/server/index.js';
+import { maxDifference } from './support/vector-math.js';
 
 /** Records each request body the client's real undici transport puts on the wire. */
 function recordingDispatcher(bodies: unknown[]): Dispatcher {
@@ -17,13 +19,6 @@ function recordingDispatcher(bodies: unknown[]): Dispatcher {
     bodies.push(JSON.parse(String(options.body)));
     return dispatch(options, handler);
   });
-}
-
-function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let max = 0;
-  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
-  return max;
 }
 
 const server = createServer();
@@ -56,7 +51,7 @@ describe('EmbeddingsClient against the local server', () => {
     expect(res.data).toHaveLength(2);
     for (const [i, text] of input.entries()) {
       expect(Array.isArray(res.data[i]!.embedding)).toBe(true);
-      expect(maxDiff(res.data[i]!.embedding, localHashEmbedding(text, 384))).toBeLessThan(1e-6);
+      expect(maxDifference(res.data[i]!.embedding, localHashEmbedding(text, 384))).toBeLessThan(1e-6);
     }
     expect(res.model).toBe('local-hash-embedding');
     expect(res.usage.prompt_tokens).toBe(res.usage.total_tokens);
@@ -68,18 +63,23 @@ describe('EmbeddingsClient against the local server', () => {
     expect(bodies).toEqual([{ model: 'm', input: 'short', dimensions: 256, encoding_format: 'base64' }]);
     const vector = res.data[0]!.embedding;
     expect(vector).toBeInstanceOf(Float32Array);
-    expect(maxDiff(vector, localHashEmbedding('short', 256))).toBeLessThan(1e-6);
+    expect(maxDifference(vector, localHashEmbedding('short', 256))).toBeLessThan(1e-6);
   });
 
   test("encoding_format 'float' gets float JSON with the same vectors", async () => {
     const res = await client.embeddings.create({ model: 'm', input: 'floats please', encoding_format: 'float', dimensions: 32 });
     expect(bodies).toEqual([{ model: 'm', input: 'floats please', encoding_format: 'float', dimensions: 32 }]);
-    expect(maxDiff(res.data[0]!.embedding, localHashEmbedding('floats please', 32))).toBeLessThan(1e-6);
+    expect(maxDifference(res.data[0]!.embedding, localHashEmbedding('floats please', 32))).toBeLessThan(1e-6);
   });
 
   test("encoding_format 'base64' returns the server's string, byte for byte", async () => {
     const res = await client.embeddings.create({ model: 'm', input: 'raw', encoding_format: 'base64', dimensions: 8 });
-    expect(res.data[0]!.embedding).toBe(toBase64(localHashEmbedding('raw', 8)));
+    expect(res.data[0]!.embedding).toBe(encodeFloat32Base64(localHashEmbedding('raw', 8)));
+  });
+
+  test('the public decodeBase64Float32 turns that string back into the vector', async () => {
+    const res = await client.embeddings.create({ model: 'm', input: 'raw', encoding_format: 'base64', dimensions: 8 });
+    expect(decodeBase64Float32(res.data[0]!.embedding)).toEqual(localHashEmbedding('raw', 8));
   });
 
   test('token arrays round-trip through the client', async () => {
@@ -140,7 +140,7 @@ describe('server errors reach the caller as the right classes', () => {
     const retrying = new EmbeddingsClient({ baseURL, maxRetries: 8 });
     for (let i = 0; i < 8; i++) {
       const res = await retrying.embeddings.create({ model: 'm', input: `text ${i}`, dimensions: 8 });
-      expect(maxDiff(res.data[0]!.embedding, localHashEmbedding(`text ${i}`, 8))).toBeLessThan(1e-6);
+      expect(maxDifference(res.data[0]!.embedding, localHashEmbedding(`text ${i}`, 8))).toBeLessThan(1e-6);
     }
     const injected = Object.values(faulty.stats.faults).reduce((a, b) => a + b, 0);
     expect(injected).toBeGreaterThan(0);

@@ -1,8 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { formatFloat32, toBase64 } from '../src/server/encode.js';
+import { encodeFloat32Base64 } from '../src/index.js';
+import { formatFloat32 } from '../src/server/encode.js';
 import { spread } from '../src/server/embedding.js';
 import { localHashEmbedding, localHashEmbeddingOfTokens } from '../src/server/index.js';
+import { norm } from './support/vector-math.js';
 
 function cosine(a: Float32Array, b: Float32Array): number {
   let dot = 0;
@@ -15,16 +17,12 @@ function significantDigits(text: string): number {
   return text.replace(/e.*$/, '').replace(/[-.]/g, '').replace(/^0+/, '').replace(/0+$/, '').length;
 }
 
-function norm(v: Float32Array): number {
-  return Math.sqrt(cosine(v, v));
-}
-
 describe('localHashEmbedding', () => {
   test('is deterministic: the same text gives the same vector, known bytes included', () => {
     const a = localHashEmbedding('The quick brown fox', 16);
     expect(localHashEmbedding('The quick brown fox', 16)).toEqual(a);
     // Pinned so a change to the features shows up here, not as silently different vectors.
-    expect(toBase64(a)).toMatchInlineSnapshot(`"s53nPnky072RItM+qVnQvnulQLyFX6c+w5EAv/twcD1veJw9lRupvYN+LT7g0Zw9OoQqvmQPiTyPrc084jPSvQ=="`);
+    expect(encodeFloat32Base64(a)).toMatchInlineSnapshot(`"s53nPnky072RItM+qVnQvnulQLyFX6c+w5EAv/twcD1veJw9lRupvYN+LT7g0Zw9OoQqvmQPiTyPrc084jPSvQ=="`);
   });
 
   test('texts that share words are closer than texts that share none', () => {

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { APIConnectionError, APIError, EmbeddingsClient } from '../src/index.js';
 import { createServer, SERVER_DEFAULTS, type LocalServer } from '../src/server/index.js';
 import { DRAIN_FACTOR } from '../src/server/http.js';
-import { buildCli } from './cli-helpers.js';
+import { buildCli } from './support/cli-helpers.js';
 
 describe('a body over maxBodyBytes, sent by the client to `embedrail serve` in its own process', () => {
   let child: ChildProcess;

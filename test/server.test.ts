@@ -3,8 +3,9 @@ import { Readable } from 'node:stream';
 import fc from 'fast-check';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { InvalidArgumentError } from '../src/index.js';
 import { cl100kTokenizer } from '../src/tokenizer.js';
-import { createServer, localHashEmbedding, localHashEmbeddingOfTokens, SERVER_DEFAULTS } from '../src/server/index.js';
+import { createServer, localHashEmbedding, localHashEmbeddingOfTokens, SERVER_DEFAULTS, type ServerOptions } from '../src/server/index.js';
 
 const server = createServer();
 let url: string;
@@ -69,8 +70,16 @@ describe('listen and url', () => {
     [{ seed: 0.5 }, /`seed`.*got 0\.5/],
     [{ maxBodyBytes: 0 }, /`maxBodyBytes`.*got 0/],
     [{ model: '' }, /`model` must be a non-empty string/],
-  ])('createServer(%o) throws naming the option and value', (options, message) => {
-    expect(() => createServer(options)).toThrow(message);
+    [{ dimension: 8 }, /^Invalid createServer options: unknown field\(s\) `dimension` \(got object\)$/],
+  ])('createServer(%o) throws InvalidArgumentError naming the option and value', (options, message) => {
+    expect(() => createServer(options as ServerOptions)).toThrow(InvalidArgumentError);
+    expect(() => createServer(options as ServerOptions)).toThrow(message);
+  });
+
+  test('listen() refuses a port out of range before binding anything', () => {
+    const server = createServer();
+    expect(() => server.listen(70_000)).toThrow(InvalidArgumentError);
+    expect(() => server.listen(70_000)).toThrow('Invalid listen() arguments: `port` must be an integer from 0 to 65535 (got 70000)');
   });
 });
 

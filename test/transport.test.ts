@@ -13,9 +13,9 @@ import {
 } from '../src/index.js';
 import { createEmbeddings } from '../src/create.js';
 import { useFakeApi } from './support/fake-api.js';
-import { embeddingsHandler } from './support/vectors.js';
+import { openAILike } from './support/openai-like.js';
 
-const api = useFakeApi(embeddingsHandler());
+const api = useFakeApi(...openAILike().handlers);
 
 const params = { model: 'm', input: 'hello' };
 const KEY = 'sk-test-SECRET-0123456789';

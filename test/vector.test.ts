@@ -3,9 +3,9 @@ import { describe, expect, test } from 'vitest';
 import { InvalidArgumentError } from '../src/errors.js';
 import { cosineSimilarity, dot, normalize, topK } from '../src/vector.js';
 import type { Vector } from '../src/vector.js';
+import { norm } from './support/vector-math.js';
 
 const f32 = (...values: number[]) => new Float32Array(values);
-const norm = (v: Vector) => Math.hypot(...Array.from(v));
 
 /** Finite doubles over the whole range, so overflow and underflow paths are exercised. */
 const anyDouble = fc.double({ noNaN: true, noDefaultInfinity: true });

@@ -1,16 +1,17 @@
 /** Batch defaults in one place, and the checks that run before a job sends anything. */
+import { z } from 'zod';
 import type { EmbeddingsClient } from '../client.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { RequestOptions, VectorType } from '../options.js';
 import { resolveCallOptions } from '../requester.js';
-import { parseCreateParams, preview } from '../schemas.js';
+import { booleanOption, EmbeddingCreateParams, integerIn, numberIn, parseArgument, requestOptions } from '../schemas.js';
 import { tokenizerForModel, type Tokenizer } from '../tokenizer.js';
 import type { CacheKeyScope, EmbeddingCache } from './cache.js';
 import type { RateLimit } from './pacer.js';
 import type { BatchParams, BatchProgress, CreateManyOptions } from './types.js';
 
 /** Every batch default; the JSDoc of CreateManyOptions and the README state the same numbers. */
-export const BATCH_DEFAULTS = {
+export const BATCH_DEFAULTS = Object.freeze({
   /** OpenAI accepts at most 2048 inputs per request. */
   maxInputsPerRequest: 2048,
   /**
@@ -25,7 +26,7 @@ export const BATCH_DEFAULTS = {
   truncate: false,
   dedupe: true,
   onFailure: 'throw',
-} as const;
+} as const);
 
 /** Everything a job runs with, checked and resolved once. */
 export interface BatchConfig {
@@ -49,11 +50,44 @@ export interface BatchConfig {
   signal: AbortSignal | undefined;
 }
 
-const KNOWN_OPTIONS = new Set([
-  'maxConcurrency', 'maxInputsPerRequest', 'maxTokensPerRequest', 'maxTokensPerInput', 'truncate',
-  'rateLimit', 'dedupe', 'onProgress', 'onFailure', 'cache', 'tokenizer', 'signal', 'timeout',
-  'maxRetries', 'maxResponseBytes', 'headers', 'normalize', 'vectorType', 'ordered',
-]);
+/** Params of a batch call: as for `create()`, with `input` checked per item as the job reads it. */
+const BatchParamsSchema = EmbeddingCreateParams.omit({ input: true }).extend({
+  input: z.unknown().optional(),
+  encoding_format: z
+    .enum(['float'], { error: 'must be omitted or "float" for batch calls, which return vectors; use create() for raw base64' })
+    .optional(),
+});
+
+const withMethods = (names: string[], error: string) =>
+  z.custom((value) => names.every((name) => typeof (value as Record<string, unknown> | null)?.[name] === 'function'), error);
+
+/** `createMany()` and `stream()` options; strict, so a misspelt option fails instead of being ignored. */
+const BatchOptionsSchema = z
+  .object(
+    {
+      ...requestOptions,
+      maxConcurrency: integerIn(1).optional(),
+      maxInputsPerRequest: integerIn(1).optional(),
+      maxTokensPerRequest: integerIn(1).optional(),
+      maxTokensPerInput: integerIn(1).optional(),
+      truncate: booleanOption.optional(),
+      dedupe: booleanOption.optional(),
+      ordered: booleanOption.optional(),
+      onFailure: z.enum(['throw', 'collect'], { error: 'must be "throw" or "collect"' }).optional(),
+      rateLimit: z
+        .object(
+          { requestsPerMinute: numberIn(0, Infinity, true).optional(), tokensPerMinute: numberIn(0, Infinity, true).optional() },
+          { error: 'must be an object' },
+        )
+        .strict()
+        .optional(),
+      tokenizer: withMethods(['count', 'truncate'], 'must have count(text) and truncate(text, maxTokens) methods').optional(),
+      cache: withMethods(['get', 'set'], 'must have get(keys) and set(entries) methods').optional(),
+      onProgress: z.custom((value) => typeof value === 'function', 'must be a function').optional(),
+    },
+    { error: 'must be an object' },
+  )
+  .strict();
 
 /** Checks params (all but `input`) and options; throws `InvalidArgumentError` naming the field. */
 export function resolveBatchConfig(
@@ -61,34 +95,19 @@ export function resolveBatchConfig(
   params: BatchParams & { input?: unknown },
   options: CreateManyOptions = {},
 ): BatchConfig {
-  if (typeof params !== 'object' || params === null) {
-    throw new InvalidArgumentError(`params must be an object (got ${preview(params)})`);
-  }
-  const { input: _input, ...rest } = params;
-  if ((rest as { encoding_format?: unknown }).encoding_format === 'base64') {
-    throw new InvalidArgumentError(
-      '`encoding_format` must be omitted or "float" for batch calls, which return vectors (got "base64"); use create() for raw base64',
-    );
-  }
-  // One probe input lets the core's schema check model, dimensions and user with its own messages.
-  const checked = parseCreateParams({ ...rest, input: 'probe' });
+  const checked = parseArgument(BatchParamsSchema, 'embeddings params', params, false);
   const batchParams: BatchParams = { model: checked.model };
   if (checked.dimensions !== undefined) batchParams.dimensions = checked.dimensions;
   if (checked.user !== undefined) batchParams.user = checked.user;
   if (checked.encoding_format === 'float') batchParams.encoding_format = 'float';
 
-  if (typeof options !== 'object' || options === null) {
-    throw new InvalidArgumentError(`options must be an object (got ${preview(options)})`);
-  }
-  for (const key of Object.keys(options)) {
-    if (!KNOWN_OPTIONS.has(key)) throw new InvalidArgumentError(`unknown batch option \`${key}\``);
-  }
+  parseArgument(BatchOptionsSchema, 'batch options', options);
   const request: RequestOptions = { normalize: false, vectorType: 'float32' };
   if (options.timeout !== undefined) request.timeout = options.timeout;
   if (options.maxRetries !== undefined) request.maxRetries = options.maxRetries;
   if (options.maxResponseBytes !== undefined) request.maxResponseBytes = options.maxResponseBytes;
   if (options.headers !== undefined) request.headers = options.headers;
-  // Resolving through the client checks timeout, maxRetries, maxResponseBytes, headers, normalize and vectorType.
+  // Resolving through the client adds its defaults and checks header names and values.
   const resolved = resolveCallOptions(client, {
     ...request,
     normalize: options.normalize,
@@ -96,37 +115,20 @@ export function resolveBatchConfig(
     signal: options.signal,
   });
 
-  const maxConcurrency = integerAtLeast('maxConcurrency', options.maxConcurrency, 1) ?? client.maxConcurrency;
-  const maxInputsPerRequest =
-    integerAtLeast('maxInputsPerRequest', options.maxInputsPerRequest, 1) ?? BATCH_DEFAULTS.maxInputsPerRequest;
-  const maxTokensPerRequest =
-    integerAtLeast('maxTokensPerRequest', options.maxTokensPerRequest, 1) ?? BATCH_DEFAULTS.maxTokensPerRequest;
-  const maxTokensPerInput =
-    integerAtLeast('maxTokensPerInput', options.maxTokensPerInput, 1) ?? BATCH_DEFAULTS.maxTokensPerInput;
+  const maxConcurrency = options.maxConcurrency ?? client.maxConcurrency;
+  const maxInputsPerRequest = options.maxInputsPerRequest ?? BATCH_DEFAULTS.maxInputsPerRequest;
+  const maxTokensPerRequest = options.maxTokensPerRequest ?? BATCH_DEFAULTS.maxTokensPerRequest;
+  const maxTokensPerInput = options.maxTokensPerInput ?? BATCH_DEFAULTS.maxTokensPerInput;
   if (maxTokensPerInput > maxTokensPerRequest) {
     throw new InvalidArgumentError(
-      `\`maxTokensPerInput\` (${maxTokensPerInput}) must not exceed \`maxTokensPerRequest\` (${maxTokensPerRequest})`,
+      `Invalid batch options: \`maxTokensPerInput\` (${maxTokensPerInput}) must not exceed \`maxTokensPerRequest\` (${maxTokensPerRequest})`,
     );
   }
-  const truncate = booleanOption('truncate', options.truncate) ?? BATCH_DEFAULTS.truncate;
-  const dedupe = booleanOption('dedupe', options.dedupe) ?? BATCH_DEFAULTS.dedupe;
-  booleanOption('ordered', (options as { ordered?: unknown }).ordered);
-  const onFailure = options.onFailure ?? BATCH_DEFAULTS.onFailure;
-  if (onFailure !== 'throw' && onFailure !== 'collect') {
-    throw new InvalidArgumentError(`\`onFailure\` must be "throw" or "collect" (got ${preview(onFailure)})`);
-  }
-  const rateLimit = checkRateLimit(options.rateLimit);
+  const { requestsPerMinute, tokensPerMinute } = options.rateLimit ?? {};
+  const rateLimit: RateLimit = {};
+  if (requestsPerMinute !== undefined) rateLimit.requestsPerMinute = requestsPerMinute;
+  if (tokensPerMinute !== undefined) rateLimit.tokensPerMinute = tokensPerMinute;
   const tokenizer = options.tokenizer ?? tokenizerForModel(batchParams.model);
-  if (typeof tokenizer?.count !== 'function' || typeof tokenizer.truncate !== 'function') {
-    throw new InvalidArgumentError('`tokenizer` must have count(text) and truncate(text, maxTokens) methods');
-  }
-  const cache = options.cache;
-  if (cache !== undefined && (typeof cache?.get !== 'function' || typeof cache.set !== 'function')) {
-    throw new InvalidArgumentError('`cache` must have get(keys) and set(entries) methods');
-  }
-  if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
-    throw new InvalidArgumentError(`\`onProgress\` must be a function (got ${preview(options.onProgress)})`);
-  }
 
   return {
     params: batchParams,
@@ -138,47 +140,14 @@ export function resolveBatchConfig(
     // A request larger than the whole per-minute budget could never be paced.
     maxTokensPerRequest: Math.min(maxTokensPerRequest, rateLimit.tokensPerMinute ?? Infinity),
     maxTokensPerInput,
-    truncate,
-    dedupe,
-    onFailure,
+    truncate: options.truncate ?? BATCH_DEFAULTS.truncate,
+    dedupe: options.dedupe ?? BATCH_DEFAULTS.dedupe,
+    onFailure: options.onFailure ?? BATCH_DEFAULTS.onFailure,
     rateLimit,
     tokenizer,
-    cache,
+    cache: options.cache,
     cacheScope: { host: new URL(client.baseURL).host, model: batchParams.model, dimensions: batchParams.dimensions },
     onProgress: options.onProgress,
     signal: options.signal,
   };
-}
-
-function integerAtLeast(name: string, value: unknown, min: number): number | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    throw new InvalidArgumentError(`\`${name}\` must be an integer ≥ ${min} (got ${preview(value)})`);
-  }
-  return value;
-}
-
-function booleanOption(name: string, value: unknown): boolean | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'boolean') throw new InvalidArgumentError(`\`${name}\` must be a boolean (got ${preview(value)})`);
-  return value;
-}
-
-function checkRateLimit(rateLimit: unknown): RateLimit {
-  if (rateLimit === undefined) return {};
-  if (typeof rateLimit !== 'object' || rateLimit === null) {
-    throw new InvalidArgumentError(`\`rateLimit\` must be an object (got ${preview(rateLimit)})`);
-  }
-  const result: RateLimit = {};
-  for (const [key, value] of Object.entries(rateLimit)) {
-    if (key !== 'requestsPerMinute' && key !== 'tokensPerMinute') {
-      throw new InvalidArgumentError(`unknown field \`rateLimit.${key}\``);
-    }
-    if (value === undefined) continue;
-    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-      throw new InvalidArgumentError(`\`rateLimit.${key}\` must be a number > 0 (got ${preview(value)})`);
-    }
-    result[key] = value;
-  }
-  return result;
 }

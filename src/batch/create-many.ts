@@ -3,7 +3,6 @@
  * merged, requests are packed by count and token budget, and a sliding window (p-limit)
  * keeps `maxConcurrency` of them in flight until every input has a vector or a failure.
  */
-import pLimit from 'p-limit';
 import type { EmbeddingsClient } from '../client.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { VectorType } from '../options.js';
@@ -12,6 +11,7 @@ import { resolveBatchConfig } from './config.js';
 import { BatchEmbeddingError } from './errors.js';
 import { Job } from './job.js';
 import { Deduper, packBatches, prepareText, type Unit } from './planner.js';
+import { RequestWindow } from './window.js';
 import type { Embedding } from '../types.js';
 import type { BatchFailure, CreateManyOptions, CreateManyParams, CreateManyResponse } from './types.js';
 
@@ -50,23 +50,15 @@ export async function createMany(
   try {
     const misses = await job.lookup(units);
     const batches = packBatches(misses, config);
-    const limit = pLimit(config.maxConcurrency);
-    await Promise.all(
-      batches.map((batch) =>
-        limit(async () => {
-          // Queued requests are dropped at once after an abort, and failed unsent after a fatal error.
-          if (job.fatal !== undefined) return job.failUnsent(batch.units);
-          if (!job.stopped) await job.send(batch);
-        }),
-      ),
-    );
+    const requests = new RequestWindow(job, config.maxConcurrency);
+    // Queued requests are dropped at once after an abort, and failed unsent after a fatal error (send() checks first).
+    await Promise.all(batches.map((batch) => requests.run(() => job.send(batch))));
   } finally {
     job.dispose();
   }
 
   // An abort that came after the last input settled took nothing away: the result stands.
-  if (job.aborted && job.progress.settledInputs < texts.length) throw job.abortError(METHOD);
-  if (job.stopError !== undefined) throw job.stopError;
+  job.throwIfCut(METHOD, job.progress.settledInputs >= texts.length);
 
   const data: Embedding<number[] | Float32Array>[] = [];
   vectors.forEach((embedding, index) => {

@@ -1,5 +1,6 @@
-/** How a job treats a request's error: split the request, or stop the whole job. */
+/** How a job treats a request's error: split the request, fail its inputs, or stop the whole job. */
 import {
+  APIConnectionError,
   APIError,
   AuthenticationError,
   EmbeddingsError,
@@ -9,15 +10,83 @@ import {
   RateLimitError,
 } from '../errors.js';
 
+/** Lone inputs of one split request that, failing alike with a 400 naming no field before any success, stop the job. */
+const LONE_FAILURES_TO_STOP = 3;
+/**
+ * Requests in a row that, once some request succeeded, lose their connection or get a 5xx past
+ * their retries and stop the job: a server gone or broken for good would otherwise fail every
+ * input in turn, at the cost of every retry. One failing request between successes (a poison
+ * input, a passing fault) never stops it.
+ */
+const SERVER_FAILURES_TO_STOP = 3;
+
+/** The one-input requests of one split request that failed with a 400 naming no field, and its message. */
+export interface LoneFailures {
+  count: number;
+  message: string;
+}
+
+/**
+ * What a failed request means for the job:
+ * - `split`: send it again in halves, so only the offending inputs fail;
+ * - `halt`: end the job with this error; its inputs are not failed one by one (nothing was learnt about them);
+ * - `fatal`: fail its inputs, and every input not sent yet, with this error;
+ * - `fail`: fail its inputs and go on.
+ */
+export type Verdict = 'split' | 'halt' | 'fatal' | 'fail';
+
+/**
+ * The record of how a job's requests ended so far, which decides what the next failure
+ * means: the same error tells a different story before the first success and after it.
+ */
+export class RequestRecord {
+  /** Some request of the job got its vectors. */
+  #answered = false;
+  /** Requests in a row that lost their connection or got a 5xx past their retries. */
+  #serverFailures = 0;
+
+  succeeded(): void {
+    this.#answered = true;
+    this.#serverFailures = 0;
+  }
+
+  /** Judges the error of a request of `inputs` units; `lone` is shared by the halves of one split request. */
+  judge(error: EmbeddingsError, inputs: number, lone: LoneFailures): Verdict {
+    if (inputs > 1 && shouldSplit(error)) return 'split';
+    // The client's retries are spent and nothing ever got through: the server is not there
+    // (wrong --base-url, down, a firewall). Failing every input of the job in turn would only
+    // repeat this, request after request.
+    if (error instanceof APIConnectionError && !this.#answered) return 'halt';
+    // A server gone or broken in the middle of the job: what it answered stands, the rest fails unsent.
+    const serverFailed = error instanceof APIConnectionError || (error instanceof APIError && error.status >= 500);
+    const gone = serverFailed && ++this.#serverFailures >= SERVER_FAILURES_TO_STOP;
+    return gone || isFatal(error) || this.#failsEveryInput(inputs, error, lone) ? 'fatal' : 'fail';
+  }
+
+  /**
+   * Some 400s about the whole request name no field (OpenAI: "This model does not support
+   * specifying dimensions"), so they are bisected like a 400 about one input, and every request
+   * would end as 2n - 1 requests of one input each. The same such 400 for several lone inputs
+   * of one split request, before anything succeeded, is about the request: stop the job instead.
+   */
+  #failsEveryInput(inputs: number, error: EmbeddingsError, lone: LoneFailures): boolean {
+    if (inputs !== 1 || this.#answered) return false;
+    if (!(error instanceof APIError) || error.status !== 400 || Boolean(error.param)) return false;
+    if (lone.count > 0 && error.message !== lone.message) return false;
+    lone.message = error.message;
+    return ++lone.count >= LONE_FAILURES_TO_STOP;
+  }
+}
+
 /** A 413, or a 400 that is about the inputs (their total or one of them) rather than another field. */
-export function shouldSplit(error: EmbeddingsError): boolean {
+function shouldSplit(error: EmbeddingsError): boolean {
   if (!(error instanceof APIError)) return false;
   if (error.status === 413) return true;
   return error.status === 400 && !namesOtherField(error);
 }
 
 /** Errors every other request of the job would get too: stop sending instead of repeating them. */
-export function isFatal(error: EmbeddingsError): boolean {
+function isFatal(error: EmbeddingsError): boolean {
   return (
     error instanceof AuthenticationError ||
     error instanceof PermissionDeniedError ||

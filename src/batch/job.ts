@@ -6,14 +6,14 @@
 import type { EmbeddingsClient } from '../client.js';
 import { normalizeInPlace, toNumberArray } from '../decode.js';
 import { createEmbeddings } from '../create.js';
-import { APIConnectionError, APIError, APIUserAbortError, EmbeddingsError, InvalidArgumentError, RateLimitError } from '../errors.js';
+import { APIUserAbortError, EmbeddingsError, InvalidArgumentError, RateLimitError } from '../errors.js';
 import type { VectorType } from '../options.js';
 import type { AttemptHooks } from '../requester.js';
 import { cacheKey } from './cache.js';
-import { isFatal, shouldSplit } from './job-errors.js';
+import { RequestRecord, type LoneFailures } from './job-errors.js';
 import type { BatchConfig } from './config.js';
 import { Pacer } from './pacer.js';
-import { halves, type Batch, type Unit } from './planner.js';
+import { halves, toBatch, type Batch, type Unit } from './planner.js';
 import { ProgressTracker } from './progress.js';
 
 /** Where a job hands each input's outcome. */
@@ -26,21 +26,6 @@ export interface JobSink {
 
 /** Keys per cache.get() call, so one lookup never builds a huge array. */
 const CACHE_LOOKUP_CHUNK = 2048;
-/** Lone inputs of one split request that, failing alike with a 400 naming no field before any success, stop the job. */
-const LONE_FAILURES_TO_STOP = 3;
-/**
- * Requests in a row that, once some request succeeded, lose their connection or get a 5xx past
- * their retries and stop the job: a server gone or broken for good would otherwise fail every
- * input in turn, at the cost of every retry. One failing request between successes (a poison
- * input, a passing fault) never stops it.
- */
-const SERVER_FAILURES_TO_STOP = 3;
-
-/** The one-input requests of one split request that failed with a 400 naming no field, and its message. */
-interface LoneFailures {
-  count: number;
-  message: string;
-}
 
 export class Job {
   readonly progress: ProgressTracker;
@@ -48,13 +33,13 @@ export class Job {
   /** Aborted by the caller's signal, or by stop(); cancels every request in flight. */
   readonly controller = new AbortController();
   /** An error that makes every further request pointless (bad key, unknown model...). */
-  fatal: EmbeddingsError | undefined;
+  #fatal: EmbeddingsError | undefined;
   /**
    * An error that ends the job as a whole, rethrown by the caller: an onProgress or cache
    * error, or a server that could not be reached before any request succeeded. Inputs not
    * done by then are not failed one by one: nothing about them was learnt.
    */
-  stopError: unknown;
+  #stopError: unknown;
   /** Model name the server reported. */
   model: string | undefined;
   readonly usage = { prompt_tokens: 0, total_tokens: 0 };
@@ -62,10 +47,7 @@ export class Job {
   readonly #config: BatchConfig;
   readonly #sink: JobSink;
   readonly #onCallerAbort: () => void;
-  /** Some request of the job got its vectors. */
-  #answered = false;
-  /** Requests in a row that lost their connection or got a 5xx past their retries. */
-  #serverFailures = 0;
+  readonly #record = new RequestRecord();
 
   constructor(client: EmbeddingsClient<VectorType>, config: BatchConfig, sink: JobSink, totalInputs: number | undefined) {
     this.#client = client;
@@ -83,9 +65,14 @@ export class Job {
     return this.#config.signal?.aborted === true;
   }
 
+  /** The error every input not done yet fails with, once one request showed the others cannot succeed. */
+  get fatal(): EmbeddingsError | undefined {
+    return this.#fatal;
+  }
+
   /** No new request may start. */
   get stopped(): boolean {
-    return this.controller.signal.aborted || this.fatal !== undefined || this.stopError !== undefined;
+    return this.controller.signal.aborted || this.#fatal !== undefined || this.#stopError !== undefined;
   }
 
   /** Cancels in-flight requests of a job that will not use their results. */
@@ -93,12 +80,27 @@ export class Job {
     if (!this.controller.signal.aborted) this.controller.abort(reason);
   }
 
+  /** Ends the job with `error`, which the caller then throws (the first such error wins). */
+  halt(error: unknown): void {
+    this.#stopError ??= error;
+    this.stop(error);
+  }
+
+  /**
+   * Throws what ended the job before its end: the caller's abort, unless `allSettled` (every
+   * input had settled by then, so the abort took nothing away), or the error it was halted with.
+   */
+  throwIfCut(method: string, allSettled: boolean): void {
+    if (this.aborted && !allSettled) throw this.#abortError(method);
+    if (this.#stopError !== undefined) throw this.#stopError;
+  }
+
   dispose(): void {
     this.#config.signal?.removeEventListener('abort', this.#onCallerAbort);
   }
 
   /** The error to throw when the caller aborted: it says how much had finished. */
-  abortError(method: string): APIUserAbortError {
+  #abortError(method: string): APIUserAbortError {
     const { settledInputs, totalInputs } = this.progress;
     const of = totalInputs === undefined ? '' : ` of ${totalInputs}`;
     return new APIUserAbortError(`${method} was aborted after ${settledInputs}${of} inputs finished`, {
@@ -119,11 +121,11 @@ export class Job {
       try {
         found = await cache.get(chunk.map((unit) => (unit.key ??= cacheKey(cacheScope, unit.text))));
       } catch (error) {
-        this.#halt(error);
+        this.halt(error);
         return misses.concat(units.slice(start));
       }
       if (!Array.isArray(found) || found.length !== chunk.length) {
-        this.#halt(
+        this.halt(
           new InvalidArgumentError(`\`cache.get()\` must resolve to an array of ${chunk.length} entries, one per key`),
         );
         return misses.concat(units.slice(start));
@@ -145,13 +147,21 @@ export class Job {
     return misses;
   }
 
+  /** Sends the units of `batch` the cache does not hold; like send(), settles every unit and never rejects. */
+  async lookupAndSend(batch: Batch): Promise<void> {
+    if (this.#fatal !== undefined) return this.failUnsent(batch.units);
+    if (this.stopped) return;
+    const misses = await this.lookup(batch.units);
+    await this.send(misses.length === batch.units.length ? batch : toBatch(misses));
+  }
+
   /**
    * Sends one request and settles every unit in it: never rejects. A 413, or a 400 that
    * concerns the inputs, splits the request in halves until only the offending inputs fail.
    */
   async send(batch: Batch, lone: LoneFailures = { count: 0, message: '' }): Promise<void> {
     if (batch.units.length === 0) return;
-    if (this.fatal !== undefined) return this.#fail(batch.units, this.fatal);
+    if (this.#fatal !== undefined) return this.#fail(batch.units, this.#fatal);
     if (this.stopped) return;
     let response: Awaited<ReturnType<typeof createEmbeddings>>;
     const { hooks, settle } = this.#hooks(batch.tokens);
@@ -166,32 +176,21 @@ export class Job {
       settle();
       if (this.controller.signal.aborted) return;
       const error = caught instanceof EmbeddingsError ? caught : new EmbeddingsError(String(caught), { cause: caught });
-      if (batch.units.length > 1 && shouldSplit(error)) {
+      const verdict = this.#record.judge(error, batch.units.length, lone);
+      if (verdict === 'split') {
         const [left, right] = halves(batch);
         // One half after the other: the split stays inside this request's concurrency slot.
         await this.send(left, lone);
         await this.send(right, lone);
         return;
       }
-      if (error instanceof APIConnectionError && !this.#answered) {
-        // The client's retries are spent and nothing ever got through: the server is not
-        // there (wrong --base-url, down, a firewall). Failing every input of the job in turn
-        // would only repeat this, request after request.
-        this.#halt(error);
-        return;
-      }
-      // A server gone or broken in the middle of the job: what it answered stands, the rest fails unsent.
-      const serverFailed = error instanceof APIConnectionError || (error instanceof APIError && error.status >= 500);
-      const gone = serverFailed && ++this.#serverFailures >= SERVER_FAILURES_TO_STOP;
-      if (gone || isFatal(error) || this.#failsEveryInput(batch, error, lone)) {
-        this.fatal = error;
-      }
+      if (verdict === 'halt') return this.halt(error);
+      if (verdict === 'fatal') this.#fatal = error;
       return this.#fail(batch.units, error);
     }
 
     settle();
-    this.#answered = true;
-    this.#serverFailures = 0;
+    this.#record.succeeded();
     this.model ??= response.model;
     this.usage.prompt_tokens += response.usage.prompt_tokens;
     this.usage.total_tokens += response.usage.total_tokens;
@@ -203,7 +202,7 @@ export class Job {
       try {
         await cache.set(batch.units.map((unit, i) => [(unit.key ??= cacheKey(cacheScope, unit.text)), vectors[i]!]));
       } catch (error) {
-        this.#halt(error);
+        this.halt(error);
       }
     }
     batch.units.forEach((unit, i) => this.#deliver(unit, vectors[i]!, cache === undefined));
@@ -212,7 +211,7 @@ export class Job {
 
   /** Fails units without sending them (after a fatal error). */
   failUnsent(units: Unit[]): void {
-    if (this.fatal !== undefined && units.length > 0) this.#fail(units, this.fatal);
+    if (this.#fatal !== undefined && units.length > 0) this.#fail(units, this.#fatal);
   }
 
   /** Pacing and counting for each attempt of one request; `settle` ends an attempt without an answer. */
@@ -242,20 +241,6 @@ export class Job {
       },
     };
     return { hooks, settle };
-  }
-
-  /**
-   * Some 400s about the whole request name no field (OpenAI: "This model does not support
-   * specifying dimensions"), so they are bisected like a 400 about one input, and every request
-   * would end as 2n - 1 requests of one input each. The same such 400 for several lone inputs
-   * of one split request, before anything succeeded, is about the request: stop the job instead.
-   */
-  #failsEveryInput(batch: Batch, error: EmbeddingsError, lone: LoneFailures): boolean {
-    if (batch.units.length !== 1 || this.#answered) return false;
-    if (!(error instanceof APIError) || error.status !== 400 || Boolean(error.param)) return false;
-    if (lone.count > 0 && error.message !== lone.message) return false;
-    lone.message = error.message;
-    return ++lone.count >= LONE_FAILURES_TO_STOP;
   }
 
   /** Fails one input that never became a unit (it did not pass the input checks). */
@@ -290,16 +275,11 @@ export class Job {
   }
 
   #report(): void {
-    if (this.stopError !== undefined) return;
+    if (this.#stopError !== undefined) return;
     try {
       this.progress.report();
     } catch (error) {
-      this.#halt(error);
+      this.halt(error);
     }
-  }
-
-  #halt(error: unknown): void {
-    this.stopError ??= error;
-    this.stop(error);
   }
 }

@@ -161,11 +161,6 @@ export class Pacer {
     this.schedule();
   }
 
-  /** The instant (clock ms) before which no request starts. */
-  get pausedUntilMs(): number {
-    return this.pausedUntil;
-  }
-
   /**
    * Brings the buckets in line with a response's `x-ratelimit-*` headers. The server's
    * limit becomes the bucket size unless the caller set a smaller one, and its remaining

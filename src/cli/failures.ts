@@ -20,8 +20,6 @@ export interface FailureRecord {
  */
 export class FailuresFile {
   private fd: number | undefined;
-  /** Inputs recorded so far. */
-  count = 0;
 
   constructor(readonly path: string) {
     rmSync(path, { force: true });
@@ -30,7 +28,6 @@ export class FailuresFile {
   add(id: string, error: unknown): void {
     this.fd ??= openSync(this.path, 'w');
     writeAll(this.fd, Buffer.from(`${JSON.stringify(failureRecord(id, error))}\n`, 'utf8'));
-    this.count++;
   }
 
   close(): void {

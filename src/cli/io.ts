@@ -13,7 +13,7 @@ export interface CliIo {
 }
 
 /** Exit codes, one meaning each, so scripts can branch on them. */
-export const EXIT = {
+export const EXIT = Object.freeze({
   ok: 0,
   /** Some inputs failed (they are in `<out>.failures.jsonl`) or the run stopped on an error. */
   failed: 1,
@@ -21,7 +21,7 @@ export const EXIT = {
   usage: 2,
   /** Stopped by SIGINT/SIGTERM; rerun with --resume to finish. */
   interrupted: 130,
-} as const;
+} as const);
 
 /**
  * A mistake in how the command was called (a flag, a path, a file's contents): reported as

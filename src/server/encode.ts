@@ -1,6 +1,4 @@
-import { endianness } from 'node:os';
-
-const LITTLE_ENDIAN_HOST = endianness() === 'LE';
+import { encodeFloat32Base64 } from '../index.js';
 
 const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i);
 
@@ -50,14 +48,6 @@ export function formatFloat32(value: number): string {
   return formatByPrecision(value);
 }
 
-/** Little-endian float32 bytes in base64, OpenAI's `encoding_format: "base64"`. */
-export function toBase64(vector: Float32Array): string {
-  if (LITTLE_ENDIAN_HOST) return Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength).toString('base64');
-  const bytes = Buffer.allocUnsafe(vector.length * 4);
-  for (let i = 0; i < vector.length; i++) bytes.writeFloatLE(vector[i]!, i * 4);
-  return bytes.toString('base64');
-}
-
 function floatArray(vector: Float32Array): string {
   const parts = new Array<string>(vector.length);
   for (let i = 0; i < vector.length; i++) parts[i] = formatFloat32(vector[i]!);
@@ -75,7 +65,7 @@ export function embeddingsBody(
   promptTokens: number,
 ): string {
   const items = vectors.map((vector, index) => {
-    const embedding = encodingFormat === 'base64' ? `"${toBase64(vector)}"` : floatArray(vector);
+    const embedding = encodingFormat === 'base64' ? `"${encodeFloat32Base64(vector)}"` : floatArray(vector);
     return `{"object":"embedding","index":${index},"embedding":${embedding}}`;
   });
   const usage = `{"prompt_tokens":${promptTokens},"total_tokens":${promptTokens}}`;

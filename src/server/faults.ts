@@ -1,5 +1,5 @@
 /** The failures a real provider produces under load, in the order the PRNG picks from. */
-export const FAULT_STATUSES = [500, 502, 503, 429] as const;
+export const FAULT_STATUSES = Object.freeze([500, 502, 503, 429] as const);
 export type FaultStatus = (typeof FAULT_STATUSES)[number];
 
 /** Mulberry32: small, fast, and the same sequence for the same seed on every platform. */

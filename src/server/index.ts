@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { FaultInjector } from './faults.js';
 import { handle, type HandlerContext, type ServerStats } from './handler.js';
 import { RateLimiter } from './rate-limit.js';
-import { MAX_DIMENSIONS } from './validate.js';
+import { parsePort, parseServerOptions } from './options.js';
 
 export { localHashEmbedding, localHashEmbeddingOfTokens } from './embedding.js';
 export { MAX_DIMENSIONS, MAX_INPUTS, MAX_TOKENS_PER_INPUT, MAX_TOKENS_PER_REQUEST } from './validate.js';
@@ -68,7 +68,7 @@ export interface ServerOptions {
 }
 
 /** The defaults, applied once in {@link createServer}. */
-export const SERVER_DEFAULTS = {
+export const SERVER_DEFAULTS = Object.freeze({
   dimensions: 384,
   latency: 0,
   failRate: 0,
@@ -77,7 +77,7 @@ export const SERVER_DEFAULTS = {
   model: 'local-hash-embedding',
   port: 8787,
   host: '127.0.0.1',
-} as const;
+} as const);
 
 /** A local OpenAI-compatible embeddings server. */
 export interface LocalServer {
@@ -94,29 +94,6 @@ export interface LocalServer {
   readonly stats: ServerStats;
 }
 
-function check(name: string, value: number | undefined, min: number, max: number, integer: boolean): void {
-  if (value === undefined) return;
-  if (typeof value !== 'number' || Number.isNaN(value) || (integer && !Number.isInteger(value)) || value < min || value > max) {
-    const kind = integer ? 'an integer' : 'a number';
-    const range = max === Infinity ? `>= ${min}` : `from ${min} to ${max}`;
-    throw new RangeError(`\`${name}\` must be ${kind} ${range} (got ${String(value)})`);
-  }
-}
-
-function validateOptions(options: ServerOptions): void {
-  check('dimensions', options.dimensions, 1, MAX_DIMENSIONS, true);
-  // Node's timers hold at most 2^31 - 1 ms; beyond it setTimeout fires after 1 ms instead.
-  check('latency', options.latency, 0, 2_147_483_647, false);
-  check('rpm', options.rpm, 1, Infinity, false);
-  check('tpm', options.tpm, 1, Infinity, false);
-  check('failRate', options.failRate, 0, 1, false);
-  check('seed', options.seed, -Infinity, Infinity, true);
-  check('maxBodyBytes', options.maxBodyBytes, 1, Infinity, true);
-  if (options.model !== undefined && (typeof options.model !== 'string' || options.model === '')) {
-    throw new TypeError(`\`model\` must be a non-empty string (got ${JSON.stringify(options.model)})`);
-  }
-}
-
 function formatUrl(address: AddressInfo): string {
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return `http://${host}:${address.port}/v1`;
@@ -125,14 +102,14 @@ function formatUrl(address: AddressInfo): string {
 /**
  * Creates the local server: `POST /v1/embeddings` and `GET /v1/models` as OpenAI serves them,
  * backed by {@link localHashEmbedding}, with optional latency, rate limits and injected faults.
- * @throws RangeError or TypeError naming an option that is out of range.
+ * @throws InvalidArgumentError naming an option that is out of range, and its value.
  * @example
  * const server = createServer({ rpm: 60 });
  * const { url } = await server.listen(0);
  * const client = new EmbeddingsClient({ baseURL: url });
  */
 export function createServer(options: ServerOptions = {}): LocalServer {
-  validateOptions(options);
+  parseServerOptions(options);
   const model = options.model ?? SERVER_DEFAULTS.model;
   const clock = options.clock ?? (() => performance.now());
   const timers = new Set<{ timer: NodeJS.Timeout; resolve: (done: boolean) => void }>();
@@ -174,7 +151,7 @@ export function createServer(options: ServerOptions = {}): LocalServer {
 
   return {
     listen(port = SERVER_DEFAULTS.port, host = SERVER_DEFAULTS.host) {
-      check('port', port, 0, 65_535, true);
+      parsePort(port);
       if (server.listening) return Promise.reject(new Error(`server is already listening on ${url}`));
       return new Promise((resolve, reject) => {
         server.once('error', reject);

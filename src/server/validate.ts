@@ -1,4 +1,4 @@
-import { COUNT_PAST_LIMIT, cl100kTokenizer, countUpTo } from '../tokenizer.js';
+import { cl100kTokenizer } from '../index.js';
 import { OpenAIError } from './http.js';
 
 /** OpenAI's caps on one embeddings request. */
@@ -154,15 +154,17 @@ function parseDimensions(value: unknown): number | undefined {
 
 /**
  * Counting stops a little past the limits, so one hostile input (a run of 10 MB) holds the event
- * loop, and every other client, no longer than counting 9216 tokens takes (tens of ms).
+ * loop, and every other client, no longer than counting 9216 tokens takes (tens of ms). 1024
+ * past the limit, as the batch planner counts, still names the size of a near miss; the server
+ * keeps its own figure because it reaches the library only through its public entry point.
  */
-const INPUT_COUNT_CAP = MAX_TOKENS_PER_INPUT + COUNT_PAST_LIMIT;
+const INPUT_COUNT_CAP = MAX_TOKENS_PER_INPUT + 1024;
 
 function countTokens(inputs: EmbeddingInput[]): { tokenCounts: number[]; totalTokens: number; complete: boolean } {
   const tokenCounts: number[] = [];
   let totalTokens = 0;
   for (const [i, input] of inputs.entries()) {
-    const count = input.tokens ? input.tokens.length : countUpTo(cl100kTokenizer, input.text, INPUT_COUNT_CAP);
+    const count = input.tokens ? input.tokens.length : cl100kTokenizer.countUpTo(input.text, INPUT_COUNT_CAP);
     if (count > MAX_TOKENS_PER_INPUT) {
       const param = inputs.length === 1 ? 'input' : `input[${i}]`;
       const requested = count > INPUT_COUNT_CAP ? `more than ${INPUT_COUNT_CAP}` : String(count);

@@ -1,4 +1,4 @@
-/** The bundled CLI (see buildCli in test/cli-helpers.ts) run as a child process, as a shell runs it. */
+/** The bundled CLI (see buildCli in ./cli-helpers.ts) run as a child process, as a shell runs it. */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 
@@ -25,9 +25,4 @@ export function startCli(cli: string, args: string[], options: { stdin?: string;
   child.stdin!.end(options.stdin);
   const exit = new Promise<Exit>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
   return { child, exit, stdout: () => stdout };
-}
-
-/** Polls `check` every 10 ms, at most `limit` times; no timing is asserted. */
-export async function until(check: () => boolean, limit = 2000): Promise<void> {
-  for (let i = 0; i < limit && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
 }

@@ -1,9 +1,11 @@
 /**
- * msw handlers that behave like OpenAI's POST /v1/embeddings: 2048 inputs and 300,000
- * tokens per request, 8192 tokens per input (counted with cl100k_base, as the client does),
- * 400 on empty strings, OpenAI's error bodies, base64 or float vectors. Each vector is
+ * The one fake embeddings backend of the tests: msw handlers that behave like OpenAI's
+ * POST /v1/embeddings: 2048 inputs and 300,000 tokens per request, 8192 tokens per input
+ * (counted with cl100k_base, as the client does; a token array counts its length), 400 on
+ * empty inputs, OpenAI's error bodies, base64 or float vectors as asked. Each vector is
  * derived from its text, so a test can check that every output belongs to its input.
- * Options fail chosen inputs, rate-limit with OpenAI's headers, or hold requests back.
+ * Options fail chosen inputs, rate-limit with OpenAI's headers, hold requests back, or play
+ * a server that ignores `encoding_format` or answers out of order.
  */
 import { createHash } from 'node:crypto';
 import { http, HttpResponse, type RequestHandler } from 'msw';
@@ -66,6 +68,7 @@ export function holdFirstUntil(count: number): NonNullable<OpenAILikeOptions['ho
 
 /** What one request looked like to the fake server. */
 export interface SeenRequest {
+  /** The inputs, a token array as its comma-joined tokens (`[1, 2]` is `'1,2'`). */
   texts: string[];
   tokens: number;
   /** Milliseconds (performance.now) when the request arrived and when it was answered. */
@@ -87,6 +90,10 @@ export interface OpenAILikeOptions {
   headers?: Record<string, string>;
   /** Server-side request token cap. @default 300000 */
   maxRequestTokens?: number;
+  /** Vectors as the request asked (`'request'`), or always floats or base64, as a server that ignores `encoding_format`. @default 'request' */
+  format?: 'request' | 'float' | 'base64';
+  /** Answer `data` in reverse order: indexes stay right, positions do not. */
+  shuffle?: boolean;
 }
 
 export interface OpenAILike {
@@ -123,8 +130,9 @@ export function openAILike(options: OpenAILikeOptions = {}): OpenAILike {
       dimensions?: number;
       encoding_format?: string;
     };
-    const texts = typeof body.input === 'string' ? [body.input] : Array.isArray(body.input) ? (body.input as string[]) : [];
-    const counts = texts.map((text) => (typeof text === 'string' ? cl100kTokenizer.count(text) : 0));
+    const inputs = typeof body.input === 'string' || isTokens(body.input) ? [body.input] : Array.isArray(body.input) ? (body.input as unknown[]) : [];
+    const texts = inputs.map((input) => (isTokens(input) ? input.join(',') : (input as string)));
+    const counts = inputs.map((input) => (typeof input === 'string' ? cl100kTokenizer.count(input) : isTokens(input) ? input.length : 0));
     const tokens = counts.reduce((a, b) => a + b, 0);
     const record: SeenRequest = { texts, tokens, arrivedAt };
     seen.push(record);
@@ -152,7 +160,7 @@ export function openAILike(options: OpenAILikeOptions = {}): OpenAILike {
     }
 
     if (typeof body.model !== 'string' || body.model === '') return answer(errorResponse(400, 'you must provide a model parameter', { param: 'model' }));
-    if (texts.length === 0 || texts.some((text) => typeof text !== 'string' || text === '')) {
+    if (inputs.length === 0 || inputs.some((input) => (typeof input !== 'string' && !isTokens(input)) || input.length === 0)) {
       return answer(errorResponse(400, "'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.", { param: 'input' }));
     }
     if (texts.length > OPENAI_LIMITS.maxInputs) {
@@ -171,11 +179,13 @@ export function openAILike(options: OpenAILikeOptions = {}): OpenAILike {
     }
 
     const dimensions = body.dimensions ?? 8;
+    const format = options.format === undefined || options.format === 'request' ? body.encoding_format ?? 'float' : options.format;
     const data = texts.map((text, index) => {
       const vector = vectorFor(text, dimensions);
-      const embedding = body.encoding_format === 'base64' ? Buffer.from(vector.buffer).toString('base64') : Array.from(vector);
+      const embedding = format === 'base64' ? Buffer.from(vector.buffer).toString('base64') : Array.from(vector);
       return { object: 'embedding', index, embedding };
     });
+    if (options.shuffle) data.reverse();
     return answer(
       HttpResponse.json(
         { object: 'list', data, model: String(body.model), usage: { prompt_tokens: tokens, total_tokens: tokens } },
@@ -184,6 +194,16 @@ export function openAILike(options: OpenAILikeOptions = {}): OpenAILike {
     );
   });
   return { handlers: [handler], seen };
+}
+
+/** One token array: OpenAI takes it as one input, as it takes one string. */
+function isTokens(input: unknown): input is number[] {
+  return Array.isArray(input) && input.length > 0 && input.every((token) => Number.isInteger(token));
+}
+
+/** Answers every embeddings request with `body` as JSON (status 200 unless given): a canned answer, not a backend. */
+export function jsonHandler(body: unknown, status = 200, headers: Record<string, string> = {}) {
+  return http.post('*/embeddings', () => HttpResponse.json(body as object, { status, headers }));
 }
 
 /** OpenAI-style continuous buckets; answers carry the six x-ratelimit-* headers. */

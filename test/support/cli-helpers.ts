@@ -4,10 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { afterAll, beforeAll, expect } from 'vitest';
-import { runCli } from '../src/cli/program.js';
-import { createServer, localHashEmbedding } from '../src/server/index.js';
-import type { LocalServer } from '../src/server/index.js';
-import type { CliIo } from '../src/cli/io.js';
+import { runCli } from '../../src/cli/program.js';
+import { createServer, localHashEmbedding } from '../../src/server/index.js';
+import type { LocalServer } from '../../src/server/index.js';
+import type { CliIo } from '../../src/cli/io.js';
+import { maxDifference } from './vector-math.js';
 
 export interface Captured {
   stream: Writable & { isTTY?: boolean; columns?: number };
@@ -50,6 +51,11 @@ export async function run(argv: string[], options: { stdin?: string; signal?: Ab
   };
   const code = await runCli(argv, io);
   return { code, stdout: stdout.text, stderr: stderr.text };
+}
+
+/** Polls `check` every 10 ms, at most `limit` times; no timing is asserted. */
+export async function until(check: () => boolean, limit = 2000): Promise<void> {
+  for (let i = 0; i < limit && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
 }
 
 export function tempDir(): { dir: string; path: (name: string) => string; remove: () => void } {
@@ -111,14 +117,6 @@ export async function buildCli(): Promise<string> {
     sourcemap: false,
   });
   return join(outDir, 'cli.js');
-}
-
-/** The largest elementwise difference: vectors are renormalised by the client, so allow float32 rounding. */
-export function maxDifference(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  if (actual.length !== expected.length) return Number.POSITIVE_INFINITY;
-  let worst = 0;
-  for (let i = 0; i < actual.length; i++) worst = Math.max(worst, Math.abs(actual[i]! - expected[i]!));
-  return worst;
 }
 
 /**
