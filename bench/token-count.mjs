@@ -59,13 +59,17 @@ async function waitBehind(url, hostile) {
 
 export async function tokenCountBench() {
   cl100kTokenizer.count('load the ranks before measuring');
-  console.log('\n5. Token counting: ms per count() of one input, cold cache (× ratio to half the length; ~2 is linear)');
+  console.log(
+    '\n5. Token counting: ms per count() of one input, cold cache (× ratio to half the length; ~2 is linear)',
+  );
   for (const [label, make] of CASES) {
     let previous;
     const cells = [];
     for (const n of LENGTHS) {
       const { ms, result } = timeMs(() => cl100kTokenizer.count(make(n)));
-      cells.push(`${(n / 1000).toFixed(0)}k ${ms.toFixed(0)} ms (${result} tok)${previous ? ` ×${(ms / previous).toFixed(1)}` : ''}`);
+      cells.push(
+        `${(n / 1000).toFixed(0)}k ${ms.toFixed(0)} ms (${result} tok)${previous ? ` ×${(ms / previous).toFixed(1)}` : ''}`,
+      );
       previous = ms;
     }
     console.log(`   ${label.padEnd(25)} ${cells.join('  ')}`);
