@@ -6,9 +6,10 @@ import { createRequire } from 'node:module';
 import { cl100kTokenizer } from '../dist/index.js';
 import { startChildServer } from './child-server.mjs';
 
-// The gpt-tokenizer instance dist/ loads: its merge cache is emptied before each figure, so a
-// run of one character is measured cold, not as the cache hit its repeated chunks become.
-const gptTokenizer = createRequire(import.meta.url)('gpt-tokenizer/encoding/cl100k_base');
+// The cl100k encoding dist/ loads (bundled into dist/cl100k.cjs): its merge cache is emptied
+// before each figure, so a run of one character is measured cold, not as the cache hit its
+// repeated chunks become.
+const gptTokenizer = createRequire(import.meta.url)('../dist/cl100k.cjs').api;
 
 const LENGTHS = [10_000, 20_000, 40_000, 80_000, 160_000];
 

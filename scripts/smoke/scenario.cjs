@@ -64,6 +64,18 @@ module.exports = async function run(label, embedrail, embedrailServer) {
       assert.equal(error.param, 'dimensions');
       return true;
     });
+    // cl100k ships inside the package (dist/cl100k.cjs, loaded on the first count): the batch
+    // engine counts with it for text-embedding-3-* models, and gpt-tokenizer is not installed.
+    assert.equal(embedrail.cl100kTokenizer.count('hello world'), 2, `${label}: cl100k count`);
+    const many = await client.embeddings.createMany({
+      model: 'text-embedding-3-small',
+      input: ['pack', 'and', 'pack'],
+    });
+    assert.deepEqual(
+      many.data.map((item) => item.index),
+      [0, 1, 2],
+      `${label}: createMany() lost or reordered an input`,
+    );
     console.log(
       `${label}: ${res.data.length} vectors of ${res.data[0].embedding.length} dimensions from ${url}; errors are the exported classes`,
     );
