@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { defineConfig } from 'tsup';
 
 const entry = {
@@ -5,6 +8,18 @@ const entry = {
   server: 'src/server/index.ts',
   cli: 'src/cli/main.ts',
 };
+
+// src/tokenizer.ts loads cl100k from this file, beside every built module (chunks included), on
+// the first count. It holds gpt-tokenizer's cl100k encoding alone: installing gpt-tokenizer
+// would bring all its encodings, twice (ESM and CJS), 30 MB where this file is about 1 MB.
+const CL100K_BUNDLE = './cl100k.cjs';
+const define = { __CL100K_BUNDLE__: JSON.stringify(CL100K_BUNDLE) };
+
+// gpt-tokenizer is MIT-licensed: its notice goes with the code of it that we ship.
+const gptTokenizerLicense = readFileSync(
+  join(dirname(createRequire(import.meta.url).resolve('gpt-tokenizer/package.json')), 'LICENSE'),
+  'utf8',
+).trim();
 
 export default defineConfig([
   {
@@ -17,6 +32,7 @@ export default defineConfig([
     clean: true,
     target: 'node20',
     platform: 'node',
+    define,
   },
   {
     entry: { index: entry.index, server: entry.server },
@@ -30,5 +46,19 @@ export default defineConfig([
     noExternal: ['p-retry', 'p-limit', 'yocto-queue', 'is-network-error'],
     // The tokenizer is loaded lazily through createRequire(import.meta.url).
     shims: true,
+    define,
+  },
+  {
+    // CommonJS, so that both builds can load it synchronously with require() on first count.
+    entry: { cl100k: 'src/cl100k-bundle.ts' },
+    format: ['cjs'],
+    dts: false,
+    sourcemap: false,
+    target: 'node20',
+    platform: 'node',
+    noExternal: ['gpt-tokenizer'],
+    banner: {
+      js: `/*!\n * gpt-tokenizer (cl100k_base encoding)\n *\n${gptTokenizerLicense.replace(/^/gm, ' * ').replace(/ +$/gm, '')}\n */`,
+    },
   },
 ]);

@@ -55,11 +55,22 @@ export async function cliMemoryBench({ lines = 1_000_000, dimensions = 16, budge
   rmSync(dir, { recursive: true, force: true });
 
   console.log(`\n5. embedrail embed, ${lines.toLocaleString('en')}-line .txt to .npy (${dimensions} dimensions)`);
-  console.log(`   exit code:           ${code}${code === 130 ? ` (stopped at the ${(budgetMs / 1000).toFixed(0)} s budget)` : ''}`);
+  console.log(
+    `   exit code:           ${code}${code === 130 ? ` (stopped at the ${(budgetMs / 1000).toFixed(0)} s budget)` : ''}`,
+  );
   console.log(`   summary:             ${summary}`);
-  console.log(`   rows written:        ${rows === undefined ? 'n/a' : rows.toLocaleString('en')} in ${(elapsedMs / 1000).toFixed(1)} s`);
+  console.log(
+    `   rows written:        ${rows === undefined ? 'n/a' : rows.toLocaleString('en')} in ${(elapsedMs / 1000).toFixed(1)} s`,
+  );
   console.log(`   server requests:     ${stats.requests} (${stats.embeddings} answered 200)`);
-  const verdict = code !== 0 ? 'not judged (the run did not finish)' : peak === 0 ? 'not measured (no /proc)' : peak < 300 * MB ? 'met' : 'MISSED';
+  const verdict =
+    code !== 0
+      ? 'not judged (the run did not finish)'
+      : peak === 0
+        ? 'not measured (no /proc)'
+        : peak < 300 * MB
+          ? 'met'
+          : 'MISSED';
   console.log(`   CLI peak RSS (VmHWM): ${(peak / MB).toFixed(0)} MB   target < 300 MB: ${verdict}`);
   return { code, peakRss: peak, elapsedMs, rows };
 }

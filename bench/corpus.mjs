@@ -1,7 +1,16 @@
 // Deterministic generated texts for the benchmarks: readable-ish sentences of varied length,
 // each unique (its number is in it) so deduplication cannot shrink the work.
 
-const SUBJECTS = ['The engine', 'A client', 'Our team', 'The server', 'Each worker', 'The index', 'A reader', 'The batch'];
+const SUBJECTS = [
+  'The engine',
+  'A client',
+  'Our team',
+  'The server',
+  'Each worker',
+  'The index',
+  'A reader',
+  'The batch',
+];
 const VERBS = ['sends', 'reads', 'stores', 'ranks', 'splits', 'retries', 'counts', 'embeds', 'caches', 'streams'];
 const OBJECTS = [
   'every passage of the corpus',
@@ -13,7 +22,14 @@ const OBJECTS = [
   'articles about distant galaxies',
   'reviews of old jazz records',
 ];
-const TAILS = ['', ' before noon', ' in small groups', ' without losing one', ' as fast as the limits allow', ' twice a day'];
+const TAILS = [
+  '',
+  ' before noon',
+  ' in small groups',
+  ' without losing one',
+  ' as fast as the limits allow',
+  ' twice a day',
+];
 
 /** The `i`-th text: the same on every run. */
 export function textAt(i) {

@@ -31,10 +31,18 @@ export async function decodeCostBench() {
     { label: 'base64 (default)', params: {}, options: {}, repetitions: 3 },
     { label: 'base64, Float32Array', params: {}, options: { vectorType: 'float32' }, repetitions: 3 },
     { label: 'float JSON', params: { encoding_format: 'float' }, options: {}, repetitions: 2 },
-    { label: 'float JSON, Float32Array', params: { encoding_format: 'float' }, options: { vectorType: 'float32' }, repetitions: 2 },
+    {
+      label: 'float JSON, Float32Array',
+      params: { encoding_format: 'float' },
+      options: { vectorType: 'float32' },
+      repetitions: 2,
+    },
   ];
   // Raw reads give the body sizes and warm the server; one unmeasured call warms the client.
-  const sizes = { base64: await bodyBytes(server.url, input, 'base64'), float: await bodyBytes(server.url, input, 'float') };
+  const sizes = {
+    base64: await bodyBytes(server.url, input, 'base64'),
+    float: await bodyBytes(server.url, input, 'float'),
+  };
   await client.embeddings.create({ model: 'local-hash-embedding', input });
   const results = [];
   for (const c of cases) {
@@ -48,20 +56,30 @@ export async function decodeCostBench() {
         throw new Error(`${c.label}: wrong answer shape`);
       }
     }
-    results.push({ ...c, cpuMsPerResponse: total / c.repetitions, vectorsPerSecond: (INPUTS * c.repetitions * 1000) / total });
+    results.push({
+      ...c,
+      cpuMsPerResponse: total / c.repetitions,
+      vectorsPerSecond: (INPUTS * c.repetitions * 1000) / total,
+    });
   }
   await server.close();
   await client.close();
 
-  console.log(`\n2. Client CPU per response of ${INPUTS} × ${DIMENSIONS}-dimension vectors (receive, parse, check, decode, normalise)`);
-  console.log(`   response body: base64 ${(sizes.base64 / 1e6).toFixed(1)} MB, float JSON ${(sizes.float / 1e6).toFixed(1)} MB`);
+  console.log(
+    `\n2. Client CPU per response of ${INPUTS} × ${DIMENSIONS}-dimension vectors (receive, parse, check, decode, normalise)`,
+  );
+  console.log(
+    `   response body: base64 ${(sizes.base64 / 1e6).toFixed(1)} MB, float JSON ${(sizes.float / 1e6).toFixed(1)} MB`,
+  );
   for (const r of results) {
     console.log(
       `   ${r.label.padEnd(26)} ${r.cpuMsPerResponse.toFixed(0).padStart(6)} ms CPU  ${Math.round(r.vectorsPerSecond).toLocaleString('en').padStart(9)} vectors/s  (mean of ${r.repetitions})`,
     );
   }
   const [base64, , float] = results;
-  console.log(`   base64 is ${(base64.vectorsPerSecond / float.vectorsPerSecond).toFixed(1)}× float JSON in vectors per CPU second`);
+  console.log(
+    `   base64 is ${(base64.vectorsPerSecond / float.vectorsPerSecond).toFixed(1)}× float JSON in vectors per CPU second`,
+  );
   return results;
 }
 

@@ -25,18 +25,28 @@ export async function searchMemoryBench({ rows = 100_000, dimensions = 1024 } = 
     const seconds = ((performance.now() - generated) / 1000).toFixed(1);
 
     const started = performance.now();
-    const run = spawnSync(process.execPath, ['--import', PROBE, CLI, 'search', path, 'a query about bread', '-k', '10', '--base-url', server.url], {
-      encoding: 'utf8',
-    });
+    const run = spawnSync(
+      process.execPath,
+      ['--import', PROBE, CLI, 'search', path, 'a query about bread', '-k', '10', '--base-url', server.url],
+      {
+        encoding: 'utf8',
+      },
+    );
     const elapsed = (performance.now() - started) / 1000;
     const peak = Number(/peak-rss-kib (\d+)/.exec(run.stderr)?.[1]) * 1024;
     if (run.status !== 0 || !Number.isFinite(peak)) throw new Error(`search exited with ${run.status}: ${run.stderr}`);
     const hits = run.stdout.trimEnd().split('\n').length;
 
-    console.log(`\n4. embedrail search over a generated .npy (${rows.toLocaleString('en')} × ${dimensions} float32, written in ${seconds} s)`);
+    console.log(
+      `\n4. embedrail search over a generated .npy (${rows.toLocaleString('en')} × ${dimensions} float32, written in ${seconds} s)`,
+    );
     console.log(`   file size:           ${(size / MB).toFixed(0)} MB`);
-    console.log(`   search:              ${hits} hits in ${elapsed.toFixed(1)} s (${(size / MB / elapsed).toFixed(0)} MB/s, process start included)`);
-    console.log(`   peak RSS (maxRSS):   ${(peak / MB).toFixed(0)} MB = ${(peak / size).toFixed(2)} × the file size (loading it whole: ≥ 1.00 ×)`);
+    console.log(
+      `   search:              ${hits} hits in ${elapsed.toFixed(1)} s (${(size / MB / elapsed).toFixed(0)} MB/s, process start included)`,
+    );
+    console.log(
+      `   peak RSS (maxRSS):   ${(peak / MB).toFixed(0)} MB = ${(peak / size).toFixed(2)} × the file size (loading it whole: ≥ 1.00 ×)`,
+    );
     return { size, peak, elapsed };
   } finally {
     await server.close();

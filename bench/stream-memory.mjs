@@ -36,7 +36,8 @@ export async function streamMemoryBench({ inputs = 1_000_000, dimensions = 256, 
     );
     for await (const item of items) {
       if ('error' in item && item.error) failures++;
-      else if (item.embedding.length !== dimensions) throw new Error(`item ${item.index} has ${item.embedding.length} dimensions`);
+      else if (item.embedding.length !== dimensions)
+        throw new Error(`item ${item.index} has ${item.embedding.length} dimensions`);
       if (seen[item.index]) duplicates++;
       seen[item.index] = 1;
       received++;
@@ -56,14 +57,27 @@ export async function streamMemoryBench({ inputs = 1_000_000, dimensions = 256, 
   const missing = aborted ? inputs - received : seen.reduce((n, s) => n + (s ? 0 : 1), 0);
 
   console.log(`\n3. stream() over ${inputs.toLocaleString('en')} generated inputs (${dimensions} dimensions, base64)`);
-  if (aborted) console.log(`   stopped at the ${(budgetMs / 1000).toFixed(0)} s budget after ${received.toLocaleString('en')} inputs`);
-  console.log(`   inputs received:     ${received.toLocaleString('en')} in ${(elapsedMs / 1000).toFixed(1)} s (${Math.round((received / elapsedMs) * 1000).toLocaleString('en')} inputs/s)`);
-  console.log(`   failures / missing / duplicates: ${failures} / ${aborted ? 'n/a (aborted)' : missing} / ${duplicates}`);
+  if (aborted)
+    console.log(
+      `   stopped at the ${(budgetMs / 1000).toFixed(0)} s budget after ${received.toLocaleString('en')} inputs`,
+    );
+  console.log(
+    `   inputs received:     ${received.toLocaleString('en')} in ${(elapsedMs / 1000).toFixed(1)} s (${Math.round((received / elapsedMs) * 1000).toLocaleString('en')} inputs/s)`,
+  );
+  console.log(
+    `   failures / missing / duplicates: ${failures} / ${aborted ? 'n/a (aborted)' : missing} / ${duplicates}`,
+  );
   console.log(`   server requests:     ${stats.requests} (${stats.embeddings} answered 200)`);
   console.log(`   RSS at start:        ${(startRss / MB).toFixed(0)} MB`);
-  console.log(`   peak RSS (sampled):  ${(peakRss / MB).toFixed(0)} MB   peak heap used: ${(peakHeap / MB).toFixed(0)} MB`);
+  console.log(
+    `   peak RSS (sampled):  ${(peakRss / MB).toFixed(0)} MB   peak heap used: ${(peakHeap / MB).toFixed(0)} MB`,
+  );
   // Stopped early, the peak says nothing about the full input: no verdict then.
-  const verdict = aborted ? `not judged (stopped before ${inputs.toLocaleString('en')})` : maxRss < 300 * MB ? 'met' : 'MISSED';
+  const verdict = aborted
+    ? `not judged (stopped before ${inputs.toLocaleString('en')})`
+    : maxRss < 300 * MB
+      ? 'met'
+      : 'MISSED';
   console.log(`   peak RSS (maxRSS):   ${(maxRss / MB).toFixed(0)} MB   target < 300 MB: ${verdict}`);
   return { received, failures, missing, duplicates, elapsedMs, peakRss: maxRss, aborted };
 }

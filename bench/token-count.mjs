@@ -6,9 +6,10 @@ import { createRequire } from 'node:module';
 import { cl100kTokenizer } from '../dist/index.js';
 import { startChildServer } from './child-server.mjs';
 
-// The gpt-tokenizer instance dist/ loads: its merge cache is emptied before each figure, so a
-// run of one character is measured cold, not as the cache hit its repeated chunks become.
-const gptTokenizer = createRequire(import.meta.url)('gpt-tokenizer/encoding/cl100k_base');
+// The cl100k encoding dist/ loads (bundled into dist/cl100k.cjs): its merge cache is emptied
+// before each figure, so a run of one character is measured cold, not as the cache hit its
+// repeated chunks become.
+const gptTokenizer = createRequire(import.meta.url)('../dist/cl100k.cjs').api;
 
 const LENGTHS = [10_000, 20_000, 40_000, 80_000, 160_000];
 
@@ -59,13 +60,17 @@ async function waitBehind(url, hostile) {
 
 export async function tokenCountBench() {
   cl100kTokenizer.count('load the ranks before measuring');
-  console.log('\n5. Token counting: ms per count() of one input, cold cache (× ratio to half the length; ~2 is linear)');
+  console.log(
+    '\n5. Token counting: ms per count() of one input, cold cache (× ratio to half the length; ~2 is linear)',
+  );
   for (const [label, make] of CASES) {
     let previous;
     const cells = [];
     for (const n of LENGTHS) {
       const { ms, result } = timeMs(() => cl100kTokenizer.count(make(n)));
-      cells.push(`${(n / 1000).toFixed(0)}k ${ms.toFixed(0)} ms (${result} tok)${previous ? ` ×${(ms / previous).toFixed(1)}` : ''}`);
+      cells.push(
+        `${(n / 1000).toFixed(0)}k ${ms.toFixed(0)} ms (${result} tok)${previous ? ` ×${(ms / previous).toFixed(1)}` : ''}`,
+      );
       previous = ms;
     }
     console.log(`   ${label.padEnd(25)} ${cells.join('  ')}`);

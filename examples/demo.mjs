@@ -86,7 +86,12 @@ async function main() {
     await runCli(['embed', CORPUS, '--out', vectorsPath, ...common], provider.env, EMBED_TIMEOUT_MS, 'inherit');
   } catch (error) {
     const failures = `${vectorsPath}.failures.jsonl`;
-    if (await access(failures).then(() => true, () => false)) {
+    if (
+      await access(failures).then(
+        () => true,
+        () => false,
+      )
+    ) {
       keepWorkDir = true;
       throw new DemoError(`${error.message}; the failed inputs are in ${failures} (kept; delete ${workDir} when done)`);
     }
@@ -98,10 +103,16 @@ async function main() {
 
   console.log(`2. embedrail search, top ${K} of each query (score = cosine similarity)`);
   for (const { query, topic } of QUERIES) {
-    const output = await runCli(['search', vectorsPath, query, '-k', String(K), ...common], provider.env, SEARCH_TIMEOUT_MS, 'pipe');
+    const output = await runCli(
+      ['search', vectorsPath, query, '-k', String(K), ...common],
+      provider.env,
+      SEARCH_TIMEOUT_MS,
+      'pipe',
+    );
     const hits = parseHits(output, query);
     console.log(`\n   "${query}"`);
-    for (const { score, id } of hits) console.log(`   ${score}  ${id.padEnd(15)} ${texts.get(id) ?? '(id not in the corpus)'}`);
+    for (const { score, id } of hits)
+      console.log(`   ${score}  ${id.padEnd(15)} ${texts.get(id) ?? '(id not in the corpus)'}`);
     const best = hits[0];
     if (!best.id.startsWith(`${topic}-`)) {
       throw new DemoError(`the best hit for "${query}" is ${best.id}, expected an id from the ${topic} topic`);
@@ -168,7 +179,8 @@ async function checkVectors(path, texts) {
     }
   }
   const missing = [...texts.keys()].filter((id) => !seen.has(id));
-  if (missing.length > 0) throw new DemoError(`${path} lacks ${missing.length} ids, e.g. ${missing.slice(0, 3).join(', ')}`);
+  if (missing.length > 0)
+    throw new DemoError(`${path} lacks ${missing.length} ids, e.g. ${missing.slice(0, 3).join(', ')}`);
   return dimensions;
 }
 
@@ -208,7 +220,8 @@ function runCli(args, env, timeoutMs, stdout) {
       clearTimeout(timer);
       children.delete(child);
       if (code === 0) resolvePromise(output);
-      else reject(new DemoError(`embedrail ${args[0]} failed with ${signal ? `signal ${signal}` : `exit code ${code}`}`));
+      else
+        reject(new DemoError(`embedrail ${args[0]} failed with ${signal ? `signal ${signal}` : `exit code ${code}`}`));
     });
   });
 }

@@ -3,8 +3,10 @@
 # with its dependencies from the registry, used the ways a user would use it:
 #   - the tarball holds only dist/, package.json, README.md and LICENSE; no shipped file points
 #     at a source map it does not hold, and the declarations show no internals
+#   - the install holds cl100k as dist/cl100k.cjs (with its licence), not gpt-tokenizer
 #   - `import` and `require` (without Node's require(esm), as on Node 20.18) of `embedrail` and
-#     `embedrail/server`, each making a real request to the packaged server on a free port
+#     `embedrail/server`, each making a real request to the packaged server on a free port and
+#     counting cl100k tokens
 #   - the ESM and CJS builds loaded in one process recognise each other's errors
 #   - a minifying bundler keeps the error names
 #   - the `embedrail` bin prints its help
@@ -51,6 +53,12 @@ echo '{ "name": "embedrail-smoke", "version": "1.0.0", "private": true }' >"$app
 # The consumer's @types/node matches the one this repository is checked with.
 types_node="$(node -p 'require(process.argv[1]).devDependencies["@types/node"]' "$repo/package.json")"
 (cd "$app" && npm install --no-audit --no-fund --loglevel=error "$tarball" "@types/node@$types_node")
+
+say "the install holds cl100k alone, not all of gpt-tokenizer"
+[ -f "$app/node_modules/embedrail/dist/cl100k.cjs" ] || fail "dist/cl100k.cjs is not in the package"
+[ ! -e "$app/node_modules/gpt-tokenizer" ] || fail "gpt-tokenizer was installed: it is bundled as dist/cl100k.cjs"
+grep -q 'MIT License' "$app/node_modules/embedrail/dist/cl100k.cjs" || fail "dist/cl100k.cjs lacks gpt-tokenizer's licence"
+echo "OK ($(du -sk "$app/node_modules" | cut -f1) kB of node_modules)"
 
 say "import (ESM)"
 (cd "$app" && node esm.mjs)

@@ -9,17 +9,28 @@ interface Cl100k {
 let cl100k: Cl100k | undefined;
 
 /**
+ * Set by the build (tsup.config.ts) to the file beside the built module that bundles cl100k
+ * alone, so an install carries 1 MB of one encoding instead of gpt-tokenizer's 30 MB of all of
+ * them; undefined when this file runs from src/, which loads gpt-tokenizer itself.
+ */
+declare const __CL100K_BUNDLE__: string | undefined;
+
+/**
  * Loads cl100k's ranks on first use: parsing them takes about a second, which code that
  * never counts a token (a single create(), `embedrail --help`) should not pay at import.
  */
 function loadCl100k(): Cl100k {
   if (cl100k === undefined) {
     const require = createRequire(import.meta.url);
-    const api = require('gpt-tokenizer/encoding/cl100k_base') as Cl100kApi;
-    const { CL100K_TOKEN_SPLIT_REGEX } = require('gpt-tokenizer/encodingParams/constants') as {
-      CL100K_TOKEN_SPLIT_REGEX: RegExp;
-    };
-    cl100k = { api, split: CL100K_TOKEN_SPLIT_REGEX };
+    if (typeof __CL100K_BUNDLE__ === 'string') {
+      cl100k = require(__CL100K_BUNDLE__) as Cl100k;
+    } else {
+      const api = require('gpt-tokenizer/encoding/cl100k_base') as Cl100kApi;
+      const { CL100K_TOKEN_SPLIT_REGEX } = require('gpt-tokenizer/encodingParams/constants') as {
+        CL100K_TOKEN_SPLIT_REGEX: RegExp;
+      };
+      cl100k = { api, split: CL100K_TOKEN_SPLIT_REGEX };
+    }
   }
   return cl100k;
 }

@@ -20,7 +20,10 @@ assert.ok(esm.isEmbeddingsError(failure) && !esm.isAPIError(failure), 'the ESM g
 assert.match(failure.message, /^POST http:\/\/127\.0\.0\.1:9\/v1\/embeddings: /);
 
 const status = new esm.RateLimitError({ method: 'POST', path: '/embeddings', status: 429, headers: {}, body: {} });
-assert.ok(status instanceof cjs.RateLimitError && status instanceof cjs.APIError, 'an ESM error is not instanceof the CJS classes');
+assert.ok(
+  status instanceof cjs.RateLimitError && status instanceof cjs.APIError,
+  'an ESM error is not instanceof the CJS classes',
+);
 assert.ok(!(status instanceof cjs.BadRequestError), 'a 429 passed for a BadRequestError');
 assert.ok(cjs.isAPIError(status), 'the CJS guard misjudges an ESM APIError');
 console.log(`dual: ${failure.name} from require() is instanceof the import()ed classes, and back`);

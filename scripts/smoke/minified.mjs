@@ -11,4 +11,6 @@ assert.throws(
   () => new EmbeddingsClient({ baseURL: 'ftp://x' }),
   (error) => error instanceof InvalidArgumentError && error.name === 'InvalidArgumentError',
 );
-console.log(`minified: classes renamed to ${BadRequestError.name} and ${RateLimitError.name}; error names kept (${badRequest.name})`);
+console.log(
+  `minified: classes renamed to ${BadRequestError.name} and ${RateLimitError.name}; error names kept (${badRequest.name})`,
+);

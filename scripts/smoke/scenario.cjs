@@ -12,13 +12,28 @@ const assert = require('node:assert/strict');
 module.exports = async function run(label, embedrail, embedrailServer) {
   const { EmbeddingsClient, EmbeddingsError, APIError, BadRequestError, InvalidArgumentError } = embedrail;
   const errorClasses = [
-    'EmbeddingsError', 'APIError', 'BadRequestError', 'AuthenticationError', 'PermissionDeniedError',
-    'NotFoundError', 'ConflictError', 'UnprocessableEntityError', 'RateLimitError', 'InternalServerError',
-    'APIConnectionError', 'APITimeoutError', 'APIUserAbortError', 'ResponseValidationError', 'InvalidArgumentError',
+    'EmbeddingsError',
+    'APIError',
+    'BadRequestError',
+    'AuthenticationError',
+    'PermissionDeniedError',
+    'NotFoundError',
+    'ConflictError',
+    'UnprocessableEntityError',
+    'RateLimitError',
+    'InternalServerError',
+    'APIConnectionError',
+    'APITimeoutError',
+    'APIUserAbortError',
+    'ResponseValidationError',
+    'InvalidArgumentError',
   ];
   for (const name of errorClasses) {
     assert.equal(typeof embedrail[name], 'function', `${label}: ${name} is not exported`);
-    assert.ok(embedrail[name] === EmbeddingsError || embedrail[name].prototype instanceof EmbeddingsError, `${label}: ${name} does not extend EmbeddingsError`);
+    assert.ok(
+      embedrail[name] === EmbeddingsError || embedrail[name].prototype instanceof EmbeddingsError,
+      `${label}: ${name} does not extend EmbeddingsError`,
+    );
   }
   assert.ok(BadRequestError.prototype instanceof APIError, `${label}: BadRequestError does not extend APIError`);
 
@@ -26,7 +41,10 @@ module.exports = async function run(label, embedrail, embedrailServer) {
   const { url } = await server.listen(0, '127.0.0.1');
   const client = new EmbeddingsClient({ baseURL: url, maxRetries: 0 });
   try {
-    const res = await client.embeddings.create({ model: 'local-hash-embedding', input: ['pack and import', 'smoke test'] });
+    const res = await client.embeddings.create({
+      model: 'local-hash-embedding',
+      input: ['pack and import', 'smoke test'],
+    });
     assert.equal(res.data.length, 2, `${label}: expected 2 embeddings`);
     for (const [position, item] of res.data.entries()) {
       assert.equal(item.index, position);
@@ -46,7 +64,21 @@ module.exports = async function run(label, embedrail, embedrailServer) {
       assert.equal(error.param, 'dimensions');
       return true;
     });
-    console.log(`${label}: ${res.data.length} vectors of ${res.data[0].embedding.length} dimensions from ${url}; errors are the exported classes`);
+    // cl100k ships inside the package (dist/cl100k.cjs, loaded on the first count): the batch
+    // engine counts with it for text-embedding-3-* models, and gpt-tokenizer is not installed.
+    assert.equal(embedrail.cl100kTokenizer.count('hello world'), 2, `${label}: cl100k count`);
+    const many = await client.embeddings.createMany({
+      model: 'text-embedding-3-small',
+      input: ['pack', 'and', 'pack'],
+    });
+    assert.deepEqual(
+      many.data.map((item) => item.index),
+      [0, 1, 2],
+      `${label}: createMany() lost or reordered an input`,
+    );
+    console.log(
+      `${label}: ${res.data.length} vectors of ${res.data[0].embedding.length} dimensions from ${url}; errors are the exported classes`,
+    );
   } finally {
     await client.close();
     await server.close();
