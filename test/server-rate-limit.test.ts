@@ -235,6 +235,7 @@ describe('burst window and header styles', () => {
     [{ burstSeconds: 0 }, '`burstSeconds` must be a number > 0 and ≤ 60 (got 0)'],
     [{ burstSeconds: 61 }, '`burstSeconds` must be a number > 0 and ≤ 60 (got 61)'],
     [{ headerStyle: 'aws' as never }, '`headerStyle` must be one of openai, azure, none (got aws)'],
+    [{ burstSeconds: 0.5 }, '`burstSeconds` must hold at least one request: 0.5 s of 60 requests per minute is 0.5'],
   ])('%j is refused naming the option and the value', (extra, message) => {
     expect(() => new RateLimiter({ rpm: 60, tpm: undefined, ...extra }, () => 0, 'm')).toThrow(message);
   });

@@ -111,6 +111,12 @@ export class RateLimiter {
     if (!(typeof burstSeconds === 'number' && burstSeconds > 0 && burstSeconds <= 60)) {
       throw new RangeError(`\`burstSeconds\` must be a number > 0 and ≤ 60 (got ${String(burstSeconds)})`);
     }
+    if (limits.rpm !== undefined && (limits.rpm * burstSeconds) / 60 < 1) {
+      // A bucket that cannot hold one request would refuse every request forever.
+      throw new RangeError(
+        `\`burstSeconds\` must hold at least one request: ${burstSeconds} s of ${limits.rpm} requests per minute is ${(limits.rpm * burstSeconds) / 60}`,
+      );
+    }
     const headerStyle = limits.headerStyle ?? RATE_LIMIT_DEFAULTS.headerStyle;
     if (!HEADER_STYLES.includes(headerStyle)) {
       throw new RangeError(`\`headerStyle\` must be one of ${HEADER_STYLES.join(', ')} (got ${String(headerStyle)})`);
