@@ -1,7 +1,7 @@
 /**
- * Where slow start ends and the window grows by about one per round trip: every request
- * started between a bucket running dry and the first 429 coming back is refused, so a window
- * doubled up to half a large burst would waste as many requests at once.
+ * Where slow start ends and the window grows by about one every two round trips: every
+ * request started between a bucket running dry and the first 429 coming back is refused, so
+ * a window doubled up to half a large burst would waste as many requests at once.
  */
 export const SLOW_START_THRESHOLD = 4;
 
@@ -9,8 +9,10 @@ export const SLOW_START_THRESHOLD = 4;
  * How many requests may be in flight while the server's limits are unknown, as TCP opens
  * its congestion window: one request alone until an answer comes; with no rate-limit headers
  * in answers, slow start (one more per success, so the window doubles each round trip: 1, 2,
- * 4) up to {@link SLOW_START_THRESHOLD}, then additive increase (about one more per round
- * trip); each 429 episode halves the threshold and starts again from one.
+ * 4) up to {@link SLOW_START_THRESHOLD}, then additive increase (about one more every two
+ * round trips); each 429 episode sets the threshold to a quarter of the window and starts
+ * again from one. Slower than TCP's halving: here an overshoot costs refused requests, each
+ * a 429 the user sees, not merely a queue at a router.
  */
 export class ConcurrencyWindow {
   /** Undefined when not limited: limits are configured or read from headers. */
@@ -46,7 +48,7 @@ export class ConcurrencyWindow {
 
   /**
    * A 429 without rate-limit headers, for a request started at `sentAt`. Returns whether it
-   * opened a new episode (and halved the window), rather than being one more of the last.
+   * opened a new episode (and shrank the window), rather than being one more of the last.
    */
   shrink(sentAt: number, now: number, inFlight: number): boolean {
     // Started at the very instant of the decrease: before its 429 was known, so the same episode.

@@ -5,7 +5,7 @@
  * pass. No socket and no real time: a run of minutes takes milliseconds and is deterministic.
  */
 import type { PacerClock } from '../../src/batch/pacer.js';
-import type { RateLimiter } from '../../src/rate-limit/types.js';
+import type { RateLimiter, RateLimitSnapshot } from '../../src/rate-limit/types.js';
 import { OpenAIError } from '../../src/server/http.js';
 import { RateLimiter as ServerLimits, type ServerRateLimits } from '../../src/server/rate-limit.js';
 
@@ -30,6 +30,21 @@ export class VirtualClock implements PacerClock {
     this.timers = this.timers.filter((t) => t.id !== handle);
   };
 
+  /** Moves time on by `ms`, firing the timers due on the way, each once every promise has settled. */
+  async advance(ms: number): Promise<void> {
+    const until = this.time + ms;
+    for (;;) {
+      await settle();
+      const timer = this.timers[0];
+      if (timer === undefined || timer.at > until) break;
+      this.timers.shift();
+      this.time = Math.max(this.time, timer.at);
+      timer.callback();
+    }
+    this.time = until;
+    await settle();
+  }
+
   sleep(ms: number): Promise<void> {
     return new Promise((resolve) => this.setTimeout(resolve, ms));
   }
@@ -42,8 +57,7 @@ export class VirtualClock implements PacerClock {
       () => (settled = true),
     );
     for (let fired = 0; ; fired++) {
-      // setImmediate runs once every pending promise callback has.
-      await new Promise((resolve) => setImmediate(resolve));
+      await settle();
       if (settled) return done;
       const timer = this.timers.shift();
       if (timer === undefined) throw new Error(`stalled at ${this.time} ms: nothing left to wait for`);
@@ -52,6 +66,11 @@ export class VirtualClock implements PacerClock {
       timer.callback();
     }
   }
+}
+
+/** setImmediate runs once every pending promise callback has. */
+function settle(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 export interface SimulatedJob {
@@ -79,6 +98,8 @@ export interface SimulationResult {
   refused: number;
   /** Successful answers per request, by job then index: 1 everywhere when nothing is lost or duplicated. */
   successes: number[][];
+  /** What the limiter believed at the end. */
+  snapshot: RateLimitSnapshot | undefined;
 }
 
 export async function simulate(options: SimulationOptions): Promise<SimulationResult> {
@@ -129,7 +150,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   };
 
   await clock.runUntil(Promise.all(options.jobs.map(runJob)));
-  return { elapsedMs: latest, minimumMs: minimumMs(options), attempts, refused, successes };
+  return { elapsedMs: latest, minimumMs: minimumMs(options), attempts, refused, successes, snapshot: limiter.snapshot?.() };
 }
 
 function minimumMs({ server, jobs }: SimulationOptions): number {
