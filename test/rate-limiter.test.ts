@@ -186,6 +186,19 @@ describe('hostile headers', () => {
     expect(Math.max(...delays)).toBeLessThanOrEqual(60_000);
   });
 
+  test('a wait longer than 32 bits of milliseconds is set as several timers, never one that overflows', async () => {
+    const { clock, acquire } = setup({ requestsPerMinute: 1e-6 });
+    const delays: number[] = [];
+    const setTimeout = clock.setTimeout;
+    clock.setTimeout = (callback, ms) => (delays.push(ms), setTimeout(callback, ms));
+    acquire();
+    const next = acquire();
+    await clock.advance(2 ** 31);
+    expect(next.grant).toBeUndefined();
+    expect(delays.length).toBeGreaterThan(0);
+    expect(Math.max(...delays)).toBeLessThanOrEqual(2 ** 31 - 1);
+  });
+
   test('a limit below one an hour and a remaining of -1 are ignored with one warning, never a stall', async () => {
     const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
     const { clock, acquire } = setup();
