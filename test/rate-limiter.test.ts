@@ -42,9 +42,11 @@ describe('no opening burst', () => {
   test("with nothing known one request starts alone; its answer's headers start the others", async () => {
     const { clock, acquire } = setup();
     const first = acquire();
-    const rest = [acquire(), acquire(), acquire()];
+    const waits: RateLimitWait[] = [];
+    const rest = [acquire(0, { onWait: (w) => waits.push(w) }), acquire(), acquire()];
     await clock.advance(0);
     expect(first.grant).toBeDefined();
+    expect(waits).toEqual([{ untilMs: undefined, reason: 'slow-start' }]);
     await clock.advance(60_000);
     expect(rest.map((r) => r.grant)).toEqual([undefined, undefined, undefined]);
     first.grant!.complete({ status: 200, headers: openai(600, 9) });
@@ -87,9 +89,12 @@ describe('burst size learnt, not assumed', () => {
     const first = acquire();
     await clock.advance(0);
     first.grant!.complete({ status: 200, headers: openai(600, 9) });
-    const next = Array.from({ length: 10 }, () => acquire());
+    const waits: RateLimitWait[] = [];
+    const next = Array.from({ length: 10 }, (_, i) => acquire(0, i === 9 ? { onWait: (w) => waits.push(w) } : {}));
     await clock.advance(0);
     expect(next.filter((n) => n.grant !== undefined)).toHaveLength(9);
+    // Said as the wait starts, not when it ends.
+    expect(waits).toEqual([{ untilMs: 101, reason: 'rate-limit' }]);
     await expectStartedAfter(clock, next[9]!, 101);
     expect(limiter.snapshot().requests).toMatchObject({ perMinute: 600, source: 'header', burst: 10 });
   });
