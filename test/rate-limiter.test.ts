@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import { composeRateLimiters, InMemoryRateLimiter, type RateLimitGrant, type RateLimitWait } from '../src/rate-limit/index.js';
+import { InvalidArgumentError } from '../src/errors.js';
 import { VirtualClock } from './support/rate-sim.js';
 
 /** Starts an acquire and reports, without awaiting it, whether it resolved and with what. */
@@ -258,15 +259,18 @@ describe('the line', () => {
   });
 
   test.each([
-    [{ requestsPerMinute: 0 }, '`requestsPerMinute` must be a number > 0 (got 0)'],
-    [{ tokensPerMinute: Number.NaN }, '`tokensPerMinute` must be a number > 0 (got NaN)'],
+    [{ requestsPerMinute: 0 }, 'Invalid InMemoryRateLimiter options: `requestsPerMinute` must be a number > 0 (got 0)'],
+    [{ tokensPerMinute: Number.NaN }, 'Invalid InMemoryRateLimiter options: `tokensPerMinute` must be a number > 0 (got NaN)'],
   ])('%j is refused naming the option and the value', (options, message) => {
+    expect(() => new InMemoryRateLimiter(options)).toThrow(InvalidArgumentError);
     expect(() => new InMemoryRateLimiter(options)).toThrow(message);
   });
 
   test('acquire refuses a negative token count before it waits', async () => {
     const { limiter } = setup();
-    await expect(limiter.acquire({ tokens: -1 })).rejects.toThrow('`tokens` must be a number ≥ 0 (got -1)');
+    const refused = limiter.acquire({ tokens: -1 });
+    await expect(refused).rejects.toThrow(InvalidArgumentError);
+    await expect(refused).rejects.toThrow('Invalid acquire() options: `tokens` must be a number ≥ 0 (got -1)');
   });
 });
 

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, test } from 'vitest';
 import { formatDuration, OpenAIError } from '../src/server/http.js';
 import { RateLimiter } from '../src/server/rate-limit.js';
+import { InvalidArgumentError } from '../src/index.js';
 import { createServer, type LocalServer } from '../src/server/index.js';
 
 const RATE_HEADERS = [
@@ -232,11 +233,13 @@ describe('burst window and header styles', () => {
   });
 
   test.each([
-    [{ burstSeconds: 0 }, '`burstSeconds` must be a number > 0 and ≤ 60 (got 0)'],
-    [{ burstSeconds: 61 }, '`burstSeconds` must be a number > 0 and ≤ 60 (got 61)'],
-    [{ headerStyle: 'aws' as never }, '`headerStyle` must be one of openai, azure, none (got aws)'],
-    [{ burstSeconds: 0.5 }, '`burstSeconds` must hold at least one request: 0.5 s of 60 requests per minute is 0.5'],
+    [{ burstSeconds: 0 }, 'Invalid createServer options: `burstSeconds` must be a number > 0 and ≤ 60 (got 0)'],
+    [{ burstSeconds: 61 }, 'Invalid createServer options: `burstSeconds` must be a number > 0 and ≤ 60 (got 61)'],
+    [{ headerStyle: 'aws' as never }, `Invalid createServer options: \`headerStyle\` must be one of 'openai', 'azure', 'none' (got "aws")`],
+    [{ burstSeconds: 0.5 }, 'Invalid createServer options: `burstSeconds` must hold at least one request: 0.5 s of 60 requests per minute is 0.5'],
   ])('%j is refused naming the option and the value', (extra, message) => {
-    expect(() => new RateLimiter({ rpm: 60, tpm: undefined, ...extra }, () => 0, 'm')).toThrow(message);
+    const build = () => new RateLimiter({ rpm: 60, tpm: undefined, ...extra }, () => 0, 'm');
+    expect(build).toThrow(InvalidArgumentError);
+    expect(build).toThrow(message);
   });
 });

@@ -1,3 +1,4 @@
+import { InvalidArgumentError } from '../errors.js';
 import type { AcquireOptions, RateLimiter, RateLimitGrant, RateLimitSnapshot } from './types.js';
 
 /**
@@ -8,7 +9,7 @@ import type { AcquireOptions, RateLimiter, RateLimitGrant, RateLimitSnapshot } f
  * taken are cancelled.
  */
 export function composeRateLimiters(...limiters: RateLimiter[]): RateLimiter {
-  if (limiters.length === 0) throw new RangeError('composeRateLimiters needs at least one limiter (got 0)');
+  if (limiters.length === 0) throw new InvalidArgumentError('Invalid composeRateLimiters() arguments: needs at least one limiter (got 0)');
   if (limiters.length === 1) return limiters[0]!;
   const composed: RateLimiter = {
     async acquire(options: AcquireOptions): Promise<RateLimitGrant> {

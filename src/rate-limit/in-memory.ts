@@ -1,4 +1,5 @@
 import { systemClock, type PacerClock, type RateLimit } from '../batch/pacer.js';
+import { InvalidArgumentError } from '../errors.js';
 import { BACKOFF } from '../retry.js';
 import { Budget, type Observation } from './budget.js';
 import { readRateLimitHeaders, type RateLimitHeaders } from './headers.js';
@@ -83,7 +84,7 @@ export class InMemoryRateLimiter implements RateLimiter {
     for (const name of ['requestsPerMinute', 'tokensPerMinute'] as const) {
       const value = options[name];
       if (value !== undefined && !(typeof value === 'number' && Number.isFinite(value) && value > 0)) {
-        throw new RangeError(`\`${name}\` must be a number > 0 (got ${String(value)})`);
+        throw new InvalidArgumentError(`Invalid InMemoryRateLimiter options: \`${name}\` must be a number > 0 (got ${String(value)})`);
       }
     }
     this.clock = options.clock ?? systemClock;
@@ -100,7 +101,7 @@ export class InMemoryRateLimiter implements RateLimiter {
 
   acquire({ tokens, signal, onWait }: AcquireOptions): Promise<RateLimitGrant> {
     if (!(Number.isFinite(tokens) && tokens >= 0)) {
-      return Promise.reject(new RangeError(`\`tokens\` must be a number ≥ 0 (got ${String(tokens)})`));
+      return Promise.reject(new InvalidArgumentError(`Invalid acquire() options: \`tokens\` must be a number ≥ 0 (got ${String(tokens)})`));
     }
     if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise<RateLimitGrant>((resolve, reject) => {

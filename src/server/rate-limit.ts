@@ -1,3 +1,4 @@
+import { InvalidArgumentError } from '../index.js';
 import { formatDuration, OpenAIError } from './http.js';
 
 const MINUTE_MS = 60_000;
@@ -109,17 +110,19 @@ export class RateLimiter {
   ) {
     const burstSeconds = limits.burstSeconds ?? RATE_LIMIT_DEFAULTS.burstSeconds;
     if (!(typeof burstSeconds === 'number' && burstSeconds > 0 && burstSeconds <= 60)) {
-      throw new RangeError(`\`burstSeconds\` must be a number > 0 and ≤ 60 (got ${String(burstSeconds)})`);
+      throw new InvalidArgumentError(`Invalid createServer options: \`burstSeconds\` must be a number > 0 and ≤ 60 (got ${String(burstSeconds)})`);
     }
     if (limits.rpm !== undefined && (limits.rpm * burstSeconds) / 60 < 1) {
       // A bucket that cannot hold one request would refuse every request forever.
-      throw new RangeError(
-        `\`burstSeconds\` must hold at least one request: ${burstSeconds} s of ${limits.rpm} requests per minute is ${(limits.rpm * burstSeconds) / 60}`,
+      throw new InvalidArgumentError(
+        `Invalid createServer options: \`burstSeconds\` must hold at least one request: ${burstSeconds} s of ${limits.rpm} requests per minute is ${(limits.rpm * burstSeconds) / 60}`,
       );
     }
     const headerStyle = limits.headerStyle ?? RATE_LIMIT_DEFAULTS.headerStyle;
     if (!HEADER_STYLES.includes(headerStyle)) {
-      throw new RangeError(`\`headerStyle\` must be one of ${HEADER_STYLES.join(', ')} (got ${String(headerStyle)})`);
+      throw new InvalidArgumentError(
+        `Invalid createServer options: \`headerStyle\` must be one of ${HEADER_STYLES.map((style) => `'${style}'`).join(', ')} (got ${JSON.stringify(headerStyle)})`,
+      );
     }
     this.headerStyle = headerStyle;
     const now = clock();
