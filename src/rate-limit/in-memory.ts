@@ -219,6 +219,7 @@ export class InMemoryRateLimiter implements RateLimiter {
       settled = true;
       this.inFlight.delete(seq);
       if (answer !== undefined) this.answered(sent, answer);
+      this.forget();
       this.schedule();
     };
     return { complete: (answer) => settle(answer), cancel: () => settle(undefined) };
@@ -272,6 +273,18 @@ export class InMemoryRateLimiter implements RateLimiter {
     }
     // Every request of the limiter waits, not only the refused one's retry.
     this.pausedUntil = Math.max(this.pausedUntil, now + pause);
+  }
+
+  /**
+   * Only an answer still to come can ask what was sent after it: what started before every
+   * request in flight is never needed again (without headers nothing is ever synced, and a
+   * long job would otherwise keep every request it sent).
+   */
+  private forget(): void {
+    const oldest = this.inFlight.keys().next().value ?? Infinity;
+    let drop = 0;
+    while (drop < this.unsynced.length && this.unsynced[drop]!.seq < oldest) drop++;
+    if (drop > 0) this.unsynced.splice(0, drop);
   }
 
   /** `remaining` is the truth as of this request, less what was sent after it. */
