@@ -190,8 +190,11 @@ export class RateLimiter {
     return headers;
   }
 
-  /** The advice a 429 carries in the style: Azure sends milliseconds, gateways whole seconds. */
-  private retryAfter(ms: number): Record<string, string> {
+  /**
+   * The advice a 429 carries in the style: Azure sends milliseconds, gateways whole seconds.
+   * Public so that injected 429s (`failRate`) can advise in the same style.
+   */
+  retryAfter(ms: number): Record<string, string> {
     const both = retryAfterHeaders(ms);
     if (this.headerStyle === 'azure') return { 'retry-after-ms': both['retry-after-ms']! };
     if (this.headerStyle === 'none') return { 'retry-after': both['retry-after']! };
