@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, test } from 'vitest';
-import { formatDuration } from '../src/server/http.js';
+import { formatDuration, OpenAIError } from '../src/server/http.js';
+import { RateLimiter } from '../src/server/rate-limit.js';
+import { InvalidArgumentError } from '../src/index.js';
 import { createServer, type LocalServer } from '../src/server/index.js';
 
 const RATE_HEADERS = [
@@ -158,5 +160,86 @@ describe('rate limits', () => {
     const res = await post(['hello world', 'hello']);
     expect(res.body.usage.prompt_tokens).toBe(3);
     expect(res.headers['x-ratelimit-remaining-tokens']).toBe('997');
+  });
+});
+
+describe('burst window and header styles', () => {
+  /** Admits `tokenCount` tokens, returning the status and headers the server would send. */
+  function admitter(limits: ConstructorParameters<typeof RateLimiter>[0]) {
+    const clock = manualClock();
+    const limiter = new RateLimiter(limits, clock.now, 'm');
+    const admit = (tokenCount: number) => {
+      try {
+        return { status: 200, headers: limiter.admit(tokenCount).headers };
+      } catch (error) {
+        if (!(error instanceof OpenAIError)) throw error;
+        return { status: error.status, headers: error.headers };
+      }
+    };
+    return { admit, clock };
+  }
+
+  test('burstSeconds: 1 holds one second of a per-minute limit and refills it at limit/60 per second', () => {
+    const { admit, clock } = admitter({ rpm: 600, tpm: undefined, burstSeconds: 1 });
+    const first = admit(1);
+    expect(first.headers).toMatchObject({
+      'x-ratelimit-limit-requests': '600',
+      'x-ratelimit-remaining-requests': '9',
+      'x-ratelimit-reset-requests': '100ms',
+    });
+    for (let i = 0; i < 9; i++) expect(admit(1).status).toBe(200);
+    const refused = admit(1);
+    expect(refused.status).toBe(429);
+    expect(refused.headers['retry-after-ms']).toBe('100');
+    clock.advance(99);
+    expect(admit(1).status).toBe(429);
+    clock.advance(1);
+    expect(admit(1).status).toBe(200);
+    // An idle minute refills only the one-second bucket: 10 pass, not 600.
+    clock.advance(60_000);
+    let passed = 0;
+    while (admit(1).status === 200) passed++;
+    expect(passed).toBe(10);
+  });
+
+  test('a request larger than the burst can never pass: 429 with x-should-retry: false', () => {
+    const { admit } = admitter({ rpm: undefined, tpm: 60_000, burstSeconds: 1 });
+    const res = admit(1001);
+    expect(res.status).toBe(429);
+    expect(res.headers['x-should-retry']).toBe('false');
+    expect(admit(1000).status).toBe(200);
+  });
+
+  test("headerStyle 'azure': only remaining-* on every answer, and retry-after-ms on a 429", () => {
+    const { admit } = admitter({ rpm: 2, tpm: 1000, headerStyle: 'azure' });
+    expect(admit(100).headers).toEqual({ 'x-ratelimit-remaining-requests': '1', 'x-ratelimit-remaining-tokens': '900' });
+    admit(100);
+    const refused = admit(100);
+    expect(refused.status).toBe(429);
+    expect(refused.headers).toEqual({
+      'x-ratelimit-remaining-requests': '0',
+      'x-ratelimit-remaining-tokens': '800',
+      'retry-after-ms': '30000',
+    });
+  });
+
+  test("headerStyle 'none': no rate-limit header, a 429 says retry-after in whole seconds only", () => {
+    const { admit } = admitter({ rpm: 600, tpm: undefined, burstSeconds: 1, headerStyle: 'none' });
+    for (let i = 0; i < 10; i++) expect(admit(1).headers).toEqual({});
+    const refused = admit(1);
+    expect(refused.status).toBe(429);
+    // 100 ms rounded up to a whole second, as HTTP's retry-after is written.
+    expect(refused.headers).toEqual({ 'retry-after': '1' });
+  });
+
+  test.each([
+    [{ burstSeconds: 0 }, 'Invalid createServer options: `burstSeconds` must be a number > 0 and ≤ 60 (got 0)'],
+    [{ burstSeconds: 61 }, 'Invalid createServer options: `burstSeconds` must be a number > 0 and ≤ 60 (got 61)'],
+    [{ headerStyle: 'aws' as never }, `Invalid createServer options: \`headerStyle\` must be one of 'openai', 'azure', 'none' (got "aws")`],
+    [{ burstSeconds: 0.5 }, 'Invalid createServer options: `burstSeconds` must hold at least one request: 0.5 s of 60 requests per minute is 0.5'],
+  ])('%j is refused naming the option and the value', (extra, message) => {
+    const build = () => new RateLimiter({ rpm: 60, tpm: undefined, ...extra }, () => 0, 'm');
+    expect(build).toThrow(InvalidArgumentError);
+    expect(build).toThrow(message);
   });
 });

@@ -1,33 +1,63 @@
+import { InvalidArgumentError } from '../index.js';
 import { formatDuration, OpenAIError } from './http.js';
 
 const MINUTE_MS = 60_000;
 
 /**
- * A per-minute budget as OpenAI applies it: a bucket holding `limit` units, full at start,
- * refilled continuously at `limit` per minute. Bursts up to the limit pass; beyond it a
- * request waits for what it needs.
+ * Which rate-limit headers the server sends, as real providers do:
+ * - `'openai'`: the six `x-ratelimit-{limit,remaining,reset}-{requests,tokens}` on every
+ *   answer, `retry-after` and `retry-after-ms` on a 429;
+ * - `'azure'`: only `x-ratelimit-remaining-{requests,tokens}`, and `retry-after-ms` on a 429;
+ * - `'none'`: no rate-limit header (a gateway in front of vLLM, TEI or Ollama), only
+ *   `retry-after` in whole seconds on a 429.
+ */
+export type RateLimitHeaderStyle = 'openai' | 'azure' | 'none';
+
+/** What the local server's limits default to: today's one-minute buckets, OpenAI's headers. */
+export const RATE_LIMIT_DEFAULTS = Object.freeze({
+  /** A bucket holds a full minute of its limit. */
+  burstSeconds: 60,
+  headerStyle: 'openai' as RateLimitHeaderStyle,
+});
+
+const HEADER_STYLES: readonly RateLimitHeaderStyle[] = ['openai', 'azure', 'none'];
+
+/**
+ * A per-minute budget as OpenAI applies it: a bucket refilled continuously at `limit` per
+ * minute, full at start, holding `burstSeconds` of it (OpenAI may enforce a 60,000 RPM
+ * limit as 1,000 requests per second). Bursts up to the capacity pass; beyond it a request
+ * waits for what it needs.
  */
 class Bucket {
   private level: number;
   private updatedAt: number;
+  /** What the bucket holds when full: `limit` × `burstSeconds` / 60. */
+  readonly capacity: number;
 
   constructor(
     readonly limit: number,
+    burstSeconds: number,
     now: number,
   ) {
-    this.level = limit;
+    this.capacity = (limit * burstSeconds) / 60;
+    this.level = this.capacity;
     this.updatedAt = now;
   }
 
   refill(now: number): void {
     const elapsed = Math.max(0, now - this.updatedAt);
-    this.level = Math.min(this.limit, this.level + (elapsed * this.limit) / MINUTE_MS);
+    this.level = Math.min(this.capacity, this.level + (elapsed * this.limit) / MINUTE_MS);
     this.updatedAt = now;
   }
 
   /** Milliseconds until the bucket holds `amount` (0 when it already does). */
   waitFor(amount: number): number {
     return amount <= this.level ? 0 : Math.ceil(((amount - this.level) * MINUTE_MS) / this.limit);
+  }
+
+  /** Units used out of the capacity, as the 429 message reports them. */
+  get used(): number {
+    return Math.ceil(this.capacity - this.level);
   }
 
   take(amount: number): void {
@@ -40,13 +70,28 @@ class Bucket {
 
   /** Milliseconds until the bucket is full again: OpenAI's x-ratelimit-reset-*. */
   get resetMs(): number {
-    return Math.ceil(((this.limit - this.level) * MINUTE_MS) / this.limit);
+    return Math.ceil(((this.capacity - this.level) * MINUTE_MS) / this.limit);
   }
 }
 
 /** The outcome of admitting one request: the headers it carries either way. */
 export interface Admission {
   headers: Record<string, string>;
+}
+
+/** The limits a {@link RateLimiter} enforces. */
+export interface ServerRateLimits {
+  rpm: number | undefined;
+  tpm: number | undefined;
+  /**
+   * Seconds of the per-minute limit a bucket holds: 1 makes a 600 RPM limit a bucket of 10
+   * requests refilled at 10 per second.
+   * @unit s
+   * @default 60
+   */
+  burstSeconds?: number;
+  /** @default 'openai' */
+  headerStyle?: RateLimitHeaderStyle;
 }
 
 /**
@@ -56,26 +101,44 @@ export interface Admission {
 export class RateLimiter {
   private readonly requests: Bucket | undefined;
   private readonly tokens: Bucket | undefined;
+  private readonly headerStyle: RateLimitHeaderStyle;
 
   constructor(
-    limits: { rpm: number | undefined; tpm: number | undefined },
+    limits: ServerRateLimits,
     private readonly clock: () => number,
     private readonly model: string,
   ) {
+    const burstSeconds = limits.burstSeconds ?? RATE_LIMIT_DEFAULTS.burstSeconds;
+    if (!(typeof burstSeconds === 'number' && burstSeconds > 0 && burstSeconds <= 60)) {
+      throw new InvalidArgumentError(`Invalid createServer options: \`burstSeconds\` must be a number > 0 and ≤ 60 (got ${String(burstSeconds)})`);
+    }
+    if (limits.rpm !== undefined && (limits.rpm * burstSeconds) / 60 < 1) {
+      // A bucket that cannot hold one request would refuse every request forever.
+      throw new InvalidArgumentError(
+        `Invalid createServer options: \`burstSeconds\` must hold at least one request: ${burstSeconds} s of ${limits.rpm} requests per minute is ${(limits.rpm * burstSeconds) / 60}`,
+      );
+    }
+    const headerStyle = limits.headerStyle ?? RATE_LIMIT_DEFAULTS.headerStyle;
+    if (!HEADER_STYLES.includes(headerStyle)) {
+      throw new InvalidArgumentError(
+        `Invalid createServer options: \`headerStyle\` must be one of ${HEADER_STYLES.map((style) => `'${style}'`).join(', ')} (got ${JSON.stringify(headerStyle)})`,
+      );
+    }
+    this.headerStyle = headerStyle;
     const now = clock();
-    this.requests = limits.rpm === undefined ? undefined : new Bucket(limits.rpm, now);
-    this.tokens = limits.tpm === undefined ? undefined : new Bucket(limits.tpm, now);
+    this.requests = limits.rpm === undefined ? undefined : new Bucket(limits.rpm, burstSeconds, now);
+    this.tokens = limits.tpm === undefined ? undefined : new Bucket(limits.tpm, burstSeconds, now);
   }
 
   /**
    * Takes one request and `tokenCount` tokens from the buckets, or throws the 429 OpenAI sends
-   * when they do not hold enough. The x-ratelimit-* headers go on both answers.
+   * when they do not hold enough. The rate-limit headers of the style go on both answers.
    */
   admit(tokenCount: number): Admission {
     const now = this.clock();
     this.requests?.refill(now);
     this.tokens?.refill(now);
-    if (this.tokens && tokenCount > this.tokens.limit) {
+    if (this.tokens && tokenCount > this.tokens.capacity) {
       // It can never pass: say so instead of advising a wait that would not help.
       throw new OpenAIError(
         429,
@@ -93,11 +156,11 @@ export class RateLimiter {
       const requested = byTokens ? tokenCount : 1;
       throw new OpenAIError(
         429,
-        `Rate limit reached for ${this.model} on ${what}: Limit ${bucket.limit}, Used ${bucket.limit - bucket.remaining}, Requested ${requested}. Please try again in ${formatDuration(wait)}.`,
+        `Rate limit reached for ${this.model} on ${what}: Limit ${bucket.limit}, Used ${bucket.used}, Requested ${requested}. Please try again in ${formatDuration(wait)}.`,
         {
           type: byTokens ? 'tokens' : 'requests',
           code: 'rate_limit_exceeded',
-          headers: { ...this.headers(), ...retryAfterHeaders(wait) },
+          headers: { ...this.headers(), ...this.retryAfter(wait) },
         },
       );
     }
@@ -106,23 +169,36 @@ export class RateLimiter {
     return { headers: this.headers() };
   }
 
-  /** The six x-ratelimit-* headers, for the limits that are set. */
+  /** The rate-limit headers of the style, for the limits that are set. */
   headers(): Record<string, string> {
     const now = this.clock();
     const headers: Record<string, string> = {};
+    if (this.headerStyle === 'none') return headers;
+    const openai = this.headerStyle === 'openai';
     if (this.requests) {
       this.requests.refill(now);
-      headers['x-ratelimit-limit-requests'] = String(this.requests.limit);
+      if (openai) headers['x-ratelimit-limit-requests'] = String(this.requests.limit);
       headers['x-ratelimit-remaining-requests'] = String(Math.max(0, this.requests.remaining));
-      headers['x-ratelimit-reset-requests'] = formatDuration(this.requests.resetMs);
+      if (openai) headers['x-ratelimit-reset-requests'] = formatDuration(this.requests.resetMs);
     }
     if (this.tokens) {
       this.tokens.refill(now);
-      headers['x-ratelimit-limit-tokens'] = String(this.tokens.limit);
+      if (openai) headers['x-ratelimit-limit-tokens'] = String(this.tokens.limit);
       headers['x-ratelimit-remaining-tokens'] = String(Math.max(0, this.tokens.remaining));
-      headers['x-ratelimit-reset-tokens'] = formatDuration(this.tokens.resetMs);
+      if (openai) headers['x-ratelimit-reset-tokens'] = formatDuration(this.tokens.resetMs);
     }
     return headers;
+  }
+
+  /**
+   * The advice a 429 carries in the style: Azure sends milliseconds, gateways whole seconds.
+   * Public so that injected 429s (`failRate`) can advise in the same style.
+   */
+  retryAfter(ms: number): Record<string, string> {
+    const both = retryAfterHeaders(ms);
+    if (this.headerStyle === 'azure') return { 'retry-after-ms': both['retry-after-ms']! };
+    if (this.headerStyle === 'none') return { 'retry-after': both['retry-after']! };
+    return both;
   }
 }
 

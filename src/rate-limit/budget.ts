@@ -1,0 +1,166 @@
+import type { RateLimitBelief } from './types.js';
+import type { BudgetHeaders } from './headers.js';
+
+const MINUTE_MS = 60_000;
+
+/** Where one answer's `remaining` stands among the requests this limiter sent. */
+export interface Observation {
+  /** When the answered request started: the server counted it then. */
+  sentAt: number;
+  /** Its cost in this budget, and whether the server took it (a 429 takes nothing). */
+  cost: number;
+  charged: boolean;
+  /** What was sent after it and was not refused: the server had not counted that yet. */
+  uncounted: number;
+  /** All this limiter had sent and not seen refused, up to and including it. */
+  sentSoFar: number;
+}
+
+/**
+ * One budget (requests or tokens) as a bucket refilled continuously. Configured, it is the
+ * caller's limit with a minute's burst; learnt, it knows nothing until answers say: the
+ * per-minute limit sets the refill rate, `remaining` is the truth about the level, and the
+ * largest `remaining` seen (plus the request it answered) is the burst the server allows.
+ * With `remaining` alone (Azure) the rate is estimated from how it moves over time.
+ */
+export class Budget {
+  /** Units per ms; undefined until configured, read or estimated. */
+  private rate: number | undefined;
+  private source: RateLimitBelief['source'];
+  private capacity: number | undefined;
+  private level = 0;
+  private at: number;
+  /** The most the server's bucket was seen to hold: a lower bound of its burst. */
+  private largestSeen = 0;
+  /** The first `remaining`-only observation since the bucket was last seen full. */
+  private anchor: { at: number; total: number } | undefined;
+
+  constructor(now: number, perMinute?: number) {
+    this.at = now;
+    if (perMinute !== undefined) {
+      this.rate = perMinute / MINUTE_MS;
+      this.source = 'configured';
+      this.capacity = perMinute;
+      this.level = perMinute;
+    }
+  }
+
+  /** Whether anything is known: an unknown budget never holds a request back. */
+  get known(): boolean {
+    return this.capacity !== undefined;
+  }
+
+  private refill(now: number): void {
+    const elapsed = Math.max(0, now - this.at);
+    this.at = now;
+    if (this.rate === undefined || this.capacity === undefined || this.level >= this.capacity) return;
+    this.level = Math.min(this.capacity, this.level + elapsed * this.rate);
+  }
+
+  /**
+   * Milliseconds until the budget holds `cost`, capped at its burst so a request as large as
+   * the whole bucket waits for it to be full and then goes; `undefined` when the level is
+   * short and the rate unknown, so only an answer can tell.
+   */
+  waitFor(cost: number, now: number): number | undefined {
+    if (this.capacity === undefined) return 0;
+    this.refill(now);
+    const need = Math.min(cost, this.capacity);
+    if (this.level >= need) return 0;
+    if (this.rate === undefined) return undefined;
+    // Past the instant, not on it: at exactly that instant the server's sums may fall a hair short.
+    return Math.floor((need - this.level) / this.rate) + 1;
+  }
+
+  take(cost: number, now: number): void {
+    this.refill(now);
+    this.level -= cost;
+  }
+
+  /** A refused attempt took nothing at the server: give its cost back, so its retry is charged once. */
+  refund(cost: number, now: number): void {
+    this.refill(now);
+    this.level += cost;
+  }
+
+  /** Brings the budget in line with what an answer's headers say. Configured budgets ignore them. */
+  observe(headers: BudgetHeaders, seen: Observation, now: number): void {
+    if (this.source === 'configured') return;
+    this.refill(now);
+    if (headers.limit !== undefined) {
+      this.rate = headers.limit / MINUTE_MS;
+      this.source = 'header';
+      if (this.capacity === undefined) {
+        // Until a `remaining` says otherwise, a header's limit is a minute's burst.
+        this.capacity = headers.limit;
+        this.level = headers.limit - seen.uncounted - (seen.charged ? seen.cost : 0);
+      }
+    }
+    const remaining = headers.remaining;
+    if (remaining === undefined) return;
+    const held = remaining + (seen.charged ? seen.cost : 0);
+    // Fuller than ever seen: refill may have been wasted before, measure from here. (Not on
+    // a tie: with a bucket of one request, every answer ties.)
+    const wasFull = held > this.largestSeen;
+    this.largestSeen = Math.max(this.largestSeen, held);
+    this.capacity = this.largestSeen;
+    // The server counted up to this request when it answered; refill since, less what followed.
+    const refilled = (this.rate ?? 0) * Math.max(0, now - seen.sentAt);
+    this.level = Math.min(this.capacity, remaining + refilled) - seen.uncounted;
+    if (this.source !== 'header') this.estimate(remaining, seen, wasFull);
+  }
+
+  /**
+   * Remaining-only headers: `remaining` plus all that was sent grows by the refill, as long as
+   * the bucket is not full (a full bucket wastes its refill, and the count says nothing).
+   */
+  private estimate(remaining: number, seen: Observation, wasFull: boolean): void {
+    const total = remaining + seen.sentSoFar;
+    if (wasFull || this.anchor === undefined) {
+      this.anchor = { at: seen.sentAt, total };
+      return;
+    }
+    const span = seen.sentAt - this.anchor.at;
+    // Both counts are rounded down by less than one unit: one unit less than the count moved
+    // is a lower bound of the refill, and it tightens as the span grows.
+    const grown = total - this.anchor.total - 1;
+    if (span > 0 && grown > 0) {
+      this.rate = grown / span;
+      this.source = 'estimated';
+    }
+  }
+
+  /**
+   * A 429 advised waiting `retryAfterMs` for `cost` with `remaining` left: the rate is at least
+   * what refills the difference in that time. `remaining` is rounded down, so the server may
+   * have held up to one unit more: of one missing request this says nothing. Used only while
+   * no better estimate exists.
+   */
+  learnFromRefusal(cost: number, remaining: number | undefined, retryAfterMs: number): void {
+    if (this.source !== undefined || remaining === undefined || retryAfterMs <= 0) return;
+    const need = Math.min(cost, this.capacity ?? cost) - remaining - 1;
+    if (need <= 0) return;
+    this.rate = need / retryAfterMs;
+    this.source = 'estimated';
+  }
+
+  /**
+   * A 429 advised that `cost` fits in `retryAfterMs`: more exact than a `remaining` rounded
+   * down, so the retry is not held a unit longer than the server asked.
+   */
+  advised(cost: number, retryAfterMs: number, now: number): void {
+    if (this.rate === undefined || this.capacity === undefined) return;
+    this.refill(now);
+    this.level = Math.max(this.level, Math.min(cost, this.capacity) - this.rate * retryAfterMs);
+  }
+
+  belief(now: number): RateLimitBelief {
+    this.refill(now);
+    return {
+      perMinute: this.rate === undefined ? undefined : this.rate * MINUTE_MS,
+      source: this.source,
+      burst: this.capacity,
+      available: this.capacity === undefined ? undefined : Math.max(0, Math.floor(this.level)),
+    };
+  }
+}

@@ -1,0 +1,12 @@
+export type {
+  AcquireOptions,
+  RateLimitAnswer,
+  RateLimitBelief,
+  RateLimiter,
+  RateLimitGrant,
+  RateLimitSnapshot,
+  RateLimitWait,
+  RateLimitWaitReason,
+} from './types.js';
+export { InMemoryRateLimiter, RATE_LIMITER_DEFAULTS, type InMemoryRateLimiterOptions } from './in-memory.js';
+export { composeRateLimiters } from './compose.js';

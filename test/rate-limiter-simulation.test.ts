@@ -1,0 +1,71 @@
+import { describe, expect, test } from 'vitest';
+import { InMemoryRateLimiter } from '../src/rate-limit/in-memory.js';
+import { mulberry32 } from '../src/server/faults.js';
+import { simulate, type SimulatedJob, type SimulationOptions } from './support/rate-sim.js';
+
+/** Token counts of `count` requests, the same for the same seed. */
+function sizes(count: number, min: number, max: number, seed: number): number[] {
+  const random = mulberry32(seed);
+  return Array.from({ length: count }, () => min + Math.floor(random() * (max - min + 1)));
+}
+
+function latency(seed: number) {
+  const random = mulberry32(seed);
+  return () => 80 + Math.floor(random() * 240);
+}
+
+type Case = SimulationOptions & { time: number; refused: number };
+
+/**
+ * One of the issue's five benchmark cases on virtual time: every limit learnt from answers (no rate limit configured), 80–320 ms per answer,
+ * and the issue's targets: time ÷ least, share of requests answered 429.
+ */
+function benchCase(server: SimulationOptions['server'], jobs: SimulatedJob[], seed: number, headerless = false): Case {
+  return {
+    server,
+    jobs,
+    latencyMs: latency(seed),
+    limiter: (clock) => new InMemoryRateLimiter({ clock }),
+    time: headerless ? 1.2 : 1.05,
+    refused: headerless ? 0.1 : 0.02,
+  };
+}
+
+/** Short texts: 2048 inputs of a few tokens, so the request count binds as much as the tokens. */
+const shortTexts = { rpm: 1200, tpm: 5_000_000, burstSeconds: 1 };
+const short = (count: number, seed: number): SimulatedJob => ({ requests: sizes(count, 3000, 5000, seed), concurrency: 8 });
+
+const CASES: Record<string, Case> = {
+  'OpenAI headers, 1 s burst, short texts': benchCase({ ...shortTexts, headerStyle: 'openai' }, [short(1500, 1)], 1),
+  'OpenAI headers, 1 s burst, requests near the 300,000-token cap': benchCase(
+    { rpm: 10_000, tpm: 18_000_000, burstSeconds: 1, headerStyle: 'openai' },
+    [{ requests: sizes(60, 250_000, 300_000, 2), concurrency: 8 }],
+    2,
+  ),
+  'Azure remaining-only headers, short texts': benchCase({ ...shortTexts, headerStyle: 'azure' }, [short(1500, 3)], 3),
+  'no headers, retry-after in whole seconds': benchCase(
+    { rpm: 600, tpm: undefined, burstSeconds: 1, headerStyle: 'none' },
+    [short(600, 4)],
+    4,
+    true,
+  ),
+  'two jobs sharing one limiter, OpenAI headers': benchCase({ ...shortTexts, headerStyle: 'openai' }, [short(750, 5), short(750, 6)], 5),
+};
+
+describe('simulated jobs against the local server emulation, limits learnt from answers only', () => {
+  test.each(Object.entries(CASES))('%s', async (_name, options) => {
+    const result = await simulate(options);
+    const sent = options.jobs.reduce((sum, job) => sum + job.requests.length, 0);
+    const ratio = result.elapsedMs / result.minimumMs;
+    const share = result.refused / result.attempts;
+    for (const job of result.successes) expect(job.every((n) => n === 1)).toBe(true);
+    expect(result.attempts - result.refused).toBe(sent);
+    expect(ratio, 'time ÷ the minimum the limits allow').toBeLessThanOrEqual(options.time);
+    if (options.server.headerStyle === 'azure') {
+      // Paced on a rate estimated from `remaining` alone, close to the server's 1200 a minute.
+      expect(result.snapshot!.requests.source).toBe('estimated');
+      expect(result.snapshot!.requests.perMinute! / options.server.rpm!).toBeGreaterThan(0.9);
+    }
+    expect(share <= options.refused || result.refused <= 1, `${result.refused} of ${result.attempts} answered 429`).toBe(true);
+  });
+});
