@@ -19,8 +19,16 @@ type Branded = { [BRAND]?: readonly string[] };
  */
 export function brand(Class: abstract new (...args: never[]) => Error, name: string): void {
   const parent = (Object.getPrototypeOf(Class.prototype) as Branded)[BRAND] ?? [];
-  for (const [key, value] of [['name', name], [BRAND, [name, ...parent]]] as const) {
-    Object.defineProperty(Class.prototype, key, { value, writable: key === 'name', configurable: true, enumerable: false });
+  for (const [key, value] of [
+    ['name', name],
+    [BRAND, [name, ...parent]],
+  ] as const) {
+    Object.defineProperty(Class.prototype, key, {
+      value,
+      writable: key === 'name',
+      configurable: true,
+      enumerable: false,
+    });
   }
 }
 
@@ -95,13 +103,7 @@ export class APIError extends EmbeddingsError {
   /** The parsed JSON body, or the raw text when it was not JSON (cut to 2 kB). */
   readonly body: unknown;
 
-  constructor(init: {
-    method: string;
-    path: string;
-    status: number;
-    headers: Record<string, string>;
-    body: unknown;
-  }) {
+  constructor(init: { method: string; path: string; status: number; headers: Record<string, string>; body: unknown }) {
     const fields = serverErrorFields(init.body);
     const detail = fields?.message ? `: ${fields.message}` : '';
     super(`${init.method} ${init.path} failed with status ${init.status}${detail}`);
@@ -126,14 +128,46 @@ export class APIError extends EmbeddingsError {
   }
 }
 
-export class BadRequestError extends APIError { static { brand(this, 'BadRequestError'); } }
-export class AuthenticationError extends APIError { static { brand(this, 'AuthenticationError'); } }
-export class PermissionDeniedError extends APIError { static { brand(this, 'PermissionDeniedError'); } }
-export class NotFoundError extends APIError { static { brand(this, 'NotFoundError'); } }
-export class ConflictError extends APIError { static { brand(this, 'ConflictError'); } }
-export class UnprocessableEntityError extends APIError { static { brand(this, 'UnprocessableEntityError'); } }
-export class RateLimitError extends APIError { static { brand(this, 'RateLimitError'); } }
-export class InternalServerError extends APIError { static { brand(this, 'InternalServerError'); } }
+export class BadRequestError extends APIError {
+  static {
+    brand(this, 'BadRequestError');
+  }
+}
+export class AuthenticationError extends APIError {
+  static {
+    brand(this, 'AuthenticationError');
+  }
+}
+export class PermissionDeniedError extends APIError {
+  static {
+    brand(this, 'PermissionDeniedError');
+  }
+}
+export class NotFoundError extends APIError {
+  static {
+    brand(this, 'NotFoundError');
+  }
+}
+export class ConflictError extends APIError {
+  static {
+    brand(this, 'ConflictError');
+  }
+}
+export class UnprocessableEntityError extends APIError {
+  static {
+    brand(this, 'UnprocessableEntityError');
+  }
+}
+export class RateLimitError extends APIError {
+  static {
+    brand(this, 'RateLimitError');
+  }
+}
+export class InternalServerError extends APIError {
+  static {
+    brand(this, 'InternalServerError');
+  }
+}
 
 const BY_STATUS: Record<number, typeof APIError> = {
   400: BadRequestError,
@@ -254,11 +288,11 @@ export class ResponseTooLargeError extends EmbeddingsError {
 function serverErrorFields(body: unknown): ServerErrorFields | undefined {
   if (typeof body !== 'object' || body === null) return undefined;
   const error = (body as { error?: unknown }).error;
-  if (typeof error === 'object' && error !== null) return error as ServerErrorFields;
+  if (typeof error === 'object' && error !== null) return error;
   // Text Embeddings Inference and others send `{ "error": "<message>", "error_type": ... }`.
   if (typeof error === 'string') return { message: error };
   // Some compatible servers (vLLM, TEI) put the message at the top level.
-  if (typeof (body as ServerErrorFields).message === 'string') return body as ServerErrorFields;
+  if (typeof (body as ServerErrorFields).message === 'string') return body;
   return undefined;
 }
 

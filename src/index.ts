@@ -17,13 +17,7 @@ export type {
 } from './batch/types.js';
 export { EmbeddingsClient } from './client.js';
 export { Embeddings } from './embeddings.js';
-export type {
-  CreateEmbeddingResponse,
-  Embedding,
-  EmbeddingUsage,
-  ResultVector,
-  VectorFor,
-} from './types.js';
+export type { CreateEmbeddingResponse, Embedding, EmbeddingUsage, ResultVector, VectorFor } from './types.js';
 export {
   APIConnectionError,
   APIError,

@@ -96,7 +96,12 @@ export const DEFAULTS = Object.freeze({
   maxConcurrency: 8,
   normalize: true,
   vectorType: 'array',
-} as const satisfies Required<Pick<ClientOptions, 'baseURL' | 'timeout' | 'maxResponseBytes' | 'maxRetries' | 'maxConcurrency' | 'normalize' | 'vectorType'>>);
+} as const satisfies Required<
+  Pick<
+    ClientOptions,
+    'baseURL' | 'timeout' | 'maxResponseBytes' | 'maxRetries' | 'maxConcurrency' | 'normalize' | 'vectorType'
+  >
+>);
 
 /** What a client runs with once options, environment and defaults are merged. */
 export interface ResolvedClientOptions {

@@ -62,16 +62,17 @@ export class Requester {
     const attempt = async (): Promise<TransportResponse> => {
       await hooks.beforeAttempt?.(signal);
       return rejectOnAbort(
-        () => this.#limit(async () => {
-          try {
-            const response = await this.#transport.post(path, body, options);
-            hooks.onResponse?.(response.status, response.headers);
-            return response;
-          } catch (error) {
-            if (error instanceof APIError) hooks.onResponse?.(error.status, error.headers);
-            throw error;
-          }
-        }),
+        () =>
+          this.#limit(async () => {
+            try {
+              const response = await this.#transport.post(path, body, options);
+              hooks.onResponse?.(response.status, response.headers);
+              return response;
+            } catch (error) {
+              if (error instanceof APIError) hooks.onResponse?.(error.status, error.headers);
+              throw error;
+            }
+          }),
         signal,
       );
     };
@@ -90,7 +91,7 @@ export class Requester {
           if (context.retriesLeft === 0 || !shouldRetry(context)) return;
           const { error, attemptNumber } = context;
           const delayMs = retryDelay(attemptNumber, error instanceof APIError ? error.headers : undefined);
-          hooks.onRetry?.({ attempt: attemptNumber, error: error as EmbeddingsError, delayMs });
+          hooks.onRetry?.({ attempt: attemptNumber, error: error, delayMs });
           await sleep(delayMs, signal);
         },
       });
@@ -137,6 +138,9 @@ export function requesterOf(client: EmbeddingsClient<VectorType>): Requester {
 }
 
 /** Per call > client > defaults, for `client`. */
-export function resolveCallOptions(client: EmbeddingsClient<VectorType>, options?: RequestOptions): ResolvedRequestOptions {
+export function resolveCallOptions(
+  client: EmbeddingsClient<VectorType>,
+  options?: RequestOptions,
+): ResolvedRequestOptions {
   return requesterOf(client).resolve(options);
 }

@@ -58,7 +58,10 @@ function readEnvelope(response: TransportResponse, fail: Fail): EmbeddingRespons
   try {
     json = JSON.parse(response.text);
   } catch (error) {
-    throw fail(`body is not JSON (${JSON.stringify(response.redact(response.text.slice(0, 1024)).slice(0, 80))})`, error);
+    throw fail(
+      `body is not JSON (${JSON.stringify(response.redact(response.text.slice(0, 1024)).slice(0, 80))})`,
+      error,
+    );
   }
   const envelope = EmbeddingResponseEnvelope.safeParse(json);
   if (!envelope.success) {

@@ -17,7 +17,8 @@ export function integerIn(min: number, max = Infinity) {
 
 /** A finite number from `min` to `max`; `above` makes `min` itself invalid. */
 export function numberIn(min: number, max = Infinity, above = false) {
-  const error = max === Infinity ? `must be a number ${above ? '>' : '≥'} ${min}` : `must be a number from ${min} to ${max}`;
+  const error =
+    max === Infinity ? `must be a number ${above ? '>' : '≥'} ${min}` : `must be a number from ${min} to ${max}`;
   const number = z.number({ error });
   return (above ? number.gt(min, { error }) : number.min(min, { error })).max(max, { error });
 }
@@ -25,7 +26,9 @@ export function numberIn(min: number, max = Infinity, above = false) {
 export const booleanOption = z.boolean({ error: 'must be a boolean' });
 const stringOption = z.string({ error: 'must be a string' });
 /** A string that is not empty, as a model name must be. */
-const nonEmptyString = z.string({ error: 'must be a non-empty string' }).min(1, { error: 'must be a non-empty string' });
+const nonEmptyString = z
+  .string({ error: 'must be a non-empty string' })
+  .min(1, { error: 'must be a non-empty string' });
 
 /** A token id: what a tokenizer emits, a non-negative integer. */
 const tokenId = z.number().int().min(0, 'must be a token id, an integer ≥ 0');
@@ -34,21 +37,23 @@ const text = z.string().min(1, 'must not be an empty string');
 
 /** Request body of `POST /embeddings`, as OpenAI's API reference defines it. */
 export const EmbeddingCreateParams = z
-  .object({
-    /** Model id, e.g. `text-embedding-3-small`; any string a compatible server knows. */
-    model: nonEmptyString,
-    /** One text, many texts, one token array or many token arrays. */
-    input: z.union(
-      [text, z.array(text).min(1), z.array(tokenId).min(1), z.array(z.array(tokenId).min(1)).min(1)],
-      { error: 'must be a string, an array of strings, an array of token ids or an array of token-id arrays' },
-    ),
-    /** Output size for models that support shortening (text-embedding-3-*). */
-    dimensions: integerIn(1).optional(),
-    /** Wire format. Omit it: the client asks for base64 and decodes it to float32 for you. */
-    encoding_format: z.enum(['float', 'base64'], { error: 'must be "float" or "base64"' }).optional(),
-    /** Your end-user id, for the provider's abuse monitoring. */
-    user: stringOption.optional(),
-  }, { error: 'must be an object' })
+  .object(
+    {
+      /** Model id, e.g. `text-embedding-3-small`; any string a compatible server knows. */
+      model: nonEmptyString,
+      /** One text, many texts, one token array or many token arrays. */
+      input: z.union([text, z.array(text).min(1), z.array(tokenId).min(1), z.array(z.array(tokenId).min(1)).min(1)], {
+        error: 'must be a string, an array of strings, an array of token ids or an array of token-id arrays',
+      }),
+      /** Output size for models that support shortening (text-embedding-3-*). */
+      dimensions: integerIn(1).optional(),
+      /** Wire format. Omit it: the client asks for base64 and decodes it to float32 for you. */
+      encoding_format: z.enum(['float', 'base64'], { error: 'must be "float" or "base64"' }).optional(),
+      /** Your end-user id, for the provider's abuse monitoring. */
+      user: stringOption.optional(),
+    },
+    { error: 'must be an object' },
+  )
   .strict();
 export type EmbeddingCreateParams = z.infer<typeof EmbeddingCreateParams>;
 export type EncodingFormat = NonNullable<EmbeddingCreateParams['encoding_format']>;
@@ -74,9 +79,13 @@ export const EmbeddingResponseEnvelope = z.object({
 });
 export type EmbeddingResponseEnvelope = z.infer<typeof EmbeddingResponseEnvelope>;
 
-const headersInput = z.record(z.string(), z.union([z.string(), z.null(), z.undefined()], { error: 'must be a string, null or undefined' }), {
-  error: 'must be an object of header names to values',
-});
+const headersInput = z.record(
+  z.string(),
+  z.union([z.string(), z.null(), z.undefined()], { error: 'must be a string, null or undefined' }),
+  {
+    error: 'must be an object of header names to values',
+  },
+);
 const signal = z.custom<AbortSignal>((value) => value instanceof AbortSignal, 'must be an AbortSignal');
 
 /** Options a client, a call and a batch share. */
@@ -103,16 +112,21 @@ export const requestOptions = {
  * a default, which for `baseUrl` would send the key to api.openai.com.
  */
 const ClientOptionsSchema = z
-  .object({
-    ...sharedOptions,
-    apiKey: stringOption.optional(),
-    baseURL: stringOption.optional(),
-    organization: stringOption.optional(),
-    project: stringOption.optional(),
-    maxConcurrency: integerIn(1).optional(),
-    defaultHeaders: headersInput.optional(),
-    dispatcher: z.custom((value) => typeof value === 'object' && value !== null, 'must be an undici Dispatcher').optional(),
-  }, { error: 'must be an object' })
+  .object(
+    {
+      ...sharedOptions,
+      apiKey: stringOption.optional(),
+      baseURL: stringOption.optional(),
+      organization: stringOption.optional(),
+      project: stringOption.optional(),
+      maxConcurrency: integerIn(1).optional(),
+      defaultHeaders: headersInput.optional(),
+      dispatcher: z
+        .custom((value) => typeof value === 'object' && value !== null, 'must be an undici Dispatcher')
+        .optional(),
+    },
+    { error: 'must be an object' },
+  )
   .strict();
 const RequestOptionsSchema = z.object(requestOptions, { error: 'must be an object' }).strict();
 
@@ -158,8 +172,15 @@ function invalid(what: string, value: unknown, error: z.ZodError, isOptions = fa
   const message = issue.message;
   const subject = path ? `\`${path}\` ` : '';
   // Options objects and headers may hold the API key: print only the type there.
-  const secret = isOptions && (issue.path.length === 0 || issue.path.some((key) => /apikey|headers/i.test(String(key))));
-  const shown = secret ? (got === null ? 'null' : typeof got) : issue.path.length === 0 && typeof got === 'object' && got !== null ? 'object' : preview(got);
+  const secret =
+    isOptions && (issue.path.length === 0 || issue.path.some((key) => /apikey|headers/i.test(String(key))));
+  const shown = secret
+    ? got === null
+      ? 'null'
+      : typeof got
+    : issue.path.length === 0 && typeof got === 'object' && got !== null
+      ? 'object'
+      : preview(got);
   return new InvalidArgumentError(`Invalid ${what}: ${subject}${message} (got ${shown})`);
 }
 

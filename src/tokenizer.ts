@@ -113,7 +113,7 @@ function* spans(text: string, split: RegExp): Generator<Span> {
       continue;
     }
     if (start > runStart) yield { start: runStart, end: start, extra: 0 };
-    for (let from = start; from < end; ) {
+    for (let from = start; from < end;) {
       let to = Math.min(from + CL100K_MAX_PIECE, end);
       if (to < end && splitsPair(text, to)) to--;
       yield { start: from, end: to, extra: from === start ? 0 : CL100K_TOKENS_PER_CUT };
@@ -203,7 +203,9 @@ export const cl100kTokenizer: Required<Tokenizer> = {
       }
       // The span's longest whole-character prefix that fits what is left of the budget.
       const budget = maxTokens - total - span.extra;
-      const piece = longestPrefixWithin(text.slice(span.start, span.end), budget, (prefix) => api.countTokens(prefix, PLAIN_TEXT));
+      const piece = longestPrefixWithin(text.slice(span.start, span.end), budget, (prefix) =>
+        api.countTokens(prefix, PLAIN_TEXT),
+      );
       const cut = text.slice(0, span.start + piece.length);
       // Counted alone, the cut is split as in the text except, rarely, in whitespace at the
       // span's start; the check keeps the promise and the search covers that rare case.

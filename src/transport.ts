@@ -108,13 +108,24 @@ export class Transport {
         if (read.kind === 'text') return { status, headers: responseHeaders, text: read.text, redact };
         if (read.kind === 'too-large') {
           const { maxResponseBytes: limit } = options;
-          throw new ResponseTooLargeError({ method: 'POST', url: displayURL(url), status, limit, received: read.received, encoding, requestId });
+          throw new ResponseTooLargeError({
+            method: 'POST',
+            url: displayURL(url),
+            status,
+            limit,
+            received: read.received,
+            encoding,
+            requestId,
+          });
         }
         const reason =
           read.kind === 'unknown-encoding'
             ? `content-encoding ${JSON.stringify(encoding)} is not supported (gzip, x-gzip, deflate and br are)`
             : `body could not be decoded as ${encoding} (${read.error.message})`;
-        throw new ResponseValidationError('POST', path, status, reason, { requestId, cause: read.kind === 'undecodable' ? read.error : undefined });
+        throw new ResponseValidationError('POST', path, status, reason, {
+          requestId,
+          cause: read.kind === 'undecodable' ? read.error : undefined,
+        });
       }
       // An error status is what matters: an error body that cannot be decoded is left out.
       const errorBody = read.kind === 'text' ? parseErrorBody(redact(read.text), read.truncated) : '';

@@ -25,14 +25,19 @@ describe('cacheKey', () => {
   });
 
   test('fields cannot run into each other', () => {
-    expect(cacheKey({ host: 'h', model: 'm', dimensions: 1 }, '2')).not.toBe(cacheKey({ host: 'h', model: 'm', dimensions: 12 }, ''));
+    expect(cacheKey({ host: 'h', model: 'm', dimensions: 1 }, '2')).not.toBe(
+      cacheKey({ host: 'h', model: 'm', dimensions: 12 }, ''),
+    );
   });
 });
 
 describe('createMemoryCache', () => {
   test('returns stored vectors by key and undefined for misses, in key order', async () => {
     const cache = createMemoryCache();
-    await cache.set([['a', Float32Array.of(1, 2)], ['b', Float32Array.of(3)]]);
+    await cache.set([
+      ['a', Float32Array.of(1, 2)],
+      ['b', Float32Array.of(3)],
+    ]);
     expect(await cache.get(['b', 'x', 'a'])).toEqual([Float32Array.of(3), undefined, Float32Array.of(1, 2)]);
   });
 
@@ -48,7 +53,10 @@ describe('createMemoryCache', () => {
 
   test('evicts the least recently used vectors beyond maxBytes', async () => {
     const cache = createMemoryCache({ maxBytes: 8 * 4 * 2 });
-    await cache.set([['a', new Float32Array(8)], ['b', new Float32Array(8)]]);
+    await cache.set([
+      ['a', new Float32Array(8)],
+      ['b', new Float32Array(8)],
+    ]);
     await cache.get(['a']);
     await cache.set([['c', new Float32Array(8)]]);
     const [a, b, c] = await cache.get(['a', 'b', 'c']);
@@ -119,7 +127,10 @@ describe('createMany with a cache', () => {
 
   test('a cached vector of another size than the dimensions asked for is fetched again', async () => {
     serve();
-    const cache: EmbeddingCache = { get: async (keys) => keys.map(() => new Float32Array(3).fill(1)), set: async () => {} };
+    const cache: EmbeddingCache = {
+      get: async (keys) => keys.map(() => new Float32Array(3).fill(1)),
+      set: async () => {},
+    };
     const input = texts(4);
     const res = await wire.client.embeddings.createMany({ model, input, dimensions: 8 }, { cache });
     expect(wire.server.seen.flatMap((r) => r.texts)).toEqual(input);
@@ -131,10 +142,17 @@ describe('createMany with a cache', () => {
     const cache = createMemoryCache();
     await wire.client.embeddings.createMany({ model, input: ['a'], dimensions: 8 }, { cache });
     await wire.client.embeddings.createMany({ model, input: ['a'], dimensions: 16 }, { cache });
-    await wire.client.embeddings.createMany({ model: 'text-embedding-3-large', input: ['a'], dimensions: 8 }, { cache });
+    await wire.client.embeddings.createMany(
+      { model: 'text-embedding-3-large', input: ['a'], dimensions: 8 },
+      { cache },
+    );
     expect(wire.api.requests).toHaveLength(3);
     const { host } = new URL(wire.api.url);
-    expect(resolveBatchConfig(wire.client, { model, dimensions: 8 }).cacheScope).toEqual({ host, model, dimensions: 8 });
+    expect(resolveBatchConfig(wire.client, { model, dimensions: 8 }).cacheScope).toEqual({
+      host,
+      model,
+      dimensions: 8,
+    });
   });
 
   test('a cache whose get() answers the wrong number of entries stops the job before any request', async () => {
@@ -154,7 +172,12 @@ describe('createMany with a cache', () => {
         throw new Error('disk full');
       },
     };
-    await expect(wire.client.embeddings.createMany({ model, input: texts(50) }, { cache, maxInputsPerRequest: 5, maxConcurrency: 1 })).rejects.toThrow('disk full');
+    await expect(
+      wire.client.embeddings.createMany(
+        { model, input: texts(50) },
+        { cache, maxInputsPerRequest: 5, maxConcurrency: 1 },
+      ),
+    ).rejects.toThrow('disk full');
     expect(wire.api.requests).toHaveLength(1);
   });
 });

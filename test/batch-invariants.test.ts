@@ -49,7 +49,9 @@ function setUp(s: Scenario) {
   api.reset();
   const rules = { tokenizer: cl100kTokenizer, maxTokensPerInput: s.maxTokensPerInput, truncate: true };
   const sent = s.corpus.map((text, i) => prepareText(text, `input[${i}]`, rules).text);
-  const failingTexts = new Set(s.failing.map((k) => sent[k % sent.length]!).concat(sent.filter((t) => t === 'bad one')));
+  const failingTexts = new Set(
+    s.failing.map((k) => sent[k % sent.length]!).concat(sent.filter((t) => t === 'bad one')),
+  );
   let requestNumber = 0;
   const server = openAILike({
     failText: (text) => failingTexts.has(text),
@@ -134,11 +136,16 @@ describe('batch invariants', () => {
           for (const text of s.corpus) yield text;
         }
         const items: StreamItem<number[] | Float32Array>[] = [];
-        for await (const item of client.embeddings.stream({ model, input: source() }, { ...setup.options, ordered: s.ordered })) {
+        for await (const item of client.embeddings.stream(
+          { model, input: source() },
+          { ...setup.options, ordered: s.ordered },
+        )) {
           items.push(item);
         }
         if (s.ordered) expect(items.map((item) => item.index)).toEqual(s.corpus.map((_, i) => i));
-        const vectors = items.flatMap((item) => (item.embedding ? [{ index: item.index, embedding: item.embedding }] : []));
+        const vectors = items.flatMap((item) =>
+          item.embedding ? [{ index: item.index, embedding: item.embedding }] : [],
+        );
         const failures = items.flatMap((item) => (item.error ? [{ index: item.index, error: item.error }] : []));
         // stream() merges duplicates only among inputs not yet answered, so texts may repeat across requests.
         check(s, setup, vectors, failures, false);

@@ -28,7 +28,6 @@ const { serve } = wire;
 
 const texts = numberedTexts;
 
-
 describe('createMany bisects rejected requests', () => {
   test('a 400 about one input is bisected so only the offending inputs fail', async () => {
     serve({ failText: (text) => text === 'text number 13' || text === 'text number 50' });
@@ -62,19 +61,28 @@ describe('createMany bisects rejected requests', () => {
   test('a 413 splits the request in halves until the server accepts them', async () => {
     serve({
       intercept: (request) =>
-        request.texts.length > 100 ? HttpResponse.json({ error: { message: 'Request Entity Too Large' } }, { status: 413 }) : undefined,
+        request.texts.length > 100
+          ? HttpResponse.json({ error: { message: 'Request Entity Too Large' } }, { status: 413 })
+          : undefined,
     });
     const res = await wire.client.embeddings.createMany({ model, input: texts(400) }, { maxConcurrency: 1 });
     expect(res.data).toHaveLength(400);
     // 400 → 200 + 200 → four accepted requests of 100.
     expect(wire.server.seen.map((r) => [r.texts.length, r.status])).toEqual([
-      [400, 413], [200, 413], [100, 200], [100, 200], [200, 413], [100, 200], [100, 200],
+      [400, 413],
+      [200, 413],
+      [100, 200],
+      [100, 200],
+      [200, 413],
+      [100, 200],
+      [100, 200],
     ]);
   });
 
   test('a 400 naming another field fails every input without bisecting or sending more', async () => {
     serve({
-      intercept: () => HttpResponse.json({ error: { message: 'bad dimensions', param: 'dimensions' } }, { status: 400 }),
+      intercept: () =>
+        HttpResponse.json({ error: { message: 'bad dimensions', param: 'dimensions' } }, { status: 400 }),
     });
     const res = await wire.client.embeddings.createMany(
       { model, input: texts(40) },
@@ -87,7 +95,10 @@ describe('createMany bisects rejected requests', () => {
   test('a 400 naming no field that every lone input gets too stops the job after a few requests, not 2n - 1 per request', async () => {
     serve({
       intercept: () =>
-        HttpResponse.json({ error: { message: 'This model does not support specifying dimensions.', param: null } }, { status: 400 }),
+        HttpResponse.json(
+          { error: { message: 'This model does not support specifying dimensions.', param: null } },
+          { status: 400 },
+        ),
     });
     const res = await wire.client.embeddings.createMany(
       { model, input: texts(256), dimensions: 8 },
@@ -103,7 +114,8 @@ describe('createMany bisects rejected requests', () => {
     const bad = new Set(['text number 0', 'text number 4', 'text number 8']);
     serve({
       // Answers that succeed come late, so all three lone failures arrive before any success.
-      hold: (request) => (request.texts.some((text) => bad.has(text)) ? undefined : new Promise((r) => setTimeout(r, 200))),
+      hold: (request) =>
+        request.texts.some((text) => bad.has(text)) ? undefined : new Promise((r) => setTimeout(r, 200)),
       intercept: (request) =>
         request.texts.some((text) => bad.has(text))
           ? HttpResponse.json({ error: { message: 'Invalid input.', param: null } }, { status: 400 })
@@ -156,19 +168,30 @@ describe('createMany loses nothing', () => {
     [403, '', PermissionDeniedError],
     [404, '', NotFoundError],
     [429, 'insufficient_quota', RateLimitError],
-  ])('a %d %s stops the job: queued requests are not sent and their inputs fail with the same error', async (status, code, errorClass) => {
-    serve({ intercept: () => HttpResponse.json({ error: { message: 'no', code: code || null } }, { status, headers: { 'retry-after-ms': '0' } }) });
-    const res = await wire.client.embeddings.createMany(
-      { model, input: texts(50) },
-      { onFailure: 'collect', maxInputsPerRequest: 5, maxConcurrency: 1, maxRetries: 0 },
-    );
-    expect(wire.api.requests).toHaveLength(1);
-    expect(res.failures).toHaveLength(50);
-    expect(res.failures.every((f) => f.error instanceof errorClass)).toBe(true);
-  });
+  ])(
+    'a %d %s stops the job: queued requests are not sent and their inputs fail with the same error',
+    async (status, code, errorClass) => {
+      serve({
+        intercept: () =>
+          HttpResponse.json(
+            { error: { message: 'no', code: code || null } },
+            { status, headers: { 'retry-after-ms': '0' } },
+          ),
+      });
+      const res = await wire.client.embeddings.createMany(
+        { model, input: texts(50) },
+        { onFailure: 'collect', maxInputsPerRequest: 5, maxConcurrency: 1, maxRetries: 0 },
+      );
+      expect(wire.api.requests).toHaveLength(1);
+      expect(res.failures).toHaveLength(50);
+      expect(res.failures.every((f) => f.error instanceof errorClass)).toBe(true);
+    },
+  );
 
   test('the API key appears nowhere in a BatchEmbeddingError: message, JSON or inspect', async () => {
-    serve({ intercept: () => HttpResponse.json({ error: { message: 'Incorrect API key provided' } }, { status: 401 }) });
+    serve({
+      intercept: () => HttpResponse.json({ error: { message: 'Incorrect API key provided' } }, { status: 401 }),
+    });
     const key = 'sk-batch-SECRET-0123456789';
     const keyed = new EmbeddingsClient({ baseURL: wire.api.url, apiKey: key });
     const error = await keyed.embeddings.createMany({ model, input: texts(3) }).catch((e: unknown) => e);
@@ -183,14 +206,20 @@ describe('createMany loses nothing', () => {
   test('retries exhausted on 500 fail only that request; the rest succeed', async () => {
     serve({
       intercept: (request) =>
-        request.texts.includes('text number 0') ? HttpResponse.json({ error: { message: 'boom' } }, { status: 500, headers: { 'retry-after-ms': '0' } }) : undefined,
+        request.texts.includes('text number 0')
+          ? HttpResponse.json({ error: { message: 'boom' } }, { status: 500, headers: { 'retry-after-ms': '0' } })
+          : undefined,
     });
     const res = await wire.client.embeddings.createMany(
       { model, input: texts(30) },
       { onFailure: 'collect', maxInputsPerRequest: 10, maxRetries: 1 },
     );
     expect(res.failures.map((f) => f.index)).toEqual(texts(10).map((_, i) => i));
-    expect(res.data.map((d) => d.index)).toEqual(texts(30).map((_, i) => i).slice(10));
+    expect(res.data.map((d) => d.index)).toEqual(
+      texts(30)
+        .map((_, i) => i)
+        .slice(10),
+    );
     expect(wire.server.seen.filter((r) => r.status === 500)).toHaveLength(2);
   });
 });
@@ -201,7 +230,9 @@ describe('a server that cannot be reached', () => {
 
   test('before any success stops the job after one request: createMany rejects, no input is failed one by one', async () => {
     serve(dropped);
-    await expect(wire.client.embeddings.createMany({ model, input: texts(40) }, options)).rejects.toBeInstanceOf(APIConnectionError);
+    await expect(wire.client.embeddings.createMany({ model, input: texts(40) }, options)).rejects.toBeInstanceOf(
+      APIConnectionError,
+    );
     expect(wire.api.requests).toHaveLength(1);
   });
 
@@ -228,7 +259,11 @@ describe('a server that cannot be reached', () => {
     serve({ intercept: (request) => (request.texts.includes('text number 0') ? undefined : HttpResponse.error()) });
     const res = await wire.client.embeddings.createMany({ model, input: texts(40) }, options);
     expect(res.data.map((d) => d.index)).toEqual([0, 1, 2, 3]);
-    expect(res.failures.map((f) => f.index)).toEqual(texts(40).map((_, i) => i).slice(4));
+    expect(res.failures.map((f) => f.index)).toEqual(
+      texts(40)
+        .map((_, i) => i)
+        .slice(4),
+    );
     for (const failure of res.failures) expect(failure.error).toBeInstanceOf(APIConnectionError);
     expect(wire.api.requests).toHaveLength(4);
   });
@@ -236,13 +271,18 @@ describe('a server that cannot be reached', () => {
 
 describe('a server that keeps failing with 5xx', () => {
   const options = { onFailure: 'collect', maxInputsPerRequest: 4, maxConcurrency: 1, maxRetries: 1 } as const;
-  const broken = () => HttpResponse.json({ error: { message: 'boom' } }, { status: 500, headers: { 'retry-after-ms': '0' } });
+  const broken = () =>
+    HttpResponse.json({ error: { message: 'boom' } }, { status: 500, headers: { 'retry-after-ms': '0' } });
 
   test('after a success, three requests in a row failing past their retries stop the job: the rest fail unsent', async () => {
     serve({ intercept: (request) => (request.texts.includes('text number 0') ? undefined : broken()) });
     const res = await wire.client.embeddings.createMany({ model, input: texts(40) }, options);
     expect(res.data.map((d) => d.index)).toEqual([0, 1, 2, 3]);
-    expect(res.failures.map((f) => f.index)).toEqual(texts(40).map((_, i) => i).slice(4));
+    expect(res.failures.map((f) => f.index)).toEqual(
+      texts(40)
+        .map((_, i) => i)
+        .slice(4),
+    );
     for (const failure of res.failures) expect(failure.error).toBeInstanceOf(InternalServerError);
     // One success, then three requests of two attempts each; the other 24 inputs were never sent.
     expect(wire.api.requests).toHaveLength(7);
@@ -292,9 +332,9 @@ describe('createMany abort', () => {
     serve();
     const controller = new AbortController();
     controller.abort();
-    await expect(wire.client.embeddings.createMany({ model, input: texts(5) }, { signal: controller.signal })).rejects.toThrow(
-      APIUserAbortError,
-    );
+    await expect(
+      wire.client.embeddings.createMany({ model, input: texts(5) }, { signal: controller.signal }),
+    ).rejects.toThrow(APIUserAbortError);
     expect(wire.api.requests).toHaveLength(0);
   });
 });

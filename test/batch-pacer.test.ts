@@ -208,7 +208,8 @@ describe('pacing at the wire', () => {
     // answered after 200 ms. Paced alone, those three workers would send their next requests
     // at about 200 ms; paused together, nothing reaches the server before the 600 ms are over.
     serve({
-      hold: (request, all) => (request !== all[0] && all.indexOf(request) < 4 ? new Promise((r) => setTimeout(r, 200)) : undefined),
+      hold: (request, all) =>
+        request !== all[0] && all.indexOf(request) < 4 ? new Promise((r) => setTimeout(r, 200)) : undefined,
       intercept: (request, all) =>
         request === all[0]
           ? HttpResponse.json(
@@ -240,7 +241,10 @@ describe('pacing at the wire', () => {
       'x-ratelimit-reset-requests': '6s',
     };
     serve({ headers });
-    await wire.client.embeddings.createMany({ model, input: texts(80) }, { maxInputsPerRequest: 10, maxConcurrency: 4 });
+    await wire.client.embeddings.createMany(
+      { model, input: texts(80) },
+      { maxInputsPerRequest: 10, maxConcurrency: 4 },
+    );
     const arrivals = wire.server.seen.map((r) => r.arrivedAt);
     expect(arrivals).toHaveLength(8);
     expect(wire.server.seen.every((r) => r.status === 200)).toBe(true);

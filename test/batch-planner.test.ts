@@ -52,10 +52,11 @@ describe('prepareText', () => {
   test('a cut is the same whatever was cut before, so a rerun finds its cache keys', () => {
     // Cuts inside a 4-byte character: cl100k spells 𐀀 with more than one token.
     const [first, second] = ['ଅⴉࠂᎸᴁ𐀀𝀀⠂𐀀 ', '𐀀Å⠂𐀀၀𝀀𐀀𝀀𐀀 '];
-    const cut = (text: string, max: number) => prepareText(text, 'input[0]', { ...rules, maxTokensPerInput: max, truncate: true }).text;
-    const alone = cut(first!, 29);
-    for (let max = 20; max <= 30; max++) cut(second!, max);
-    expect(cut(first!, 29)).toBe(alone);
+    const cut = (text: string, max: number) =>
+      prepareText(text, 'input[0]', { ...rules, maxTokensPerInput: max, truncate: true }).text;
+    const alone = cut(first, 29);
+    for (let max = 20; max <= 30; max++) cut(second, max);
+    expect(cut(first, 29)).toBe(alone);
     expect(alone).toBe('ଅⴉࠂᎸᴁ𐀀𝀀⠂𐀀');
   });
 
@@ -178,7 +179,10 @@ describe('packing requests', () => {
   });
 
   test('a unit larger than the token budget goes alone', () => {
-    const batches = packBatches([unit('a', 5), unit('b', 500), unit('c', 5)], { maxInputsPerRequest: 10, maxTokensPerRequest: 100 });
+    const batches = packBatches([unit('a', 5), unit('b', 500), unit('c', 5)], {
+      maxInputsPerRequest: 10,
+      maxTokensPerRequest: 100,
+    });
     expect(batches.map((b) => b.units.map((u) => u.text))).toEqual([['a'], ['b'], ['c']]);
   });
 

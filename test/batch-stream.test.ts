@@ -79,7 +79,9 @@ describe('stream yields every input', () => {
 
   test('ordered: true yields in input order even when an early request finishes last', async () => {
     serve({ hold: holdFirstUntil(5) });
-    const items = await collect(wire.client.embeddings.stream({ model, input: texts(50) }, { maxInputsPerRequest: 10, ordered: true }));
+    const items = await collect(
+      wire.client.embeddings.stream({ model, input: texts(50) }, { maxInputsPerRequest: 10, ordered: true }),
+    );
     expect(items.map((item) => item.index)).toEqual(texts(50).map((_, i) => i));
     // The first request really was answered after the others.
     expect(wire.server.seen.slice(1).every((r) => r.answeredAt! <= wire.server.seen[0]!.answeredAt!)).toBe(true);
@@ -87,7 +89,9 @@ describe('stream yields every input', () => {
 
   test('without ordered, results come as requests complete: a slow first request comes out last', async () => {
     serve({ hold: holdFirstUntil(5) });
-    const items = await collect(wire.client.embeddings.stream({ model, input: texts(50) }, { maxInputsPerRequest: 10 }));
+    const items = await collect(
+      wire.client.embeddings.stream({ model, input: texts(50) }, { maxInputsPerRequest: 10 }),
+    );
     expect(items.slice(-10).map((item) => item.index)).toEqual(texts(10).map((_, i) => i));
   });
 
@@ -114,7 +118,10 @@ describe('stream yields every input', () => {
       firstAnswered();
     }
     expect(items.map((item) => item.index).sort()).toEqual([0, 1, 2]);
-    expectBelongs(items.find((item) => item.index === 2)!, 'same');
+    expectBelongs(
+      items.find((item) => item.index === 2)!,
+      'same',
+    );
     expect(wire.server.seen.map((r) => r.texts)).toEqual([['same', 'other'], ['same']]);
   });
 });
@@ -128,7 +135,10 @@ describe('stream reads lazily', () => {
     const bound = (maxConcurrency + 1) * maxInputsPerRequest;
     let taken = 0;
     let maxAhead = 0;
-    for await (const item of wire.client.embeddings.stream({ model, input: iterable }, { maxConcurrency, maxInputsPerRequest })) {
+    for await (const item of wire.client.embeddings.stream(
+      { model, input: iterable },
+      { maxConcurrency, maxInputsPerRequest },
+    )) {
       taken++;
       maxAhead = Math.max(maxAhead, state.pulled - taken);
       expectBelongs(item, `item ${item.index}`);
@@ -141,7 +151,11 @@ describe('stream reads lazily', () => {
   test('a consumer that stops pulling stops the reading', async () => {
     serve();
     const { iterable, state } = endless();
-    const iterator = wire.client.embeddings.stream({ model, input: iterable }, { maxConcurrency: 2, maxInputsPerRequest: 10 })[Symbol.asyncIterator]();
+    const items = wire.client.embeddings.stream(
+      { model, input: iterable },
+      { maxConcurrency: 2, maxInputsPerRequest: 10 },
+    );
+    const iterator = items[Symbol.asyncIterator]();
     await iterator.next();
     // Give every request that could start the time to finish: reading still stays within the bound.
     await new Promise((resolve) => setTimeout(resolve, 300));
@@ -171,7 +185,9 @@ describe('stream reads lazily', () => {
     await collect(wire.client.embeddings.stream({ model, input: texts(20) }, { onProgress: (p) => fromArray.push(p) }));
     expect(fromArray.at(-1)).toMatchObject({ totalInputs: 20, completedInputs: 20 });
     const fromGenerator: BatchProgress[] = [];
-    await collect(wire.client.embeddings.stream({ model, input: texts(20).values() }, { onProgress: (p) => fromGenerator.push(p) }));
+    await collect(
+      wire.client.embeddings.stream({ model, input: texts(20).values() }, { onProgress: (p) => fromGenerator.push(p) }),
+    );
     expect(fromGenerator.at(-1)).toMatchObject({ totalInputs: undefined, completedInputs: 20, etaMs: undefined });
   });
 });
@@ -180,7 +196,9 @@ describe('stream failures', () => {
   test("under 'collect' failures come as items with an error, bad inputs included, and the rest succeed", async () => {
     serve({ failText: (text) => text === 'line 7' });
     const input: StreamInput[] = [...texts(20), '', { id: 'x', text: 'ok' }, { id: 'y' } as never];
-    const items = await collect(wire.client.embeddings.stream({ model, input }, { onFailure: 'collect', maxInputsPerRequest: 8 }));
+    const items = await collect(
+      wire.client.embeddings.stream({ model, input }, { onFailure: 'collect', maxInputsPerRequest: 8 }),
+    );
     expect(items).toHaveLength(23);
     const failed = items.filter((item) => item.error).sort((a, b) => a.index - b.index);
     expect(failed.map((item) => item.index)).toEqual([7, 20, 22]);
@@ -196,7 +214,10 @@ describe('stream failures', () => {
     const { iterable, state } = endless();
     const yielded: number[] = [];
     const error = await (async () => {
-      for await (const item of wire.client.embeddings.stream({ model, input: iterable }, { maxInputsPerRequest: 10, maxConcurrency: 2 })) {
+      for await (const item of wire.client.embeddings.stream(
+        { model, input: iterable },
+        { maxInputsPerRequest: 10, maxConcurrency: 2 },
+      )) {
         yielded.push(item.index);
       }
     })().catch((e: unknown) => e);
@@ -216,7 +237,12 @@ describe('stream failures', () => {
     serve({ intercept: () => HttpResponse.json({ error: { message: 'bad key' } }, { status: 401 }) });
     const { iterable } = endless();
     await expect(
-      collect(wire.client.embeddings.stream({ model, input: iterable }, { onFailure: 'collect', maxInputsPerRequest: 10, maxConcurrency: 2 })),
+      collect(
+        wire.client.embeddings.stream(
+          { model, input: iterable },
+          { onFailure: 'collect', maxInputsPerRequest: 10, maxConcurrency: 2 },
+        ),
+      ),
     ).rejects.toThrow(AuthenticationError);
     expect(wire.api.requests.length).toBeLessThanOrEqual(2);
   });
@@ -229,7 +255,8 @@ describe('stream failures', () => {
     }
     const yielded: number[] = [];
     const error = await (async () => {
-      for await (const item of wire.client.embeddings.stream({ model, input: source() }, { maxInputsPerRequest: 10 })) yielded.push(item.index);
+      for await (const item of wire.client.embeddings.stream({ model, input: source() }, { maxInputsPerRequest: 10 }))
+        yielded.push(item.index);
     })().catch((e: unknown) => e);
     expect((error as Error).message).toBe('source broke');
     expect(yielded.sort((a, b) => a - b)).toEqual(texts(15).map((_, i) => i));
@@ -244,7 +271,9 @@ describe('stream failures', () => {
       },
       truncate: (text: string) => text,
     };
-    const items = await collect(wire.client.embeddings.stream({ model, input: texts(5) }, { tokenizer, onFailure: 'collect' }));
+    const items = await collect(
+      wire.client.embeddings.stream({ model, input: texts(5) }, { tokenizer, onFailure: 'collect' }),
+    );
     const failed = items.filter((item) => item.error);
     expect(failed.map((item) => [item.index, item.error!.message])).toEqual([[2, '`input[2]`: Error: cannot count']]);
     expect(items).toHaveLength(5);

@@ -39,7 +39,10 @@ describe('input formats', () => {
   });
 
   test('.jsonl: default fields are id and text', async () => {
-    const file = input('c.jsonl', `${JSON.stringify({ id: 'x', text: 'one' })}\n${JSON.stringify({ id: 'y', text: 'two' })}\n`);
+    const file = input(
+      'c.jsonl',
+      `${JSON.stringify({ id: 'x', text: 'one' })}\n${JSON.stringify({ id: 'y', text: 'two' })}\n`,
+    );
     const o = out();
     expect((await embed([file, '--out', o])).code).toBe(0);
     expectVectorsOf(readJsonl(o), { x: 'one', y: 'two' });
@@ -93,7 +96,9 @@ describe('input formats', () => {
 
   test('stdin (-) with --format csv is read as CSV', async () => {
     const o = out();
-    expect((await embed(['-', '--out', o, '--format', 'csv'], { stdin: 'id,text\nk,comma, separated\n' })).code).toBe(0);
+    expect((await embed(['-', '--out', o, '--format', 'csv'], { stdin: 'id,text\nk,comma, separated\n' })).code).toBe(
+      0,
+    );
     // csv-parse reads "comma" as the text and " separated" as an extra field; quoting is the writer's job.
     expectVectorsOf(readJsonl(o), { k: 'comma' });
   });
@@ -148,8 +153,14 @@ describe('failures never disappear', () => {
     expectVectorsOf(readJsonl(o), { 1: 'good one', 4: 'good two' });
     const failures = readJsonl<{ id: string; error: { name: string; message: string } }>(`${o}.failures.jsonl`);
     expect(failures.map((f) => f.id).sort()).toEqual(['2', '3']);
-    expect(failures.find((f) => f.id === '2')!.error).toMatchObject({ name: 'InvalidArgumentError', message: expect.stringMatching(/empty string/) });
-    expect(failures.find((f) => f.id === '3')!.error).toMatchObject({ name: 'InvalidArgumentError', message: expect.stringMatching(/8192/) });
+    expect(failures.find((f) => f.id === '2')!.error).toMatchObject({
+      name: 'InvalidArgumentError',
+      message: expect.stringMatching(/empty string/),
+    });
+    expect(failures.find((f) => f.id === '3')!.error).toMatchObject({
+      name: 'InvalidArgumentError',
+      message: expect.stringMatching(/8192/),
+    });
     expect(stderr).toMatch(/2 embedded, 2 failed \(see .*failures\.jsonl\)/);
   });
 
@@ -176,7 +187,14 @@ describe('failures never disappear', () => {
   });
 
   test('repeats of numbered ids are found like any other, and "7", "07" and "7.0" are three ids', async () => {
-    const records = [['7', 'a'], ['07', 'b'], ['7.0', 'c'], ['7', 'd'], ['4294967296', 'e'], ['4294967296', 'f']];
+    const records = [
+      ['7', 'a'],
+      ['07', 'b'],
+      ['7.0', 'c'],
+      ['7', 'd'],
+      ['4294967296', 'e'],
+      ['4294967296', 'f'],
+    ];
     const file = input('numbered.jsonl', records.map(([id, text]) => JSON.stringify({ id, text })).join('\n'));
     const o = out();
     expect((await embed([file, '--out', o])).code).toBe(1);
@@ -192,7 +210,20 @@ describe('failures never disappear', () => {
       const file = input('l.txt', 'a\nb\n');
       const o = out();
       const secret = 'sk-test-do-not-print-0123456789';
-      const result = await run(['embed', file, '--out', o, '--base-url', failingUrl, '--max-retries', '0', '--batch-size', '1', '--api-key', secret]);
+      const result = await run([
+        'embed',
+        file,
+        '--out',
+        o,
+        '--base-url',
+        failingUrl,
+        '--max-retries',
+        '0',
+        '--batch-size',
+        '1',
+        '--api-key',
+        secret,
+      ]);
       expect(result.code).toBe(1);
       expect(readFileSync(o, 'utf8')).toBe('');
       const failures = readJsonl<{ id: string; error: { name: string; status: number } }>(`${o}.failures.jsonl`);
@@ -223,14 +254,19 @@ describe('the input is never an output', () => {
   test.each([
     ['--out', (file: string) => file],
     ['the failures file', (file: string) => file.replace(/\.failures\.jsonl$/, '')],
-  ])('%s naming the input is a usage error, even with --overwrite, and the input is left whole', async (_name, outFor) => {
-    const file = input('same.jsonl.failures.jsonl', '{"id":"a","text":"keep me"}\n');
-    const { code, stderr, requests } = await embed([file, '--out', outFor(file), '--overwrite']);
-    expect(code).toBe(2);
-    expect(stderr.trim()).toMatch(/^embedrail: input '.*same\.jsonl\.failures\.jsonl' is also the output file '.*'; write the output elsewhere$/);
-    expect(requests).toBe(0);
-    expect(readFileSync(file, 'utf8')).toBe('{"id":"a","text":"keep me"}\n');
-  });
+  ])(
+    '%s naming the input is a usage error, even with --overwrite, and the input is left whole',
+    async (_name, outFor) => {
+      const file = input('same.jsonl.failures.jsonl', '{"id":"a","text":"keep me"}\n');
+      const { code, stderr, requests } = await embed([file, '--out', outFor(file), '--overwrite']);
+      expect(code).toBe(2);
+      expect(stderr.trim()).toMatch(
+        /^embedrail: input '.*same\.jsonl\.failures\.jsonl' is also the output file '.*'; write the output elsewhere$/,
+      );
+      expect(requests).toBe(0);
+      expect(readFileSync(file, 'utf8')).toBe('{"id":"a","text":"keep me"}\n');
+    },
+  );
 });
 
 describe('client flags', () => {

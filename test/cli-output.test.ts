@@ -41,7 +41,8 @@ describe('jsonl writer', () => {
     const path = dir.path('digits.jsonl');
     const output = await openOutput(path, fresh);
     const vector = new Float32Array(1000);
-    for (let i = 0; i < vector.length; i++) vector[i] = Math.fround((Math.sin(i * 12.9898) * 43758.5453) % 1) / (1 + (i % 7) * 1000);
+    for (let i = 0; i < vector.length; i++)
+      vector[i] = Math.fround((Math.sin(i * 12.9898) * 43758.5453) % 1) / (1 + (i % 7) * 1000);
     output.write('v', vector);
     output.close();
     const [record] = readJsonl(path);
@@ -62,7 +63,9 @@ describe('jsonl writer', () => {
     output.write('b', [1]);
     expect(readFileSync(path, 'utf8')).toBe('');
     await new Promise((resolve) => setImmediate(resolve));
-    expect(readFileSync(path, 'utf8')).toBe('{"id":"a","embedding":[1.00000000]}\n{"id":"b","embedding":[1.00000000]}\n');
+    expect(readFileSync(path, 'utf8')).toBe(
+      '{"id":"a","embedding":[1.00000000]}\n{"id":"b","embedding":[1.00000000]}\n',
+    );
     output.close();
   });
 });

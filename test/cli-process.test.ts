@@ -74,7 +74,9 @@ describe('memory', { timeout: 60_000 }, () => {
     const out = dir.path('wide.jsonl');
     writeFileSync(input, Array.from({ length: COUNT }, (_, i) => `${i + 1} ${text}\n`).join(''));
     writeFileSync(out, Array.from({ length: COUNT }, (_, i) => `{"id":"${i + 1}","embedding":[1]}\n`).join(''));
-    const exit = await start(['embed', input, '--out', out, '--resume', '--base-url', url], undefined, ['--max-old-space-size=32']).exit;
+    const exit = await start(['embed', input, '--out', out, '--resume', '--base-url', url], undefined, [
+      '--max-old-space-size=32',
+    ]).exit;
     expect(exit.stderr).not.toMatch(/heap out of memory/);
     expect(exit.code).toBe(0);
     expect(exit.stderr).toMatch(/0 embedded, 16000 already in/);
@@ -86,7 +88,18 @@ describe('resume after SIGKILL', { timeout: 60_000 }, () => {
   const texts = Array.from({ length: COUNT }, (_, i) => `sentence ${i + 1} about topic ${i % 17}`);
   const corpus = dir.path('corpus.txt');
   writeFileSync(corpus, `${texts.join('\n')}\n`);
-  const args = (out: string) => ['embed', corpus, '--out', out, '--base-url', url, '--batch-size', '10', '--concurrency', '2'];
+  const args = (out: string) => [
+    'embed',
+    corpus,
+    '--out',
+    out,
+    '--base-url',
+    url,
+    '--batch-size',
+    '10',
+    '--concurrency',
+    '2',
+  ];
 
   async function killMidway(out: string, written: () => number): Promise<number> {
     const run = start(args(out));
@@ -143,25 +156,28 @@ describe('resume after SIGKILL', { timeout: 60_000 }, () => {
 });
 
 describe('serve', { timeout: 60_000 }, () => {
-  test.each(['SIGINT', 'SIGTERM'] as const)('prints its URL, answers, and on %s stops cleanly with exit 0', async (signal) => {
-    const run = start(['serve', '--port', '0', '--dimensions', '8']);
-    await until(() => /http:\/\/127\.0\.0\.1:\d+\/v1/.test(run.stdout()));
-    const served = /http:\/\/127\.0\.0\.1:\d+\/v1/.exec(run.stdout())![0];
-    const response = await fetch(`${served}/embeddings`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'local-hash-embedding', input: 'hello there' }),
-    });
-    expect(response.status).toBe(200);
-    const body = (await response.json()) as { data: { embedding: number[] }[] };
-    expect(body.data[0]!.embedding).toHaveLength(8);
-    run.child.kill(signal);
-    const exit = await run.exit;
-    expect(exit.code).toBe(0);
-    expect(exit.stdout).toMatch(/server stopped/);
-    // The port is released: connecting now is refused.
-    await expect(fetch(`${served}/models`)).rejects.toThrow();
-  });
+  test.each(['SIGINT', 'SIGTERM'] as const)(
+    'prints its URL, answers, and on %s stops cleanly with exit 0',
+    async (signal) => {
+      const run = start(['serve', '--port', '0', '--dimensions', '8']);
+      await until(() => /http:\/\/127\.0\.0\.1:\d+\/v1/.test(run.stdout()));
+      const served = /http:\/\/127\.0\.0\.1:\d+\/v1/.exec(run.stdout())![0];
+      const response = await fetch(`${served}/embeddings`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'local-hash-embedding', input: 'hello there' }),
+      });
+      expect(response.status).toBe(200);
+      const body = (await response.json()) as { data: { embedding: number[] }[] };
+      expect(body.data[0]!.embedding).toHaveLength(8);
+      run.child.kill(signal);
+      const exit = await run.exit;
+      expect(exit.code).toBe(0);
+      expect(exit.stdout).toMatch(/server stopped/);
+      // The port is released: connecting now is refused.
+      await expect(fetch(`${served}/models`)).rejects.toThrow();
+    },
+  );
 
   test('a port already in use is a usage error, exit 2', async () => {
     const port = new URL(url).port;

@@ -47,23 +47,83 @@ describe('usage errors exit 2 with one line on stderr', () => {
     ['an unknown flag', ['embed', 'in.txt', '--out', 'o.jsonl', '--bogus'], /unknown option '--bogus'/],
     ['an unknown command', ['embedd'], /unknown command 'embedd'/],
     ['a missing --out', ['embed', 'in.txt'], /--out <file>' not specified/],
-    ['a concurrency of 0', ['embed', 'in.txt', '--out', 'o.jsonl', '--concurrency', '0'], /--concurrency <n>' argument '0' is invalid.*integer ≥ 1/],
-    ['a non-numeric --dimensions', ['embed', 'in.txt', '--out', 'o.jsonl', '--dimensions', 'abc'], /--dimensions <n>' argument 'abc' is invalid/],
-    ['an unknown --format', ['embed', '-', '--out', 'o.jsonl', '--format', 'xml'], /argument 'xml' is invalid.*txt, jsonl, csv/],
-    ['a fail rate over 1', ['serve', '--fail-rate', '1.5'], /--fail-rate <share>' argument '1.5' is invalid.*from 0 to 1/],
-    ['an --rpm of 0', ['embed', 'in.txt', '--out', 'o.jsonl', '--rpm', '0'], /--rpm <n>' argument '0' is invalid. must be a number > 0/],
-    ['a latency past what a timer holds', ['serve', '--latency', '3e9'], /--latency <ms>' argument '3e9' is invalid. must be a number from 0 to 2147483647/],
-    ['a --timeout past what a timer holds', ['embed', 'in.txt', '--out', 'o.jsonl', '--timeout', '3000000000'], /--timeout <ms>' argument '3000000000' is invalid. must be an integer from 1 to 2147483647/],
+    [
+      'a concurrency of 0',
+      ['embed', 'in.txt', '--out', 'o.jsonl', '--concurrency', '0'],
+      /--concurrency <n>' argument '0' is invalid.*integer ≥ 1/,
+    ],
+    [
+      'a non-numeric --dimensions',
+      ['embed', 'in.txt', '--out', 'o.jsonl', '--dimensions', 'abc'],
+      /--dimensions <n>' argument 'abc' is invalid/,
+    ],
+    [
+      'an unknown --format',
+      ['embed', '-', '--out', 'o.jsonl', '--format', 'xml'],
+      /argument 'xml' is invalid.*txt, jsonl, csv/,
+    ],
+    [
+      'a fail rate over 1',
+      ['serve', '--fail-rate', '1.5'],
+      /--fail-rate <share>' argument '1.5' is invalid.*from 0 to 1/,
+    ],
+    [
+      'an --rpm of 0',
+      ['embed', 'in.txt', '--out', 'o.jsonl', '--rpm', '0'],
+      /--rpm <n>' argument '0' is invalid. must be a number > 0/,
+    ],
+    [
+      'a latency past what a timer holds',
+      ['serve', '--latency', '3e9'],
+      /--latency <ms>' argument '3e9' is invalid. must be a number from 0 to 2147483647/,
+    ],
+    [
+      'a --timeout past what a timer holds',
+      ['embed', 'in.txt', '--out', 'o.jsonl', '--timeout', '3000000000'],
+      /--timeout <ms>' argument '3000000000' is invalid. must be an integer from 1 to 2147483647/,
+    ],
     ['a port out of range', ['serve', '--port', '70000'], /--port <n>' argument '70000' is invalid/],
     ['-k of 0', ['search', 'v.jsonl', 'q', '-k', '0'], /argument '0' is invalid/],
-    ['an input that does not exist', ['embed', `${dir.dir}/missing.txt`, '--out', `${dir.dir}/o.jsonl`], /cannot read input '.*missing.txt': no such file/],
-    ['an input that is a directory', ['embed', `${dir.dir}/`, '--out', `${dir.dir}/o.jsonl`, '--format', 'txt'], /not a regular file\n$/],
-    ['an input that is a pipe, which cannot be read twice', ['embed', fifo, '--out', `${dir.dir}/o.jsonl`], /'.*pipe\.jsonl': not a regular file; pipe it to stdin and pass - instead\n$/],
-    ['an input with an unknown extension', ['embed', `${dir.dir}/in.xml`, '--out', `${dir.dir}/o.jsonl`], /cannot tell the format of input/],
-    ['an output in a folder that does not exist', ['embed', '-', '--out', `${dir.dir}/no/such/o.jsonl`, '--base-url', 'http://127.0.0.1:9/v1'], /cannot write --out '.*o.jsonl': ENOENT/],
-    ['an output that is not .jsonl or .npy', ['embed', '-', '--out', `${dir.dir}/o.parquet`, '--base-url', 'http://127.0.0.1:9/v1'], /--out '.*o.parquet' must end in .jsonl or .npy/],
-    ['a --base-url that is not a URL, named as the flag', ['embed', '-', '--out', `${dir.dir}/o.jsonl`, '--base-url', 'localhost:8787'], /^embedrail: --base-url must use http or https \(got "localhost:8787"\)\n$/],
-    ['vectors that do not exist', ['search', `${dir.dir}/none.jsonl`, 'hello'], /cannot read vectors '.*none.jsonl': no such file/],
+    [
+      'an input that does not exist',
+      ['embed', `${dir.dir}/missing.txt`, '--out', `${dir.dir}/o.jsonl`],
+      /cannot read input '.*missing.txt': no such file/,
+    ],
+    [
+      'an input that is a directory',
+      ['embed', `${dir.dir}/`, '--out', `${dir.dir}/o.jsonl`, '--format', 'txt'],
+      /not a regular file\n$/,
+    ],
+    [
+      'an input that is a pipe, which cannot be read twice',
+      ['embed', fifo, '--out', `${dir.dir}/o.jsonl`],
+      /'.*pipe\.jsonl': not a regular file; pipe it to stdin and pass - instead\n$/,
+    ],
+    [
+      'an input with an unknown extension',
+      ['embed', `${dir.dir}/in.xml`, '--out', `${dir.dir}/o.jsonl`],
+      /cannot tell the format of input/,
+    ],
+    [
+      'an output in a folder that does not exist',
+      ['embed', '-', '--out', `${dir.dir}/no/such/o.jsonl`, '--base-url', 'http://127.0.0.1:9/v1'],
+      /cannot write --out '.*o.jsonl': ENOENT/,
+    ],
+    [
+      'an output that is not .jsonl or .npy',
+      ['embed', '-', '--out', `${dir.dir}/o.parquet`, '--base-url', 'http://127.0.0.1:9/v1'],
+      /--out '.*o.parquet' must end in .jsonl or .npy/,
+    ],
+    [
+      'a --base-url that is not a URL, named as the flag',
+      ['embed', '-', '--out', `${dir.dir}/o.jsonl`, '--base-url', 'localhost:8787'],
+      /^embedrail: --base-url must use http or https \(got "localhost:8787"\)\n$/,
+    ],
+    [
+      'vectors that do not exist',
+      ['search', `${dir.dir}/none.jsonl`, 'hello'],
+      /cannot read vectors '.*none.jsonl': no such file/,
+    ],
   ];
   test.each(table)('%s', async (_name, argv, message) => {
     const { code, stderr, stdout } = await run(argv);

@@ -74,7 +74,9 @@ function drawRun(columns: number, files: { out: string; failures: string } | und
 describe('on a TTY', () => {
   test('draws a cli-progress bar with done/total, tokens, rate, ETA, retries and 429s, then the summary', () => {
     const text = drawRun(160, { out: 'o.npy', failures: 'o.npy.failures.jsonl' });
-    expect(text).toMatch(/█{10}░{10} 500\/1000 inputs \| 1234 tokens \| 100\.0\/s \| ETA 5\.0s \| 1 retry \| 4 × 429 \| 0 failed/);
+    expect(text).toMatch(
+      /█{10}░{10} 500\/1000 inputs \| 1234 tokens \| 100\.0\/s \| ETA 5\.0s \| 1 retry \| 4 × 429 \| 0 failed/,
+    );
     // Cursor control sequences show it redraws in place rather than printing lines.
     expect(text).toContain('\x1b[');
     expect(text.trimEnd().split('\n').at(-1)).toMatch(/^embedrail: 400 embedded, 100 already in o\.npy, 0 failed \|/);
@@ -89,14 +91,18 @@ describe('on a narrow terminal', () => {
     [70, '500/1000 inputs | 100.0/s | ETA 5.0s | 1 retry | 4 × 429 | 0 failed'],
     [60, '500/1000 inputs | ETA 5.0s | 1 retry | 4 × 429 | 0 failed'],
     [40, '500/1000 ETA 5.0s 1 retry 4×429 0 failed'],
-  ])('%i columns: the bar shrinks or goes, ETA, retries and 429s stay, nothing passes the edge', (columns, expected) => {
-    // What the terminal shows: each redraw, cursor and erase sequences taken out.
-    const drawn = drawRun(columns, undefined)
-      .split(/\x1b(?:\[[0-9;?]*[A-Za-z]|[78])|[\r\n]/)
-      .filter((line) => line !== '');
-    expect(drawn.at(-1)).toBe(expected);
-    for (const line of drawn) expect(line.length, line).toBeLessThanOrEqual(columns);
-  });
+  ])(
+    '%i columns: the bar shrinks or goes, ETA, retries and 429s stay, nothing passes the edge',
+    (columns, expected) => {
+      // What the terminal shows: each redraw, cursor and erase sequences taken out.
+      const drawn = drawRun(columns, undefined)
+        // eslint-disable-next-line no-control-regex -- ESC starts the sequences taken out
+        .split(/\x1b(?:\[[0-9;?]*[A-Za-z]|[78])|[\r\n]/)
+        .filter((line) => line !== '');
+      expect(drawn.at(-1)).toBe(expected);
+      for (const line of drawn) expect(line.length, line).toBeLessThanOrEqual(columns);
+    },
+  );
 });
 
 describe('summary', () => {

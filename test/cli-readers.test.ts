@@ -63,19 +63,24 @@ describe('decodeInput', () => {
     }
   });
 
-  test.each(['LE', 'BE'] as const)('UTF-16%s with a byte-order mark is decoded, surrogate pairs split anywhere', async (order) => {
-    const le = Buffer.from(UNICODE, 'utf16le');
-    const body = order === 'LE' ? le : Buffer.from(le).swap16();
-    const bom = order === 'LE' ? [0xff, 0xfe] : [0xfe, 0xff];
-    for (const parts of splits(Buffer.concat([Buffer.from(bom), body]))) expect(await decoded(parts)).toBe(UNICODE);
-  });
+  test.each(['LE', 'BE'] as const)(
+    'UTF-16%s with a byte-order mark is decoded, surrogate pairs split anywhere',
+    async (order) => {
+      const le = Buffer.from(UNICODE, 'utf16le');
+      const body = order === 'LE' ? le : Buffer.from(le).swap16();
+      const bom = order === 'LE' ? [0xff, 0xfe] : [0xfe, 0xff];
+      for (const parts of splits(Buffer.concat([Buffer.from(bom), body]))) expect(await decoded(parts)).toBe(UNICODE);
+    },
+  );
 
   test('Latin-1 is refused naming the input, the line, the byte offset and the byte, with the iconv command', async () => {
     const latin1 = Buffer.from('first line\nsecond\ncaf\u00e9 au lait\nlast\n', 'latin1');
     for (const parts of splits(latin1)) {
       const { text, error } = await decodedUntilError(parts);
       expect(error).toBeInstanceOf(UsageError);
-      expect((error as Error).message).toBe(`input 'x.txt' is not valid UTF-8: byte 0xe9 on line 3 at byte offset 21; ${LATIN1_HINT}`);
+      expect((error as Error).message).toBe(
+        `input 'x.txt' is not valid UTF-8: byte 0xe9 on line 3 at byte offset 21; ${LATIN1_HINT}`,
+      );
       // Nothing from the bad byte on is passed on; from the read that holds it, the complete lines before it are.
       expect('first line\nsecond\ncaf'.startsWith(text)).toBe(true);
       if (parts.length === 1) expect(text).toBe('first line\nsecond\n');
@@ -91,7 +96,9 @@ describe('decodeInput', () => {
   ])('%s is refused at its first byte', async (_name, bytes, offset) => {
     for (const parts of splits(Buffer.from(bytes))) {
       const { error } = await decodedUntilError(parts);
-      expect((error as Error).message).toMatch(new RegExp(`^input 'x.txt' is not valid UTF-8: byte 0x[0-9a-f]{2} on line \\d at byte offset ${offset};`));
+      expect((error as Error).message).toMatch(
+        new RegExp(`^input 'x.txt' is not valid UTF-8: byte 0x[0-9a-f]{2} on line \\d at byte offset ${offset};`),
+      );
     }
   });
 
@@ -103,7 +110,12 @@ describe('decodeInput', () => {
   });
 
   test('UTF-16 with an unpaired surrogate or an odd length is refused, naming the offset', async () => {
-    const lone = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('a\nb', 'utf16le'), Buffer.from([0x00, 0xd8]), Buffer.from('c', 'utf16le')]);
+    const lone = Buffer.concat([
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from('a\nb', 'utf16le'),
+      Buffer.from([0x00, 0xd8]),
+      Buffer.from('c', 'utf16le'),
+    ]);
     expect(((await decodedUntilError([lone])).error as Error).message).toBe(
       "input 'x.txt' starts with a UTF-16LE byte-order mark but is not valid UTF-16: unpaired surrogate 0xd800 on line 2 at byte offset 8",
     );
@@ -184,7 +196,9 @@ describe('readRecords', () => {
   });
 
   test('csv: an unclosed quote is a UsageError from csv-parse', async () => {
-    await expect(collect(readRecords(chunks('text\n"never closed\n'), 'csv', names))).rejects.toThrow(/cannot parse CSV: .*quote/i);
+    await expect(collect(readRecords(chunks('text\n"never closed\n'), 'csv', names))).rejects.toThrow(
+      /cannot parse CSV: .*quote/i,
+    );
   });
 });
 
@@ -218,26 +232,48 @@ describe('input that is not UTF-8, through the built binary', { timeout: 60_000 
   });
 
   /** Runs `embedrail embed`; `feed` writes stdin. Resolves with the exit and what reached the server. */
-  async function embed(args: string[], feed: (stdin: NodeJS.WritableStream) => Promise<void> | void = (s) => void s.end()) {
+  async function embed(
+    args: string[],
+    feed: (stdin: NodeJS.WritableStream) => Promise<void> | void = (s) => void s.end(),
+  ) {
     const before = { ...server.stats };
-    const child = spawn(process.execPath, [cli, 'embed', ...args, '--base-url', url], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [cli, 'embed', ...args, '--base-url', url], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const exit = new Promise<number | null>((resolve) => child.on('close', resolve));
     await feed(child.stdin);
     const code = await exit;
-    return { code, stderr, requests: server.stats.embeddings - before.embeddings, inputs: server.stats.inputs - before.inputs };
+    return {
+      code,
+      stderr,
+      requests: server.stats.embeddings - before.embeddings,
+      inputs: server.stats.inputs - before.inputs,
+    };
   }
 
   const latin1 = (text: string) => Buffer.from(text, 'latin1');
-  const random = Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919 + 13) % 251 | 0x80));
+  const random = Buffer.from(Array.from({ length: 4096 }, (_, i) => ((i * 7919 + 13) % 251) | 0x80));
   test.each([
     ['latin1.txt', latin1('one\ntwo\ncaf\u00e9\n'), 'not valid UTF-8: byte 0xe9 on line 3 at byte offset 11'],
-    ['latin1.jsonl', latin1('{"text":"one"}\n{"text":"na\u00efve"}\n'), 'not valid UTF-8: byte 0xef on line 2 at byte offset 26'],
-    ['latin1.csv', latin1('id,text\na,one\nb,\u00e0 la carte\n'), 'not valid UTF-8: byte 0xe0 on line 3 at byte offset 16'],
+    [
+      'latin1.jsonl',
+      latin1('{"text":"one"}\n{"text":"na\u00efve"}\n'),
+      'not valid UTF-8: byte 0xef on line 2 at byte offset 26',
+    ],
+    [
+      'latin1.csv',
+      latin1('id,text\na,one\nb,\u00e0 la carte\n'),
+      'not valid UTF-8: byte 0xe0 on line 3 at byte offset 16',
+    ],
     ['random.txt', random, 'not valid UTF-8: byte 0x8d on line 1 at byte offset 0'],
     // Far beyond the first read: the counting pass sees the whole file before anything is sent.
-    ['late.txt', Buffer.concat([Buffer.from('fine line\n'.repeat(20_000)), latin1('\u00e9\n')]), 'not valid UTF-8: byte 0xe9 on line 20001 at byte offset 200000'],
+    [
+      'late.txt',
+      Buffer.concat([Buffer.from('fine line\n'.repeat(20_000)), latin1('\u00e9\n')]),
+      'not valid UTF-8: byte 0xe9 on line 20001 at byte offset 200000',
+    ],
   ])('%s: exit 2 naming the file, line and byte offset, 0 requests, no output left', async (name, bytes, problem) => {
     const input = dir.path(name);
     writeFileSync(input, bytes);
@@ -255,29 +291,42 @@ describe('input that is not UTF-8, through the built binary', { timeout: 60_000 
   ])('Latin-1 on %s: exit 2 naming stdin, 0 requests', async (_name, flags) => {
     const out = dir.path(`stdin-${flags.length}.jsonl`);
     const result = await embed(['-', '--out', out, ...flags], (stdin) => void stdin.end(latin1('\u00e9t\u00e9\n')));
-    expect(result.stderr).toBe(`embedrail: stdin is not valid UTF-8: byte 0xe9 on line 1 at byte offset 0; ${LATIN1_HINT}\n`);
+    expect(result.stderr).toBe(
+      `embedrail: stdin is not valid UTF-8: byte 0xe9 on line 1 at byte offset 0; ${LATIN1_HINT}\n`,
+    );
     expect(result.code).toBe(2);
     expect(result.requests).toBe(0);
   });
 
   const TEXTS = { k1: 'caf\u00e9 cr\u00e8me', k2: '\u{1F600} smile' };
-  const JSONL = Object.entries(TEXTS).map(([id, text]) => `${JSON.stringify({ id, text })}\n`).join('');
+  const JSONL = Object.entries(TEXTS)
+    .map(([id, text]) => `${JSON.stringify({ id, text })}\n`)
+    .join('');
   test.each([
     ['utf16le.txt', 'LE', `${TEXTS.k1}\r\n${TEXTS.k2}\r\n`, { 1: TEXTS.k1, 2: TEXTS.k2 }],
     ['utf16be.csv', 'BE', `id,text\nk1,${TEXTS.k1}\nk2,${TEXTS.k2}\n`, TEXTS],
     ['utf16le.jsonl', 'LE', JSONL, TEXTS],
     ['-', 'LE', JSONL, TEXTS],
-  ] as const)('UTF-16 with a byte-order mark (%s, %s) is decoded and embedded as its text', async (name, order, content, texts) => {
-    const le = Buffer.from(content, 'utf16le');
-    const bytes = Buffer.concat([Buffer.from(order === 'LE' ? [0xff, 0xfe] : [0xfe, 0xff]), order === 'LE' ? le : Buffer.from(le).swap16()]);
-    const input = name === '-' ? '-' : dir.path(name);
-    if (input !== '-') writeFileSync(input, bytes);
-    const out = dir.path(`${name}-${order}.out.jsonl`);
-    const result = await embed([input, '--out', out], (stdin) => void (input === '-' ? stdin.end(bytes) : stdin.end()));
-    expect(result.stderr).toMatch(/^embedrail: 2 embedded, 0 failed/);
-    expect(result.code).toBe(0);
-    expectVectorsOf(readJsonl(out), texts);
-  });
+  ] as const)(
+    'UTF-16 with a byte-order mark (%s, %s) is decoded and embedded as its text',
+    async (name, order, content, texts) => {
+      const le = Buffer.from(content, 'utf16le');
+      const bytes = Buffer.concat([
+        Buffer.from(order === 'LE' ? [0xff, 0xfe] : [0xfe, 0xff]),
+        order === 'LE' ? le : Buffer.from(le).swap16(),
+      ]);
+      const input = name === '-' ? '-' : dir.path(name);
+      if (input !== '-') writeFileSync(input, bytes);
+      const out = dir.path(`${name}-${order}.out.jsonl`);
+      const result = await embed(
+        [input, '--out', out],
+        (stdin) => void (input === '-' ? stdin.end(bytes) : stdin.end()),
+      );
+      expect(result.stderr).toMatch(/^embedrail: 2 embedded, 0 failed/);
+      expect(result.code).toBe(0);
+      expectVectorsOf(readJsonl(out), texts);
+    },
+  );
 
   test('a bad line on stdin after requests began: the lines before it are embedded, it and what follows are not, exit 2', async () => {
     const out = dir.path('stdin-late.jsonl');

@@ -4,7 +4,16 @@ import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { runCli } from '../src/cli/program.js';
 import { createServer, localHashEmbedding } from '../src/server/index.js';
-import { buildCli, capture, embedHarness, expectVectorsOf, readJsonl, readNpy, run, until } from './support/cli-helpers.js';
+import {
+  buildCli,
+  capture,
+  embedHarness,
+  expectVectorsOf,
+  readJsonl,
+  readNpy,
+  run,
+  until,
+} from './support/cli-helpers.js';
 import { maxDifference } from './support/vector-math.js';
 import { startCli } from './support/cli-child.js';
 
@@ -39,27 +48,38 @@ describe('resume', () => {
   test.each([
     ['3.5 rows, 2 ids and part of a 3rd', 3.5, 2, 3],
     ['2.5 rows, 3 ids and part of a 4th', 2.5, 3, 3],
-  ])('.npy --resume keeps only rows that have both all their bytes and an id (%s)', async (name, rowsKept, idsKept, sent) => {
-    const texts = Object.fromEntries(Array.from({ length: 5 }, (_, i) => [String(i + 1), `row text ${i + 1}`]));
-    const file = input(`p-${name}.txt`, `${Object.values(texts).join('\n')}\n`);
-    const o = out('npy');
-    expect((await embed([file, '--out', o, '--batch-size', '1', '--concurrency', '1'])).code).toBe(0);
-    const full = readFileSync(o);
-    const ids = readFileSync(`${o}.ids.txt`, 'utf8').split('\n').slice(0, 5);
-    // What a kill can leave: part of a row, or part of an id line ('9' here), cut short.
-    writeFileSync(o, full.subarray(0, 128 + rowsKept * 64 * 4));
-    writeFileSync(`${o}.ids.txt`, `${ids.slice(0, idsKept).map((id) => `${id}\n`).join('')}9`);
-    const resumed = await embed([file, '--out', o, '--resume']);
-    expect(resumed.code).toBe(0);
-    expect(resumed.inputs).toBe(sent);
-    const npy = readNpy(o);
-    expect(npy.shape).toEqual([5, 64]);
-    const finalIds = readFileSync(`${o}.ids.txt`, 'utf8').trimEnd().split('\n');
-    expect([...finalIds].sort()).toEqual(['1', '2', '3', '4', '5']);
-    finalIds.forEach((id, row) => {
-      expect(maxDifference(npy.data.subarray(row * 64, (row + 1) * 64), localHashEmbedding(texts[id]!, 64))).toBeLessThan(1e-6);
-    });
-  });
+  ])(
+    '.npy --resume keeps only rows that have both all their bytes and an id (%s)',
+    async (name, rowsKept, idsKept, sent) => {
+      const texts = Object.fromEntries(Array.from({ length: 5 }, (_, i) => [String(i + 1), `row text ${i + 1}`]));
+      const file = input(`p-${name}.txt`, `${Object.values(texts).join('\n')}\n`);
+      const o = out('npy');
+      expect((await embed([file, '--out', o, '--batch-size', '1', '--concurrency', '1'])).code).toBe(0);
+      const full = readFileSync(o);
+      const ids = readFileSync(`${o}.ids.txt`, 'utf8').split('\n').slice(0, 5);
+      // What a kill can leave: part of a row, or part of an id line ('9' here), cut short.
+      writeFileSync(o, full.subarray(0, 128 + rowsKept * 64 * 4));
+      writeFileSync(
+        `${o}.ids.txt`,
+        `${ids
+          .slice(0, idsKept)
+          .map((id) => `${id}\n`)
+          .join('')}9`,
+      );
+      const resumed = await embed([file, '--out', o, '--resume']);
+      expect(resumed.code).toBe(0);
+      expect(resumed.inputs).toBe(sent);
+      const npy = readNpy(o);
+      expect(npy.shape).toEqual([5, 64]);
+      const finalIds = readFileSync(`${o}.ids.txt`, 'utf8').trimEnd().split('\n');
+      expect([...finalIds].sort()).toEqual(['1', '2', '3', '4', '5']);
+      finalIds.forEach((id, row) => {
+        expect(
+          maxDifference(npy.data.subarray(row * 64, (row + 1) * 64), localHashEmbedding(texts[id]!, 64)),
+        ).toBeLessThan(1e-6);
+      });
+    },
+  );
 
   test('an existing output without --resume or --overwrite is a usage error; --overwrite replaces it', async () => {
     const file = input('q.txt', 'alpha\n');
@@ -99,22 +119,25 @@ describe('resume continues with what made the output (the built binary)', { time
     return { ...exit, requests: state.server.stats.requests - before };
   }
 
-  test.each(['jsonl', 'npy'])('.%s: --resume with another --model is refused before any request, naming both', async (extension) => {
-    const file = input(`model-${extension}.txt`, 'one\ntwo\n');
-    const o = out(extension);
-    expect((await child([file, '--out', o, '--model', 'model-a'])).code).toBe(0);
-    appendFileSync(file, 'three\n');
-    const before = readFileSync(o);
-    const refused = await child([file, '--out', o, '--model', 'model-b', '--resume']);
-    expect(refused.code).toBe(2);
-    expect(refused.stderr).toMatch(/--model 'model-a' but --model is 'model-b'/);
-    expect(refused.requests).toBe(0);
-    expect(readFileSync(o).equals(before)).toBe(true);
-    // The command it advises works.
-    const resumed = await child([file, '--out', o, '--model', 'model-a', '--resume']);
-    expect(resumed.code).toBe(0);
-    expect(resumed.requests).toBe(1);
-  });
+  test.each(['jsonl', 'npy'])(
+    '.%s: --resume with another --model is refused before any request, naming both',
+    async (extension) => {
+      const file = input(`model-${extension}.txt`, 'one\ntwo\n');
+      const o = out(extension);
+      expect((await child([file, '--out', o, '--model', 'model-a'])).code).toBe(0);
+      appendFileSync(file, 'three\n');
+      const before = readFileSync(o);
+      const refused = await child([file, '--out', o, '--model', 'model-b', '--resume']);
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toMatch(/--model 'model-a' but --model is 'model-b'/);
+      expect(refused.requests).toBe(0);
+      expect(readFileSync(o).equals(before)).toBe(true);
+      // The command it advises works.
+      const resumed = await child([file, '--out', o, '--model', 'model-a', '--resume']);
+      expect(resumed.code).toBe(0);
+      expect(resumed.requests).toBe(1);
+    },
+  );
 
   test('--resume without --dimensions asks for the dimensions the output was made with', async () => {
     const texts: Record<string, string> = { 1: 'alpha', 2: 'beta', 3: 'gamma' };
@@ -156,20 +179,28 @@ describe('interruption', () => {
     ['after two lines', 'first\nsecond\n', []],
     ['before any line, while the format is sniffed', '', []],
     ['before any line, with --format', '', ['--format', 'txt']],
-  ])('an abort while stdin is open but silent (a pipe like tail -f) %s stops the run with exit 130', async (_when, written, flags) => {
-    const stdin = new PassThrough();
-    stdin.write(written);
-    const stderr = capture();
-    const controller = new AbortController();
-    const args = ['embed', '-', ...flags, '--out', out(), '--base-url', state.url];
-    const running = runCli(args, { stdin, stdout: capture().stream, stderr: stderr.stream, signal: controller.signal });
-    // Abort once what was written is read and the reader waits on the pipe for more.
-    await until(() => stdin.readableFlowing !== null && stdin.readableLength === 0, 500);
-    controller.abort();
-    expect(await running).toBe(130);
-    expect(stderr.text).toContain('embedrail: interrupted; rerun with --resume to finish');
-    expect(stdin.destroyed).toBe(true);
-  });
+  ])(
+    'an abort while stdin is open but silent (a pipe like tail -f) %s stops the run with exit 130',
+    async (_when, written, flags) => {
+      const stdin = new PassThrough();
+      stdin.write(written);
+      const stderr = capture();
+      const controller = new AbortController();
+      const args = ['embed', '-', ...flags, '--out', out(), '--base-url', state.url];
+      const running = runCli(args, {
+        stdin,
+        stdout: capture().stream,
+        stderr: stderr.stream,
+        signal: controller.signal,
+      });
+      // Abort once what was written is read and the reader waits on the pipe for more.
+      await until(() => stdin.readableFlowing !== null && stdin.readableLength === 0, 500);
+      controller.abort();
+      expect(await running).toBe(130);
+      expect(stderr.text).toContain('embedrail: interrupted; rerun with --resume to finish');
+      expect(stdin.destroyed).toBe(true);
+    },
+  );
 
   test('an abort (SIGINT) stops with exit 130 and whole lines only; --resume then finishes every id exactly once', async () => {
     const slow = createServer({ dimensions: 64, latency: 30 });
@@ -187,7 +218,9 @@ describe('interruption', () => {
       expect(stopped.code).toBe(130);
       const partial = readJsonl(o).length;
       // Every input the run took is in the file; the rest are counted against the known total.
-      expect(stopped.stderr).toContain(`interrupted; ${40 - partial} inputs are not done; rerun with --resume to finish`);
+      expect(stopped.stderr).toContain(
+        `interrupted; ${40 - partial} inputs are not done; rerun with --resume to finish`,
+      );
       expect(partial).toBeGreaterThanOrEqual(4);
       expect(partial).toBeLessThan(40);
       expect(existsSync(`${o}.failures.jsonl`)).toBe(false);

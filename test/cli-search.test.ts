@@ -27,7 +27,12 @@ const input = dir.path('docs.jsonl.in.jsonl');
 beforeAll(async () => {
   server = createServer({ dimensions: 48 });
   ({ url } = await server.listen(0, '127.0.0.1'));
-  writeFileSync(input, Object.entries(docs).map(([id, text]) => JSON.stringify({ id, text })).join('\n'));
+  writeFileSync(
+    input,
+    Object.entries(docs)
+      .map(([id, text]) => JSON.stringify({ id, text }))
+      .join('\n'),
+  );
   for (const out of [jsonl, npy]) expect((await run(['embed', input, '--out', out, '--base-url', url])).code).toBe(0);
 });
 afterAll(async () => {
@@ -55,7 +60,15 @@ describe('search', () => {
     ['.jsonl', jsonl],
     ['.npy', npy],
   ])('over %s prints the k best ids as "score<TAB>id", best first, scored by cosine', async (_kind, vectors) => {
-    const { code, stdout, stderr } = await run(['search', vectors, 'bake bread in the oven', '-k', '3', '--base-url', url]);
+    const { code, stdout, stderr } = await run([
+      'search',
+      vectors,
+      'bake bread in the oven',
+      '-k',
+      '3',
+      '--base-url',
+      url,
+    ]);
     expect(stderr).toBe('');
     expect(code).toBe(0);
     const got = lines(stdout);
@@ -82,7 +95,11 @@ describe('search', () => {
     const { code, stdout, stderr } = await run(['search', killed, 'comet tail', '-k', '50', '--base-url', url]);
     expect(stderr).toBe('');
     expect(code).toBe(0);
-    expect(lines(stdout).map(([, id]) => id).sort()).toEqual(ids.slice(0, 4).sort());
+    expect(
+      lines(stdout)
+        .map(([, id]) => id)
+        .sort(),
+    ).toEqual(ids.slice(0, 4).sort());
   });
 
   test('.npy with fewer ids than rows is a usage error naming both counts', async () => {
@@ -112,18 +129,29 @@ describe('search', () => {
 
   test.each([
     ['of another length', '[1,2]', 'line 6 has 2 dimensions, line 1 has 48'],
-    ['with a string in its vector', `["0.5"${',0'.repeat(47)}]`, 'line 6: embedding[0] must be a finite number (got "0.5")'],
-    ['with a null in its vector', `[0,null${',0'.repeat(46)}]`, 'line 6: embedding[1] must be a finite number (got null)'],
-  ])('a vectors file with a line %s is a usage error naming the line, before any request', async (_name, embedding, message) => {
-    const broken = dir.path(`broken-${embedding.length}-${embedding.charCodeAt(1)}.jsonl`);
-    copyFileSync(jsonl, broken);
-    appendFileSync(broken, `{"id":"x","embedding":${embedding}}\n`);
-    const before = server.stats.requests;
-    const { code, stderr } = await run(['search', broken, 'comet', '--base-url', url]);
-    expect(code).toBe(2);
-    expect(stderr.trim()).toBe(`embedrail: '${broken}' ${message}`);
-    expect(server.stats.requests).toBe(before);
-  });
+    [
+      'with a string in its vector',
+      `["0.5"${',0'.repeat(47)}]`,
+      'line 6: embedding[0] must be a finite number (got "0.5")',
+    ],
+    [
+      'with a null in its vector',
+      `[0,null${',0'.repeat(46)}]`,
+      'line 6: embedding[1] must be a finite number (got null)',
+    ],
+  ])(
+    'a vectors file with a line %s is a usage error naming the line, before any request',
+    async (_name, embedding, message) => {
+      const broken = dir.path(`broken-${embedding.length}-${embedding.charCodeAt(1)}.jsonl`);
+      copyFileSync(jsonl, broken);
+      appendFileSync(broken, `{"id":"x","embedding":${embedding}}\n`);
+      const before = server.stats.requests;
+      const { code, stderr } = await run(['search', broken, 'comet', '--base-url', url]);
+      expect(code).toBe(2);
+      expect(stderr.trim()).toBe(`embedrail: '${broken}' ${message}`);
+      expect(server.stats.requests).toBe(before);
+    },
+  );
 
   test('an API error on the query is reported in one line with exit 1', async () => {
     const failing = createServer({ failRate: 1 });
@@ -157,7 +185,10 @@ describe('search and the model the vectors were made with', () => {
   });
 
   test.each([
-    [['--model', 'text-embedding-3-small'], "holds vectors of --model 'recorded-model' but --model is 'text-embedding-3-small'"],
+    [
+      ['--model', 'text-embedding-3-small'],
+      "holds vectors of --model 'recorded-model' but --model is 'text-embedding-3-small'",
+    ],
     [['--dimensions', '16'], 'was made with --dimensions 8 but --dimensions is 16'],
   ])('%j contradicting the record is a usage error before any request', async (flags, message) => {
     const path = madeWith('recorded-model', 8);
@@ -172,31 +203,70 @@ describe('search --texts', () => {
   test.each([
     ['.jsonl', jsonl],
     ['.npy', npy],
-  ])('over %s prints "score<TAB>id<TAB>text" lines, the text read from the input given to embed', async (_kind, vectors) => {
-    const { code, stdout, stderr } = await run(['search', vectors, 'bake bread in the oven', '-k', '3', '--texts', input, '--base-url', url]);
-    expect(stderr).toBe('');
-    expect(code).toBe(0);
-    expect(stdout).toBe(
-      expectedRanking('bake bread in the oven')
-        .slice(0, 3)
-        .map(([score, id]) => `${score}\t${id}\t${docs[id]}\n`)
-        .join(''),
-    );
-  });
+  ])(
+    'over %s prints "score<TAB>id<TAB>text" lines, the text read from the input given to embed',
+    async (_kind, vectors) => {
+      const { code, stdout, stderr } = await run([
+        'search',
+        vectors,
+        'bake bread in the oven',
+        '-k',
+        '3',
+        '--texts',
+        input,
+        '--base-url',
+        url,
+      ]);
+      expect(stderr).toBe('');
+      expect(code).toBe(0);
+      expect(stdout).toBe(
+        expectedRanking('bake bread in the oven')
+          .slice(0, 3)
+          .map(([score, id]) => `${score}\t${id}\t${docs[id]}\n`)
+          .join(''),
+      );
+    },
+  );
 
   test('a .csv input with --text-column: its line breaks and tabs become spaces, so a hit stays one line', async () => {
     const csv = dir.path('docs.csv');
-    const rows = Object.entries(docs).map(([id, text]) => (id === 'comet' ? `${id},"a comet\twith a long tail\ncrossed the night sky"` : `${id},"${text}"`));
+    const rows = Object.entries(docs).map(([id, text]) =>
+      id === 'comet' ? `${id},"a comet\twith a long tail\ncrossed the night sky"` : `${id},"${text}"`,
+    );
     writeFileSync(csv, `id,body\n${rows.join('\n')}\n`);
-    const { code, stdout } = await run(['search', jsonl, 'comet tail', '-k', '1', '--texts', csv, '--text-column', 'body', '--base-url', url]);
+    const { code, stdout } = await run([
+      'search',
+      jsonl,
+      'comet tail',
+      '-k',
+      '1',
+      '--texts',
+      csv,
+      '--text-column',
+      'body',
+      '--base-url',
+      url,
+    ]);
     expect(code).toBe(0);
-    expect(stdout).toBe(`${expectedRanking('comet tail')[0]!.join('\t')}\ta comet with a long tail crossed the night sky\n`);
+    expect(stdout).toBe(
+      `${expectedRanking('comet tail')[0]!.join('\t')}\ta comet with a long tail crossed the night sky\n`,
+    );
   });
 
   test('an id the texts file lacks gets an empty text and a line on stderr; the exit stays 0', async () => {
     const partial = dir.path('partial.jsonl');
     writeFileSync(partial, `${JSON.stringify({ id: 'comet', text: docs.comet })}\n`);
-    const { code, stdout, stderr } = await run(['search', jsonl, 'comet tail', '-k', '2', '--texts', partial, '--base-url', url]);
+    const { code, stdout, stderr } = await run([
+      'search',
+      jsonl,
+      'comet tail',
+      '-k',
+      '2',
+      '--texts',
+      partial,
+      '--base-url',
+      url,
+    ]);
     expect(code).toBe(0);
     const [first, second] = expectedRanking('comet tail');
     expect(first![1]).toBe('comet');
@@ -205,7 +275,11 @@ describe('search --texts', () => {
   });
 
   test.each([
-    ['a texts file that does not exist', 'missing.jsonl', /^embedrail: cannot read texts '.*missing\.jsonl': no such file\n$/],
+    [
+      'a texts file that does not exist',
+      'missing.jsonl',
+      /^embedrail: cannot read texts '.*missing\.jsonl': no such file\n$/,
+    ],
     ['a texts file of an unknown format', 'notes.md', /^embedrail: cannot tell the format of input '.*notes\.md'/],
   ])('%s is a usage error before any request', async (_name, file, message) => {
     const before = server.stats.requests;
@@ -224,7 +298,8 @@ describe('bestRows: the vectors file scanned in chunks', () => {
   const next = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) % 5) - 2;
   const matrix = new Float32Array(rows * dimensions);
   for (let row = 0; row < rows; row++) {
-    for (let d = 0; d < dimensions; d++) matrix[row * dimensions + d] = row % 4 === 3 ? matrix[(row - 3) * dimensions + d]! : next();
+    for (let d = 0; d < dimensions; d++)
+      matrix[row * dimensions + d] = row % 4 === 3 ? matrix[(row - 3) * dimensions + d]! : next();
   }
   const ids = Array.from({ length: rows }, (_, row) => `row-${row}`);
   const files = {
@@ -234,30 +309,39 @@ describe('bestRows: the vectors file scanned in chunks', () => {
   beforeAll(() => {
     writeFileSync(files.npy, Buffer.concat([npyHeader(rows, dimensions), Buffer.from(matrix.buffer)]));
     writeFileSync(`${files.npy}.ids.txt`, ids.map((id) => `${id}\n`).join(''));
-    const records = ids.map((id, row) => JSON.stringify({ id, embedding: [...matrix.subarray(row * dimensions, (row + 1) * dimensions)] }));
+    const records = ids.map((id, row) =>
+      JSON.stringify({ id, embedding: [...matrix.subarray(row * dimensions, (row + 1) * dimensions)] }),
+    );
     writeFileSync(files.jsonl, `${records.join('\n')}\n`);
   });
 
-  test.each(['npy', 'jsonl'] as const)('.%s: any chunk size gives what topK over the whole matrix gives, holding one chunk at a time', async (kind) => {
-    const vectors = await openVectors(files[kind]);
-    expect([vectors.rows, vectors.dimensions]).toEqual([rows, dimensions]);
-    const scan = vectors.scan.bind(vectors);
-    let largest = 0;
-    vectors.scan = (rowsPerChunk, onChunk) =>
-      scan(rowsPerChunk, (chunk) => {
-        largest = Math.max(largest, chunk.matrix.length);
-        onChunk(chunk);
-      });
-    for (const query of [[1, 0, -1, 2, 0, 1], [0, 0, 0, 0, 0, 1], [-2, 1, 1, 0, -1, 0]]) {
-      for (const k of [1, 3, 8, rows + 5]) {
-        const expected = topK(query, matrix, k).map(({ index, score }) => ({ index, score, id: ids[index] }));
-        for (const chunkRows of [1, 2, 5, 16, rows]) {
-          largest = 0;
-          const got = await bestRows(query, vectors, k, chunkRows * dimensions * 4);
-          expect(got, `k ${k}, ${chunkRows} rows a chunk`).toEqual(expected);
-          expect(largest).toBeLessThanOrEqual(Math.max(k, chunkRows) * dimensions);
+  test.each(['npy', 'jsonl'] as const)(
+    '.%s: any chunk size gives what topK over the whole matrix gives, holding one chunk at a time',
+    async (kind) => {
+      const vectors = await openVectors(files[kind]);
+      expect([vectors.rows, vectors.dimensions]).toEqual([rows, dimensions]);
+      const scan = vectors.scan.bind(vectors);
+      let largest = 0;
+      vectors.scan = (rowsPerChunk, onChunk) =>
+        scan(rowsPerChunk, (chunk) => {
+          largest = Math.max(largest, chunk.matrix.length);
+          onChunk(chunk);
+        });
+      for (const query of [
+        [1, 0, -1, 2, 0, 1],
+        [0, 0, 0, 0, 0, 1],
+        [-2, 1, 1, 0, -1, 0],
+      ]) {
+        for (const k of [1, 3, 8, rows + 5]) {
+          const expected = topK(query, matrix, k).map(({ index, score }) => ({ index, score, id: ids[index] }));
+          for (const chunkRows of [1, 2, 5, 16, rows]) {
+            largest = 0;
+            const got = await bestRows(query, vectors, k, chunkRows * dimensions * 4);
+            expect(got, `k ${k}, ${chunkRows} rows a chunk`).toEqual(expected);
+            expect(largest).toBeLessThanOrEqual(Math.max(k, chunkRows) * dimensions);
+          }
         }
       }
-    }
-  });
+    },
+  );
 });

@@ -19,7 +19,9 @@ describe('serve', () => {
     ['127.example.com', false],
   ])('warns that --host %s exposes the server unless it is loopback (loopback: %s)', (host, loopback) => {
     expect(exposureWarning(host)).toBe(
-      loopback ? undefined : `embedrail: warning: listening on ${host}, reachable from other machines, with no authentication`,
+      loopback
+        ? undefined
+        : `embedrail: warning: listening on ${host}, reachable from other machines, with no authentication`,
     );
   });
 
@@ -62,40 +64,47 @@ describe('serve stops when the process that started it ends', () => {
     cli = await buildCli();
   }, 120_000);
 
-  test.each(['SIGTERM', 'SIGKILL'] as const)('parent ended by %s: the port stops answering and the server exits', async (signal) => {
-    const parent = spawn(process.execPath, ['-e', PARENT, cli], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    parent.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    for (let i = 0; i < 600 && !/\/v1\n/.test(out); i++) await new Promise((resolve) => setTimeout(resolve, 50));
-    const url = /http:\/\/127\.0\.0\.1:\d+\/v1/.exec(out)?.[0];
-    const childPid = Number(/child (\d+)/.exec(out)?.[1]);
-    expect(url).toBeDefined();
-    expect((await fetch(`${url}/models`)).status).toBe(200);
+  test.each(['SIGTERM', 'SIGKILL'] as const)(
+    'parent ended by %s: the port stops answering and the server exits',
+    async (signal) => {
+      const parent = spawn(process.execPath, ['-e', PARENT, cli], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      parent.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      for (let i = 0; i < 600 && !/\/v1\n/.test(out); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+      const url = /http:\/\/127\.0\.0\.1:\d+\/v1/.exec(out)?.[0];
+      const childPid = Number(/child (\d+)/.exec(out)?.[1]);
+      expect(url).toBeDefined();
+      expect((await fetch(`${url}/models`)).status).toBe(200);
 
-    const exited = new Promise((resolve) => parent.once('exit', resolve));
-    parent.kill(signal);
-    await exited;
+      const exited = new Promise((resolve) => parent.once('exit', resolve));
+      parent.kill(signal);
+      await exited;
 
-    // Bounded wait: the server checks for its parent every PARENT_CHECK_MS.
-    let answering = true;
-    let alive = true;
-    try {
-      for (let i = 0; i < 200 && answering; i++) {
-        answering = await fetch(`${url}/models`, { signal: AbortSignal.timeout(2_000) }).then(() => true, () => false);
-        if (answering) await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-      for (let i = 0; i < 200 && alive; i++) {
-        try {
-          process.kill(childPid, 0);
-          await new Promise((resolve) => setTimeout(resolve, 50));
-        } catch {
-          alive = false;
+      // Bounded wait: the server checks for its parent every PARENT_CHECK_MS.
+      let answering = true;
+      let alive = true;
+      try {
+        for (let i = 0; i < 200 && answering; i++) {
+          answering = await fetch(`${url}/models`, { signal: AbortSignal.timeout(2_000) }).then(
+            () => true,
+            () => false,
+          );
+          if (answering) await new Promise((resolve) => setTimeout(resolve, 100));
         }
+        for (let i = 0; i < 200 && alive; i++) {
+          try {
+            process.kill(childPid, 0);
+            await new Promise((resolve) => setTimeout(resolve, 50));
+          } catch {
+            alive = false;
+          }
+        }
+      } finally {
+        if (alive) process.kill(childPid, 'SIGKILL');
       }
-    } finally {
-      if (alive) process.kill(childPid, 'SIGKILL');
-    }
-    expect(answering).toBe(false);
-    expect(alive).toBe(false);
-  }, 60_000);
+      expect(answering).toBe(false);
+      expect(alive).toBe(false);
+    },
+    60_000,
+  );
 });

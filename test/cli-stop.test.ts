@@ -23,7 +23,7 @@ const embed = (args: string[], url: string) => startCli(cli, ['embed', ...args, 
 const filesOf = (o: string) => readdirSync(dir.dir).filter((name) => dir.path(name).startsWith(o));
 
 describe('a job stopped on the whole', { timeout: 60_000 }, () => {
-  test('an unreachable server stops the job after the first request\'s retries: no failure per input, no output left; the rerun needs no --overwrite', async () => {
+  test("an unreachable server stops the job after the first request's retries: no failure per input, no output left; the rerun needs no --overwrite", async () => {
     // Every connection is dropped before an answer, as a server that is not there does.
     api.use(http.post('*/embeddings', () => HttpResponse.error()));
     const file = input('unreachable.txt', lines(5000));
@@ -33,7 +33,9 @@ describe('a job stopped on the whole', { timeout: 60_000 }, () => {
     expect(stopped.code).toBe(1);
     // Two requests in flight, each tried twice; the 50 requests of the job are never all sent.
     expect(api.requests.length).toBeLessThanOrEqual(4);
-    expect(stopped.stderr).toMatch(/embedrail: stopped: cannot reach the server: .*; 5000 inputs are not done; check --base-url and that the server is running, then rerun\n$/);
+    expect(stopped.stderr).toMatch(
+      /embedrail: stopped: cannot reach the server: .*; 5000 inputs are not done; check --base-url and that the server is running, then rerun\n$/,
+    );
     expect(stopped.stderr).not.toMatch(/--resume/);
     expect(filesOf(o)).toEqual([]);
     const rerun = await embed(args, state.url);
@@ -42,8 +44,24 @@ describe('a job stopped on the whole', { timeout: 60_000 }, () => {
   });
 
   test.each([
-    ['names no field (bisected, then stopped)', { message: 'This model does not support specifying dimensions.', type: 'invalid_request_error', param: null, code: null }],
-    ['names the dimensions field', { message: "Invalid 'dimensions': integer above maximum value.", type: 'invalid_request_error', param: 'dimensions', code: 'integer_above_max_value' }],
+    [
+      'names no field (bisected, then stopped)',
+      {
+        message: 'This model does not support specifying dimensions.',
+        type: 'invalid_request_error',
+        param: null,
+        code: null,
+      },
+    ],
+    [
+      'names the dimensions field',
+      {
+        message: "Invalid 'dimensions': integer above maximum value.",
+        type: 'invalid_request_error',
+        param: 'dimensions',
+        code: 'integer_above_max_value',
+      },
+    ],
   ])('a 400 about the request that %s says to fix the flag, not to --resume', async (_name, error) => {
     api.use(http.post('*/embeddings', () => HttpResponse.json({ error }, { status: 400 })));
     const file = input(`refused-${String(error.param)}.txt`, lines(20));
@@ -52,7 +70,9 @@ describe('a job stopped on the whole', { timeout: 60_000 }, () => {
     expect(stopped.code).toBe(1);
     expect(stopped.stderr).toContain('embedrail: stopped: the server refused the request itself: ');
     expect(stopped.stderr).toContain(error.message);
-    expect(stopped.stderr).toMatch(/20 inputs are not done; fix the flag it names \(--dimensions, --model\) and rerun\n$/);
+    expect(stopped.stderr).toMatch(
+      /20 inputs are not done; fix the flag it names \(--dimensions, --model\) and rerun\n$/,
+    );
     expect(stopped.stderr).not.toMatch(/--resume/);
     // Nothing was embedded: no empty output is left to be "already there" for the corrected run.
     expect(existsSync(o)).toBe(false);

@@ -48,7 +48,12 @@ function hanging() {
 }
 
 /** Answers `status` `times` times (then falls through to the working handler). */
-function failing(status: number, times: number, headers: Record<string, string> = {}, body: unknown = { error: { message: `status ${status}` } }) {
+function failing(
+  status: number,
+  times: number,
+  headers: Record<string, string> = {},
+  body: unknown = { error: { message: `status ${status}` } },
+) {
   return Array.from({ length: times }, () =>
     http.post('*/embeddings', () => HttpResponse.json(body as object, { status, headers }), { once: true }),
   );
@@ -57,7 +62,9 @@ function failing(status: number, times: number, headers: Record<string, string> 
 describe('retries', () => {
   test('retries twice by default', async () => {
     api.use(...failing(503, 5, { 'retry-after-ms': '1' }));
-    await expect(new EmbeddingsClient({ baseURL: api.url }).embeddings.create(params)).rejects.toBeInstanceOf(InternalServerError);
+    await expect(new EmbeddingsClient({ baseURL: api.url }).embeddings.create(params)).rejects.toBeInstanceOf(
+      InternalServerError,
+    );
     expect(api.requests).toHaveLength(3);
   });
 
@@ -87,7 +94,9 @@ describe('retries', () => {
 
   test('gives up after maxRetries with the last error', async () => {
     api.use(...failing(500, 5, { 'retry-after-ms': '1' }));
-    const error = await client().embeddings.create(params, { maxRetries: 3 }).catch((e) => e);
+    const error = await client()
+      .embeddings.create(params, { maxRetries: 3 })
+      .catch((e) => e);
     expect(error).toBeInstanceOf(InternalServerError);
     expect(api.requests).toHaveLength(4);
   });
@@ -119,8 +128,15 @@ describe('retries', () => {
 
   test('maps an HTML 502 page to InternalServerError with status, path and the page as body', async () => {
     const page = '<html><body><h1>502 Bad Gateway</h1></body></html>';
-    api.use(http.post('*/embeddings', () => new HttpResponse(page, { status: 502, headers: { 'content-type': 'text/html' } })));
-    const error = await client().embeddings.create(params, { maxRetries: 0 }).catch((e) => e);
+    api.use(
+      http.post(
+        '*/embeddings',
+        () => new HttpResponse(page, { status: 502, headers: { 'content-type': 'text/html' } }),
+      ),
+    );
+    const error = await client()
+      .embeddings.create(params, { maxRetries: 0 })
+      .catch((e) => e);
     expect(error).toBeInstanceOf(InternalServerError);
     expect(error.message).toBe('POST /embeddings failed with status 502');
     expect(error.body).toBe(page);
@@ -128,7 +144,9 @@ describe('retries', () => {
 
   test('retries a dropped connection, then reports APIConnectionError', async () => {
     api.use(http.post('*/embeddings', () => HttpResponse.error()));
-    const error = await client().embeddings.create(params, { maxRetries: 1 }).catch((e) => e);
+    const error = await client()
+      .embeddings.create(params, { maxRetries: 1 })
+      .catch((e) => e);
     expect(error).toBeInstanceOf(APIConnectionError);
     expect(error.message).toMatch(/^POST http:\/\/127\.0\.0\.1:\d+\/v1\/embeddings: connection/);
     expect(error.cause).toBeInstanceOf(Error);
@@ -164,14 +182,16 @@ describe('timeouts and abort', () => {
   });
 
   test('a per-attempt timeout covers a body that stalls after the headers', async () => {
-    const api = await ownApi(http.post('*/embeddings', () => {
-      const stream = new ReadableStream({
-        start(controller) {
-          controller.enqueue(new TextEncoder().encode('{"object":"list","data":['));
-        },
-      });
-      return new HttpResponse(stream, { headers: { 'content-type': 'application/json' } });
-    }));
+    const api = await ownApi(
+      http.post('*/embeddings', () => {
+        const stream = new ReadableStream({
+          start(controller) {
+            controller.enqueue(new TextEncoder().encode('{"object":"list","data":['));
+          },
+        });
+        return new HttpResponse(stream, { headers: { 'content-type': 'application/json' } });
+      }),
+    );
     const client = new EmbeddingsClient({ baseURL: api.url, timeout: 150, maxRetries: 0 });
     await expect(client.embeddings.create(params)).rejects.toBeInstanceOf(APITimeoutError);
   });
@@ -218,12 +238,17 @@ describe('timeouts and abort', () => {
     const controller = new AbortController();
     const client = new EmbeddingsClient({ baseURL: api.url, maxRetries: 2 });
     const slept: number[] = [];
-    const pending = createEmbeddings(client, params, { signal: controller.signal }, {
-      onRetry: ({ delayMs }) => {
-        slept.push(delayMs);
-        controller.abort();
+    const pending = createEmbeddings(
+      client,
+      params,
+      { signal: controller.signal },
+      {
+        onRetry: ({ delayMs }) => {
+          slept.push(delayMs);
+          controller.abort();
+        },
       },
-    });
+    );
     await expect(pending).rejects.toBeInstanceOf(APIUserAbortError);
     expect(slept).toEqual([30_000]);
     expect(api.requests).toHaveLength(1);
@@ -241,7 +266,9 @@ describe('timeouts and abort', () => {
 
   test('a signal that has already aborted sends nothing', async () => {
     const client = new EmbeddingsClient({ baseURL: api.url });
-    await expect(client.embeddings.create(params, { signal: AbortSignal.abort() })).rejects.toBeInstanceOf(APIUserAbortError);
+    await expect(client.embeddings.create(params, { signal: AbortSignal.abort() })).rejects.toBeInstanceOf(
+      APIUserAbortError,
+    );
     expect(api.requests).toHaveLength(0);
   });
 });
@@ -288,7 +315,9 @@ describe('concurrency', () => {
     const { handler, counts } = gate(8);
     const api = await ownApi(handler, ...openAILike().handlers);
     const client = new EmbeddingsClient({ baseURL: api.url });
-    await Promise.all(Array.from({ length: 20 }, (_, i) => client.embeddings.create({ model: 'm', input: `text ${i}` })));
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) => client.embeddings.create({ model: 'm', input: `text ${i}` })),
+    );
     expect(api.requests).toHaveLength(20);
     expect(counts.maxInFlight).toBe(8);
   });
@@ -296,7 +325,21 @@ describe('concurrency', () => {
 
 describe('the API key stays secret', () => {
   test('not in errors, JSON.stringify or util.inspect of errors and the client', async () => {
-    api.use(...failing(401, 1, {}, { error: { message: 'Incorrect API key provided', type: 'invalid_request_error', param: null, code: 'invalid_api_key' } }));
+    api.use(
+      ...failing(
+        401,
+        1,
+        {},
+        {
+          error: {
+            message: 'Incorrect API key provided',
+            type: 'invalid_request_error',
+            param: null,
+            code: 'invalid_api_key',
+          },
+        },
+      ),
+    );
     const client = new EmbeddingsClient({ baseURL: api.url, apiKey: KEY, defaultHeaders: { 'X-Api-Key': KEY } });
     const error = await client.embeddings.create(params).catch((e) => e);
     expect(error).toBeInstanceOf(AuthenticationError);
@@ -313,7 +356,13 @@ describe('the API key stays secret', () => {
   });
 
   test('not in option errors, timeouts or connection errors', async () => {
-    const bad = (() => { try { new EmbeddingsClient({ apiKey: KEY, maxConcurrency: 0, defaultHeaders: { a: 1 as never } }); } catch (e) { return e; } })();
+    const bad = (() => {
+      try {
+        new EmbeddingsClient({ apiKey: KEY, maxConcurrency: 0, defaultHeaders: { a: 1 as never } });
+      } catch (e) {
+        return e;
+      }
+    })();
     expect(inspect(bad, { depth: 10 })).not.toContain('SECRET');
     api.use(http.post('*/embeddings', () => HttpResponse.error()));
     const client = new EmbeddingsClient({ baseURL: api.url, apiKey: KEY, maxRetries: 0 });

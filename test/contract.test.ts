@@ -22,7 +22,8 @@ import {
 } from '../src/index.js';
 
 const PRISM_URL = process.env.PRISM_URL;
-const HOW_TO_RUN = '`bash .ci/run` starts Prism for it; by hand: scripts/prism.sh run npx vitest run test/contract.test.ts';
+const HOW_TO_RUN =
+  '`bash .ci/run` starts Prism for it; by hand: scripts/prism.sh run npx vitest run test/contract.test.ts';
 const inCI = process.env.CI !== undefined && process.env.CI !== '' && process.env.CI !== 'false';
 const runContract = PRISM_URL !== undefined || inCI;
 if (!runContract) console.warn(`test/contract.test.ts skipped: PRISM_URL is not set. ${HOW_TO_RUN}`);
@@ -40,7 +41,9 @@ async function requirePrism(url: string | undefined): Promise<string> {
     const response = await request(`${url}/embeddings`, { method: 'GET', headersTimeout: 10_000 });
     await response.body.dump();
   } catch (error) {
-    throw new Error(`Prism does not answer at PRISM_URL=${url}: ${(error as Error).message}. ${HOW_TO_RUN}`, { cause: error });
+    throw new Error(`Prism does not answer at PRISM_URL=${url}: ${(error as Error).message}. ${HOW_TO_RUN}`, {
+      cause: error,
+    });
   }
   return url;
 }
@@ -107,7 +110,7 @@ function headerRecord(headers: Dispatcher.DispatchOptions['headers']): Record<st
 
 /** Adds a property the schema forbids, to show a violation reaching the client as a 422. */
 const addUnknownProperty: Dispatcher.DispatcherComposeInterceptor = (dispatch) => (options, handler) =>
-  dispatch({ ...options, body: JSON.stringify({ ...JSON.parse(String(options.body)), unknown_field: 1 }) }, handler);
+  dispatch({ ...options, body: JSON.stringify({ ...JSON.parse(options.body as string), unknown_field: 1 }) }, handler);
 
 const manyTexts = Array.from({ length: 2048 }, (_, i) => `passage ${i}`);
 

@@ -88,7 +88,9 @@ describe('normalizeInPlace', () => {
   test('scales any non-zero vector to norm 1 within 1e-6', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.double({ min: -1e6, max: 1e6, noNaN: true }), { minLength: 1, maxLength: 64 }).filter((v) => v.some((x) => Math.abs(x) > 1e-3)),
+        fc
+          .array(fc.double({ min: -1e6, max: 1e6, noNaN: true }), { minLength: 1, maxLength: 64 })
+          .filter((v) => v.some((x) => Math.abs(x) > 1e-3)),
         fc.boolean(),
         (values, asFloat32) => {
           const vector = asFloat32 ? Float32Array.from(values) : values.slice();
@@ -102,7 +104,9 @@ describe('normalizeInPlace', () => {
   test('scales doubles whose squares overflow or underflow to norm 1 too', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.double({ noNaN: true, noDefaultInfinity: true }), { minLength: 1, maxLength: 64 }).filter((v) => v.some((x) => x !== 0)),
+        fc
+          .array(fc.double({ noNaN: true, noDefaultInfinity: true }), { minLength: 1, maxLength: 64 })
+          .filter((v) => v.some((x) => x !== 0)),
         (values) => {
           const vector = normalizeInPlace(values.slice());
           expect(Math.abs(norm(vector) - 1)).toBeLessThan(1e-6);

@@ -22,7 +22,10 @@ test('`demo --openai` that fails keeps the failures file it points the user at',
     execFile(
       process.execPath,
       ['examples/demo.mjs', '--openai'],
-      { env: { ...process.env, OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: url, EMBEDRAIL_DEMO_CLI: cli }, timeout: 120_000 },
+      {
+        env: { ...process.env, OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: url, EMBEDRAIL_DEMO_CLI: cli },
+        timeout: 120_000,
+      },
       (error, _stdout, stderr) => resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stderr }),
     );
   });

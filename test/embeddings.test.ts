@@ -15,8 +15,7 @@ beforeAll(() => {
 afterAll(() => client.close());
 
 const raw = { normalize: false } as const;
-const recorded = (name: string) =>
-  readFileSync(new URL(`./fixtures/openai-recorded/${name}`, import.meta.url), 'utf8');
+const recorded = (name: string) => readFileSync(new URL(`./fixtures/openai-recorded/${name}`, import.meta.url), 'utf8');
 
 describe('wire format', () => {
   test('asks for base64 when the caller sets no encoding_format, and decodes it to the exact floats', async () => {
@@ -36,7 +35,15 @@ describe('wire format', () => {
   });
 
   test("decodes OpenAI's recorded base64 answer to its recorded float answer", async () => {
-    api.use(http.post('*/embeddings', () => new HttpResponse(recorded('embeddings-base64-response.json'), { headers: { 'content-type': 'application/json' } })));
+    api.use(
+      http.post(
+        '*/embeddings',
+        () =>
+          new HttpResponse(recorded('embeddings-base64-response.json'), {
+            headers: { 'content-type': 'application/json' },
+          }),
+      ),
+    );
     const floats = JSON.parse(recorded('embeddings-float-response.json')).data[0].embedding as number[];
     const res = await client.embeddings.create({ model: 'text-embedding-3-large', input: 'h', dimensions: 256 }, raw);
     res.data[0]!.embedding.forEach((x, i) => expect(Math.abs(x - floats[i]!)).toBeLessThan(5e-9));
@@ -92,13 +99,22 @@ describe('normalisation and vector type', () => {
   });
 
   test('leaves a zero vector zero, never NaN', async () => {
-    api.use(jsonHandler({ object: 'list', model: 'm', data: [{ object: 'embedding', index: 0, embedding: encodeFloat32Base64(new Float32Array(4)) }] }));
+    api.use(
+      jsonHandler({
+        object: 'list',
+        model: 'm',
+        data: [{ object: 'embedding', index: 0, embedding: encodeFloat32Base64(new Float32Array(4)) }],
+      }),
+    );
     const res = await client.embeddings.create({ model: 'm', input: 'x' });
     expect(res.data[0]!.embedding).toEqual([0, 0, 0, 0]);
   });
 
   test("returns Float32Array for vectorType 'float32', per call over the client's setting", async () => {
-    const res = await client.embeddings.create({ model: 'm', input: 'alpha' }, { vectorType: 'float32', normalize: false });
+    const res = await client.embeddings.create(
+      { model: 'm', input: 'alpha' },
+      { vectorType: 'float32', normalize: false },
+    );
     expect(res.data[0]!.embedding).toBeInstanceOf(Float32Array);
     expect(res.data[0]!.embedding).toEqual(vectorFor('alpha'));
     const f32 = new EmbeddingsClient({ baseURL: api.url, vectorType: 'float32' });
@@ -111,14 +127,22 @@ describe('normalisation and vector type', () => {
 
   test('converts a float answer to Float32Array too', async () => {
     api.use(...openAILike({ format: 'float' }).handlers);
-    const res = await client.embeddings.create({ model: 'm', input: 'alpha' }, { vectorType: 'float32', normalize: false });
+    const res = await client.embeddings.create(
+      { model: 'm', input: 'alpha' },
+      { vectorType: 'float32', normalize: false },
+    );
     expect(res.data[0]!.embedding).toEqual(vectorFor('alpha'));
   });
 });
 
 describe('response validation', () => {
   const item = (index: number, embedding: unknown) => ({ object: 'embedding', index, embedding });
-  const list = (...data: unknown[]) => ({ object: 'list', model: 'm', data, usage: { prompt_tokens: 1, total_tokens: 1 } });
+  const list = (...data: unknown[]) => ({
+    object: 'list',
+    model: 'm',
+    data,
+    usage: { prompt_tokens: 1, total_tokens: 1 },
+  });
   const b64 = (...values: number[]) => encodeFloat32Base64(Float32Array.from(values));
 
   test.each([
@@ -126,13 +150,37 @@ describe('response validation', () => {
     ['too many embeddings', list(item(0, b64(1)), item(1, b64(1)), item(2, b64(1))), 'expected 2 embeddings, got 3'],
     ['a duplicate index', list(item(0, b64(1, 2)), item(0, b64(1, 2))), 'expected indexes 0..1, got 0,0'],
     ['an index out of range', list(item(0, b64(1, 2)), item(2, b64(1, 2))), 'expected indexes 0..1, got 0,2'],
-    ['vectors of different lengths', list(item(0, b64(1, 2)), item(1, b64(1, 2, 3))), 'data[1].embedding has 3 dimensions, expected 2'],
-    ['a byte length that is not a multiple of 4', list(item(0, b64(1)), item(1, Buffer.alloc(6).toString('base64'))), 'data[1].embedding: base64 vector has 6 bytes, not a multiple of 4'],
-    ['a non-number in a float vector', list(item(0, [1, 2]), item(1, [1, 'x'])), 'data[1].embedding[1] is not a finite number ("x")'],
+    [
+      'vectors of different lengths',
+      list(item(0, b64(1, 2)), item(1, b64(1, 2, 3))),
+      'data[1].embedding has 3 dimensions, expected 2',
+    ],
+    [
+      'a byte length that is not a multiple of 4',
+      list(item(0, b64(1)), item(1, Buffer.alloc(6).toString('base64'))),
+      'data[1].embedding: base64 vector has 6 bytes, not a multiple of 4',
+    ],
+    [
+      'a non-number in a float vector',
+      list(item(0, [1, 2]), item(1, [1, 'x'])),
+      'data[1].embedding[1] is not a finite number ("x")',
+    ],
     ['an empty vector', list(item(0, []), item(1, [])), 'data[0].embedding is empty'],
-    ['NaN spelt in base64 bytes', list(item(0, b64(1, 2)), item(1, b64(1, Number.NaN))), 'data[1].embedding[1] is not a finite number (NaN)'],
-    ['Infinity spelt in base64 bytes', list(item(0, b64(Infinity, 2)), item(1, b64(1, 2))), 'data[0].embedding[0] is not a finite number (Infinity)'],
-    ['text where a base64 vector belongs', list(item(0, b64(1, 2)), item(1, 'model overloaded')), 'data[1].embedding: not base64 ("model overloaded")'],
+    [
+      'NaN spelt in base64 bytes',
+      list(item(0, b64(1, 2)), item(1, b64(1, Number.NaN))),
+      'data[1].embedding[1] is not a finite number (NaN)',
+    ],
+    [
+      'Infinity spelt in base64 bytes',
+      list(item(0, b64(Infinity, 2)), item(1, b64(1, 2))),
+      'data[0].embedding[0] is not a finite number (Infinity)',
+    ],
+    [
+      'text where a base64 vector belongs',
+      list(item(0, b64(1, 2)), item(1, 'model overloaded')),
+      'data[1].embedding: not base64 ("model overloaded")',
+    ],
     ['a missing data field', { object: 'list', model: 'm' }, '`data`'],
     ['an embedding of the wrong type', list(item(0, 5), item(1, 5)), '`data.0.embedding`'],
   ])('rejects %s', async (_name, body, reason) => {
@@ -161,20 +209,30 @@ describe('response validation', () => {
   });
 
   test.each([
-    ['a byte length that is not a multiple of 4', list(item(0, b64(1, 2)), item(1, Buffer.alloc(6).toString('base64'))), 'data[1].embedding: base64 vector has 6 bytes, not a multiple of 4'],
-    ['vectors of different lengths', list(item(0, b64(1, 2)), item(1, b64(1, 2, 3))), 'data[1].embedding has 3 dimensions, expected 2'],
+    [
+      'a byte length that is not a multiple of 4',
+      list(item(0, b64(1, 2)), item(1, Buffer.alloc(6).toString('base64'))),
+      'data[1].embedding: base64 vector has 6 bytes, not a multiple of 4',
+    ],
+    [
+      'vectors of different lengths',
+      list(item(0, b64(1, 2)), item(1, b64(1, 2, 3))),
+      'data[1].embedding has 3 dimensions, expected 2',
+    ],
   ])('rejects %s even when the caller asked for base64 strings', async (_name, body, reason) => {
     api.use(jsonHandler(body));
-    const error = await client.embeddings.create({ model: 'm', input: ['a', 'b'], encoding_format: 'base64' }).catch((e) => e);
+    const error = await client.embeddings
+      .create({ model: 'm', input: ['a', 'b'], encoding_format: 'base64' })
+      .catch((e) => e);
     expect(error).toBeInstanceOf(ResponseValidationError);
     expect(error.message).toContain(reason);
   });
 
   test('rejects a float answer beyond the float32 range when asked for unnormalised Float32Array', async () => {
     api.use(jsonHandler(list(item(0, [1, 1e39]))));
-    await expect(client.embeddings.create({ model: 'm', input: 'a' }, { vectorType: 'float32', normalize: false })).rejects.toThrow(
-      'data[0].embedding[1] is outside the float32 range (1e+39)',
-    );
+    await expect(
+      client.embeddings.create({ model: 'm', input: 'a' }, { vectorType: 'float32', normalize: false }),
+    ).rejects.toThrow('data[0].embedding[1] is outside the float32 range (1e+39)');
   });
 
   test('normalises a float answer beyond the float32 range before making it a Float32Array', async () => {
@@ -184,7 +242,12 @@ describe('response validation', () => {
   });
 
   test('rejects malformed JSON', async () => {
-    api.use(http.post('*/embeddings', () => new HttpResponse('{"object":"list","data":[', { headers: { 'content-type': 'application/json' } })));
+    api.use(
+      http.post(
+        '*/embeddings',
+        () => new HttpResponse('{"object":"list","data":[', { headers: { 'content-type': 'application/json' } }),
+      ),
+    );
     const error = await client.embeddings.create({ model: 'm', input: 'a' }).catch((e) => e);
     expect(error).toBeInstanceOf(ResponseValidationError);
     expect(error.message).toContain('body is not JSON');
@@ -199,7 +262,12 @@ describe('parameter validation, before any request', () => {
     ['empty text', { model: 'm', input: '' }, '`input` must not be an empty string', '""'],
     ['empty text in a list', { model: 'm', input: ['a', ''] }, '`input[1]` must not be an empty string', '""'],
     ['empty token array', { model: 'm', input: [[1], []] }, '`input[1]`', '[]'],
-    ['a number as input', { model: 'm', input: 5 }, '`input` must be a string, an array of strings, an array of token ids or an array of token-id arrays', '5'],
+    [
+      'a number as input',
+      { model: 'm', input: 5 },
+      '`input` must be a string, an array of strings, an array of token ids or an array of token-id arrays',
+      '5',
+    ],
     ['no params at all', null, 'Invalid embeddings params: must be an object (got null)', 'null'],
     ['mixed input list', { model: 'm', input: ['a', 1] }, '`input`', '["a",1]'],
     ['negative token', { model: 'm', input: [1, -2] }, '`input[1]`', '-2'],

@@ -52,10 +52,18 @@ describe('apiErrorFor', () => {
   });
 
   test("carries the server's error fields, request id and message", () => {
-    const body = { error: { message: 'Too many inputs', type: 'invalid_request_error', param: 'input', code: 'bad_input' } };
+    const body = {
+      error: { message: 'Too many inputs', type: 'invalid_request_error', param: 'input', code: 'bad_input' },
+    };
     const error = make(400, body, { 'x-request-id': 'req_123' });
     expect(error.message).toBe('POST /embeddings failed with status 400: Too many inputs');
-    expect(error).toMatchObject({ code: 'bad_input', type: 'invalid_request_error', param: 'input', requestId: 'req_123', body });
+    expect(error).toMatchObject({
+      code: 'bad_input',
+      type: 'invalid_request_error',
+      param: 'input',
+      requestId: 'req_123',
+      body,
+    });
   });
 
   test('takes a top-level message from servers that do not nest it', () => {
@@ -65,8 +73,13 @@ describe('apiErrorFor', () => {
   });
 
   test('takes the message from servers that send the error as a string', () => {
-    const error = make(413, { error: 'Input validation error: inputs must have less than 512 tokens', error_type: 'validation' });
-    expect(error.message).toBe('POST /embeddings failed with status 413: Input validation error: inputs must have less than 512 tokens');
+    const error = make(413, {
+      error: 'Input validation error: inputs must have less than 512 tokens',
+      error_type: 'validation',
+    });
+    expect(error.message).toBe(
+      'POST /embeddings failed with status 413: Input validation error: inputs must have less than 512 tokens',
+    );
   });
 
   test('keeps a message with method, path and status when the body is not JSON', () => {
@@ -100,16 +113,30 @@ describe('other errors', () => {
 
 /** Every error class the package exports, with the name it must keep whatever a bundler does. */
 const ERROR_CLASSES = Object.entries(embedrail).filter(
-  ([, value]) => typeof value === 'function' && (value === EmbeddingsError || value.prototype instanceof EmbeddingsError),
+  ([, value]) =>
+    typeof value === 'function' && (value === EmbeddingsError || value.prototype instanceof EmbeddingsError),
 ) as [string, typeof EmbeddingsError][];
 
 describe('error names', () => {
   test('every exported error class is found', () => {
     expect(ERROR_CLASSES.map(([name]) => name).sort()).toEqual([
-      'APIConnectionError', 'APIError', 'APITimeoutError', 'APIUserAbortError', 'AuthenticationError',
-      'BadRequestError', 'BatchEmbeddingError', 'ConflictError', 'EmbeddingsError', 'InternalServerError',
-      'InvalidArgumentError', 'NotFoundError', 'PermissionDeniedError', 'RateLimitError',
-      'ResponseTooLargeError', 'ResponseValidationError', 'UnprocessableEntityError',
+      'APIConnectionError',
+      'APIError',
+      'APITimeoutError',
+      'APIUserAbortError',
+      'AuthenticationError',
+      'BadRequestError',
+      'BatchEmbeddingError',
+      'ConflictError',
+      'EmbeddingsError',
+      'InternalServerError',
+      'InvalidArgumentError',
+      'NotFoundError',
+      'PermissionDeniedError',
+      'RateLimitError',
+      'ResponseTooLargeError',
+      'ResponseValidationError',
+      'UnprocessableEntityError',
     ]);
   });
 
@@ -136,9 +163,15 @@ describe('error names', () => {
 describe('errors from another copy of the package (the CommonJS build seen from ESM)', () => {
   test('are instanceof the classes of this copy by their brand, and pass the guards', async () => {
     vi.resetModules();
-    const other = (await import('../src/index.js')) as typeof embedrail;
+    const other = await import('../src/index.js');
     expect(other.APIError).not.toBe(APIError);
-    const foreign = new other.BadRequestError({ method: 'POST', path: '/embeddings', status: 400, headers: {}, body: {} });
+    const foreign = new other.BadRequestError({
+      method: 'POST',
+      path: '/embeddings',
+      status: 400,
+      headers: {},
+      body: {},
+    });
     expect(foreign instanceof other.BadRequestError).toBe(true);
     expect(foreign instanceof BadRequestError).toBe(true);
     expect(foreign instanceof APIError).toBe(true);
@@ -162,8 +195,18 @@ describe('errors from another copy of the package (the CommonJS build seen from 
     expect(isEmbeddingsError({ name: 'APIError', status: 400 })).toBe(false);
     expect(isAPIError(null)).toBe(false);
     expect(make(400) instanceof MyError).toBe(false);
-    expect(new MyError({ method: 'POST', path: '/e', status: 400, headers: {}, body: {} }) instanceof APIError).toBe(true);
-    expect(new ResponseTooLargeError({ method: 'POST', url: 'http://h/v1/embeddings', status: 200, limit: 1, received: 2 }) instanceof ResponseValidationError).toBe(false);
+    expect(new MyError({ method: 'POST', path: '/e', status: 400, headers: {}, body: {} }) instanceof APIError).toBe(
+      true,
+    );
+    expect(
+      new ResponseTooLargeError({
+        method: 'POST',
+        url: 'http://h/v1/embeddings',
+        status: 200,
+        limit: 1,
+        received: 2,
+      }) instanceof ResponseValidationError,
+    ).toBe(false);
   });
 });
 
@@ -171,12 +214,22 @@ describe("openai-node's fields", () => {
   const api = useFakeApi();
 
   test('an APIError read at the wire has requestID and error as openai-node spells them', async () => {
-    const body = { error: { message: 'Invalid model', type: 'invalid_request_error', param: 'model', code: 'model_not_found' } };
+    const body = {
+      error: { message: 'Invalid model', type: 'invalid_request_error', param: 'model', code: 'model_not_found' },
+    };
     api.use(jsonHandler(body, 404, { 'x-request-id': 'req_42' }));
     const client = new embedrail.EmbeddingsClient({ baseURL: api.url, maxRetries: 0 });
     const error = await client.embeddings.create({ model: 'nope', input: 'x' }).catch((e) => e);
     expect(error).toBeInstanceOf(NotFoundError);
-    expect(error).toMatchObject({ status: 404, requestID: 'req_42', requestId: 'req_42', error: body.error, code: 'model_not_found', param: 'model', type: 'invalid_request_error' });
+    expect(error).toMatchObject({
+      status: 404,
+      requestID: 'req_42',
+      requestId: 'req_42',
+      error: body.error,
+      code: 'model_not_found',
+      param: 'model',
+      type: 'invalid_request_error',
+    });
     expect(error.headers['x-request-id']).toBe('req_42');
     await client.close();
   });

@@ -12,7 +12,11 @@ const api = useFakeApi();
 async function post(body: object, options: OpenAILikeOptions = {}) {
   const server = openAILike(options);
   api.use(...server.handlers);
-  const res = await fetch(`${api.url}/embeddings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await fetch(`${api.url}/embeddings`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   return { status: res.status, body: (await res.json()) as any, seen: server.seen };
 }
 
@@ -25,14 +29,20 @@ describe('openAILike()', () => {
     [undefined, undefined, 'float'],
     ['float', 'base64', 'float'],
     ['base64', 'float', 'base64'],
-  ] as const)('format %s with encoding_format %s answers %s, each vector derived from its own text', async (format, encoding, answered) => {
-    const { status, body } = await post({ model: 'm', input: ['alpha', 'beta'], encoding_format: encoding, dimensions: 4 }, { format });
-    expect(status).toBe(200);
-    const expected = ['alpha', 'beta'].map((text) => vectorFor(text, 4));
-    expect(body.data.map((d: { embedding: unknown }) => d.embedding)).toEqual(
-      expected.map((vector) => (answered === 'base64' ? base64Of(vector) : Array.from(vector))),
-    );
-  });
+  ] as const)(
+    'format %s with encoding_format %s answers %s, each vector derived from its own text',
+    async (format, encoding, answered) => {
+      const { status, body } = await post(
+        { model: 'm', input: ['alpha', 'beta'], encoding_format: encoding, dimensions: 4 },
+        { format },
+      );
+      expect(status).toBe(200);
+      const expected = ['alpha', 'beta'].map((text) => vectorFor(text, 4));
+      expect(body.data.map((d: { embedding: unknown }) => d.embedding)).toEqual(
+        expected.map((vector) => (answered === 'base64' ? base64Of(vector) : Array.from(vector))),
+      );
+    },
+  );
 
   test('shuffle answers data in reverse order with each index kept on its vector', async () => {
     const { body } = await post({ model: 'm', input: ['a', 'b', 'c'] }, { shuffle: true });
@@ -53,7 +63,11 @@ describe('openAILike()', () => {
     ['an empty string', { model: 'm', input: ['a', ''] }, {}],
     ['an empty token array', { model: 'm', input: [[]] }, {}],
     ['no model', { input: 'a' }, {}],
-    [`${OPENAI_LIMITS.maxInputs + 1} inputs`, { model: 'm', input: Array.from({ length: OPENAI_LIMITS.maxInputs + 1 }, () => 'a') }, {}],
+    [
+      `${OPENAI_LIMITS.maxInputs + 1} inputs`,
+      { model: 'm', input: Array.from({ length: OPENAI_LIMITS.maxInputs + 1 }, () => 'a') },
+      {},
+    ],
     ['a text failText picks', { model: 'm', input: ['fine', 'bad'] }, { failText: (text: string) => text === 'bad' }],
   ])('answers 400 with an OpenAI error body for %s', async (_name, request, options) => {
     const { status, body } = await post(request, options);

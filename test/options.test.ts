@@ -67,7 +67,11 @@ describe('options', () => {
     [{ vectorType: 'f64' }, '`vectorType`', '(got "f64")'],
     [{ baseURL: 'not a url' }, '`baseURL`', '(got "not a url")'],
     [{ baseURL: 'ftp://x' }, '`baseURL`', '(got "ftp://x")'],
-    [{ baseURL: 'http://127.0.0.1:8787/v1/embeddings/' }, 'drop the trailing /embeddings', '(got "http://127.0.0.1:8787/v1/embeddings")'],
+    [
+      { baseURL: 'http://127.0.0.1:8787/v1/embeddings/' },
+      'drop the trailing /embeddings',
+      '(got "http://127.0.0.1:8787/v1/embeddings")',
+    ],
   ])('rejects client option %j naming it and its value', (options, field, value) => {
     const make = () => new EmbeddingsClient({ apiKey: KEY, ...(options as object) });
     expect(make).toThrow(InvalidArgumentError);
@@ -85,8 +89,12 @@ describe('options', () => {
     const client = new EmbeddingsClient({ baseURL: api.url });
     await expect(client.embeddings.create(params, { timeout: -5 })).rejects.toThrow('`timeout`');
     await expect(client.embeddings.create(params, { signal: 'x' as never })).rejects.toThrow('`signal`');
-    await expect(client.embeddings.create(params, { timeoutMs: 5 } as never)).rejects.toThrow('unknown field(s) `timeoutMs`');
-    await expect(client.embeddings.create(params, { apiKey: KEY } as never)).rejects.toThrow('unknown field(s) `apiKey`');
+    await expect(client.embeddings.create(params, { timeoutMs: 5 } as never)).rejects.toThrow(
+      'unknown field(s) `timeoutMs`',
+    );
+    await expect(client.embeddings.create(params, { apiKey: KEY } as never)).rejects.toThrow(
+      'unknown field(s) `apiKey`',
+    );
     expect(api.requests).toHaveLength(0);
   });
 });

@@ -33,7 +33,10 @@ function benchCase(server: SimulationOptions['server'], jobs: SimulatedJob[], se
 
 /** Short texts: 2048 inputs of a few tokens, so the request count binds as much as the tokens. */
 const shortTexts = { rpm: 1200, tpm: 5_000_000, burstSeconds: 1 };
-const short = (count: number, seed: number): SimulatedJob => ({ requests: sizes(count, 3000, 5000, seed), concurrency: 8 });
+const short = (count: number, seed: number): SimulatedJob => ({
+  requests: sizes(count, 3000, 5000, seed),
+  concurrency: 8,
+});
 
 const CASES: Record<string, Case> = {
   'OpenAI headers, 1 s burst, short texts': benchCase({ ...shortTexts, headerStyle: 'openai' }, [short(1500, 1)], 1),
@@ -49,7 +52,11 @@ const CASES: Record<string, Case> = {
     4,
     true,
   ),
-  'two jobs sharing one limiter, OpenAI headers': benchCase({ ...shortTexts, headerStyle: 'openai' }, [short(750, 5), short(750, 6)], 5),
+  'two jobs sharing one limiter, OpenAI headers': benchCase(
+    { ...shortTexts, headerStyle: 'openai' },
+    [short(750, 5), short(750, 6)],
+    5,
+  ),
 };
 
 describe('simulated jobs against the local server emulation, limits learnt from answers only', () => {
@@ -66,6 +73,9 @@ describe('simulated jobs against the local server emulation, limits learnt from 
       expect(result.snapshot!.requests.source).toBe('estimated');
       expect(result.snapshot!.requests.perMinute! / options.server.rpm!).toBeGreaterThan(0.9);
     }
-    expect(share <= options.refused || result.refused <= 1, `${result.refused} of ${result.attempts} answered 429`).toBe(true);
+    expect(
+      share <= options.refused || result.refused <= 1,
+      `${result.refused} of ${result.attempts} answered 429`,
+    ).toBe(true);
   });
 });

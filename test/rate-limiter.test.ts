@@ -1,5 +1,10 @@
 import { afterEach, describe, expect, test, vi } from 'vitest';
-import { composeRateLimiters, InMemoryRateLimiter, type RateLimitGrant, type RateLimitWait } from '../src/rate-limit/index.js';
+import {
+  composeRateLimiters,
+  InMemoryRateLimiter,
+  type RateLimitGrant,
+  type RateLimitWait,
+} from '../src/rate-limit/index.js';
 import { InvalidArgumentError } from '../src/errors.js';
 import { VirtualClock } from './support/rate-sim.js';
 
@@ -85,7 +90,7 @@ describe('no opening burst', () => {
 });
 
 describe('burst size learnt, not assumed', () => {
-  test("a per-minute limit of 600 with 9 remaining is a burst of 10, not 600: the rest are paced at 10 a second", async () => {
+  test('a per-minute limit of 600 with 9 remaining is a burst of 10, not 600: the rest are paced at 10 a second', async () => {
     const { clock, acquire, limiter } = setup();
     const first = acquire();
     await clock.advance(0);
@@ -260,7 +265,10 @@ describe('the line', () => {
 
   test.each([
     [{ requestsPerMinute: 0 }, 'Invalid InMemoryRateLimiter options: `requestsPerMinute` must be a number > 0 (got 0)'],
-    [{ tokensPerMinute: Number.NaN }, 'Invalid InMemoryRateLimiter options: `tokensPerMinute` must be a number > 0 (got NaN)'],
+    [
+      { tokensPerMinute: Number.NaN },
+      'Invalid InMemoryRateLimiter options: `tokensPerMinute` must be a number > 0 (got NaN)',
+    ],
   ])('%j is refused naming the option and the value', (options, message) => {
     expect(() => new InMemoryRateLimiter(options)).toThrow(InvalidArgumentError);
     expect(() => new InMemoryRateLimiter(options)).toThrow(message);

@@ -15,7 +15,9 @@ const root = process.cwd();
 
 function filesUnder(path: string): string[] {
   if (!statSync(path).isDirectory()) return [path];
-  return readdirSync(path).flatMap((name) => (name === 'node_modules' || name === 'fixtures' ? [] : filesUnder(join(path, name))));
+  return readdirSync(path).flatMap((name) =>
+    name === 'node_modules' || name === 'fixtures' ? [] : filesUnder(join(path, name)),
+  );
 }
 
 function exec(
@@ -58,7 +60,9 @@ test('the vendored fixtures are the upstream files byte for byte, as test/fixtur
   expect(sums).toHaveLength(3);
   for (const line of sums) {
     const [expected, name] = line.split(/\s+/) as [string, string];
-    const actual = createHash('sha256').update(readFileSync(join(dir, name))).digest('hex');
+    const actual = createHash('sha256')
+      .update(readFileSync(join(dir, name)))
+      .digest('hex');
     expect(actual, name).toBe(expected);
     expect(readme, name).toContain(`\`${name}\``);
     expect(readme, name).toContain(expected);
@@ -67,11 +71,22 @@ test('the vendored fixtures are the upstream files byte for byte, as test/fixtur
 
 describe('the contract test fails instead of skipping when it was asked for', () => {
   const vitest = (env: Record<string, string | undefined>) =>
-    exec(process.execPath, ['node_modules/vitest/vitest.mjs', 'run', 'test/contract.test.ts'], { NO_COLOR: '1', ...env });
+    exec(process.execPath, ['node_modules/vitest/vitest.mjs', 'run', 'test/contract.test.ts'], {
+      NO_COLOR: '1',
+      ...env,
+    });
 
   test.each([
-    ['PRISM_URL is empty, as a failed `PRISM_URL=$(scripts/prism.sh start ...)` leaves it', () => ({ PRISM_URL: '', CI: '' }), /PRISM_URL is set but empty/],
-    ['PRISM_URL names a port nothing answers on', async () => ({ PRISM_URL: `http://127.0.0.1:${await closedPort()}`, CI: '' }), /Prism does not answer at PRISM_URL=http:\/\/127\.0\.0\.1:\d+/],
+    [
+      'PRISM_URL is empty, as a failed `PRISM_URL=$(scripts/prism.sh start ...)` leaves it',
+      () => ({ PRISM_URL: '', CI: '' }),
+      /PRISM_URL is set but empty/,
+    ],
+    [
+      'PRISM_URL names a port nothing answers on',
+      async () => ({ PRISM_URL: `http://127.0.0.1:${await closedPort()}`, CI: '' }),
+      /Prism does not answer at PRISM_URL=http:\/\/127\.0\.0\.1:\d+/,
+    ],
     ['CI is set and PRISM_URL is not', () => ({ PRISM_URL: undefined, CI: 'true' }), /PRISM_URL is not set, and CI is/],
   ])('%s', async (_case, env, message) => {
     const result = await vitest(await env());
@@ -101,7 +116,9 @@ describe('scripts/prism.sh start exits non-zero, saying why, when Prism does not
   test('Prism exits at once: exit 1, its log shown, no URL printed', async () => {
     const fake = fakePrism('echo "cannot load the spec" >&2; exit 3');
     try {
-      const result = await exec('bash', ['scripts/prism.sh', 'start', fake.dir], { PRISM_PORT: String(await closedPort()) });
+      const result = await exec('bash', ['scripts/prism.sh', 'start', fake.dir], {
+        PRISM_PORT: String(await closedPort()),
+      });
       expect(result.code).toBe(1);
       expect(result.stdout).toBe('');
       expect(result.stderr).toContain('prism: exited before answering; its log:');

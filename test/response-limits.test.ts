@@ -1,12 +1,7 @@
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { http, HttpResponse } from 'msw';
 import { describe, expect, test } from 'vitest';
-import {
-  EmbeddingsClient,
-  InternalServerError,
-  ResponseTooLargeError,
-  ResponseValidationError,
-} from '../src/index.js';
+import { EmbeddingsClient, InternalServerError, ResponseTooLargeError, ResponseValidationError } from '../src/index.js';
 import { encodeFloat32Base64 } from '../src/decode.js';
 import { useFakeApi } from './support/fake-api.js';
 import { openAILike, vectorFor } from './support/openai-like.js';
@@ -41,15 +36,22 @@ function lazyBody(total: number, byte = 0x20) {
 
 /** Answers with `body` (a string or bytes) sent as `content-encoding: encoding`. */
 function encodedHandler(body: Uint8Array | string, encoding: string, status = 200) {
-  return http.post('*/embeddings', () =>
-    new HttpResponse(body, { status, headers: { 'content-type': 'application/json', 'content-encoding': encoding } }),
+  return http.post(
+    '*/embeddings',
+    () =>
+      new HttpResponse(body, { status, headers: { 'content-type': 'application/json', 'content-encoding': encoding } }),
   );
 }
 
 describe('maxResponseBytes', () => {
   test('stops reading an oversized 2xx body as soon as it passes the limit, and does not retry', async () => {
     const body = lazyBody(256 * MiB);
-    api.use(http.post('*/embeddings', () => new HttpResponse(body.stream, { headers: { 'content-type': 'application/json' } })));
+    api.use(
+      http.post(
+        '*/embeddings',
+        () => new HttpResponse(body.stream, { headers: { 'content-type': 'application/json' } }),
+      ),
+    );
     const client = new EmbeddingsClient({ baseURL: api.url, maxRetries: 2, maxResponseBytes: MiB });
     const error = await client.embeddings.create(params).catch((e) => e);
     expect(error).toBeInstanceOf(ResponseTooLargeError);
@@ -69,13 +71,17 @@ describe('maxResponseBytes', () => {
 
   test("a call's maxResponseBytes wins over the client's", async () => {
     const padded = answer.replace('{', `{"padding":"${'x'.repeat(2 * MiB)}",`);
-    api.use(http.post('*/embeddings', () => new HttpResponse(padded, { headers: { 'content-type': 'application/json' } })));
+    api.use(
+      http.post('*/embeddings', () => new HttpResponse(padded, { headers: { 'content-type': 'application/json' } })),
+    );
     const client = new EmbeddingsClient({ baseURL: api.url, maxRetries: 0, maxResponseBytes: MiB });
     await expect(client.embeddings.create(params)).rejects.toBeInstanceOf(ResponseTooLargeError);
     const res = await client.embeddings.create(params, { maxResponseBytes: 4 * MiB, normalize: false });
     expect(res.data[0]!.embedding).toEqual(Array.from(vectorFor('hello')));
     const tight = new EmbeddingsClient({ baseURL: api.url, maxRetries: 0 });
-    await expect(tight.embeddings.create(params, { maxResponseBytes: MiB })).rejects.toBeInstanceOf(ResponseTooLargeError);
+    await expect(tight.embeddings.create(params, { maxResponseBytes: MiB })).rejects.toBeInstanceOf(
+      ResponseTooLargeError,
+    );
     await Promise.all([client.close(), tight.close()]);
   });
 
@@ -86,15 +92,26 @@ describe('maxResponseBytes', () => {
       { maxResponseBytes: 64, maxInputsPerRequest: 1, onFailure: 'collect' },
     );
     expect(res.data).toHaveLength(0);
-    expect(res.failures.map((f) => [f.index, f.error.name])).toEqual([[0, 'ResponseTooLargeError'], [1, 'ResponseTooLargeError'], [2, 'ResponseTooLargeError']]);
+    expect(res.failures.map((f) => [f.index, f.error.name])).toEqual([
+      [0, 'ResponseTooLargeError'],
+      [1, 'ResponseTooLargeError'],
+      [2, 'ResponseTooLargeError'],
+    ]);
     expect(api.requests).toHaveLength(3);
-    await expect(client.embeddings.createMany({ model: 'm', input: ['a'] }, { maxResponseBytes: 0 })).rejects.toThrow('`maxResponseBytes`');
+    await expect(client.embeddings.createMany({ model: 'm', input: ['a'] }, { maxResponseBytes: 0 })).rejects.toThrow(
+      '`maxResponseBytes`',
+    );
     await client.close();
   });
 
   test('reads only the start of an endless error body, keeping the status error and its retries', async () => {
     const body = lazyBody(256 * MiB, 0x78);
-    api.use(http.post('*/embeddings', () => new HttpResponse(body.stream, { status: 502, headers: { 'content-type': 'text/html' } })));
+    api.use(
+      http.post(
+        '*/embeddings',
+        () => new HttpResponse(body.stream, { status: 502, headers: { 'content-type': 'text/html' } }),
+      ),
+    );
     const client = new EmbeddingsClient({ baseURL: api.url, maxRetries: 0 });
     const error = await client.embeddings.create(params).catch((e) => e);
     expect(error).toBeInstanceOf(InternalServerError);
@@ -130,7 +147,9 @@ describe('content-encoding', () => {
     const error = await client.embeddings.create(params).catch((e) => e);
     expect(error).toBeInstanceOf(ResponseTooLargeError);
     expect(error.received).toBeLessThan(2 * MiB);
-    expect(error.message).toMatch(/maxResponseBytes \(1048576 bytes\): reading stopped after \d+ bytes decoded from gzip$/);
+    expect(error.message).toMatch(
+      /maxResponseBytes \(1048576 bytes\): reading stopped after \d+ bytes decoded from gzip$/,
+    );
     expect(api.requests).toHaveLength(1);
     await client.close();
   });
@@ -161,7 +180,9 @@ describe('content-encoding', () => {
     const body = gzipSync(JSON.stringify({ error: { message: 'Invalid model', type: 'invalid_request_error' } }));
     api.use(encodedHandler(body, 'gzip', 400));
     const client = new EmbeddingsClient({ baseURL: api.url, maxRetries: 0 });
-    await expect(client.embeddings.create(params)).rejects.toThrow('POST /embeddings failed with status 400: Invalid model');
+    await expect(client.embeddings.create(params)).rejects.toThrow(
+      'POST /embeddings failed with status 400: Invalid model',
+    );
     await client.close();
   });
 });

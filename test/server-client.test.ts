@@ -16,7 +16,7 @@ import { maxDifference } from './support/vector-math.js';
 /** Records each request body the client's real undici transport puts on the wire. */
 function recordingDispatcher(bodies: unknown[]): Dispatcher {
   return new Agent().compose((dispatch) => (options, handler) => {
-    bodies.push(JSON.parse(String(options.body)));
+    bodies.push(JSON.parse(options.body as string));
     return dispatch(options, handler);
   });
 }
@@ -59,7 +59,10 @@ describe('EmbeddingsClient against the local server', () => {
   });
 
   test('dimensions reaches the server and sets the vector length; vectorType float32 gives Float32Array', async () => {
-    const res = await client.embeddings.create({ model: 'm', input: 'short', dimensions: 256 }, { vectorType: 'float32' });
+    const res = await client.embeddings.create(
+      { model: 'm', input: 'short', dimensions: 256 },
+      { vectorType: 'float32' },
+    );
     expect(bodies).toEqual([{ model: 'm', input: 'short', dimensions: 256, encoding_format: 'base64' }]);
     const vector = res.data[0]!.embedding;
     expect(vector).toBeInstanceOf(Float32Array);
@@ -67,7 +70,12 @@ describe('EmbeddingsClient against the local server', () => {
   });
 
   test("encoding_format 'float' gets float JSON with the same vectors", async () => {
-    const res = await client.embeddings.create({ model: 'm', input: 'floats please', encoding_format: 'float', dimensions: 32 });
+    const res = await client.embeddings.create({
+      model: 'm',
+      input: 'floats please',
+      encoding_format: 'float',
+      dimensions: 32,
+    });
     expect(bodies).toEqual([{ model: 'm', input: 'floats please', encoding_format: 'float', dimensions: 32 }]);
     expect(maxDifference(res.data[0]!.embedding, localHashEmbedding('floats please', 32))).toBeLessThan(1e-6);
   });
@@ -94,7 +102,12 @@ describe('server errors reach the caller as the right classes', () => {
     const error = await client.embeddings.create({ model: 'm', input: 'x', dimensions: 5000 }).catch((e: unknown) => e);
     expect(bodies).toHaveLength(1);
     expect(error).toBeInstanceOf(BadRequestError);
-    expect(error).toMatchObject({ status: 400, param: 'dimensions', code: 'integer_above_max_value', type: 'invalid_request_error' });
+    expect(error).toMatchObject({
+      status: 400,
+      param: 'dimensions',
+      code: 'integer_above_max_value',
+      type: 'invalid_request_error',
+    });
     expect((error as APIError).requestId).toMatch(/^req_[0-9a-f]{32}$/);
     expect((error as Error).message).toContain('Expected a value <= 3072, but got 5000 instead.');
   });

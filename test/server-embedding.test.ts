@@ -22,7 +22,9 @@ describe('localHashEmbedding', () => {
     const a = localHashEmbedding('The quick brown fox', 16);
     expect(localHashEmbedding('The quick brown fox', 16)).toEqual(a);
     // Pinned so a change to the features shows up here, not as silently different vectors.
-    expect(encodeFloat32Base64(a)).toMatchInlineSnapshot(`"s53nPnky072RItM+qVnQvnulQLyFX6c+w5EAv/twcD1veJw9lRupvYN+LT7g0Zw9OoQqvmQPiTyPrc084jPSvQ=="`);
+    expect(encodeFloat32Base64(a)).toMatchInlineSnapshot(
+      `"s53nPnky072RItM+qVnQvnulQLyFX6c+w5EAv/twcD1veJw9lRupvYN+LT7g0Zw9OoQqvmQPiTyPrc084jPSvQ=="`,
+    );
   });
 
   test('texts that share words are closer than texts that share none', () => {
@@ -38,7 +40,10 @@ describe('localHashEmbedding', () => {
   test('function words weigh little: sharing nouns beats sharing "the", "and" and "with"', () => {
     const d = 384;
     const query = localHashEmbedding('bread dough rises with yeast', d);
-    const nouns = localHashEmbedding('Sourdough bread is leavened by a starter of wild yeast and lactic acid bacteria.', d);
+    const nouns = localHashEmbedding(
+      'Sourdough bread is leavened by a starter of wild yeast and lactic acid bacteria.',
+      d,
+    );
     const glue = localHashEmbedding('Brushing teeth twice a day with fluoride toothpaste helps prevent cavities.', d);
     expect(cosine(query, nouns)).toBeGreaterThan(cosine(query, glue) + 0.1);
     // Still a vector of its own, not the fallback every empty text shares.
@@ -102,12 +107,14 @@ describe('localHashEmbedding', () => {
 
 describe('spread', () => {
   test('is orthogonal for any length: dot products and norms are kept (property)', () => {
-    const vectors = fc.integer({ min: 1, max: 300 }).chain((n) =>
-      fc.tuple(
-        fc.array(fc.double({ min: -1, max: 1, noNaN: true }), { minLength: n, maxLength: n }),
-        fc.array(fc.double({ min: -1, max: 1, noNaN: true }), { minLength: n, maxLength: n }),
-      ),
-    );
+    const vectors = fc
+      .integer({ min: 1, max: 300 })
+      .chain((n) =>
+        fc.tuple(
+          fc.array(fc.double({ min: -1, max: 1, noNaN: true }), { minLength: n, maxLength: n }),
+          fc.array(fc.double({ min: -1, max: 1, noNaN: true }), { minLength: n, maxLength: n }),
+        ),
+      );
     fc.assert(
       fc.property(vectors, ([a, b]) => {
         const dot = (x: ArrayLike<number>, y: ArrayLike<number>) => Array.from(x).reduce((s, v, i) => s + v * y[i]!, 0);

@@ -14,7 +14,10 @@ async function run(options: Parameters<typeof createServer>[0], count: number) {
   const { url } = await server.listen(0);
   const answers: { status: number; type: string; body: string; headers: Record<string, string> }[] = [];
   for (let i = 0; i < count; i++) {
-    const res = await fetch(`${url}/embeddings`, { method: 'POST', body: JSON.stringify({ model: 'm', input: `t${i}` }) });
+    const res = await fetch(`${url}/embeddings`, {
+      method: 'POST',
+      body: JSON.stringify({ model: 'm', input: `t${i}` }),
+    });
     answers.push({
       status: res.status,
       type: res.headers.get('content-type') ?? '',

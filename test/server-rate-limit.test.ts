@@ -114,7 +114,9 @@ describe('rate limits', () => {
     const res = await post(tokens(300));
     expect(res.status).toBe(429);
     expect(res.body.error.type).toBe('tokens');
-    expect(res.body.error.message).toMatch(/on tokens per min \(TPM\): Limit 600, Used 500, Requested 300\. Please try again in 20s\./);
+    expect(res.body.error.message).toMatch(
+      /on tokens per min \(TPM\): Limit 600, Used 500, Requested 300\. Please try again in 20s\./,
+    );
     // 200 tokens missing at 10 tokens/s.
     expect(res.headers['retry-after-ms']).toBe('20000');
     expect(res.headers['x-ratelimit-remaining-tokens']).toBe('100');
@@ -151,7 +153,9 @@ describe('rate limits', () => {
     expect(res.status).toBe(429);
     expect(res.headers['x-should-retry']).toBe('false');
     expect(res.headers['retry-after']).toBeUndefined();
-    expect(res.body.error.message).toMatch(/^Request too large for local-hash-embedding on tokens per min \(TPM\): Limit 100, Requested 101\./);
+    expect(res.body.error.message).toMatch(
+      /^Request too large for local-hash-embedding on tokens per min \(TPM\): Limit 100, Requested 101\./,
+    );
   });
 
   test('usage, not characters, is what tpm counts: cl100k tokens of text inputs', async () => {
@@ -212,7 +216,10 @@ describe('burst window and header styles', () => {
 
   test("headerStyle 'azure': only remaining-* on every answer, and retry-after-ms on a 429", () => {
     const { admit } = admitter({ rpm: 2, tpm: 1000, headerStyle: 'azure' });
-    expect(admit(100).headers).toEqual({ 'x-ratelimit-remaining-requests': '1', 'x-ratelimit-remaining-tokens': '900' });
+    expect(admit(100).headers).toEqual({
+      'x-ratelimit-remaining-requests': '1',
+      'x-ratelimit-remaining-tokens': '900',
+    });
     admit(100);
     const refused = admit(100);
     expect(refused.status).toBe(429);
@@ -235,8 +242,14 @@ describe('burst window and header styles', () => {
   test.each([
     [{ burstSeconds: 0 }, 'Invalid createServer options: `burstSeconds` must be a number > 0 and ≤ 60 (got 0)'],
     [{ burstSeconds: 61 }, 'Invalid createServer options: `burstSeconds` must be a number > 0 and ≤ 60 (got 61)'],
-    [{ headerStyle: 'aws' as never }, `Invalid createServer options: \`headerStyle\` must be one of 'openai', 'azure', 'none' (got "aws")`],
-    [{ burstSeconds: 0.5 }, 'Invalid createServer options: `burstSeconds` must hold at least one request: 0.5 s of 60 requests per minute is 0.5'],
+    [
+      { headerStyle: 'aws' as never },
+      `Invalid createServer options: \`headerStyle\` must be one of 'openai', 'azure', 'none' (got "aws")`,
+    ],
+    [
+      { burstSeconds: 0.5 },
+      'Invalid createServer options: `burstSeconds` must hold at least one request: 0.5 s of 60 requests per minute is 0.5',
+    ],
   ])('%j is refused naming the option and the value', (extra, message) => {
     const build = () => new RateLimiter({ rpm: 60, tpm: undefined, ...extra }, () => 0, 'm');
     expect(build).toThrow(InvalidArgumentError);

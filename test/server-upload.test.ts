@@ -37,25 +37,29 @@ describe('a body over maxBodyBytes, sent by the client to `embedrail serve` in i
   test.each([
     ['a little over the limit', 20, SERVER_DEFAULTS.maxBodyBytes + 512 * 1024],
     ['nearly the drain bound', 4, DRAIN_FACTOR * SERVER_DEFAULTS.maxBodyBytes - 1024 * 1024],
-  ])('%s: %i uploads give as many 413 answers, each sent once, never a connection error', async (_case, tries, size) => {
-    let sent = 0;
-    const agent = new Agent().compose((dispatch) => (options, handler) => {
-      sent++;
-      return dispatch(options, handler);
-    });
-    const client = new EmbeddingsClient({ baseURL: url, maxRetries: 2, dispatcher: agent });
-    const input = 'x'.repeat(size);
-    const outcomes: unknown[] = [];
-    for (let i = 0; i < tries; i++) {
-      const error = await client.embeddings.create({ model: 'm', input }).catch((e: unknown) => e);
-      outcomes.push(error instanceof APIError ? `${error.status} ${error.code}` : error);
-      expect(error).not.toBeInstanceOf(APIConnectionError);
-    }
-    expect(outcomes).toEqual(Array(tries).fill('413 request_too_large'));
-    // 413 is not retried: one request per upload went on the wire.
-    expect(sent).toBe(tries);
-    await agent.close();
-  }, 120_000);
+  ])(
+    '%s: %i uploads give as many 413 answers, each sent once, never a connection error',
+    async (_case, tries, size) => {
+      let sent = 0;
+      const agent = new Agent().compose((dispatch) => (options, handler) => {
+        sent++;
+        return dispatch(options, handler);
+      });
+      const client = new EmbeddingsClient({ baseURL: url, maxRetries: 2, dispatcher: agent });
+      const input = 'x'.repeat(size);
+      const outcomes: unknown[] = [];
+      for (let i = 0; i < tries; i++) {
+        const error = await client.embeddings.create({ model: 'm', input }).catch((e: unknown) => e);
+        outcomes.push(error instanceof APIError ? `${error.status} ${error.code}` : error);
+        expect(error).not.toBeInstanceOf(APIConnectionError);
+      }
+      expect(outcomes).toEqual(Array(tries).fill('413 request_too_large'));
+      // 413 is not retried: one request per upload went on the wire.
+      expect(sent).toBe(tries);
+      await agent.close();
+    },
+    120_000,
+  );
 });
 
 describe('an upload past the drain bound', () => {
@@ -75,7 +79,9 @@ describe('an upload past the drain bound', () => {
     socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
     const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
     socket.on('error', () => {});
-    socket.write('POST /v1/embeddings HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n');
+    socket.write(
+      'POST /v1/embeddings HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n',
+    );
     const chunk = Buffer.alloc(64 * 1024, 97);
     const frame = Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from('\r\n')]);
     let sent = 0;

@@ -5,7 +5,13 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { InvalidArgumentError } from '../src/index.js';
 import { cl100kTokenizer } from '../src/tokenizer.js';
-import { createServer, localHashEmbedding, localHashEmbeddingOfTokens, SERVER_DEFAULTS, type ServerOptions } from '../src/server/index.js';
+import {
+  createServer,
+  localHashEmbedding,
+  localHashEmbeddingOfTokens,
+  SERVER_DEFAULTS,
+  type ServerOptions,
+} from '../src/server/index.js';
 
 const server = createServer();
 let url: string;
@@ -79,7 +85,9 @@ describe('listen and url', () => {
   test('listen() refuses a port out of range before binding anything', () => {
     const server = createServer();
     expect(() => server.listen(70_000)).toThrow(InvalidArgumentError);
-    expect(() => server.listen(70_000)).toThrow('Invalid listen() arguments: `port` must be an integer from 0 to 65535 (got 70000)');
+    expect(() => server.listen(70_000)).toThrow(
+      'Invalid listen() arguments: `port` must be an integer from 0 to 65535 (got 70000)',
+    );
   });
 });
 
@@ -89,7 +97,11 @@ describe('POST /v1/embeddings', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('application/json');
     const body = res.json();
-    expect(body).toMatchObject({ object: 'list', model: 'local-hash-embedding', data: [{ object: 'embedding', index: 0 }] });
+    expect(body).toMatchObject({
+      object: 'list',
+      model: 'local-hash-embedding',
+      data: [{ object: 'embedding', index: 0 }],
+    });
     expect(body.data[0].embedding).toHaveLength(384);
     const expected = localHashEmbedding('the quick brown fox', 384);
     expect(Float32Array.from(body.data[0].embedding)).toEqual(expected);
@@ -189,8 +201,13 @@ describe('routes and limits', () => {
 
   test('GET /v1/models lists its model, and /v1/models/<id> retrieves it or answers 404', async () => {
     const list = await (await fetch(`${url}/models`)).json();
-    expect(list).toEqual({ object: 'list', data: [{ id: 'local-hash-embedding', object: 'model', created: 0, owned_by: 'embedrail' }] });
-    expect(((await (await fetch(`${url}/models/local-hash-embedding`)).json()) as { id: string }).id).toBe('local-hash-embedding');
+    expect(list).toEqual({
+      object: 'list',
+      data: [{ id: 'local-hash-embedding', object: 'model', created: 0, owned_by: 'embedrail' }],
+    });
+    expect(((await (await fetch(`${url}/models/local-hash-embedding`)).json()) as { id: string }).id).toBe(
+      'local-hash-embedding',
+    );
     for (const id of ['gpt-x', '%zz']) {
       const missing = await fetch(`${url}/models/${id}`);
       expect(missing.status).toBe(404);
@@ -221,7 +238,9 @@ describe('routes and limits', () => {
       expect(chunked.statusCode).toBe(413);
       const { error } = (await chunked.body.json()) as { error: { message: string } };
       expect(Number(/: (\d+) bytes/.exec(error.message)![1])).toBeLessThan(10_000_000);
-      expect((await request(`${smallUrl}/embeddings`, { method: 'POST', body: '{"model":"m","input":"ok"}' })).statusCode).toBe(200);
+      expect(
+        (await request(`${smallUrl}/embeddings`, { method: 'POST', body: '{"model":"m","input":"ok"}' })).statusCode,
+      ).toBe(200);
     } finally {
       await small.close();
     }

@@ -57,9 +57,13 @@ describe('transport', () => {
     });
     const client = new EmbeddingsClient({ baseURL: 'https://127.0.0.1:1/v1', dispatcher, maxRetries: 1 });
     const retries: number[] = [];
-    const error = await createEmbeddings(client, params, undefined, { onRetry: ({ attempt }) => retries.push(attempt) }).catch((e) => e);
+    const error = await createEmbeddings(client, params, undefined, {
+      onRetry: ({ attempt }) => retries.push(attempt),
+    }).catch((e) => e);
     expect(error).toBeInstanceOf(APIConnectionError);
-    expect(error.message).toBe('POST https://127.0.0.1:1/v1/embeddings: connection error (DEPTH_ZERO_SELF_SIGNED_CERT)');
+    expect(error.message).toBe(
+      'POST https://127.0.0.1:1/v1/embeddings: connection error (DEPTH_ZERO_SELF_SIGNED_CERT)',
+    );
     expect(connects).toBe(2);
     expect(retries).toEqual([1]);
     await dispatcher.close();
@@ -80,9 +84,15 @@ test('a refused connection names the method and the URL tried, never the key or 
       probe.close(() => resolve(port));
     });
   });
-  const client = new EmbeddingsClient({ baseURL: `http://user:${KEY}@127.0.0.1:${port}/v1`, apiKey: KEY, maxRetries: 1 });
+  const client = new EmbeddingsClient({
+    baseURL: `http://user:${KEY}@127.0.0.1:${port}/v1`,
+    apiKey: KEY,
+    maxRetries: 1,
+  });
   const retries: number[] = [];
-  const error = await createEmbeddings(client, params, undefined, { onRetry: ({ attempt }) => retries.push(attempt) }).catch((e) => e);
+  const error = await createEmbeddings(client, params, undefined, {
+    onRetry: ({ attempt }) => retries.push(attempt),
+  }).catch((e) => e);
   expect(error).toBeInstanceOf(APIConnectionError);
   expect(error.message).toBe(`POST http://127.0.0.1:${port}/v1/embeddings: connection refused (ECONNREFUSED)`);
   expect(retries).toEqual([1]);
@@ -92,8 +102,12 @@ test('a refused connection names the method and the URL tried, never the key or 
 
 test('keeps a non-JSON error body for diagnosis, cut to 2 kB', async () => {
   const page = `<html>${'x'.repeat(10_000)}</html>`;
-  api.use(http.post('*/embeddings', () => new HttpResponse(page, { status: 502, headers: { 'content-type': 'text/html' } })));
-  const error = await new EmbeddingsClient({ baseURL: api.url, maxRetries: 0 }).embeddings.create(params).catch((e) => e);
+  api.use(
+    http.post('*/embeddings', () => new HttpResponse(page, { status: 502, headers: { 'content-type': 'text/html' } })),
+  );
+  const error = await new EmbeddingsClient({ baseURL: api.url, maxRetries: 0 }).embeddings
+    .create(params)
+    .catch((e) => e);
   expect(error).toBeInstanceOf(InternalServerError);
   expect(error.body).toBe(`${page.slice(0, 2048)}...`);
 });
@@ -104,7 +118,10 @@ describe('a server that echoes the credentials it got', () => {
       const sent = `${request.headers.get('authorization')} ${request.headers.get('api-key')}`;
       const text = `Incorrect API key provided: ${sent}`;
       return json
-        ? HttpResponse.json({ error: { message: text, type: 'invalid_request_error', code: 'invalid_api_key' } }, { status })
+        ? HttpResponse.json(
+            { error: { message: text, type: 'invalid_request_error', code: 'invalid_api_key' } },
+            { status },
+          )
         : new HttpResponse(text, { status, headers: { 'content-type': 'text/plain' } });
     });
   const GATEWAY_KEY = 'gw-key-ABCDEFGHIJ';
@@ -116,7 +133,12 @@ describe('a server that echoes the credentials it got', () => {
     [502, false, InternalServerError],
   ])('a %i answer quoting the key shows [redacted] in its message and body', async (status, json, ErrorClass) => {
     api.use(echo(status, json));
-    const client = new EmbeddingsClient({ baseURL: api.url, apiKey: KEY, maxRetries: 0, defaultHeaders: { 'api-key': GATEWAY_KEY } });
+    const client = new EmbeddingsClient({
+      baseURL: api.url,
+      apiKey: KEY,
+      maxRetries: 0,
+      defaultHeaders: { 'api-key': GATEWAY_KEY },
+    });
     const error = await client.embeddings.create(params).catch((e) => e);
     expect(error).toBeInstanceOf(ErrorClass);
     expect(api.requests).toHaveLength(1);
@@ -143,7 +165,10 @@ describe('headers', () => {
     [{ apiKey: `${KEY}\n` }, '`apiKey` holds a character not allowed in an HTTP header (U+000A)'],
     [{ organization: 'org\r\n' }, '`organization` holds a character not allowed in an HTTP header (U+000D)'],
     [{ defaultHeaders: { 'X Team': 'a' } }, '`defaultHeaders`: "X Team" is not a valid header name'],
-    [{ defaultHeaders: { 'X-Key': `${KEY}\0` } }, '`defaultHeaders` header "X-Key" holds a character not allowed in an HTTP header (U+0000)'],
+    [
+      { defaultHeaders: { 'X-Key': `${KEY}\0` } },
+      '`defaultHeaders` header "X-Key" holds a character not allowed in an HTTP header (U+0000)',
+    ],
   ])('refuses %j when the client is made, never printing the value', (options, message) => {
     const make = () => new EmbeddingsClient({ baseURL: api.url, ...options });
     expect(make).toThrow(InvalidArgumentError);
@@ -152,7 +177,9 @@ describe('headers', () => {
 
   test('refuses a per-call header undici cannot send, before any request and without retrying', async () => {
     const client = new EmbeddingsClient({ baseURL: api.url });
-    const error = await client.embeddings.create(params, { headers: { 'X-Key': `${KEY}\r\nX-Evil: 1` } }).catch((e) => e);
+    const error = await client.embeddings
+      .create(params, { headers: { 'X-Key': `${KEY}\r\nX-Evil: 1` } })
+      .catch((e) => e);
     expect(error).toBeInstanceOf(InvalidArgumentError);
     expect(error.message).toBe('`headers` header "X-Key" holds a character not allowed in an HTTP header (U+000D)');
     expect(api.requests).toHaveLength(0);

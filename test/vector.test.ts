@@ -11,7 +11,9 @@ const f32 = (...values: number[]) => new Float32Array(values);
 const anyDouble = fc.double({ noNaN: true, noDefaultInfinity: true });
 const vectorPair = fc
   .integer({ min: 1, max: 24 })
-  .chain((n) => fc.tuple(fc.array(anyDouble, { minLength: n, maxLength: n }), fc.array(anyDouble, { minLength: n, maxLength: n })));
+  .chain((n) =>
+    fc.tuple(fc.array(anyDouble, { minLength: n, maxLength: n }), fc.array(anyDouble, { minLength: n, maxLength: n })),
+  );
 const isNonZero = (v: Vector) => Array.from(v).some((x) => x !== 0);
 
 describe('dot', () => {
@@ -90,17 +92,39 @@ describe('length and content checks', () => {
     ['cosineSimilarity', cosineSimilarity],
   ])('%s throws InvalidArgumentError naming both lengths when they differ', (name, fn) => {
     expect(() => fn([1, 2, 3], f32(1, 2, 3, 4))).toThrow(InvalidArgumentError);
-    expect(() => fn([1, 2, 3], f32(1, 2, 3, 4))).toThrow(`${name}: \`a\` and \`b\` must have the same length (got 3 and 4)`);
+    expect(() => fn([1, 2, 3], f32(1, 2, 3, 4))).toThrow(
+      `${name}: \`a\` and \`b\` must have the same length (got 3 and 4)`,
+    );
   });
 
   test.each<[string, () => unknown, string]>([
     ['dot with NaN', () => dot([1, Number.NaN], [1, 1]), 'dot: `a[1]` must be a finite number (got NaN)'],
     ['dot with Infinity', () => dot([1, 1], [Infinity, 1]), 'dot: `b[0]` must be a finite number (got Infinity)'],
-    ['cosine with NaN', () => cosineSimilarity([1, 1], [1, Number.NaN]), 'cosineSimilarity: `b[1]` must be a finite number (got NaN)'],
-    ['normalize with -Infinity', () => normalize([0, -Infinity]), 'normalize: `v[1]` must be a finite number (got -Infinity)'],
-    ['a hole', () => dot(Array.from({ length: 2 }) as number[], [1, 1]), 'dot: `a[0]` must be a finite number (got undefined)'],
-    ['a string vector', () => dot('abc' as unknown as number[], [1, 2, 3]), 'dot: `a` must be a number[] or Float32Array (got string)'],
-    ['a Float64Array', () => normalize(new Float64Array(2) as unknown as number[]), 'normalize: `v` must be a number[] or Float32Array (got Float64Array)'],
+    [
+      'cosine with NaN',
+      () => cosineSimilarity([1, 1], [1, Number.NaN]),
+      'cosineSimilarity: `b[1]` must be a finite number (got NaN)',
+    ],
+    [
+      'normalize with -Infinity',
+      () => normalize([0, -Infinity]),
+      'normalize: `v[1]` must be a finite number (got -Infinity)',
+    ],
+    [
+      'a hole',
+      () => dot(Array.from<number>({ length: 2 }), [1, 1]),
+      'dot: `a[0]` must be a finite number (got undefined)',
+    ],
+    [
+      'a string vector',
+      () => dot('abc' as unknown as number[], [1, 2, 3]),
+      'dot: `a` must be a number[] or Float32Array (got string)',
+    ],
+    [
+      'a Float64Array',
+      () => normalize(new Float64Array(2) as unknown as number[]),
+      'normalize: `v` must be a number[] or Float32Array (got Float64Array)',
+    ],
   ])('rejects a bad element or vector with InvalidArgumentError naming it (%s)', (_, call, message) => {
     expect(call).toThrow(InvalidArgumentError);
     expect(call).toThrow(message);
@@ -232,9 +256,21 @@ describe('topK', () => {
       () => topK([1, 0, 0, 0], matrix, 1),
       'topK: `matrix` length must be a multiple of the `query` length 4 (got matrix length 6)',
     ],
-    ['matrix a number[]', () => topK([1, 0], [1, 0] as unknown as Float32Array, 1), 'topK: `matrix` must be a Float32Array (got Array)'],
-    ['query a string', () => topK('ab' as unknown as number[], matrix, 1), 'topK: `query` must be a number[] or Float32Array (got string)'],
-    ['NaN in the matrix', () => topK([1, 0], f32(1, 0, Number.NaN, 0), 1), 'topK: `matrix[2]` must be a finite number (got NaN)'],
+    [
+      'matrix a number[]',
+      () => topK([1, 0], [1, 0] as unknown as Float32Array, 1),
+      'topK: `matrix` must be a Float32Array (got Array)',
+    ],
+    [
+      'query a string',
+      () => topK('ab' as unknown as number[], matrix, 1),
+      'topK: `query` must be a number[] or Float32Array (got string)',
+    ],
+    [
+      'NaN in the matrix',
+      () => topK([1, 0], f32(1, 0, Number.NaN, 0), 1),
+      'topK: `matrix[2]` must be a finite number (got NaN)',
+    ],
     ['NaN in the query', () => topK([Number.NaN, 0], matrix, 1), 'topK: `query[0]` must be a finite number (got NaN)'],
   ])('rejects bad arguments with InvalidArgumentError naming them (%s)', (_, call, message) => {
     expect(call).toThrow(InvalidArgumentError);

@@ -4,7 +4,14 @@ import type { EmbeddingsClient } from '../client.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { RequestOptions, VectorType } from '../options.js';
 import { resolveCallOptions } from '../requester.js';
-import { booleanOption, EmbeddingCreateParams, integerIn, numberIn, parseArgument, requestOptions } from '../schemas.js';
+import {
+  booleanOption,
+  EmbeddingCreateParams,
+  integerIn,
+  numberIn,
+  parseArgument,
+  requestOptions,
+} from '../schemas.js';
 import { tokenizerForModel, type Tokenizer } from '../tokenizer.js';
 import type { CacheKeyScope, EmbeddingCache } from './cache.js';
 import type { RateLimit } from './pacer.js';
@@ -54,12 +61,17 @@ export interface BatchConfig {
 const BatchParamsSchema = EmbeddingCreateParams.omit({ input: true }).extend({
   input: z.unknown().optional(),
   encoding_format: z
-    .enum(['float'], { error: 'must be omitted or "float" for batch calls, which return vectors; use create() for raw base64' })
+    .enum(['float'], {
+      error: 'must be omitted or "float" for batch calls, which return vectors; use create() for raw base64',
+    })
     .optional(),
 });
 
 const withMethods = (names: string[], error: string) =>
-  z.custom((value) => names.every((name) => typeof (value as Record<string, unknown> | null)?.[name] === 'function'), error);
+  z.custom(
+    (value) => names.every((name) => typeof (value as Record<string, unknown> | null)?.[name] === 'function'),
+    error,
+  );
 
 /** `createMany()` and `stream()` options; strict, so a misspelt option fails instead of being ignored. */
 const BatchOptionsSchema = z
@@ -76,12 +88,18 @@ const BatchOptionsSchema = z
       onFailure: z.enum(['throw', 'collect'], { error: 'must be "throw" or "collect"' }).optional(),
       rateLimit: z
         .object(
-          { requestsPerMinute: numberIn(0, Infinity, true).optional(), tokensPerMinute: numberIn(0, Infinity, true).optional() },
+          {
+            requestsPerMinute: numberIn(0, Infinity, true).optional(),
+            tokensPerMinute: numberIn(0, Infinity, true).optional(),
+          },
           { error: 'must be an object' },
         )
         .strict()
         .optional(),
-      tokenizer: withMethods(['count', 'truncate'], 'must have count(text) and truncate(text, maxTokens) methods').optional(),
+      tokenizer: withMethods(
+        ['count', 'truncate'],
+        'must have count(text) and truncate(text, maxTokens) methods',
+      ).optional(),
       cache: withMethods(['get', 'set'], 'must have get(keys) and set(entries) methods').optional(),
       onProgress: z.custom((value) => typeof value === 'function', 'must be a function').optional(),
     },

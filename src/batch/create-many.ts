@@ -36,16 +36,21 @@ export async function createMany(
     if (unit) units.push(unit);
   }
 
-  const vectors: (number[] | Float32Array | undefined)[] = new Array(texts.length);
+  const vectors: (number[] | Float32Array | undefined)[] = new Array<number[] | Float32Array | undefined>(texts.length);
   const failures: BatchFailure[] = [];
-  const job = new Job(client, config, {
-    embedding: (index, _id, vector) => {
-      vectors[index] = vector;
+  const job = new Job(
+    client,
+    config,
+    {
+      embedding: (index, _id, vector) => {
+        vectors[index] = vector;
+      },
+      failure: (index, _id, error) => {
+        failures.push({ index, error });
+      },
     },
-    failure: (index, _id, error) => {
-      failures.push({ index, error });
-    },
-  }, texts.length);
+    texts.length,
+  );
 
   try {
     const misses = await job.lookup(units);

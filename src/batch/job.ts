@@ -49,7 +49,12 @@ export class Job {
   readonly #onCallerAbort: () => void;
   readonly #record = new RequestRecord();
 
-  constructor(client: EmbeddingsClient<VectorType>, config: BatchConfig, sink: JobSink, totalInputs: number | undefined) {
+  constructor(
+    client: EmbeddingsClient<VectorType>,
+    config: BatchConfig,
+    sink: JobSink,
+    totalInputs: number | undefined,
+  ) {
     this.#client = client;
     this.#config = config;
     this.#sink = sink;
@@ -133,7 +138,9 @@ export class Job {
       chunk.forEach((unit, i) => {
         const vector = found[i];
         // A stored vector of another size belongs to another setting; fetch it again.
-        const fits = vector instanceof Float32Array && vector.length > 0 &&
+        const fits =
+          vector instanceof Float32Array &&
+          vector.length > 0 &&
           (cacheScope.dimensions === undefined || vector.length === cacheScope.dimensions);
         if (fits) {
           this.#deliver(unit, vector, false);

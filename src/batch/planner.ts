@@ -74,7 +74,9 @@ export function prepareText(text: unknown, field: string, rules: TextRules): { t
 /** A plugged-in tokenizer that answers nonsense would silently break every token budget. */
 function checkedCount(tokens: number, field: string): number {
   if (!Number.isInteger(tokens) || tokens < 0) {
-    throw new InvalidArgumentError(`\`tokenizer.count()\` must return an integer ≥ 0 for \`${field}\` (got ${describe(tokens)})`);
+    throw new InvalidArgumentError(
+      `\`tokenizer.count()\` must return an integer ≥ 0 for \`${field}\` (got ${describe(tokens)})`,
+    );
   }
   return tokens;
 }
@@ -197,5 +199,7 @@ function describe(value: unknown): string {
   if (value === null || value === undefined) return String(value);
   if (Array.isArray(value)) return `an array of length ${value.length}`;
   if (typeof value === 'object') return 'an object';
-  return `${typeof value} ${String(value)}`;
+  if (typeof value === 'function') return 'a function';
+  // What is left is a primitive: number, boolean, bigint or symbol.
+  return `${typeof value} ${(value as number | boolean | bigint | symbol).toString()}`;
 }

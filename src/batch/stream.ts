@@ -46,18 +46,24 @@ export async function* stream(
   };
 
   const deduper = new Deduper(config.dedupe);
-  const job = new Job(client, config, {
-    embedding: (index, id, embedding) => publish(index, id === undefined ? { index, embedding } : { index, id, embedding }),
-    failure: (index, id, error) => {
-      const failure = id === undefined ? { index, error } : { index, id, error };
-      if (config.onFailure === 'collect') return publish(index, failure);
-      // 'throw': an endless input cannot be finished first, so reading stops at the first failure
-      // and what is already read or in flight settles before the stream throws.
-      failures.push(failure);
-      publish(index, null);
+  const job = new Job(
+    client,
+    config,
+    {
+      embedding: (index, id, embedding) =>
+        publish(index, id === undefined ? { index, embedding } : { index, id, embedding }),
+      failure: (index, id, error) => {
+        const failure = id === undefined ? { index, error } : { index, id, error };
+        if (config.onFailure === 'collect') return publish(index, failure);
+        // 'throw': an endless input cannot be finished first, so reading stops at the first failure
+        // and what is already read or in flight settles before the stream throws.
+        failures.push(failure);
+        publish(index, null);
+      },
+      unitSettled: (unit) => deduper.close(unit),
     },
-    unitSettled: (unit) => deduper.close(unit),
-  }, total);
+    total,
+  );
 
   // An abort must end a consumer that sleeps while nothing is in flight and the source is silent.
   job.controller.signal.addEventListener('abort', () => wakeup.wake(), { once: true });
@@ -74,34 +80,44 @@ export async function* stream(
     else if (!job.stopped) dispatch(rest);
   };
 
-  const reader = new SourceReader(source, {
-    get stopped() {
-      return job.stopped || failures.length > 0;
+  const reader = new SourceReader(
+    source,
+    {
+      get stopped() {
+        return job.stopped || failures.length > 0;
+      },
+      // Inputs read and not yet taken by the consumer (nor dropped) stay under the read-ahead.
+      mayRead: (read) => requests.hasRoom && read - results.released < readAhead,
+      add: (value, index) => {
+        let id: string | undefined;
+        let prepared: { text: string; tokens: number };
+        try {
+          const item = readItem(value, index);
+          id = item.id;
+          prepared = prepareText(item.text, item.field, rules);
+        } catch (error) {
+          // A plugged-in tokenizer may throw anything; the failure still names its input.
+          job.failInput(
+            index,
+            id,
+            error instanceof EmbeddingsError
+              ? error
+              : new EmbeddingsError(`\`input[${index}]\`: ${String(error)}`, { cause: error }),
+          );
+          return;
+        }
+        const unit = deduper.add(index, id, prepared.text, prepared.tokens);
+        if (unit) for (const batch of builder.add(unit)) dispatch(batch);
+      },
+      sendPartial: () => {
+        if (!requests.hasRoom || builder.size === 0) return false;
+        dispatch(builder.flush()!);
+        return true;
+      },
+      finish: flushRest,
     },
-    // Inputs read and not yet taken by the consumer (nor dropped) stay under the read-ahead.
-    mayRead: (read) => requests.hasRoom && read - results.released < readAhead,
-    add: (value, index) => {
-      let id: string | undefined;
-      let prepared: { text: string; tokens: number };
-      try {
-        const item = readItem(value, index);
-        id = item.id;
-        prepared = prepareText(item.text, item.field, rules);
-      } catch (error) {
-        // A plugged-in tokenizer may throw anything; the failure still names its input.
-        job.failInput(index, id, error instanceof EmbeddingsError ? error : new EmbeddingsError(`\`input[${index}]\`: ${String(error)}`, { cause: error }));
-        return;
-      }
-      const unit = deduper.add(index, id, prepared.text, prepared.tokens);
-      if (unit) for (const batch of builder.add(unit)) dispatch(batch);
-    },
-    sendPartial: () => {
-      if (!requests.hasRoom || builder.size === 0) return false;
-      dispatch(builder.flush()!);
-      return true;
-    },
-    finish: flushRest,
-  }, wakeup);
+    wakeup,
+  );
 
   reader.start();
   let finished = false;

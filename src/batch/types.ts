@@ -174,4 +174,3 @@ export interface CreateManyResponse<E = number[]> {
 export type StreamItem<E = number[]> =
   | { index: number; id?: string; embedding: E; error?: undefined }
   | { index: number; id?: string; embedding?: undefined; error: EmbeddingsError };
-

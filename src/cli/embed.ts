@@ -183,7 +183,11 @@ async function missing(paths: string[]): Promise<Set<string>> {
  * Ends `source` the moment `signal` aborts, even while it waits on a pipe that stays open
  * (`tail -f log | embedrail embed -`): Ctrl+C must stop the run, not wait for the next line.
  */
-async function* untilAborted<T>(source: AsyncIterable<T>, signal: AbortSignal | undefined, onCut: () => void): AsyncGenerator<T> {
+async function* untilAborted<T>(
+  source: AsyncIterable<T>,
+  signal: AbortSignal | undefined,
+  onCut: () => void,
+): AsyncGenerator<T> {
   const iterator = source[Symbol.asyncIterator]();
   let ended = false;
   try {
@@ -240,7 +244,10 @@ async function* admitted(
   for await (const record of records) {
     // Repeats first: a second copy of an id already done must fail as it did in the first run.
     if (seen.has(record.id)) {
-      fail(record.id, new InvalidArgumentError(`id '${record.id}' appears more than once in the input; ids must be unique`));
+      fail(
+        record.id,
+        new InvalidArgumentError(`id '${record.id}' appears more than once in the input; ids must be unique`),
+      );
       continue;
     }
     seen.add(record.id);
@@ -256,7 +263,10 @@ async function* admitted(
     if (refused !== undefined) fail(record.id, new InvalidArgumentError(refused));
     else if (record.text === '') {
       // OpenAI answers 400 to an empty string; say so per id instead of failing its whole request.
-      fail(record.id, new InvalidArgumentError(`input '${record.id}' is an empty string, which the embeddings API rejects`));
+      fail(
+        record.id,
+        new InvalidArgumentError(`input '${record.id}' is an empty string, which the embeddings API rejects`),
+      );
     } else yield record;
   }
 }
@@ -264,7 +274,10 @@ async function* admitted(
 function finish(stopped: unknown, stats: RunStats, io: CliIo, kept: boolean): number {
   if (stopped === undefined) return stats.failed > 0 ? EXIT.failed : EXIT.ok;
   // Failed inputs are not in the output either: a rerun with --resume sends them again.
-  const left = stats.total === undefined ? '' : ` ${Math.max(0, stats.total - stats.resumed - stats.embedded)} inputs are not done;`;
+  const left =
+    stats.total === undefined
+      ? ''
+      : ` ${Math.max(0, stats.total - stats.resumed - stats.embedded)} inputs are not done;`;
   if (io.signal?.aborted) {
     io.stderr.write(`embedrail: interrupted;${left} rerun with --resume to finish\n`);
     return EXIT.interrupted;

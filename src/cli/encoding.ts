@@ -126,14 +126,15 @@ function completeLength(data: Buffer): number {
  * no overlong forms, no surrogates, nothing above U+10FFFF, no character cut off. -1 if none.
  */
 export function firstBadByte(bytes: Uint8Array): number {
-  for (let i = 0; i < bytes.length; ) {
+  for (let i = 0; i < bytes.length;) {
     const lead = bytes[i]!;
     if (lead === 0) return i;
     if (lead < 0x80) {
       i++;
       continue;
     }
-    const tail = lead >= 0xc2 && lead <= 0xdf ? 1 : lead >= 0xe0 && lead <= 0xef ? 2 : lead >= 0xf0 && lead <= 0xf4 ? 3 : -1;
+    const tail =
+      lead >= 0xc2 && lead <= 0xdf ? 1 : lead >= 0xe0 && lead <= 0xef ? 2 : lead >= 0xf0 && lead <= 0xf4 ? 3 : -1;
     if (tail === -1 || i + tail >= bytes.length) return i;
     const low = lead === 0xe0 ? 0xa0 : lead === 0xf0 ? 0x90 : 0x80;
     const high = lead === 0xed ? 0x9f : lead === 0xf4 ? 0x8f : 0xbf;
@@ -186,7 +187,8 @@ async function* decodeUtf16(body: AsyncIterable<Buffer>, order: 'LE' | 'BE', sou
     if (output.length > 0) yield output;
     at.advance(output, good * 2);
     carry = data.subarray(good * 2);
-    if (final && carry.length > 0) throw fail(Buffer.alloc(0), 0, 'it ends in half a character (an odd number of bytes)');
+    if (final && carry.length > 0)
+      throw fail(Buffer.alloc(0), 0, 'it ends in half a character (an odd number of bytes)');
   }
 }
 

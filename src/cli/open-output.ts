@@ -17,7 +17,12 @@ export interface Output extends OutputWriter {
  */
 export async function openOutput(path: string, options: OpenOptions): Promise<Output> {
   const extension = extname(path).toLowerCase();
-  const open = extension === '.npy' ? openNpyOutput : extension === '.jsonl' || extension === '.ndjson' ? openJsonlOutput : undefined;
+  const open =
+    extension === '.npy'
+      ? openNpyOutput
+      : extension === '.jsonl' || extension === '.ndjson'
+        ? openJsonlOutput
+        : undefined;
   if (!open) throw new UsageError(`--out '${path}' must end in .jsonl or .npy`);
   try {
     const recorded = options.resume ? readMeta(path, options) : undefined;
@@ -38,7 +43,8 @@ export async function openOutput(path: string, options: OpenOptions): Promise<Ou
 /** The record of an output being resumed, refusing a model or dimensions other than it names. */
 function readMeta(path: string, options: OpenOptions): OutputMeta | undefined {
   const meta = loadMeta(path);
-  if (meta === null) throw new UsageError(`cannot resume '${path}': '${metaPath(path)}' is not a {"model","dimensions"} record`);
+  if (meta === null)
+    throw new UsageError(`cannot resume '${path}': '${metaPath(path)}' is not a {"model","dimensions"} record`);
   if (meta === undefined) return undefined;
   const found = contradiction(meta, options.model, options.dimensions);
   if (found) {

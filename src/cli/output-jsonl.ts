@@ -18,7 +18,8 @@ export async function openJsonlOutput(path: string, options: OpenOptions): Promi
     if (options.resume) {
       const kept = await scanLines(path, (line, number) => {
         const record = readRecord(line.toString('utf8'), number === 1);
-        if (!record) throw new UsageError(`cannot resume '${path}': line ${number} is not an {"id","embedding"} record`);
+        if (!record)
+          throw new UsageError(`cannot resume '${path}': line ${number} is not an {"id","embedding"} record`);
         done.add(record.id);
         dimensions = resumedDimensions(path, dimensions, record.dimensions);
       });

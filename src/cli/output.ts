@@ -66,7 +66,8 @@ export function loadMeta(path: string): OutputMeta | null | undefined {
     throw error;
   }
   const dimensions = meta?.dimensions;
-  const valid = typeof meta?.model === 'string' && (dimensions === null || (Number.isInteger(dimensions) && dimensions! > 0));
+  const valid =
+    typeof meta?.model === 'string' && (dimensions === null || (Number.isInteger(dimensions) && dimensions! > 0));
   return valid ? (meta as OutputMeta) : null;
 }
 
@@ -93,7 +94,10 @@ export function contradiction(
     return { flag: '--model', text: `holds vectors of --model '${meta.model}' but --model is '${model}'` };
   }
   if (dimensions !== undefined && meta.dimensions !== null && dimensions !== meta.dimensions) {
-    return { flag: '--dimensions', text: `was made with --dimensions ${meta.dimensions} but --dimensions is ${dimensions}` };
+    return {
+      flag: '--dimensions',
+      text: `was made with --dimensions ${meta.dimensions} but --dimensions is ${dimensions}`,
+    };
   }
   return undefined;
 }
@@ -138,10 +142,16 @@ export class QueuedWrites {
 }
 
 /** The vector length of a resumed output: what the file holds, which `--dimensions` must match. */
-export function resumedDimensions(path: string, requested: number | undefined, found: number | undefined): number | undefined {
+export function resumedDimensions(
+  path: string,
+  requested: number | undefined,
+  found: number | undefined,
+): number | undefined {
   if (found === undefined) return requested;
   if (requested !== undefined && requested !== found) {
-    throw new UsageError(`cannot resume '${path}': it holds ${found}-dimension vectors but --dimensions is ${requested}`);
+    throw new UsageError(
+      `cannot resume '${path}': it holds ${found}-dimension vectors but --dimensions is ${requested}`,
+    );
   }
   return found;
 }

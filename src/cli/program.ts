@@ -69,7 +69,11 @@ export function buildProgram(io: CliIo, done: (code: number) => void = () => {})
   const client = (command: Command): Command =>
     command
       .addOption(new Option('-m, --model <name>', 'embedding model').default(DEFAULT_MODEL).argParser(nonEmpty))
-      .option('--dimensions <n>', "vector length, for models that can shorten theirs (default: the model's own)", integer(1))
+      .option(
+        '--dimensions <n>',
+        "vector length, for models that can shorten theirs (default: the model's own)",
+        integer(1),
+      )
       .option('--base-url <url>', `API root; requests go to <url>/embeddings (default: ${ENV_BASE_URL})`, nonEmpty)
       .option('--api-key <key>', `API key (default: ${ENV_API_KEY})`, nonEmpty);
 
@@ -78,24 +82,53 @@ export function buildProgram(io: CliIo, done: (code: number) => void = () => {})
       .command('embed')
       .description('Embed every text of a file, appending {id, embedding} as each request completes.')
       .argument('<input>', 'a .txt (one text per line), .jsonl or .csv file, or - for stdin')
-      .requiredOption('-o, --out <file>', 'output: .jsonl ({"id","embedding"} per line) or .npy (float32 matrix, ids in <file>.ids.txt) (required)'),
+      .requiredOption(
+        '-o, --out <file>',
+        'output: .jsonl ({"id","embedding"} per line) or .npy (float32 matrix, ids in <file>.ids.txt) (required)',
+      ),
   )
     .option('--concurrency <n>', 'requests in flight at once', integer(1), DEFAULTS.maxConcurrency)
-    .option('--rpm <n>', 'requests per minute to stay under (default: none; the x-ratelimit-* headers are followed anyway)', positive)
-    .option('--tpm <n>', 'tokens per minute to stay under (default: none; the x-ratelimit-* headers are followed anyway)', positive)
-    .option('--batch-size <n>', 'inputs per request; a request also closes at the token budget', integer(1), BATCH_DEFAULTS.maxInputsPerRequest)
-    .option('--truncate', `cut inputs over ${BATCH_DEFAULTS.maxTokensPerInput} tokens to that length instead of failing them`, false)
-    .option('--max-retries <n>', 'retries per request after 408, 409, 429, 5xx, timeouts and connection errors', integer(0), DEFAULTS.maxRetries)
+    .option(
+      '--rpm <n>',
+      'requests per minute to stay under (default: none; the x-ratelimit-* headers are followed anyway)',
+      positive,
+    )
+    .option(
+      '--tpm <n>',
+      'tokens per minute to stay under (default: none; the x-ratelimit-* headers are followed anyway)',
+      positive,
+    )
+    .option(
+      '--batch-size <n>',
+      'inputs per request; a request also closes at the token budget',
+      integer(1),
+      BATCH_DEFAULTS.maxInputsPerRequest,
+    )
+    .option(
+      '--truncate',
+      `cut inputs over ${BATCH_DEFAULTS.maxTokensPerInput} tokens to that length instead of failing them`,
+      false,
+    )
+    .option(
+      '--max-retries <n>',
+      'retries per request after 408, 409, 429, 5xx, timeouts and connection errors',
+      integer(0),
+      DEFAULTS.maxRetries,
+    )
     .option('--timeout <ms>', 'time allowed for one HTTP attempt', integer(1, 2_147_483_647), DEFAULTS.timeout)
     .option('--resume', 'continue an existing output: skip the ids it holds, retry the rest', false)
-    .option('--overwrite', 'replace an existing output; with neither this nor --resume an existing output is an error', false)
+    .option(
+      '--overwrite',
+      'replace an existing output; with neither this nor --resume an existing output is an error',
+      false,
+    )
     .addOption(
-      new Option('--format <format>', 'input format (default: from the extension; stdin: jsonl if it starts with {, else txt)').choices(
-        INPUT_FORMATS,
-      ),
+      new Option(
+        '--format <format>',
+        'input format (default: from the extension; stdin: jsonl if it starts with {, else txt)',
+      ).choices(INPUT_FORMATS),
     );
-  fields(embedCommand)
-    .action(async (input: string, flags: EmbedFlags) => done(await embed(input, flags, io)));
+  fields(embedCommand).action(async (input: string, flags: EmbedFlags) => done(await embed(input, flags, io)));
 
   const searchCommand = client(
     program
@@ -108,23 +141,47 @@ export function buildProgram(io: CliIo, done: (code: number) => void = () => {})
       .argument('<query>', 'the text to search for'),
   )
     .option('-k, --top-k <n>', 'how many ids to print', integer(1), 5)
-    .option('--texts <input>', "the input file given to embed (.txt, .jsonl or .csv), to print each hit's text after its id (default: none, ids only)", nonEmpty);
-  fields(searchCommand)
-    .action(async (vectors: string, query: string, flags: SearchFlags) => {
-      const modelGiven = searchCommand.getOptionValueSource('model') !== 'default';
-      done(await search(vectors, query, { ...flags, modelGiven }, io));
-    });
+    .option(
+      '--texts <input>',
+      "the input file given to embed (.txt, .jsonl or .csv), to print each hit's text after its id (default: none, ids only)",
+      nonEmpty,
+    );
+  fields(searchCommand).action(async (vectors: string, query: string, flags: SearchFlags) => {
+    const modelGiven = searchCommand.getOptionValueSource('model') !== 'default';
+    done(await search(vectors, query, { ...flags, modelGiven }, io));
+  });
 
   program
     .command('serve')
-    .description('Serve the local OpenAI-compatible embeddings API (lexical hash embeddings, for development and tests).')
+    .description(
+      'Serve the local OpenAI-compatible embeddings API (lexical hash embeddings, for development and tests).',
+    )
     .option('--port <n>', 'port; 0 picks a free one', integer(0, 65_535), SERVER_DEFAULTS.port)
-    .option('--host <address>', 'address to listen on; anything but loopback exposes the server', nonEmpty, SERVER_DEFAULTS.host)
-    .option('--dimensions <n>', 'vector length when a request sets none', integer(1, MAX_DIMENSIONS), SERVER_DEFAULTS.dimensions)
+    .option(
+      '--host <address>',
+      'address to listen on; anything but loopback exposes the server',
+      nonEmpty,
+      SERVER_DEFAULTS.host,
+    )
+    .option(
+      '--dimensions <n>',
+      'vector length when a request sets none',
+      integer(1, MAX_DIMENSIONS),
+      SERVER_DEFAULTS.dimensions,
+    )
     .option('--latency <ms>', 'delay added to every response', number(0, 2_147_483_647), SERVER_DEFAULTS.latency)
-    .option('--rpm <n>', 'requests per minute; beyond it 429 with retry-after and x-ratelimit-* (default: unlimited)', number(1))
+    .option(
+      '--rpm <n>',
+      'requests per minute; beyond it 429 with retry-after and x-ratelimit-* (default: unlimited)',
+      number(1),
+    )
     .option('--tpm <n>', 'tokens per minute; beyond it 429 like --rpm (default: unlimited)', number(1))
-    .option('--fail-rate <share>', 'share of requests, 0 to 1, failed on purpose with 500, 502, 503 or 429', number(0, 1), SERVER_DEFAULTS.failRate)
+    .option(
+      '--fail-rate <share>',
+      'share of requests, 0 to 1, failed on purpose with 500, 502, 503 or 429',
+      number(0, 1),
+      SERVER_DEFAULTS.failRate,
+    )
     .option('--seed <n>', 'seed of the fault-injection PRNG', integer(Number.MIN_SAFE_INTEGER), SERVER_DEFAULTS.seed)
     .action(async (flags: ServeFlags) => done(await serve(flags, io)));
 

@@ -19,7 +19,17 @@ export interface RunStats {
 }
 
 export function newStats(now = Date.now()): RunStats {
-  return { total: undefined, resumed: 0, embedded: 0, failed: 0, tokens: 0, requests: 0, retries: 0, rateLimited: 0, startedAt: now };
+  return {
+    total: undefined,
+    resumed: 0,
+    embedded: 0,
+    failed: 0,
+    tokens: 0,
+    requests: 0,
+    retries: 0,
+    rateLimited: 0,
+    startedAt: now,
+  };
 }
 
 /** The progress bar's width in characters, on a terminal wide enough for it. */
@@ -46,7 +56,7 @@ export class ProgressDisplay {
   start(): void {
     if (this.stderr.isTTY) {
       this.bar = new cliProgress.SingleBar({
-        stream: this.stderr as NodeJS.WritableStream,
+        stream: this.stderr,
         // Laid out afresh at every redraw for the terminal's width then, which may change.
         format: (_options, params) => this.ttyLine(params.maxWidth),
         hideCursor: true,

@@ -54,7 +54,9 @@ export async function checkReadable(path: string, what: string): Promise<void> {
     info = await stat(path);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new UsageError(`cannot read ${what} '${path}': ${code === 'ENOENT' ? 'no such file' : code ?? String(error)}`);
+    throw new UsageError(
+      `cannot read ${what} '${path}': ${code === 'ENOENT' ? 'no such file' : (code ?? String(error))}`,
+    );
   }
   if (!info.isFile()) {
     // A file is read twice (a counting pass, then the run), which a pipe cannot give.

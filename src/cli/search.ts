@@ -86,7 +86,8 @@ export async function search(vectorsPath: string, query: string, flags: SearchFl
     );
   }
   const hits = await bestRows(vector, vectors, flags.topK);
-  const texts = flags.texts === undefined ? undefined : await textsOf(flags.texts, new Set(hits.map((hit) => hit.id!)), flags, io);
+  const texts =
+    flags.texts === undefined ? undefined : await textsOf(flags.texts, new Set(hits.map((hit) => hit.id!)), flags, io);
   for (const { score, id } of hits) {
     // One hit per line, three fields: a text's own tabs and line breaks would split it.
     const text = texts === undefined ? '' : `\t${(texts.get(id!) ?? '').replace(/[\t\r\n]+/g, ' ')}`;
@@ -102,7 +103,12 @@ export async function search(vectorsPath: string, query: string, flags: SearchFl
  * with their ids: what `topK` over the whole matrix gives. Each chunk's own best `k` are merged
  * into the running best `k`, so memory holds one chunk and `2k` hits, whatever the file's size.
  */
-export async function bestRows(query: Vector, vectors: VectorFile, k: number, chunkBytes = SEARCH_CHUNK_BYTES): Promise<Hit[]> {
+export async function bestRows(
+  query: Vector,
+  vectors: VectorFile,
+  k: number,
+  chunkBytes = SEARCH_CHUNK_BYTES,
+): Promise<Hit[]> {
   // At least k rows a chunk, so the merges cost O(rows · log k) in all.
   const rowsPerChunk = Math.max(k, Math.floor(chunkBytes / (vectors.dimensions * 4)), 1);
   let hits: Hit[] = [];

@@ -20,7 +20,9 @@ export interface ServeFlags {
  */
 export function exposureWarning(host: string): string | undefined {
   const loopback = host === 'localhost' || host === '::1' || /^(::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/i.test(host);
-  return loopback ? undefined : `embedrail: warning: listening on ${host}, reachable from other machines, with no authentication`;
+  return loopback
+    ? undefined
+    : `embedrail: warning: listening on ${host}, reachable from other machines, with no authentication`;
 }
 
 /** How often `serve` checks that the process that started it is still there. @unit ms */

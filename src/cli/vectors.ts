@@ -64,7 +64,9 @@ function scanJsonl(path: string, onRecord: (row: number, id: string, embedding: 
     for (let i = 0; i < embedding.length; i++) {
       const x: unknown = embedding[i];
       if (typeof x !== 'number' || !Number.isFinite(x)) {
-        throw new UsageError(`'${path}' line ${number}: embedding[${i}] must be a finite number (got ${JSON.stringify(x)})`);
+        throw new UsageError(
+          `'${path}' line ${number}: embedding[${i}] must be a finite number (got ${JSON.stringify(x)})`,
+        );
       }
     }
     onRecord(row++, id, embedding as number[]);
@@ -117,7 +119,8 @@ async function openNpy(path: string): Promise<VectorFile> {
       throw new UsageError(`'${path}': ${(error as Error).message}`);
     }
     const { rows, dimensions, dataOffset } = info;
-    if (size < dataOffset + rows * dimensions * 4) throw new UsageError(`'${path}' is shorter than its shape (${rows}, ${dimensions})`);
+    if (size < dataOffset + rows * dimensions * 4)
+      throw new UsageError(`'${path}' is shorter than its shape (${rows}, ${dimensions})`);
     // More ids than rows is a run killed before it rewrote the header: trust the header, as numpy does.
     if (idCount < rows) throw new UsageError(`'${path}' has ${rows} rows but '${idsFile}' has ${idCount} ids`);
   } finally {
@@ -138,7 +141,7 @@ async function openNpy(path: string): Promise<VectorFile> {
         for (let first = 0; first < rows; first += rowsPerChunk) {
           const count = Math.min(rowsPerChunk, rows - first);
           const length = count * rowBytes;
-          for (let done = 0; done < length; ) {
+          for (let done = 0; done < length;) {
             const { bytesRead } = await handle.read(bytes, done, length - done, dataOffset + first * rowBytes + done);
             if (bytesRead === 0) throw new UsageError(`'${path}' is shorter than its shape (${rows}, ${dimensions})`);
             done += bytesRead;

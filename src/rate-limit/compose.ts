@@ -9,7 +9,8 @@ import type { AcquireOptions, RateLimiter, RateLimitGrant, RateLimitSnapshot } f
  * taken are cancelled.
  */
 export function composeRateLimiters(...limiters: RateLimiter[]): RateLimiter {
-  if (limiters.length === 0) throw new InvalidArgumentError('Invalid composeRateLimiters() arguments: needs at least one limiter (got 0)');
+  if (limiters.length === 0)
+    throw new InvalidArgumentError('Invalid composeRateLimiters() arguments: needs at least one limiter (got 0)');
   if (limiters.length === 1) return limiters[0]!;
   const composed: RateLimiter = {
     async acquire(options: AcquireOptions): Promise<RateLimitGrant> {

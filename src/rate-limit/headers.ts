@@ -35,7 +35,7 @@ export function readRateLimitHeaders(
 ): RateLimitHeaders {
   const requests = budget(headers, 'requests', reject);
   const tokens = budget(headers, 'tokens', reject);
-  let retryAfterMs = parseRetryAfter(headers, now);
+  const retryAfterMs = parseRetryAfter(headers, now);
   if (retryAfterMs === undefined) {
     const name = headers['retry-after-ms'] !== undefined ? 'retry-after-ms' : 'retry-after';
     if (headers[name] !== undefined) reject(name, headers[name]);

@@ -10,7 +10,6 @@ import type {
   RateLimitGrant,
   RateLimitSnapshot,
   RateLimitWait,
-  RateLimitWaitReason,
 } from './types.js';
 import { AdaptiveRate, ConcurrencyWindow } from './window.js';
 
@@ -84,7 +83,9 @@ export class InMemoryRateLimiter implements RateLimiter {
     for (const name of ['requestsPerMinute', 'tokensPerMinute'] as const) {
       const value = options[name];
       if (value !== undefined && !(typeof value === 'number' && Number.isFinite(value) && value > 0)) {
-        throw new InvalidArgumentError(`Invalid InMemoryRateLimiter options: \`${name}\` must be a number > 0 (got ${String(value)})`);
+        throw new InvalidArgumentError(
+          `Invalid InMemoryRateLimiter options: \`${name}\` must be a number > 0 (got ${String(value)})`,
+        );
       }
     }
     this.clock = options.clock ?? systemClock;
@@ -101,7 +102,9 @@ export class InMemoryRateLimiter implements RateLimiter {
 
   acquire({ tokens, signal, onWait }: AcquireOptions): Promise<RateLimitGrant> {
     if (!(Number.isFinite(tokens) && tokens >= 0)) {
-      return Promise.reject(new InvalidArgumentError(`Invalid acquire() options: \`tokens\` must be a number ≥ 0 (got ${String(tokens)})`));
+      return Promise.reject(
+        new InvalidArgumentError(`Invalid acquire() options: \`tokens\` must be a number ≥ 0 (got ${String(tokens)})`),
+      );
     }
     if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise<RateLimitGrant>((resolve, reject) => {

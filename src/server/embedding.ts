@@ -18,9 +18,10 @@ const CHAR_NGRAM_SIZES = [3, 4] as const;
 /** Not zero, so a text of function words only ("to be or not to be") still has its own vector. */
 const STOP_WORD_WEIGHT = 0.1;
 const STOP_WORDS = new Set(
-  ('a an and are as at be but by can do does for from has have how i if in into is it its of on or so ' +
-    'than that the their them then there these they this to was we were what when where which while who why will with you')
-    .split(' '),
+  (
+    'a an and are as at be but by can do does for from has have how i if in into is it its of on or so ' +
+    'than that the their them then there these they this to was we were what when where which while who why will with you'
+  ).split(' '),
 );
 
 // Distinct seeds keep a word, a bigram and a character n-gram with the same letters apart.
@@ -142,7 +143,8 @@ export function localHashEmbedding(text: string, dimensions: number): Float32Arr
     const scale = STOP_WORDS.has(match[0]) ? STOP_WORD_WEIGHT : 1;
     const hash = addWord(vector, match[0], scale);
     // A pair weighs as its lighter word: "of the" is as uninformative as "the".
-    if (previous) add(vector, combine(previous.hash, hash, SEED_BIGRAM), BIGRAM_WEIGHT * Math.min(scale, previous.scale));
+    if (previous)
+      add(vector, combine(previous.hash, hash, SEED_BIGRAM), BIGRAM_WEIGHT * Math.min(scale, previous.scale));
     previous = { hash, scale };
   }
   // Text of punctuation or spaces only still deserves a vector of its own.

@@ -49,7 +49,9 @@ function errorAnswer(error: OpenAIError): Answer {
 function faultAnswer(status: FaultStatus, limiter: RateLimiter): Answer {
   switch (status) {
     case 500:
-      return errorAnswer(new OpenAIError(500, 'The server had an error while processing your request. Sorry about that!'));
+      return errorAnswer(
+        new OpenAIError(500, 'The server had an error while processing your request. Sorry about that!'),
+      );
     case 502:
       // A proxy in front of the API answers, not the API: HTML, no OpenAI error body.
       return { status: 502, body: BAD_GATEWAY_HTML, headers: {}, contentType: 'text/html' };

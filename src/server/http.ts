@@ -103,7 +103,11 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<BodyRe
     };
     const onEnd = (): void => {
       cleanup();
-      resolve(tooLarge ? { ok: false, tooLarge: true, bytes, drained: true } : { ok: true, text: Buffer.concat(chunks, bytes).toString('utf8') });
+      resolve(
+        tooLarge
+          ? { ok: false, tooLarge: true, bytes, drained: true }
+          : { ok: true, text: Buffer.concat(chunks, bytes).toString('utf8') },
+      );
     };
     const onError = (error: Error): void => {
       cleanup();

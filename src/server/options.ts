@@ -11,7 +11,11 @@ import { MAX_DIMENSIONS } from './validate.js';
 
 function integerIn(min: number, max = Infinity) {
   const error =
-    min === -Infinity ? 'must be an integer' : max === Infinity ? `must be an integer ≥ ${min}` : `must be an integer from ${min} to ${max}`;
+    min === -Infinity
+      ? 'must be an integer'
+      : max === Infinity
+        ? `must be an integer ≥ ${min}`
+        : `must be an integer from ${min} to ${max}`;
   return z.number({ error }).int({ error }).min(min, { error }).max(max, { error });
 }
 
@@ -31,7 +35,10 @@ const ServerOptionsSchema = z
       failRate: numberIn(0, 1).optional(),
       seed: integerIn(-Infinity).optional(),
       maxBodyBytes: integerIn(1).optional(),
-      model: z.string({ error: 'must be a non-empty string' }).min(1, { error: 'must be a non-empty string' }).optional(),
+      model: z
+        .string({ error: 'must be a non-empty string' })
+        .min(1, { error: 'must be a non-empty string' })
+        .optional(),
       clock: z.custom<() => number>((value) => typeof value === 'function', 'must be a function').optional(),
     },
     { error: 'must be an object' },
@@ -46,11 +53,18 @@ function parse<T>(schema: z.ZodType<T>, what: string, value: unknown): T {
   const issue = result.error.issues[0]!;
   const path = issue.path.map(String).join('.');
   if (issue.code === 'unrecognized_keys') {
-    throw new InvalidArgumentError(`Invalid ${what}: unknown field(s) ${issue.keys.map((key) => `\`${key}\``).join(', ')} (got object)`);
+    throw new InvalidArgumentError(
+      `Invalid ${what}: unknown field(s) ${issue.keys.map((key) => `\`${key}\``).join(', ')} (got object)`,
+    );
   }
   const got = issue.path.reduce<unknown>((node, key) => (node as Record<PropertyKey, unknown>)?.[key], value);
   // JSON.stringify would print NaN and Infinity as null.
-  const shown = typeof got === 'number' ? String(got) : typeof got === 'object' && got !== null ? typeof got : (JSON.stringify(got) ?? String(got));
+  const shown =
+    typeof got === 'number'
+      ? String(got)
+      : typeof got === 'object' && got !== null
+        ? typeof got
+        : (JSON.stringify(got) ?? String(got));
   throw new InvalidArgumentError(`Invalid ${what}: ${path ? `\`${path}\` ` : ''}${issue.message} (got ${shown})`);
 }
 

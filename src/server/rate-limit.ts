@@ -17,7 +17,7 @@ export type RateLimitHeaderStyle = 'openai' | 'azure' | 'none';
 export const RATE_LIMIT_DEFAULTS = Object.freeze({
   /** A bucket holds a full minute of its limit. */
   burstSeconds: 60,
-  headerStyle: 'openai' as RateLimitHeaderStyle,
+  headerStyle: 'openai',
 });
 
 const HEADER_STYLES: readonly RateLimitHeaderStyle[] = ['openai', 'azure', 'none'];
@@ -110,7 +110,9 @@ export class RateLimiter {
   ) {
     const burstSeconds = limits.burstSeconds ?? RATE_LIMIT_DEFAULTS.burstSeconds;
     if (!(typeof burstSeconds === 'number' && burstSeconds > 0 && burstSeconds <= 60)) {
-      throw new InvalidArgumentError(`Invalid createServer options: \`burstSeconds\` must be a number > 0 and ≤ 60 (got ${String(burstSeconds)})`);
+      throw new InvalidArgumentError(
+        `Invalid createServer options: \`burstSeconds\` must be a number > 0 and ≤ 60 (got ${String(burstSeconds)})`,
+      );
     }
     if (limits.rpm !== undefined && (limits.rpm * burstSeconds) / 60 < 1) {
       // A bucket that cannot hold one request would refuse every request forever.

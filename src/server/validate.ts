@@ -192,7 +192,10 @@ function countTokens(inputs: EmbeddingInput[]): { tokenCounts: number[]; totalTo
  */
 export function parseEmbeddingRequest(body: unknown): EmbeddingRequest {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw new OpenAIError(400, `Invalid type for request body: expected an object, but got ${describeType(body)} instead.`);
+    throw new OpenAIError(
+      400,
+      `Invalid type for request body: expected an object, but got ${describeType(body)} instead.`,
+    );
   }
   const fields = body as Record<string, unknown>;
   for (const key of Object.keys(fields)) {

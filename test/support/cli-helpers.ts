@@ -76,7 +76,13 @@ export function readJsonl<T = JsonlVector>(path: string): T[] {
 }
 
 /** Parses a .npy file by the format's own rules, independently of src/cli/npy.ts. */
-export function readNpy(path: string): { version: [number, number]; descr: string; shape: number[]; data: Float32Array; dataBytes: number } {
+export function readNpy(path: string): {
+  version: [number, number];
+  descr: string;
+  shape: number[];
+  data: Float32Array;
+  dataBytes: number;
+} {
   const bytes = readFileSync(path);
   if (bytes.subarray(0, 6).toString('latin1') !== '\x93NUMPY') throw new Error('bad magic');
   const version: [number, number] = [bytes[6]!, bytes[7]!];
@@ -159,6 +165,9 @@ export function expectVectorsOf(records: JsonlVector[], texts: Record<string, st
   expect(records.map((r) => r.id).sort()).toEqual(Object.keys(texts).sort());
   for (const record of records) {
     expect(record.embedding).toHaveLength(dimensions);
-    expect(maxDifference(record.embedding, localHashEmbedding(texts[record.id]!, dimensions)), `id ${record.id}`).toBeLessThan(1e-6);
+    expect(
+      maxDifference(record.embedding, localHashEmbedding(texts[record.id]!, dimensions)),
+      `id ${record.id}`,
+    ).toBeLessThan(1e-6);
   }
 }

@@ -56,7 +56,7 @@ export async function startFakeApi(...initial: RequestHandler[]): Promise<FakeAp
       }),
   };
 
-  const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
     inFlight++;
     api.maxInFlight = Math.max(api.maxInFlight, inFlight);
     res.on('close', () => inFlight--);
@@ -65,7 +65,10 @@ export async function startFakeApi(...initial: RequestHandler[]): Promise<FakeAp
       for await (const chunk of req) chunks.push(chunk as Buffer);
       const raw = Buffer.concat(chunks);
       const headers = Object.fromEntries(
-        Object.entries(req.headers).map(([name, value]) => [name, Array.isArray(value) ? value.join(', ') : value ?? '']),
+        Object.entries(req.headers).map(([name, value]) => [
+          name,
+          Array.isArray(value) ? value.join(', ') : (value ?? ''),
+        ]),
       );
       const text = raw.toString('utf8');
       let body: unknown = text;
@@ -74,7 +77,13 @@ export async function startFakeApi(...initial: RequestHandler[]): Promise<FakeAp
       } catch {
         // keep the text
       }
-      api.requests.push({ method: req.method ?? '', path: req.url ?? '', headers, body, remotePort: req.socket.remotePort ?? 0 });
+      api.requests.push({
+        method: req.method ?? '',
+        path: req.url ?? '',
+        headers,
+        body,
+        remotePort: req.socket.remotePort ?? 0,
+      });
 
       const request = new Request(`http://${req.headers.host}${req.url}`, {
         method: req.method,
@@ -101,6 +110,11 @@ export async function startFakeApi(...initial: RequestHandler[]): Promise<FakeAp
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
       res.end(String(error));
     }
+  };
+  // A failure to answer at all (the response already torn down) cuts the connection, as a
+  // broken server would, rather than leaving a rejection nobody handles.
+  const server = createServer((req, res) => {
+    handle(req, res).catch((error: unknown) => req.socket.destroy(error as Error));
   });
 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

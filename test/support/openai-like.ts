@@ -31,17 +31,23 @@ export function expectedVector(text: string, dimensions = 8): number[] {
 }
 
 /** Inputs `${prefix} number ${i}`: short, distinct texts. */
-export const numberedTexts = (n: number, prefix = 'text') => Array.from({ length: n }, (_, i) => `${prefix} number ${i}`);
+export const numberedTexts = (n: number, prefix = 'text') =>
+  Array.from({ length: n }, (_, i) => `${prefix} number ${i}`);
 
 /** About 280 cl100k tokens, different for each i: 2048 of them make about 570,000 tokens. */
 export const passage = (i: number) => `passage ${i}: ` + 'the quick brown fox jumps over the lazy dog '.repeat(30);
 
 /** Indexes whose vector is not the (normalised) vector of the text at that index: should be none. */
-export function mismatchedIndexes(data: { index: number; embedding: ArrayLike<number> }[], input: readonly string[]): number[] {
+export function mismatchedIndexes(
+  data: { index: number; embedding: ArrayLike<number> }[],
+  input: readonly string[],
+): number[] {
   return data
     .filter((item) => {
       const expected = expectedVector(input[item.index]!);
-      return expected.length !== item.embedding.length || expected.some((x, k) => Math.abs(x - item.embedding[k]!) > 1e-6);
+      return (
+        expected.length !== item.embedding.length || expected.some((x, k) => Math.abs(x - item.embedding[k]!) > 1e-6)
+      );
     })
     .map((item) => item.index);
 }
@@ -102,9 +108,21 @@ export interface OpenAILike {
   seen: SeenRequest[];
 }
 
-function errorResponse(status: number, message: string, extra: { param?: string | null; code?: string | null; type?: string } = {}, headers: Record<string, string> = {}) {
+function errorResponse(
+  status: number,
+  message: string,
+  extra: { param?: string | null; code?: string | null; type?: string } = {},
+  headers: Record<string, string> = {},
+) {
   return HttpResponse.json(
-    { error: { message, type: extra.type ?? 'invalid_request_error', param: extra.param ?? null, code: extra.code ?? null } },
+    {
+      error: {
+        message,
+        type: extra.type ?? 'invalid_request_error',
+        param: extra.param ?? null,
+        code: extra.code ?? null,
+      },
+    },
     { status, headers },
   );
 }
@@ -130,9 +148,16 @@ export function openAILike(options: OpenAILikeOptions = {}): OpenAILike {
       dimensions?: number;
       encoding_format?: string;
     };
-    const inputs = typeof body.input === 'string' || isTokens(body.input) ? [body.input] : Array.isArray(body.input) ? (body.input as unknown[]) : [];
+    const inputs =
+      typeof body.input === 'string' || isTokens(body.input)
+        ? [body.input]
+        : Array.isArray(body.input)
+          ? (body.input as unknown[])
+          : [];
     const texts = inputs.map((input) => (isTokens(input) ? input.join(',') : (input as string)));
-    const counts = inputs.map((input) => (typeof input === 'string' ? cl100kTokenizer.count(input) : isTokens(input) ? input.length : 0));
+    const counts = inputs.map((input) =>
+      typeof input === 'string' ? cl100kTokenizer.count(input) : isTokens(input) ? input.length : 0,
+    );
     const tokens = counts.reduce((a, b) => a + b, 0);
     const record: SeenRequest = { texts, tokens, arrivedAt };
     seen.push(record);
@@ -152,34 +177,69 @@ export function openAILike(options: OpenAILikeOptions = {}): OpenAILike {
       Object.assign(rateHeaders, verdict.headers);
       if (!verdict.ok) {
         return answer(
-          errorResponse(429, `Rate limit reached for requests. Please try again in ${verdict.retryAfterMs}ms.`,
+          errorResponse(
+            429,
+            `Rate limit reached for requests. Please try again in ${verdict.retryAfterMs}ms.`,
             { type: 'requests', code: 'rate_limit_exceeded' },
-            { ...rateHeaders, 'retry-after-ms': String(verdict.retryAfterMs), 'retry-after': String(Math.ceil(verdict.retryAfterMs / 1000)) }),
+            {
+              ...rateHeaders,
+              'retry-after-ms': String(verdict.retryAfterMs),
+              'retry-after': String(Math.ceil(verdict.retryAfterMs / 1000)),
+            },
+          ),
         );
       }
     }
 
-    if (typeof body.model !== 'string' || body.model === '') return answer(errorResponse(400, 'you must provide a model parameter', { param: 'model' }));
-    if (inputs.length === 0 || inputs.some((input) => (typeof input !== 'string' && !isTokens(input)) || input.length === 0)) {
-      return answer(errorResponse(400, "'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.", { param: 'input' }));
+    if (typeof body.model !== 'string' || body.model === '')
+      return answer(errorResponse(400, 'you must provide a model parameter', { param: 'model' }));
+    if (
+      inputs.length === 0 ||
+      inputs.some((input) => (typeof input !== 'string' && !isTokens(input)) || input.length === 0)
+    ) {
+      return answer(
+        errorResponse(
+          400,
+          "'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.",
+          { param: 'input' },
+        ),
+      );
     }
     if (texts.length > OPENAI_LIMITS.maxInputs) {
-      return answer(errorResponse(400, `'$.input' is invalid: at most ${OPENAI_LIMITS.maxInputs} inputs (got ${texts.length})`, { param: 'input' }));
+      return answer(
+        errorResponse(400, `'$.input' is invalid: at most ${OPENAI_LIMITS.maxInputs} inputs (got ${texts.length})`, {
+          param: 'input',
+        }),
+      );
     }
     const longest = Math.max(...counts);
     if (longest > OPENAI_LIMITS.maxInputTokens) {
-      return answer(errorResponse(400, `This model's maximum context length is ${OPENAI_LIMITS.maxInputTokens} tokens, however you requested ${longest} tokens. Please reduce your prompt.`, { param: 'input' }));
+      return answer(
+        errorResponse(
+          400,
+          `This model's maximum context length is ${OPENAI_LIMITS.maxInputTokens} tokens, however you requested ${longest} tokens. Please reduce your prompt.`,
+          { param: 'input' },
+        ),
+      );
     }
     if (tokens > maxRequestTokens) {
-      return answer(errorResponse(400, `Requested ${tokens} tokens, max ${maxRequestTokens} tokens per request`, { type: 'max_tokens_per_request', code: 'max_tokens_per_request' }));
+      return answer(
+        errorResponse(400, `Requested ${tokens} tokens, max ${maxRequestTokens} tokens per request`, {
+          type: 'max_tokens_per_request',
+          code: 'max_tokens_per_request',
+        }),
+      );
     }
     const bad = options.failText ? texts.findIndex(options.failText) : -1;
     if (bad !== -1) {
-      return answer(errorResponse(400, `Invalid content in input at index ${bad}`, { param: 'input', code: 'invalid_input' }));
+      return answer(
+        errorResponse(400, `Invalid content in input at index ${bad}`, { param: 'input', code: 'invalid_input' }),
+      );
     }
 
     const dimensions = body.dimensions ?? 8;
-    const format = options.format === undefined || options.format === 'request' ? body.encoding_format ?? 'float' : options.format;
+    const format =
+      options.format === undefined || options.format === 'request' ? (body.encoding_format ?? 'float') : options.format;
     const data = texts.map((text, index) => {
       const vector = vectorFor(text, dimensions);
       const embedding = format === 'base64' ? Buffer.from(vector.buffer).toString('base64') : Array.from(vector);
@@ -236,7 +296,8 @@ function createLimiter(limits: RateLimitSpec) {
         buckets.tokens.level -= tokens;
       }
       const untilFull = (b: { limit: number; level: number }) => ((b.limit - b.level) * 60_000) / b.limit;
-      const waitFor = (b: { limit: number; level: number }, need: number) => Math.max(0, ((need - b.level) * 60_000) / b.limit);
+      const waitFor = (b: { limit: number; level: number }, need: number) =>
+        Math.max(0, ((need - b.level) * 60_000) / b.limit);
       const headers = {
         'x-ratelimit-limit-requests': String(buckets.requests.limit),
         'x-ratelimit-limit-tokens': String(buckets.tokens.limit),

@@ -150,7 +150,14 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   };
 
   await clock.runUntil(Promise.all(options.jobs.map(runJob)));
-  return { elapsedMs: latest, minimumMs: minimumMs(options), attempts, refused, successes, snapshot: limiter.snapshot?.() };
+  return {
+    elapsedMs: latest,
+    minimumMs: minimumMs(options),
+    attempts,
+    refused,
+    successes,
+    snapshot: limiter.snapshot?.(),
+  };
 }
 
 function minimumMs({ server, jobs }: SimulationOptions): number {
