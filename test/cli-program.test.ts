@@ -27,7 +27,9 @@ describe('help', () => {
       // Commander wraps long descriptions; join an option's lines back together.
       const entry = stdout.split(/\n(?= {2}-)/).find((block) => new RegExp(`(^|[ ,])${flag}\\b`).test(block));
       expect(entry, `${command} ${flag}`).toBeDefined();
-      expect(entry!.replace(/\s+/g, ' '), `${command} ${flag}`).toMatch(/\((default: [^)]*|required)\)/);
+      expect(entry!.replace(/\s+/g, ' '), `${command} ${flag}`).toMatch(
+        /\(((choices: [^)]*, )?default: [^)]*|required)\)/,
+      );
     }
   });
 
@@ -81,6 +83,26 @@ describe('usage errors exit 2 with one line on stderr', () => {
       'a --timeout past what a timer holds',
       ['embed', 'in.txt', '--out', 'o.jsonl', '--timeout', '3000000000'],
       /--timeout <ms>' argument '3000000000' is invalid. must be an integer from 1 to 2147483647/,
+    ],
+    [
+      'a --burst-seconds of 0',
+      ['serve', '--burst-seconds', '0'],
+      /--burst-seconds <s>' argument '0' is invalid. must be a number > 0 and ≤ 60/,
+    ],
+    [
+      'a --burst-seconds past the minute',
+      ['serve', '--burst-seconds', '61'],
+      /--burst-seconds <s>' argument '61' is invalid. must be a number > 0 and ≤ 60/,
+    ],
+    [
+      'an unknown --header-style',
+      ['serve', '--header-style', 'aws'],
+      /--header-style <style>' argument 'aws' is invalid. Allowed choices are openai, azure, none/,
+    ],
+    [
+      'a --burst-seconds too short to hold one request at --rpm, named as the flags',
+      ['serve', '--port', '0', '--rpm', '30', '--burst-seconds', '1'],
+      /^embedrail: --burst-seconds must be ≥ 2 with --rpm 30, for a bucket to hold one request \(got 1\)\n$/,
     ],
     ['a port out of range', ['serve', '--port', '70000'], /--port <n>' argument '70000' is invalid/],
     ['-k of 0', ['search', 'v.jsonl', 'q', '-k', '0'], /argument '0' is invalid/],

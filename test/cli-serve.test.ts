@@ -47,6 +47,80 @@ describe('serve', () => {
   });
 });
 
+describe('serve --burst-seconds and --header-style', () => {
+  /** Runs `embedrail serve` with `flags`, calls `use` with its URL, then stops it. */
+  async function serving(flags: string[], use: (url: string) => Promise<void>): Promise<void> {
+    const stdout = capture();
+    const stderr = capture();
+    const controller = new AbortController();
+    const running = runCli(['serve', '--port', '0', ...flags], {
+      stdin: Readable.from([]),
+      stdout: stdout.stream,
+      stderr: stderr.stream,
+      signal: controller.signal,
+    });
+    try {
+      await until(() => stdout.text.includes('/v1') || stderr.text !== '', 2000);
+      const url = /http:\/\/127\.0\.0\.1:\d+\/v1/.exec(stdout.text)?.[0];
+      expect(url, stderr.text).toBeDefined();
+      await use(url!);
+    } finally {
+      controller.abort();
+      expect(await running).toBe(0);
+    }
+  }
+
+  async function post(url: string) {
+    const res = await fetch(`${url}/embeddings`, {
+      method: 'POST',
+      body: JSON.stringify({ model: 'm', input: 'x', dimensions: 4 }),
+    });
+    await res.arrayBuffer();
+    const headers = Object.fromEntries(
+      [...res.headers].filter(([name]) => name.startsWith('x-ratelimit-') || name.startsWith('retry-after')),
+    );
+    return { status: res.status, headers };
+  }
+
+  test('--burst-seconds 1 makes 600 rpm a bucket of 10 while the headers still say 600 a minute', async () => {
+    await serving(['--rpm', '600', '--burst-seconds', '1'], async (url) => {
+      const first = await post(url);
+      expect(first.status).toBe(200);
+      expect(first.headers).toMatchObject({
+        'x-ratelimit-limit-requests': '600',
+        'x-ratelimit-remaining-requests': '9',
+      });
+    });
+  });
+
+  // One request a minute: the second, a moment after the first, is refused whatever the machine's pace.
+  test.each([
+    [
+      'openai',
+      [
+        'x-ratelimit-limit-requests',
+        'x-ratelimit-remaining-requests',
+        'x-ratelimit-reset-requests',
+        'retry-after',
+        'retry-after-ms',
+      ],
+    ],
+    ['azure', ['x-ratelimit-remaining-requests', 'retry-after-ms']],
+    ['none', ['retry-after']],
+  ])("--header-style %s: a 429 carries that style's headers and no other", async (style, names) => {
+    await serving(['--rpm', '1', '--header-style', style], async (url) => {
+      expect((await post(url)).status).toBe(200);
+      const refused = await post(url);
+      expect(refused.status).toBe(429);
+      expect(Object.keys(refused.headers).sort()).toEqual([...names].sort());
+      if (refused.headers['retry-after'] !== undefined) expect(refused.headers['retry-after']).toBe('60');
+      if (refused.headers['retry-after-ms'] !== undefined) {
+        expect(Number(refused.headers['retry-after-ms'])).toBeGreaterThan(50_000);
+      }
+    });
+  });
+});
+
 describe('serve stops when the process that started it ends', () => {
   /**
    * A parent that starts `embedrail serve` and passes on its output, as npx (through `sh -c`)

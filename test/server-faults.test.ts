@@ -89,6 +89,26 @@ describe('fault injection', () => {
     }
   });
 
+  test.each([
+    ['openai', { 'retry-after': '1', 'retry-after-ms': '200' }, 6],
+    ['azure', { 'retry-after-ms': '200' }, 2],
+    ['none', { 'retry-after': '1' }, 0],
+  ] as const)(
+    "headerStyle '%s': an injected 429 advises as the limits' own 429s do",
+    async (headerStyle, advice, rateLimitHeaders) => {
+      const { answers } = await run({ failRate: 1, seed: 3, rpm: 6000, tpm: 1_000_000, headerStyle }, 40);
+      const refused = answers.filter((a) => a.status === 429);
+      expect(refused.length).toBeGreaterThan(0);
+      for (const { headers } of refused) {
+        const names = Object.keys(headers);
+        expect(names.filter((name) => name.startsWith('x-ratelimit-'))).toHaveLength(rateLimitHeaders);
+        expect(
+          Object.fromEntries(names.filter((n) => n.startsWith('retry-after')).map((n) => [n, headers[n]])),
+        ).toEqual(advice);
+      }
+    },
+  );
+
   test('invalid requests are answered 400, never replaced by an injected fault', async () => {
     const server = createServer({ failRate: 1 });
     servers.push(server);

@@ -248,11 +248,90 @@ describe('burst window and header styles', () => {
     ],
     [
       { burstSeconds: 0.5 },
-      'Invalid createServer options: `burstSeconds` must hold at least one request: 0.5 s of 60 requests per minute is 0.5',
+      'Invalid createServer options: `burstSeconds` must be ≥ 1 with `rpm` 60, for a bucket to hold one request (got 0.5)',
     ],
-  ])('%j is refused naming the option and the value', (extra, message) => {
-    const build = () => new RateLimiter({ rpm: 60, tpm: undefined, ...extra }, () => 0, 'm');
-    expect(build).toThrow(InvalidArgumentError);
-    expect(build).toThrow(message);
+  ])('%j is refused naming the option and the value, by the limiter and by createServer', (extra, message) => {
+    for (const build of [
+      () => new RateLimiter({ rpm: 60, tpm: undefined, ...extra }, () => 0, 'm'),
+      () => createServer({ rpm: 60, ...extra }),
+    ]) {
+      expect(build).toThrow(InvalidArgumentError);
+      expect(build).toThrow(message);
+    }
+  });
+
+  test('without rpm any burst window is allowed: only the tokens bucket is sized by it', () => {
+    expect(() => createServer({ tpm: 60_000, burstSeconds: 0.01 })).not.toThrow();
+  });
+});
+
+/** The rate-limit headers of an answer: x-ratelimit-*, retry-after and retry-after-ms. */
+function rateHeaders(headers: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(headers).filter(([name]) => name.startsWith('x-ratelimit-') || name.startsWith('retry-after')),
+  );
+}
+
+describe('createServer({ burstSeconds, headerStyle }) at the wire', () => {
+  test.each([
+    [
+      'openai',
+      {
+        'x-ratelimit-limit-requests': '600',
+        'x-ratelimit-limit-tokens': '60000',
+        'x-ratelimit-remaining-requests': '0',
+        'x-ratelimit-remaining-tokens': '990',
+        'x-ratelimit-reset-requests': '1s',
+        'x-ratelimit-reset-tokens': '10ms',
+        'retry-after': '1',
+        'retry-after-ms': '100',
+      },
+    ],
+    [
+      'azure',
+      { 'x-ratelimit-remaining-requests': '0', 'x-ratelimit-remaining-tokens': '990', 'retry-after-ms': '100' },
+    ],
+    ['none', { 'retry-after': '1' }],
+  ] as const)(
+    "headerStyle '%s': a one-second bucket of 600 rpm passes 10 requests, and the 11th gets 429 in the style",
+    async (headerStyle, refusedHeaders) => {
+      const clock = manualClock();
+      const post = await start({ rpm: 600, tpm: 60_000, burstSeconds: 1, headerStyle, clock: clock.now });
+      const answers = [];
+      for (let i = 0; i < 11; i++) answers.push(await post([1]));
+      expect(answers.map((a) => a.status)).toEqual([...Array<number>(10).fill(200), 429]);
+      expect(rateHeaders(answers[0]!.headers)).toEqual(
+        {
+          openai: {
+            'x-ratelimit-limit-requests': '600',
+            'x-ratelimit-limit-tokens': '60000',
+            'x-ratelimit-remaining-requests': '9',
+            'x-ratelimit-remaining-tokens': '999',
+            'x-ratelimit-reset-requests': '100ms',
+            'x-ratelimit-reset-tokens': '1ms',
+          },
+          azure: { 'x-ratelimit-remaining-requests': '9', 'x-ratelimit-remaining-tokens': '999' },
+          none: {},
+        }[headerStyle],
+      );
+      expect(rateHeaders(answers[10]!.headers)).toEqual(refusedHeaders);
+      // One request back after 100 ms: the bucket refills at 10 a second, not 600 at once.
+      clock.advance(100);
+      expect((await post([1])).status).toBe(200);
+      expect((await post([1])).status).toBe(429);
+    },
+  );
+
+  test("the default is today's: a bucket of the whole minute, OpenAI's headers", async () => {
+    const clock = manualClock();
+    const post = await start({ rpm: 3, clock: clock.now });
+    for (let i = 0; i < 3; i++) expect((await post('x')).status).toBe(200);
+    const refused = await post('x');
+    expect(refused.status).toBe(429);
+    expect(rateHeaders(refused.headers)).toMatchObject({
+      'x-ratelimit-limit-requests': '3',
+      'retry-after': '20',
+      'retry-after-ms': '20000',
+    });
   });
 });

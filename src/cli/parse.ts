@@ -27,12 +27,19 @@ export function number(min: number, max = Number.POSITIVE_INFINITY): (value: str
   };
 }
 
-/** A finite number greater than 0 (a rate of 0 would never send anything). */
-export function positive(value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a number > 0.');
-  return n;
+/** A finite number greater than 0 and at most `max`. */
+export function positiveUpTo(max: number): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n <= 0 || n > max) {
+      throw new InvalidArgumentError(`must be a number > 0${max === Number.POSITIVE_INFINITY ? '' : ` and ≤ ${max}`}.`);
+    }
+    return n;
+  };
 }
+
+/** A finite number greater than 0 (a rate of 0 would never send anything). */
+export const positive = positiveUpTo(Number.POSITIVE_INFINITY);
 
 /** A non-empty string (an empty `--model ''` is a typo, not a choice). */
 export function nonEmpty(value: string): string {

@@ -1,11 +1,11 @@
 import { Command, CommanderError, Option } from 'commander';
 import { BATCH_DEFAULTS, DEFAULTS, VERSION } from '../index.js';
-import { MAX_DIMENSIONS, SERVER_DEFAULTS } from '../server/index.js';
+import { HEADER_STYLES, MAX_DIMENSIONS, SERVER_DEFAULTS } from '../server/index.js';
 import { embed } from './embed.js';
 import type { EmbedFlags } from './embed.js';
 import type { CliIo } from './io.js';
 import { EXIT, UsageError, oneLine } from './io.js';
-import { integer, nonEmpty, number, positive } from './parse.js';
+import { integer, nonEmpty, number, positive, positiveUpTo } from './parse.js';
 import { INPUT_FORMATS } from './readers.js';
 import { search } from './search.js';
 import type { SearchFlags } from './search.js';
@@ -176,6 +176,22 @@ export function buildProgram(io: CliIo, done: (code: number) => void = () => {})
       number(1),
     )
     .option('--tpm <n>', 'tokens per minute; beyond it 429 like --rpm (default: unlimited)', number(1))
+    .option(
+      '--burst-seconds <s>',
+      'seconds of --rpm and --tpm a bucket holds, as providers enforce a minute in shorter windows ' +
+        '(1: 600 rpm is 10 requests a second); at least 60 ÷ --rpm',
+      positiveUpTo(SERVER_DEFAULTS.burstSeconds),
+      SERVER_DEFAULTS.burstSeconds,
+    )
+    .addOption(
+      new Option(
+        '--header-style <style>',
+        'rate-limit headers: openai (six x-ratelimit-*, retry-after and retry-after-ms on a 429), ' +
+          'azure (x-ratelimit-remaining-* only, retry-after-ms), none (retry-after in whole seconds only)',
+      )
+        .choices(HEADER_STYLES)
+        .default(SERVER_DEFAULTS.headerStyle),
+    )
     .option(
       '--fail-rate <share>',
       'share of requests, 0 to 1, failed on purpose with 500, 502, 503 or 429',

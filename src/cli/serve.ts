@@ -1,4 +1,4 @@
-import { SERVER_DEFAULTS, createServer } from '../server/index.js';
+import { SERVER_DEFAULTS, createServer, type RateLimitHeaderStyle } from '../server/index.js';
 import type { CliIo } from './io.js';
 import { EXIT, UsageError, oneLine } from './io.js';
 
@@ -10,6 +10,8 @@ export interface ServeFlags {
   latency: number;
   rpm?: number;
   tpm?: number;
+  burstSeconds: number;
+  headerStyle: RateLimitHeaderStyle;
   failRate: number;
   seed: number;
 }
@@ -23,6 +25,17 @@ export function exposureWarning(host: string): string | undefined {
   return loopback
     ? undefined
     : `embedrail: warning: listening on ${host}, reachable from other machines, with no authentication`;
+}
+
+/**
+ * createServer's refusal in the words of the command line: each flag alone is checked by its
+ * parser, but a rule between two (`--burst-seconds` too short to hold one request at `--rpm`)
+ * is createServer's, which names its options, `burstSeconds` for `--burst-seconds`.
+ */
+export function asFlags(message: string): string {
+  return message
+    .replace(/^Invalid createServer options: /, '')
+    .replace(/`([a-z][A-Za-z]*)`/g, (_, name: string) => `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
 }
 
 /** How often `serve` checks that the process that started it is still there. @unit ms */
@@ -67,11 +80,13 @@ export async function serve(flags: ServeFlags, io: CliIo): Promise<number> {
       latency: flags.latency,
       rpm: flags.rpm,
       tpm: flags.tpm,
+      burstSeconds: flags.burstSeconds,
+      headerStyle: flags.headerStyle,
       failRate: flags.failRate,
       seed: flags.seed,
     });
   } catch (error) {
-    throw new UsageError(oneLine(error));
+    throw new UsageError(asFlags(oneLine(error)));
   }
   let url: string;
   try {

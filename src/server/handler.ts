@@ -2,8 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { localHashEmbedding, localHashEmbeddingOfTokens } from './embedding.js';
 import { embeddingsBody } from './encode.js';
 import { BAD_GATEWAY_HTML, type FaultInjector, type FaultStatus } from './faults.js';
-import { newRequestId, OpenAIError, readBody, send } from './http.js';
-import { retryAfterHeaders, type RateLimiter } from './rate-limit.js';
+import { formatDuration, newRequestId, OpenAIError, readBody, send } from './http.js';
+import type { RateLimiter } from './rate-limit.js';
 import { parseEmbeddingRequest } from './validate.js';
 
 /** Counters of what the server answered, for benchmarks and tests that count at the wire. */
@@ -45,7 +45,14 @@ function errorAnswer(error: OpenAIError): Answer {
   return { status: error.status, body: error.toBody(), headers: error.headers };
 }
 
-/** Failures a client should retry, each as a real provider sends it. */
+/** What an injected 429 advises. @unit ms */
+const INJECTED_RETRY_AFTER_MS = 200;
+
+/**
+ * Failures a client should retry, each as a real provider sends it. An injected 429 carries
+ * the configured header style, as the limits' own 429s do: a client tested against injected
+ * faults meets the advice its server really sends.
+ */
 function faultAnswer(status: FaultStatus, limiter: RateLimiter): Answer {
   switch (status) {
     case 500:
@@ -59,11 +66,15 @@ function faultAnswer(status: FaultStatus, limiter: RateLimiter): Answer {
       return errorAnswer(new OpenAIError(503, 'The server is overloaded or not ready yet.'));
     case 429:
       return errorAnswer(
-        new OpenAIError(429, 'Rate limit reached (injected by failRate). Please try again in 200ms.', {
-          type: 'requests',
-          code: 'rate_limit_exceeded',
-          headers: { ...limiter.headers(), ...retryAfterHeaders(200) },
-        }),
+        new OpenAIError(
+          429,
+          `Rate limit reached (injected by failRate). Please try again in ${formatDuration(INJECTED_RETRY_AFTER_MS)}.`,
+          {
+            type: 'requests',
+            code: 'rate_limit_exceeded',
+            headers: { ...limiter.headers(), ...limiter.retryAfter(INJECTED_RETRY_AFTER_MS) },
+          },
+        ),
       );
   }
 }

@@ -3,11 +3,13 @@ import type { AddressInfo } from 'node:net';
 import { FaultInjector } from './faults.js';
 import { handle, type HandlerContext, type ServerStats } from './handler.js';
 import { RateLimiter } from './rate-limit.js';
-import { parsePort, parseServerOptions } from './options.js';
+import { parsePort, parseServerOptions, SERVER_DEFAULTS, type RateLimitHeaderStyle } from './options.js';
 
 export { localHashEmbedding, localHashEmbeddingOfTokens } from './embedding.js';
 export { MAX_DIMENSIONS, MAX_INPUTS, MAX_TOKENS_PER_INPUT, MAX_TOKENS_PER_REQUEST } from './validate.js';
 export type { ServerStats } from './handler.js';
+export { HEADER_STYLES, SERVER_DEFAULTS } from './options.js';
+export type { RateLimitHeaderStyle } from './options.js';
 
 /** Options of {@link createServer}; the same as the `embedrail serve` flags. */
 export interface ServerOptions {
@@ -23,9 +25,9 @@ export interface ServerOptions {
    */
   latency?: number;
   /**
-   * Requests per minute; beyond it 429 with `retry-after`, `retry-after-ms` and the
-   * x-ratelimit-*-requests headers, which every 200 carries too. Unset: unlimited, and no
-   * x-ratelimit-*-requests header is sent.
+   * Requests per minute; beyond it 429 with the advice and headers of `headerStyle`
+   * (`retry-after`, `retry-after-ms` and the x-ratelimit-*-requests headers by default), which
+   * every 200 carries too. Unset: unlimited, and no x-ratelimit-*-requests header is sent.
    * @default undefined (unlimited)
    */
   rpm?: number;
@@ -35,6 +37,27 @@ export interface ServerOptions {
    * @default undefined (unlimited)
    */
   tpm?: number;
+  /**
+   * Seconds of the per-minute limits a bucket holds, above 0 and at most 60. A provider may
+   * enforce 600 RPM as 10 requests a second: `burstSeconds: 1` makes a bucket of 10 refilled at
+   * 10 per second, while the headers still report the per-minute limit. It must leave room for
+   * one request: at least 60 ÷ `rpm`.
+   * @unit s
+   * @default 60 (a bucket holds the whole minute)
+   */
+  burstSeconds?: number;
+  /**
+   * Which rate-limit headers answers carry, as real providers send them:
+   * - `'openai'`: the six `x-ratelimit-{limit,remaining,reset}-{requests,tokens}` on every
+   *   answer, `retry-after` and `retry-after-ms` on a 429;
+   * - `'azure'`: only `x-ratelimit-remaining-{requests,tokens}`, and `retry-after-ms` on a 429;
+   * - `'none'`: no rate-limit header (a gateway in front of vLLM, TEI or Ollama), only
+   *   `retry-after` in whole seconds on a 429.
+   *
+   * Injected 429s (`failRate`) advise in the same style.
+   * @default 'openai'
+   */
+  headerStyle?: RateLimitHeaderStyle;
   /**
    * Share of valid embeddings requests, 0 to 1, failed on purpose with a 500, 502 (an HTML
    * page, as a proxy sends), 503 or 429, picked by a PRNG seeded with `seed`.
@@ -66,18 +89,6 @@ export interface ServerOptions {
    */
   clock?: () => number;
 }
-
-/** The defaults, applied once in {@link createServer}. */
-export const SERVER_DEFAULTS = Object.freeze({
-  dimensions: 384,
-  latency: 0,
-  failRate: 0,
-  seed: 1,
-  maxBodyBytes: 8 * 1024 * 1024,
-  model: 'local-hash-embedding',
-  port: 8787,
-  host: '127.0.0.1',
-} as const);
 
 /** A local OpenAI-compatible embeddings server. */
 export interface LocalServer {
@@ -125,7 +136,11 @@ export function createServer(options: ServerOptions = {}): LocalServer {
     dimensions: options.dimensions ?? SERVER_DEFAULTS.dimensions,
     latency: options.latency ?? SERVER_DEFAULTS.latency,
     maxBodyBytes: options.maxBodyBytes ?? SERVER_DEFAULTS.maxBodyBytes,
-    limiter: new RateLimiter({ rpm: options.rpm, tpm: options.tpm }, clock, model),
+    limiter: new RateLimiter(
+      { rpm: options.rpm, tpm: options.tpm, burstSeconds: options.burstSeconds, headerStyle: options.headerStyle },
+      clock,
+      model,
+    ),
     faults: new FaultInjector(options.failRate ?? SERVER_DEFAULTS.failRate, options.seed ?? SERVER_DEFAULTS.seed),
     stats,
     delay: (ms) =>

@@ -19,19 +19,69 @@ function integerIn(min: number, max = Infinity) {
   return z.number({ error }).int({ error }).min(min, { error }).max(max, { error });
 }
 
+/** Which rate-limit headers the server sends; see {@link ServerOptions.headerStyle}. */
+export const HEADER_STYLES = Object.freeze(['openai', 'azure', 'none'] as const);
+export type RateLimitHeaderStyle = (typeof HEADER_STYLES)[number];
+
+/** The defaults of {@link createServer} and `embedrail serve`, applied once where they are read. */
+export const SERVER_DEFAULTS = Object.freeze({
+  dimensions: 384,
+  latency: 0,
+  failRate: 0,
+  seed: 1,
+  maxBodyBytes: 8 * 1024 * 1024,
+  model: 'local-hash-embedding',
+  port: 8787,
+  host: '127.0.0.1',
+  /** A rate-limit bucket holds a full minute of its limit. @unit s */
+  burstSeconds: 60,
+  headerStyle: 'openai' satisfies RateLimitHeaderStyle,
+} as const);
+
+/** The longest burst window: a bucket holds at most the whole per-minute limit. @unit s */
+const MAX_BURST_SECONDS = 60;
+
 function numberIn(min: number, max = Infinity) {
   const error = max === Infinity ? `must be a number ≥ ${min}` : `must be a number from ${min} to ${max}`;
   return z.number({ error }).min(min, { error }).max(max, { error });
 }
 
+const burstError = `must be a number > 0 and ≤ ${MAX_BURST_SECONDS}`;
+
+/** The rate-limit options, checked alike by createServer and by the limiter they configure. */
+const rateLimitFields = {
+  rpm: numberIn(1).optional(),
+  tpm: numberIn(1).optional(),
+  burstSeconds: z
+    .number({ error: burstError })
+    .gt(0, { error: burstError })
+    .max(MAX_BURST_SECONDS, { error: burstError })
+    .optional(),
+  headerStyle: z
+    .enum(HEADER_STYLES, { error: `must be one of ${HEADER_STYLES.map((style) => `'${style}'`).join(', ')}` })
+    .optional(),
+};
+
+/** A bucket that cannot hold one request would refuse every request forever. */
+function holdsOneRequest(options: { rpm?: number; burstSeconds?: number }, context: z.RefinementCtx): void {
+  const burstSeconds = options.burstSeconds ?? SERVER_DEFAULTS.burstSeconds;
+  if (options.rpm === undefined || (options.rpm * burstSeconds) / 60 >= 1) return;
+  context.addIssue({
+    code: 'custom',
+    path: ['burstSeconds'],
+    message: `must be ≥ ${60 / options.rpm} with \`rpm\` ${options.rpm}, for a bucket to hold one request`,
+  });
+}
+
+const RateLimitSchema = z.object(rateLimitFields).superRefine(holdsOneRequest);
+
 const ServerOptionsSchema = z
   .object(
     {
+      ...rateLimitFields,
       dimensions: integerIn(1, MAX_DIMENSIONS).optional(),
       // Node's timers hold at most 2^31 - 1 ms; beyond it setTimeout fires after 1 ms instead.
       latency: numberIn(0, 2 ** 31 - 1).optional(),
-      rpm: numberIn(1).optional(),
-      tpm: numberIn(1).optional(),
       failRate: numberIn(0, 1).optional(),
       seed: integerIn(-Infinity).optional(),
       maxBodyBytes: integerIn(1).optional(),
@@ -43,7 +93,8 @@ const ServerOptionsSchema = z
     },
     { error: 'must be an object' },
   )
-  .strict();
+  .strict()
+  .superRefine(holdsOneRequest);
 
 const ListenSchema = z.object({ port: integerIn(0, 65_535) });
 
@@ -71,6 +122,11 @@ function parse<T>(schema: z.ZodType<T>, what: string, value: unknown): T {
 /** Checks {@link createServer}'s options; throws `InvalidArgumentError` naming the option and value. */
 export function parseServerOptions(options: unknown): void {
   parse(ServerOptionsSchema, 'createServer options', options);
+}
+
+/** Checks the limits of the server's rate limiter, as {@link parseServerOptions} does. */
+export function parseRateLimits(limits: unknown): void {
+  parse(RateLimitSchema, 'createServer options', limits);
 }
 
 /** Checks the port `listen()` is given. */

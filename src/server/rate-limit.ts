@@ -1,26 +1,9 @@
-import { InvalidArgumentError } from '../index.js';
 import { formatDuration, OpenAIError } from './http.js';
+import { parseRateLimits, SERVER_DEFAULTS, type RateLimitHeaderStyle } from './options.js';
 
 const MINUTE_MS = 60_000;
 
-/**
- * Which rate-limit headers the server sends, as real providers do:
- * - `'openai'`: the six `x-ratelimit-{limit,remaining,reset}-{requests,tokens}` on every
- *   answer, `retry-after` and `retry-after-ms` on a 429;
- * - `'azure'`: only `x-ratelimit-remaining-{requests,tokens}`, and `retry-after-ms` on a 429;
- * - `'none'`: no rate-limit header (a gateway in front of vLLM, TEI or Ollama), only
- *   `retry-after` in whole seconds on a 429.
- */
-export type RateLimitHeaderStyle = 'openai' | 'azure' | 'none';
-
-/** What the local server's limits default to: today's one-minute buckets, OpenAI's headers. */
-export const RATE_LIMIT_DEFAULTS = Object.freeze({
-  /** A bucket holds a full minute of its limit. */
-  burstSeconds: 60,
-  headerStyle: 'openai',
-});
-
-const HEADER_STYLES: readonly RateLimitHeaderStyle[] = ['openai', 'azure', 'none'];
+export type { RateLimitHeaderStyle } from './options.js';
 
 /**
  * A per-minute budget as OpenAI applies it: a bucket refilled continuously at `limit` per
@@ -87,11 +70,11 @@ export interface ServerRateLimits {
    * Seconds of the per-minute limit a bucket holds: 1 makes a 600 RPM limit a bucket of 10
    * requests refilled at 10 per second.
    * @unit s
-   * @default 60
+   * @default SERVER_DEFAULTS.burstSeconds
    */
-  burstSeconds?: number;
-  /** @default 'openai' */
-  headerStyle?: RateLimitHeaderStyle;
+  burstSeconds?: number | undefined;
+  /** @default SERVER_DEFAULTS.headerStyle */
+  headerStyle?: RateLimitHeaderStyle | undefined;
 }
 
 /**
@@ -108,24 +91,10 @@ export class RateLimiter {
     private readonly clock: () => number,
     private readonly model: string,
   ) {
-    const burstSeconds = limits.burstSeconds ?? RATE_LIMIT_DEFAULTS.burstSeconds;
-    if (!(typeof burstSeconds === 'number' && burstSeconds > 0 && burstSeconds <= 60)) {
-      throw new InvalidArgumentError(
-        `Invalid createServer options: \`burstSeconds\` must be a number > 0 and ≤ 60 (got ${String(burstSeconds)})`,
-      );
-    }
-    if (limits.rpm !== undefined && (limits.rpm * burstSeconds) / 60 < 1) {
-      // A bucket that cannot hold one request would refuse every request forever.
-      throw new InvalidArgumentError(
-        `Invalid createServer options: \`burstSeconds\` must hold at least one request: ${burstSeconds} s of ${limits.rpm} requests per minute is ${(limits.rpm * burstSeconds) / 60}`,
-      );
-    }
-    const headerStyle = limits.headerStyle ?? RATE_LIMIT_DEFAULTS.headerStyle;
-    if (!HEADER_STYLES.includes(headerStyle)) {
-      throw new InvalidArgumentError(
-        `Invalid createServer options: \`headerStyle\` must be one of ${HEADER_STYLES.map((style) => `'${style}'`).join(', ')} (got ${JSON.stringify(headerStyle)})`,
-      );
-    }
+    // createServer has checked them already; a limiter built alone (tests, simulations) is checked here.
+    parseRateLimits(limits);
+    const burstSeconds = limits.burstSeconds ?? SERVER_DEFAULTS.burstSeconds;
+    const headerStyle = limits.headerStyle ?? SERVER_DEFAULTS.headerStyle;
     this.headerStyle = headerStyle;
     const now = clock();
     this.requests = limits.rpm === undefined ? undefined : new Bucket(limits.rpm, burstSeconds, now);
