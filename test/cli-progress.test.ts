@@ -105,6 +105,78 @@ describe('on a narrow terminal', () => {
   );
 });
 
+describe('a wait on a rate limit', () => {
+  /** A run 4 s in with 400 inputs done, whose limiter has just started a wait of `ms`. */
+  function waiting(ms: number, waitReason: 'rate-limit' | '429' | 'slow-start' | 'queued' = '429') {
+    const stats = running();
+    stats.embedded = 400;
+    stats.rateLimited = 3;
+    vi.advanceTimersByTime(4000);
+    stats.rateLimit = { waitingUntil: Date.now() + ms, waitReason };
+    return stats;
+  }
+
+  test('the plain line says how long it waits and why, and the ETA is at least the wait', () => {
+    const display = new ProgressDisplay(waiting(12_000), capture(false).stream);
+    // At 100/s the 500 inputs left take 5 s, but nothing is sent for 12 s.
+    expect(display.line()).toBe(
+      'embedrail: 500/1000 inputs (50.0%) | 0 tokens | 100.0/s | ETA 12.0s | waiting 12.0s on rate limit (429) | 0 retries | 3 × 429 | 0 failed',
+    );
+    vi.advanceTimersByTime(11_950);
+    expect(display.line()).toContain('| waiting 0.1s on rate limit (429) |');
+    vi.advanceTimersByTime(50);
+    expect(display.line()).not.toContain('waiting');
+  });
+
+  test.each([
+    ['rate-limit', 'waiting 3.0s on rate limit'],
+    ['429', 'waiting 3.0s on rate limit (429)'],
+    ['slow-start', undefined],
+    ['queued', undefined],
+  ] as const)('reason %s is shown as %s', (reason, text) => {
+    const line = new ProgressDisplay(waiting(3000, reason), capture(false).stream).line();
+    if (text) expect(line).toContain(`| ${text} |`);
+    else expect(line).not.toContain('waiting');
+  });
+
+  test('without a rate limiter report (a client that gives none) nothing is said of waits', () => {
+    const stats = waiting(3000);
+    stats.rateLimit = undefined;
+    expect(new ProgressDisplay(stats, capture(false).stream).line()).not.toContain('waiting');
+  });
+
+  test(`off a terminal a wait of ${PLAIN_INTERVAL_MS} ms or more is printed as it starts, once; a shorter one waits for the next line`, () => {
+    const stderr = capture(false);
+    const stats = running();
+    const display = new ProgressDisplay(stats, stderr.stream);
+    display.start();
+    stats.rateLimit = { waitingUntil: Date.now() + PLAIN_INTERVAL_MS - 1, waitReason: 'rate-limit' };
+    display.update();
+    expect(stderr.text).toBe('');
+    stats.rateLimit = { waitingUntil: Date.now() + 30_000, waitReason: '429' };
+    display.update();
+    display.update();
+    expect(stderr.text.split('\n')).toEqual([expect.stringContaining('| waiting 30.0s on rate limit (429) |'), '']);
+    display.stop(undefined);
+  });
+
+  test.each([
+    [160, 'ETA 12.0s | waiting 12.0s on rate limit (429) | 1 retry | 4 × 429 | 0 failed'],
+    [60, '500/1000 ETA 12.0s wait 12.0s (429) 1 retry 4×429 0 failed'],
+  ])('on a terminal %i columns wide the wait stays on the line', (columns, expected) => {
+    const stats = running();
+    stats.embedded = 400;
+    stats.tokens = 1234;
+    stats.retries = 1;
+    stats.rateLimited = 4;
+    vi.advanceTimersByTime(4000);
+    stats.rateLimit = { waitingUntil: Date.now() + 12_000, waitReason: '429' };
+    const line = new ProgressDisplay(stats, capture(true).stream).ttyLine(columns);
+    expect(line.endsWith(expected)).toBe(true);
+    expect(line.length).toBeLessThanOrEqual(columns);
+  });
+});
+
 describe('summary', () => {
   test('names the failures file only when something failed', () => {
     const stats = newStats(0);

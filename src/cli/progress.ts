@@ -1,6 +1,16 @@
 import cliProgress from 'cli-progress';
 import type { CliIo } from './io.js';
 
+/**
+ * What the progress line shows of the client's rate limiter: the part of its snapshot
+ * (`RateLimitSnapshot`, on `BatchProgress.rateLimit`) that says whether the job waits and why.
+ */
+export interface RateLimitWaitView {
+  /** When the first request in line may start, epoch ms; undefined when none waits on a known end. */
+  waitingUntil: number | undefined;
+  waitReason: 'rate-limit' | '429' | 'slow-start' | 'queued' | undefined;
+}
+
 /** Counters of one `embed` run, updated as results arrive and read by the display. */
 export interface RunStats {
   /** Inputs in the whole input, when known (not for stdin). */
@@ -14,6 +24,8 @@ export interface RunStats {
   requests: number;
   retries: number;
   rateLimited: number;
+  /** What the rate limiter last reported, if it reports anything. */
+  rateLimit: RateLimitWaitView | undefined;
   /** `Date.now()` when the run started. */
   startedAt: number;
 }
@@ -28,6 +40,7 @@ export function newStats(now = Date.now()): RunStats {
     requests: 0,
     retries: 0,
     rateLimited: 0,
+    rateLimit: undefined,
     startedAt: now,
   };
 }
@@ -47,6 +60,8 @@ export const PLAIN_INTERVAL_MS = 5000;
 export class ProgressDisplay {
   private bar: cliProgress.SingleBar | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** The end of the last wait a plain line announced, so each is announced once. */
+  private announced: number | undefined;
 
   constructor(
     private readonly stats: RunStats,
@@ -69,9 +84,19 @@ export class ProgressDisplay {
     }
   }
 
-  /** Call after the counters change; cheap, the bar redraws at most five times a second. */
-  update(): void {
-    this.bar?.update(this.done());
+  /**
+   * Call after the counters change; cheap, the bar redraws at most five times a second. Without
+   * a bar, a wait on a rate limit longer than the plain line's interval is printed as it starts:
+   * a log would otherwise show the job silent for that long, or miss a wait that ends between
+   * two lines.
+   */
+  update(now = Date.now()): void {
+    if (this.bar) return this.bar.update(this.done());
+    const until = rateLimitWait(this.stats, now)?.until;
+    if (this.timer && until !== undefined && until !== this.announced && until - now >= PLAIN_INTERVAL_MS) {
+      this.announced = until;
+      this.stderr.write(`${this.line(now)}\n`);
+    }
   }
 
   /** Stops the bar or the timer and prints the summary line, when given the file names. */
@@ -94,6 +119,8 @@ export class ProgressDisplay {
       `${rate(s, now).toFixed(1)}/s`,
     ];
     if (s.total !== undefined) parts.push(`ETA ${duration(eta(s, now))}`);
+    const wait = rateLimitWait(s, now);
+    if (wait) parts.push(wait.text);
     parts.push(plural(s.retries, 'retry', 'retries'), `${s.rateLimited} × 429`, `${s.failed} failed`);
     return `embedrail: ${parts.join(' | ')}`;
   }
@@ -106,18 +133,20 @@ export class ProgressDisplay {
    * The bar's line for a terminal `columns` wide. A line longer than the terminal is cut at
    * its edge, which would take the ETA, retries and 429s with it; so, until it fits: the bar
    * shrinks, then goes, then tokens, then the rate, then labels and separators are shortened.
-   * Done/total, ETA, retries, 429s and failures stay to the end.
+   * Done/total, ETA, a wait on a rate limit, retries, 429s and failures stay to the end.
    */
   ttyLine(columns: number, now = Date.now()): string {
     const s = this.stats;
     const done = this.done();
     const known = s.total !== undefined;
     const count = known ? `${done}/${s.total}` : `${done}`;
+    const wait = rateLimitWait(s, now);
     const wide = [
       `${count} inputs`,
       plural(s.tokens, 'token'),
       `${rate(s, now).toFixed(1)}/s`,
       ...(known ? [`ETA ${duration(eta(s, now))}`] : []),
+      ...(wait ? [wait.text] : []),
       plural(s.retries, 'retry', 'retries'),
       `${s.rateLimited} × 429`,
       `${s.failed} failed`,
@@ -133,7 +162,7 @@ export class ProgressDisplay {
       [counted, speed, ...kept].join(' | '),
       [counted, ...kept].join(' | '),
       [count, ...kept].join(' | '),
-      [count, ...kept].join(' ').replace(' × 429', '×429'),
+      [count, ...kept.map((part) => (part === wait?.text ? wait.short : part))].join(' ').replace(' × 429', '×429'),
     ];
     // Past the narrowest, the terminal's edge cuts it: failures go first, the ETA last.
     return narrower.find((line) => line.length <= columns) ?? narrower.at(-1)!.slice(0, columns);
@@ -151,11 +180,38 @@ function rate(s: RunStats, now: number): number {
   return seconds > 0 ? (s.embedded + s.failed) / seconds : 0;
 }
 
+/** The reasons that are waits on the server's limits, as the line words them. */
+const WAIT_REASONS: Partial<Record<NonNullable<RateLimitWaitView['waitReason']>, string>> = {
+  'rate-limit': 'on rate limit',
+  '429': 'on rate limit (429)',
+};
+
+/**
+ * The wait on a rate limit in progress, if any: `waiting 12.0s on rate limit (429)`, and a
+ * shorter form for a narrow terminal. Slow start and queueing behind other requests are not
+ * shown: requests are moving then.
+ */
+function rateLimitWait(s: RunStats, now: number): { until: number; text: string; short: string } | undefined {
+  const until = s.rateLimit?.waitingUntil;
+  const reason = s.rateLimit?.waitReason;
+  const words = reason === undefined ? undefined : WAIT_REASONS[reason];
+  if (until === undefined || words === undefined || until <= now) return undefined;
+  // Rounded up, so a wait still running never reads 0.0s.
+  const left = duration(Math.ceil((until - now) / 100) * 100);
+  return { until, text: `waiting ${left} ${words}`, short: `wait ${left}${reason === '429' ? ' (429)' : ''}` };
+}
+
+/**
+ * Time left at the pace so far; during a wait on a rate limit, at least the wait, so the ETA
+ * does not promise the end before the next request may even start.
+ */
 function eta(s: RunStats, now: number): number | undefined {
   if (s.total === undefined) return undefined;
   const r = rate(s, now);
   if (r === 0) return undefined;
-  return (Math.max(0, s.total - s.resumed - s.embedded - s.failed) / r) * 1000;
+  const wait = rateLimitWait(s, now);
+  const left = (Math.max(0, s.total - s.resumed - s.embedded - s.failed) / r) * 1000;
+  return wait ? Math.max(wait.until - now, left) : left;
 }
 
 function percent(done: number, total: number): string {
