@@ -2,13 +2,15 @@
 // the local server and prints their figures. Nothing here asserts a time; figures are read, not
 // tested. Each benchmark runs in its own process so one's heap and CPU time do not leak
 // into another's figures; each server runs in a process of its own for the same reason.
-// Bounded: about four minutes on two cores (stream() stops at its 70 s budget; the CLI's
-// million lines take about 90 s and stop at 240 s).
+// Bounded: about six minutes on two cores (stream() stops at its 70 s budget; the CLI's
+// million lines take about 90 s and stop at 240 s; each of the five rate-limit cases takes
+// 15–30 s and stops at 90 s).
 import { spawnSync } from 'node:child_process';
 import { cpus } from 'node:os';
 
 const BENCHES = [
   ['rate-limit.mjs', 'rate-limit efficiency'],
+  ['rate-limit-cases.mjs', 'rate limits as servers enforce them'],
   ['decode-cost.mjs', 'client cost per vector'],
   ['stream-memory.mjs', 'stream() memory'],
   ['search-memory.mjs', 'search memory'],
