@@ -166,52 +166,35 @@ function printTable(rows) {
   for (const line of lines) console.log(format(line));
 }
 
+// Short texts: 120 rpm is 2 requests a second, a burst of 2; 10M tpm leaves the requests binding.
+// 42 requests need (42 − 2) ÷ 2 = 20 s.
+const SHORT = { rpm: 120, tpm: 10_000_000 };
+// 18M tpm is 300,000 tokens a second, a burst of one request at the cap: about 21 requests need 20 s.
+const LONG = { rpm: 10_000, tpm: 18_000_000 };
+
+/** The five cases: label, server limits and header style, and the jobs' texts (made when the case runs). */
+const CASES = [
+  ['1. OpenAI headers, short texts', { ...SHORT, headerStyle: 'openai' }, () => [shortTexts(42)]],
+  ['2. OpenAI headers, long texts (300k-token requests)', { ...LONG, headerStyle: 'openai' }, () => [longTexts(1550)]],
+  ['3. Azure remaining-only headers, short texts', { ...SHORT, headerStyle: 'azure' }, () => [shortTexts(42)]],
+  [
+    '4. no headers, retry-after in seconds',
+    { ...SHORT, headerStyle: 'none', headerless: true },
+    () => [shortTexts(42)],
+  ],
+  [
+    '5. two createMany at once, one client, OpenAI headers',
+    { ...SHORT, headerStyle: 'openai' },
+    () => [shortTexts(21), shortTexts(21, 21 * INPUTS_PER_REQUEST)],
+  ],
+];
+
 export async function rateLimitCasesBench() {
   console.log(
     `\n1b. Rate limits as servers enforce them (createMany with the client's defaults, ${BURST_SECONDS} s burst window, limits learnt from answers only)`,
   );
-  // Short texts: 120 rpm is 2 requests a second, a burst of 2; 10M tpm leaves the requests binding.
-  // 42 requests need (42 − 2) ÷ 2 = 20 s.
-  const short = { rpm: 120, tpm: 10_000_000 };
   const rows = [];
-  rows.push(
-    await runCase({ label: '1. OpenAI headers, short texts', ...short, headerStyle: 'openai', jobs: [shortTexts(42)] }),
-  );
-  // 18M tpm is 300,000 tokens a second, a burst of one request at the cap: about 21 requests need 20 s.
-  rows.push(
-    await runCase({
-      label: '2. OpenAI headers, long texts (300k-token requests)',
-      rpm: 10_000,
-      tpm: 18_000_000,
-      headerStyle: 'openai',
-      jobs: [longTexts(1550)],
-    }),
-  );
-  rows.push(
-    await runCase({
-      label: '3. Azure remaining-only headers, short texts',
-      ...short,
-      headerStyle: 'azure',
-      jobs: [shortTexts(42)],
-    }),
-  );
-  rows.push(
-    await runCase({
-      label: '4. no headers, retry-after in seconds',
-      ...short,
-      headerStyle: 'none',
-      jobs: [shortTexts(42)],
-      headerless: true,
-    }),
-  );
-  rows.push(
-    await runCase({
-      label: '5. two createMany at once, one client, OpenAI headers',
-      ...short,
-      headerStyle: 'openai',
-      jobs: [shortTexts(21), shortTexts(21, 21 * INPUTS_PER_REQUEST)],
-    }),
-  );
+  for (const [label, limits, jobs] of CASES) rows.push(await runCase({ label, ...limits, jobs: jobs() }));
   printTable(rows);
   return rows;
 }
