@@ -8,13 +8,13 @@ import {
   booleanOption,
   EmbeddingCreateParams,
   integerIn,
-  numberIn,
   parseArgument,
+  rateLimitOption,
   requestOptions,
 } from '../schemas.js';
 import { tokenizerForModel, type Tokenizer } from '../tokenizer.js';
 import type { CacheKeyScope, EmbeddingCache } from './cache.js';
-import type { RateLimit } from './pacer.js';
+import type { RateLimit } from '../rate-limit/index.js';
 import type { BatchParams, BatchProgress, CreateManyOptions } from './types.js';
 
 /** Every batch default; the JSDoc of CreateManyOptions and the README state the same numbers. */
@@ -86,16 +86,7 @@ const BatchOptionsSchema = z
       dedupe: booleanOption.optional(),
       ordered: booleanOption.optional(),
       onFailure: z.enum(['throw', 'collect'], { error: 'must be "throw" or "collect"' }).optional(),
-      rateLimit: z
-        .object(
-          {
-            requestsPerMinute: numberIn(0, Infinity, true).optional(),
-            tokensPerMinute: numberIn(0, Infinity, true).optional(),
-          },
-          { error: 'must be an object' },
-        )
-        .strict()
-        .optional(),
+      rateLimit: rateLimitOption.optional(),
       tokenizer: withMethods(
         ['count', 'truncate'],
         'must have count(text) and truncate(text, maxTokens) methods',
