@@ -60,8 +60,8 @@ export class Requester {
   }
 
   /**
-   * One request with retries: each attempt takes a turn of the rate limiter, then a
-   * concurrency slot; failures that deserve it are retried after the server's advised delay
+   * One request with retries: each attempt takes a concurrency slot, then a turn of the rate
+   * limiter; failures that deserve it are retried after the server's advised delay
    * or backoff, and an abort ends everything at once, queued, in flight or sleeping.
    */
   async post(
@@ -73,33 +73,34 @@ export class Requester {
     const { signal } = options;
     const limiter = hooks.rateLimiter ?? this.rateLimiter;
     const tokens = hooks.tokens ?? 0;
-    const attempt = async (): Promise<TransportResponse> => {
-      const grant = once(await acquire(limiter, tokens, signal, hooks.onWait));
-      hooks.onAttempt?.();
-      const answered = (answer: RateLimitAnswer) => {
-        grant.complete(answer);
-        hooks.onResponse?.(answer.status, answer.headers);
-      };
-      try {
-        return await rejectOnAbort(
-          () =>
-            this.#limit(async () => {
-              try {
-                const response = await this.#transport.post(path, body, options);
-                answered(response);
-                return response;
-              } catch (error) {
-                if (error instanceof APIError) answered(error);
-                throw error;
-              }
-            }),
-          signal,
-        );
-      } finally {
-        // No answer came (connection error, timeout, abort): the turn is given back. After
-        // an answer this does nothing.
-        grant.cancel();
-      }
+    const attempt = (): Promise<TransportResponse> =>
+      rejectOnAbort(
+        () =>
+          // The turn is taken in the concurrency slot, as the request leaves: taken before, it
+          // would be charged while the request still queued for a slot, and the answer's
+          // `remaining` (counted when the request reached the server) would be read as older
+          // than it is.
+          this.#limit(async () => {
+            const grant = once(await acquire(limiter, tokens, signal, hooks.onWait));
+            hooks.onAttempt?.();
+            try {
+              const response = await this.#transport.post(path, body, options);
+              answered(grant, response);
+              return response;
+            } catch (error) {
+              if (error instanceof APIError) answered(grant, error);
+              throw error;
+            } finally {
+              // No answer came (connection error, timeout, abort): the turn is given back.
+              // After an answer this does nothing.
+              grant.cancel();
+            }
+          }),
+        signal,
+      );
+    const answered = (grant: RateLimitGrant, answer: RateLimitAnswer) => {
+      grant.complete(answer);
+      hooks.onResponse?.(answer.status, answer.headers);
     };
     const shouldRetry = ({ error }: RetryContext) => !signal?.aborted && isRetryable(error);
     try {
