@@ -304,6 +304,7 @@ export class InMemoryRateLimiter implements RateLimiter {
         uncounted,
         // Everything started after this request is still unsynced, unless refused.
         sentSoFar: this.sentSoFar[kind] - uncounted,
+        crossing: [...this.inFlight.values()].reduce((sum, s) => sum + cost(kind, s.tokens), 0),
       };
       this.learnt[kind].observe(headers[kind], seen, now);
       const { remaining, resetMs, limit } = headers[kind];
