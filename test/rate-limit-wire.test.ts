@@ -1,10 +1,25 @@
+/**
+ * The client's rate limiter at the wire: the client's real requests against servers that
+ * enforce limits as hosted APIs do (the local server's emulation: a burst window shorter than
+ * the minute, OpenAI's, Azure's or no rate-limit headers), counted and timed by the server.
+ */
 import { HttpResponse } from 'msw';
-import { describe, expect, test } from 'vitest';
-import { type BatchProgress } from '../src/index.js';
+import { describe, expect, onTestFinished, test } from 'vitest';
+import {
+  EmbeddingsClient,
+  InvalidArgumentError,
+  type BatchProgress,
+  type RateLimitAnswer,
+  type RateLimiter,
+} from '../src/index.js';
+import type { ServerRateLimits } from '../src/server/rate-limit.js';
 import { useBatchApi } from './support/batch-api.js';
-import { mismatchedIndexes, numberedTexts as texts } from './support/openai-like.js';
+import { mismatchedIndexes, numberedTexts as texts, type SeenRequest } from './support/openai-like.js';
 
 const model = 'text-embedding-3-small';
+
+/** Answers the server refused, of all it saw. */
+const refused = (seen: SeenRequest[]) => seen.filter((r) => r.status === 429).length;
 
 describe('pacing at the wire', () => {
   const wire = useBatchApi();
@@ -94,5 +109,201 @@ describe('pacing at the wire', () => {
     expect(limited.length).toBeLessThanOrEqual(4);
     expect(wire.server.seen.filter((r) => r.status === 200)).toHaveLength(12);
     expect(reports.at(-1)!.rateLimited).toBe(limited.length);
+  });
+});
+
+describe('one rate limiter per client, at the wire', () => {
+  const wire = useBatchApi();
+  const { serve } = wire;
+  /** 100 requests a second, a bucket of 10: a minute's limit of 6000 enforced in tenth-second windows. */
+  const tenthSecond = (headerStyle: ServerRateLimits['headerStyle']): ServerRateLimits => ({
+    rpm: 6000,
+    tpm: undefined,
+    burstSeconds: 0.1,
+    headerStyle,
+  });
+  /** The issue's target with rate-limit headers: at most max(1, 2%) of requests answered 429. */
+  const fewRefused = (seen: SeenRequest[]) => Math.max(1, Math.floor(seen.length * 0.02));
+
+  test('the first request goes alone: nothing else reaches the server before its answer sized the buckets', async () => {
+    serve({
+      limits: tenthSecond('openai'),
+      hold: (request, all) => (request === all[0] ? new Promise((r) => setTimeout(r, 50)) : undefined),
+    });
+    const input = texts(12);
+    const res = await wire.client.embeddings.createMany({ model, input }, { maxInputsPerRequest: 2 });
+    expect(mismatchedIndexes(res.data, input)).toEqual([]);
+    const [first, second] = wire.server.seen;
+    expect(second!.arrivedAt).toBeGreaterThanOrEqual(first!.answeredAt!);
+    expect(refused(wire.server.seen)).toBe(0);
+  });
+
+  test('two createMany jobs on one client share its budget: every input once, no 429 storm', async () => {
+    serve({ limits: tenthSecond('openai') });
+    const a = texts(75, 'a');
+    const b = texts(75, 'b');
+    const options = { maxInputsPerRequest: 1, maxConcurrency: 4 };
+    const [ra, rb] = await Promise.all([
+      wire.client.embeddings.createMany({ model, input: a }, options),
+      wire.client.embeddings.createMany({ model, input: b }, options),
+    ]);
+    expect(mismatchedIndexes(ra.data, a)).toEqual([]);
+    expect(mismatchedIndexes(rb.data, b)).toEqual([]);
+    expect(wire.server.seen.filter((r) => r.status === 200)).toHaveLength(150);
+    expect(refused(wire.server.seen)).toBeLessThanOrEqual(fewRefused(wire.server.seen));
+  });
+
+  test("Azure's remaining-only headers pace the job: no 429 storm, and the rate is estimated", async () => {
+    serve({ limits: tenthSecond('azure') });
+    const input = texts(150);
+    const reports: BatchProgress[] = [];
+    const res = await wire.client.embeddings.createMany(
+      { model, input },
+      { maxInputsPerRequest: 1, onProgress: (p) => reports.push(p) },
+    );
+    expect(mismatchedIndexes(res.data, input)).toEqual([]);
+    expect(refused(wire.server.seen)).toBeLessThanOrEqual(fewRefused(wire.server.seen));
+    expect(reports.at(-1)!.rateLimit).toMatchObject({
+      headerStyle: 'remaining-only',
+      requests: { source: 'estimated' },
+    });
+  });
+
+  test('a server without rate-limit headers is probed without a storm: 429s stay under 10%', async () => {
+    // 100 requests a second, a bucket of 10, and only `retry-after` in whole seconds on a 429.
+    serve({ limits: { rpm: 6000, tpm: undefined, burstSeconds: 0.1, headerStyle: 'none' } });
+    const input = texts(150);
+    const res = await wire.client.embeddings.createMany({ model, input }, { maxInputsPerRequest: 1 });
+    expect(mismatchedIndexes(res.data, input)).toEqual([]);
+    expect(refused(wire.server.seen)).toBeLessThanOrEqual(15);
+  });
+});
+
+describe("a 429's pause, slept once and shown at once", () => {
+  const wire = useBatchApi();
+  const { serve } = wire;
+  const tooMany = (headers: Record<string, string>) =>
+    HttpResponse.json(
+      { error: { message: 'Rate limit reached', code: 'rate_limit_exceeded' } },
+      { status: 429, headers },
+    );
+
+  test('after a 429 the retry waits for the rate limiter alone, which settles each attempt once', async () => {
+    // A limiter that never waits: were the client to sleep the advised minute itself, the test would time out.
+    const turns: string[] = [];
+    const passThrough: RateLimiter = {
+      acquire: ({ tokens }) => {
+        turns.push(`acquire ${tokens}`);
+        return Promise.resolve({
+          complete: (answer: RateLimitAnswer) => turns.push(`complete ${answer.status}`),
+          cancel: () => turns.push('cancel'),
+        });
+      },
+    };
+    serve({ intercept: (request, all) => (request === all[0] ? tooMany({ 'retry-after-ms': '60000' }) : undefined) });
+    const client = new EmbeddingsClient({ baseURL: wire.api.url, rateLimiter: passThrough });
+    onTestFinished(() => client.close());
+    const res = await client.embeddings.create({ model, input: 'hello' });
+    expect(res.data).toHaveLength(1);
+    expect(wire.api.requests).toHaveLength(2);
+    // No snapshot to tell whether a tokens budget is known: the request's tokens are counted.
+    expect(turns).toEqual(['acquire 1', 'complete 429', 'acquire 1', 'complete 200']);
+  });
+
+  test('an attempt without an answer gives its turn back with cancel()', async () => {
+    const turns: string[] = [];
+    const limiter: RateLimiter = {
+      acquire: () =>
+        Promise.resolve({
+          complete: (a: RateLimitAnswer) => turns.push(`complete ${a.status}`),
+          cancel: () => turns.push('cancel'),
+        }),
+    };
+    serve({ intercept: (request, all) => (request === all[0] ? HttpResponse.error() : undefined) });
+    const client = new EmbeddingsClient({ baseURL: wire.api.url, rateLimiter: limiter });
+    onTestFinished(() => client.close());
+    await client.embeddings.create({ model, input: 'hello' });
+    expect(turns).toEqual(['cancel', 'complete 200']);
+  });
+
+  test('every request of the client waits out the advised pause, and onProgress shows the 429 and the wait as they happen', async () => {
+    serve({
+      intercept: (request, all) =>
+        request === all[0] ? tooMany({ 'retry-after-ms': '300', 'x-ratelimit-remaining-requests': '0' }) : undefined,
+    });
+    const reports: { progress: BatchProgress; at: number }[] = [];
+    const input = texts(8);
+    const res = await wire.client.embeddings.createMany(
+      { model, input },
+      { maxInputsPerRequest: 2, onProgress: (progress) => reports.push({ progress, at: Date.now() }) },
+    );
+    expect(mismatchedIndexes(res.data, input)).toEqual([]);
+    const [limited, ...later] = wire.server.seen;
+    expect(limited!.status).toBe(429);
+    // Timers never fire early by more than a millisecond; the slack only covers rounding.
+    for (const request of later) expect(request.arrivedAt).toBeGreaterThanOrEqual(limited!.answeredAt! + 300 - 2);
+    // Before any request completed: the 429 counted, then the wait with its end and reason.
+    const early = reports.filter((r) => r.progress.completedInputs === 0).map((r) => r.progress);
+    expect(early.find((p) => p.rateLimited === 1)).toMatchObject({ requests: 1 });
+    const waiting = early.find((p) => p.rateLimit?.waitReason === '429');
+    expect(waiting).toBeDefined();
+    const wait = reports.find((r) => r.progress === waiting)!;
+    expect(waiting!.rateLimit!.waitingUntil! - wait.at).toBeGreaterThan(200);
+    expect(waiting!.rateLimit!.waitingUntil! - wait.at).toBeLessThanOrEqual(300);
+  });
+
+  test('hostile headers never stall a job: absurd values are ignored with one warning, a 1000h reset waits a minute at most', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    onTestFinished(() => void process.off('warning', onWarning));
+    serve({
+      headers: {
+        'x-ratelimit-limit-requests': '0.001',
+        'x-ratelimit-remaining-requests': '-1',
+        'x-ratelimit-limit-tokens': '-1',
+        'x-ratelimit-remaining-tokens': 'lots',
+        'x-ratelimit-reset-tokens': '1000h',
+      },
+    });
+    const input = texts(12);
+    const res = await wire.client.embeddings.createMany({ model, input }, { maxInputsPerRequest: 2 });
+    expect(mismatchedIndexes(res.data, input)).toEqual([]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(warnings.filter((w) => (w as { code?: string }).code === 'EMBEDRAIL_RATE_LIMIT_HEADER')).toHaveLength(1);
+
+    // Used up until a reset 1000 hours away: the next request waits a minute (capped as a
+    // retry-after is) on one timer within its 32 bits, and an abort ends the wait.
+    wire.api.reset();
+    serve({ headers: { 'x-ratelimit-remaining-requests': '0', 'x-ratelimit-reset-requests': '1000h' } });
+    await wire.client.embeddings.create({ model, input: 'spends the budget' });
+    const controller = new AbortController();
+    const waits: BatchProgress[] = [];
+    const blocked = wire.client.embeddings.createMany(
+      { model, input: ['waits'] },
+      {
+        signal: controller.signal,
+        onProgress: (p) => {
+          waits.push(p);
+          controller.abort();
+        },
+      },
+    );
+    await expect(blocked).rejects.toThrow(/aborted/);
+    const until = waits[0]!.rateLimit!.waitingUntil!;
+    expect(until - Date.now()).toBeGreaterThan(30_000);
+    expect(until - Date.now()).toBeLessThanOrEqual(60_000);
+    expect(wire.api.requests).toHaveLength(1);
+  });
+
+  test('rateLimit and rateLimiter together are refused, naming both, before any request', () => {
+    const make = () =>
+      new EmbeddingsClient({
+        baseURL: wire.api.url,
+        rateLimit: { requestsPerMinute: 60 },
+        rateLimiter: { acquire: () => Promise.reject(new Error('unused')) },
+      });
+    expect(make).toThrow(InvalidArgumentError);
+    expect(make).toThrow(/`rateLimit` and `rateLimiter`/);
   });
 });
