@@ -3,6 +3,7 @@
  * enforce limits as hosted APIs do (the local server's emulation: a burst window shorter than
  * the minute, OpenAI's, Azure's or no rate-limit headers), counted and timed by the server.
  */
+import fc from 'fast-check';
 import { HttpResponse } from 'msw';
 import { describe, expect, onTestFinished, test } from 'vitest';
 import {
@@ -210,6 +211,23 @@ describe("a 429's pause, slept once and shown at once", () => {
     expect(turns).toEqual(['acquire 1', 'complete 429', 'acquire 1', 'complete 200']);
   });
 
+  test("a turn is taken as the request leaves, not while it queues for one of the client's concurrency slots", async () => {
+    // Charged while it queued, a request would count as sent before the answers that came
+    // meanwhile, and their `remaining` would be read as older than it is.
+    const turns: string[] = [];
+    const limiter: RateLimiter = {
+      acquire: () => {
+        turns.push('acquire');
+        return Promise.resolve({ complete: () => turns.push('complete'), cancel: () => turns.push('cancel') });
+      },
+    };
+    serve();
+    const client = new EmbeddingsClient({ baseURL: wire.api.url, maxConcurrency: 1, rateLimiter: limiter });
+    onTestFinished(() => client.close());
+    await Promise.all([1, 2, 3].map((i) => client.embeddings.create({ model, input: `text ${i}` })));
+    expect(turns).toEqual(['acquire', 'complete', 'acquire', 'complete', 'acquire', 'complete']);
+  });
+
   test('an attempt without an answer gives its turn back with cancel()', async () => {
     const turns: string[] = [];
     const limiter: RateLimiter = {
@@ -306,4 +324,62 @@ describe("a 429's pause, slept once and shown at once", () => {
     expect(make).toThrow(InvalidArgumentError);
     expect(make).toThrow(/`rateLimit` and `rateLimiter`/);
   });
+});
+
+describe('property at the wire', () => {
+  const wire = useBatchApi();
+  /**
+   * With headers, the issue's target: at most max(1, 2%) of requests answered 429. Without, its
+   * 10% is over a long job (the simulation and the bench hold it); a job of a few dozen
+   * requests is mostly the probing of a bucket nothing describes, a few 429s per episode, so
+   * here the bound is a storm's: at most max(3, 20%).
+   */
+  const REFUSED = { openai: [1, 0.02], azure: [1, 0.02], none: [3, 0.2] } as const;
+
+  test('for random limits, burst windows, header styles and corpora: every input once, in place, and few 429s', async () => {
+    const scenario = fc.record({
+      rps: fc.integer({ min: 50, max: 200 }),
+      burstSeconds: fc.constantFrom(0.1, 0.2, 0.5),
+      headerStyle: fc.constantFrom('openai' as const, 'azure' as const, 'none' as const),
+      jobs: fc.array(
+        fc.record({
+          // Repeats included: a text asked twice is sent once and given to both positions.
+          input: fc.array(fc.integer({ min: 0, max: 200 }), { minLength: 10, maxLength: 40 }),
+          maxInputsPerRequest: fc.integer({ min: 1, max: 2 }),
+        }),
+        { minLength: 1, maxLength: 2 },
+      ),
+    });
+    await fc.assert(
+      fc.asyncProperty(scenario, async ({ rps, burstSeconds, headerStyle, jobs }) => {
+        wire.api.reset();
+        const server = wire.serve({ limits: { rpm: rps * 60, tpm: undefined, burstSeconds, headerStyle } });
+        const client = new EmbeddingsClient({ baseURL: wire.api.url, maxConcurrency: 4 });
+        try {
+          const inputs = jobs.map((job, j) => job.input.map((n) => `job ${j} text ${n}`));
+          const results = await Promise.all(
+            jobs.map((job, j) =>
+              client.embeddings.createMany(
+                { model, input: inputs[j]! },
+                { maxInputsPerRequest: job.maxInputsPerRequest },
+              ),
+            ),
+          );
+          results.forEach((res, j) => {
+            expect(res.data.map((d) => d.index)).toEqual(inputs[j]!.map((_, i) => i));
+            expect(mismatchedIndexes(res.data, inputs[j]!)).toEqual([]);
+          });
+          const limited = refused(server.seen);
+          expect(limited, `${limited} of ${server.seen.length} answered 429`).toBeLessThanOrEqual(
+            Math.max(REFUSED[headerStyle][0], Math.floor(server.seen.length * REFUSED[headerStyle][1])),
+          );
+        } finally {
+          await client.close();
+        }
+      }),
+      // No shrinking: each run takes real time, and the first counterexample says enough.
+      { numRuns: 15, endOnFailure: true },
+    );
+    // Header-less runs wait out a whole second per 429 episode, as `retry-after` in seconds says.
+  }, 60_000);
 });
