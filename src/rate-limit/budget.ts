@@ -110,10 +110,11 @@ export class Budget {
     const wasFull = held > this.largestSeen;
     this.largestSeen = Math.max(this.largestSeen, held);
     this.capacity = this.largestSeen;
-    // The server counted up to this request when it took it, somewhere between its start and
-    // now, and refilled since: crediting the refill from the start would count the way there
-    // twice, and on a bucket of one second the request after would meet a 429. Nothing is
-    // credited; what followed is taken off.
+    // The server counted up to this request when it took it, somewhere on the way between its
+    // start and now, and refilled since. All the refill since the start would count the way
+    // there twice (at the wire, on a bucket of a tenth of a second, the request after now and
+    // then met a 429); none would leave a request as large as the bucket a round trip late each
+    // time. Half is credited, as if it was taken midway; what followed is taken off.
     const refilled = (this.rate ?? 0) * Math.max(0, now - seen.sentAt) * 0.5;
     this.level = Math.min(this.capacity, remaining + refilled) - seen.uncounted;
     if (this.source !== 'header') this.estimate(remaining, seen, wasFull);
