@@ -15,7 +15,7 @@ import {
 } from '../src/index.js';
 import type { ServerRateLimits } from '../src/server/rate-limit.js';
 import { useBatchApi } from './support/batch-api.js';
-import { mismatchedIndexes, numberedTexts as texts, type SeenRequest } from './support/openai-like.js';
+import { mismatchedIndexes, numberedTexts as texts, passage, type SeenRequest } from './support/openai-like.js';
 
 const model = 'text-embedding-3-small';
 
@@ -177,6 +177,29 @@ describe('one rate limiter per client, at the wire', () => {
     const res = await wire.client.embeddings.createMany({ model, input }, { maxInputsPerRequest: 1 });
     expect(mismatchedIndexes(res.data, input)).toEqual([]);
     expect(refused(wire.server.seen)).toBeLessThanOrEqual(15);
+  });
+});
+
+describe("the client's rateLimit", () => {
+  const wire = useBatchApi();
+
+  test('a request is never larger than the tokens a minute of the client allows', async () => {
+    const controller = new AbortController();
+    wire.serve({
+      intercept: () => {
+        setImmediate(() => controller.abort());
+        return undefined;
+      },
+    });
+    const client = new EmbeddingsClient({ baseURL: wire.api.url, rateLimit: { tokensPerMinute: 3000 } });
+    onTestFinished(() => client.close());
+    // About 3,300 tokens: one request without the cap.
+    const input = Array.from({ length: 11 }, (_, i) => passage(i));
+    await client.embeddings
+      .createMany({ model, input }, { signal: controller.signal, maxConcurrency: 1 })
+      .catch(() => undefined);
+    expect(wire.server.seen[0]!.tokens).toBeLessThanOrEqual(3000);
+    expect(wire.server.seen[0]!.texts.length).toBeLessThan(11);
   });
 });
 

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { EmbeddingsClient } from '../client.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { RequestOptions, VectorType } from '../options.js';
-import { resolveCallOptions } from '../requester.js';
+import { requesterOf, resolveCallOptions } from '../requester.js';
 import {
   booleanOption,
   EmbeddingCreateParams,
@@ -138,6 +138,9 @@ export function resolveBatchConfig(
   if (requestsPerMinute !== undefined) rateLimit.requestsPerMinute = requestsPerMinute;
   if (tokensPerMinute !== undefined) rateLimit.tokensPerMinute = tokensPerMinute;
   const tokenizer = options.tokenizer ?? tokenizerForModel(batchParams.model);
+  // The client's own tokens limit, when it is what the client's limiter paces on.
+  const shared = requesterOf(client).rateLimiter.snapshot?.().tokens;
+  const clientTokensPerMinute = shared?.source === 'configured' ? shared.perMinute : undefined;
 
   return {
     params: batchParams,
@@ -147,7 +150,11 @@ export function resolveBatchConfig(
     maxConcurrency,
     maxInputsPerRequest,
     // A request larger than the whole per-minute budget could never be paced.
-    maxTokensPerRequest: Math.min(maxTokensPerRequest, rateLimit.tokensPerMinute ?? Infinity),
+    maxTokensPerRequest: Math.min(
+      maxTokensPerRequest,
+      rateLimit.tokensPerMinute ?? Infinity,
+      clientTokensPerMinute ?? Infinity,
+    ),
     maxTokensPerInput,
     truncate: options.truncate ?? BATCH_DEFAULTS.truncate,
     dedupe: options.dedupe ?? BATCH_DEFAULTS.dedupe,
