@@ -9,6 +9,12 @@ export interface BatchApi {
   readonly client: EmbeddingsClient;
   /** The handlers the last `serve()` installed, with what they saw. */
   readonly server: OpenAILike;
+  /**
+   * A client of this test that knows its limits (a million requests a minute), so it starts
+   * with every request its window allows: with none known, a server without rate-limit headers
+   * is probed one request at a time at first. For tests of the window, not of the pacing.
+   */
+  readonly knownLimitsClient: EmbeddingsClient;
   /** Installs OpenAI-like handlers with `options` for the current test. */
   serve(options?: OpenAILikeOptions): OpenAILike;
   /**
@@ -23,6 +29,7 @@ export interface BatchApi {
 export function useBatchApi(): BatchApi {
   let api: FakeApi;
   let client: EmbeddingsClient;
+  let knownLimitsClient: EmbeddingsClient;
   let server: OpenAILike;
   beforeAll(async () => {
     api = await startFakeApi();
@@ -31,10 +38,15 @@ export function useBatchApi(): BatchApi {
   // 429s must not pace the next.
   beforeEach(() => {
     client = new EmbeddingsClient({ baseURL: api.url, maxConcurrency: 4 });
+    knownLimitsClient = new EmbeddingsClient({
+      baseURL: api.url,
+      maxConcurrency: 4,
+      rateLimit: { requestsPerMinute: 1_000_000 },
+    });
   });
   afterEach(async () => {
     api.reset();
-    await client.close();
+    await Promise.all([client.close(), knownLimitsClient.close()]);
   });
   afterAll(async () => {
     await api.close();
@@ -45,6 +57,9 @@ export function useBatchApi(): BatchApi {
     },
     get client() {
       return client;
+    },
+    get knownLimitsClient() {
+      return knownLimitsClient;
     },
     get server() {
       return server;
