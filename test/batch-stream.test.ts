@@ -80,7 +80,7 @@ describe('stream yields every input', () => {
   test('ordered: true yields in input order even when an early request finishes last', async () => {
     serve({ hold: holdFirstUntil(5) });
     const items = await collect(
-      wire.client.embeddings.stream({ model, input: texts(50) }, { maxInputsPerRequest: 10, ordered: true }),
+      wire.knownLimitsClient.embeddings.stream({ model, input: texts(50) }, { maxInputsPerRequest: 10, ordered: true }),
     );
     expect(items.map((item) => item.index)).toEqual(texts(50).map((_, i) => i));
     // The first request really was answered after the others.
@@ -90,7 +90,7 @@ describe('stream yields every input', () => {
   test('without ordered, results come as requests complete: a slow first request comes out last', async () => {
     serve({ hold: holdFirstUntil(5) });
     const items = await collect(
-      wire.client.embeddings.stream({ model, input: texts(50) }, { maxInputsPerRequest: 10 }),
+      wire.knownLimitsClient.embeddings.stream({ model, input: texts(50) }, { maxInputsPerRequest: 10 }),
     );
     expect(items.slice(-10).map((item) => item.index)).toEqual(texts(10).map((_, i) => i));
   });

@@ -1,14 +1,20 @@
-import { afterAll, afterEach, beforeAll, expect } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, expect } from 'vitest';
 import { EmbeddingsClient } from '../../src/index.js';
 import { startFakeApi, type FakeApi } from './fake-api.js';
 import { mismatchedIndexes, openAILike, type OpenAILike, type OpenAILikeOptions } from './openai-like.js';
 
-/** The OpenAI-like API a batch test talks to, and a client with 4 requests in flight at most. */
+/** The OpenAI-like API a batch test talks to, and a new client per test with 4 requests in flight at most. */
 export interface BatchApi {
   readonly api: FakeApi;
   readonly client: EmbeddingsClient;
   /** The handlers the last `serve()` installed, with what they saw. */
   readonly server: OpenAILike;
+  /**
+   * A client of this test that knows its limits (a million requests a minute), so it starts
+   * with every request its window allows: with none known, a server without rate-limit headers
+   * is probed one request at a time at first. For tests of the window, not of the pacing.
+   */
+  readonly knownLimitsClient: EmbeddingsClient;
   /** Installs OpenAI-like handlers with `options` for the current test. */
   serve(options?: OpenAILikeOptions): OpenAILike;
   /**
@@ -23,14 +29,26 @@ export interface BatchApi {
 export function useBatchApi(): BatchApi {
   let api: FakeApi;
   let client: EmbeddingsClient;
+  let knownLimitsClient: EmbeddingsClient;
   let server: OpenAILike;
   beforeAll(async () => {
     api = await startFakeApi();
-    client = new EmbeddingsClient({ baseURL: api.url, maxConcurrency: 4 });
   });
-  afterEach(() => api.reset());
+  // A client per test: its rate limiter learns from every answer, and one test's limits or
+  // 429s must not pace the next.
+  beforeEach(() => {
+    client = new EmbeddingsClient({ baseURL: api.url, maxConcurrency: 4 });
+    knownLimitsClient = new EmbeddingsClient({
+      baseURL: api.url,
+      maxConcurrency: 4,
+      rateLimit: { requestsPerMinute: 1_000_000 },
+    });
+  });
+  afterEach(async () => {
+    api.reset();
+    await Promise.all([client.close(), knownLimitsClient.close()]);
+  });
   afterAll(async () => {
-    await client.close();
     await api.close();
   });
   return {
@@ -39,6 +57,9 @@ export function useBatchApi(): BatchApi {
     },
     get client() {
       return client;
+    },
+    get knownLimitsClient() {
+      return knownLimitsClient;
     },
     get server() {
       return server;
