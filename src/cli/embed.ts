@@ -14,7 +14,7 @@ import { metaPath } from './output.js';
 import { idsPath } from './output-npy.js';
 import type { OutputWriter } from './output.js';
 import { ProgressDisplay, newStats } from './progress.js';
-import type { RateLimitWaitView, RunStats } from './progress.js';
+import type { RunStats } from './progress.js';
 import { checkReadable, countRecords, inputFormat, openInput, readRecords } from './readers.js';
 import type { FieldNames, InputFormat, InputRecord } from './readers.js';
 
@@ -113,7 +113,7 @@ export async function embed(input: string, flags: EmbedFlags, io: CliIo): Promis
           stats.retries = progress.retries;
           stats.rateLimited = progress.rateLimited;
           // The limiter's beliefs, reported as each wait starts: the line says the job waits.
-          stats.rateLimit = (progress as { rateLimit?: RateLimitWaitView }).rateLimit;
+          stats.rateLimit = progress.rateLimit;
           display.update();
         },
       },

@@ -1,15 +1,9 @@
 import cliProgress from 'cli-progress';
+import type { RateLimitSnapshot } from '../index.js';
 import type { CliIo } from './io.js';
 
-/**
- * What the progress line shows of the client's rate limiter: the part of its snapshot
- * (`RateLimitSnapshot`, on `BatchProgress.rateLimit`) that says whether the job waits and why.
- */
-export interface RateLimitWaitView {
-  /** When the first request in line may start, epoch ms; undefined when none waits on a known end. */
-  waitingUntil: number | undefined;
-  waitReason: 'rate-limit' | '429' | 'slow-start' | 'queued' | undefined;
-}
+/** What the progress line shows of the client's rate limiter: whether the job waits, until when and why. */
+export type RateLimitWaitView = Pick<RateLimitSnapshot, 'waitingUntil' | 'waitReason'>;
 
 /** Counters of one `embed` run, updated as results arrive and read by the display. */
 export interface RunStats {
