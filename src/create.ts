@@ -1,8 +1,10 @@
 import type { EmbeddingsClient } from './client.js';
 import type { RequestOptions, VectorType } from './options.js';
+import type { RateLimiter } from './rate-limit/index.js';
 import { requesterOf, type AttemptHooks } from './requester.js';
 import { readResponse, type AnyVector } from './response.js';
 import { parseCreateParams, type EmbeddingCreateParams } from './schemas.js';
+import { tokenizerForModel } from './tokenizer.js';
 import type { CreateEmbeddingResponse } from './types.js';
 
 const PATH = '/embeddings';
@@ -19,6 +21,30 @@ export async function createEmbeddings(
   const resolved = requester.resolve(options);
   // No format from the caller: base64 is a quarter of float JSON's size and decodes far faster.
   const body = { ...checked, encoding_format: checked.encoding_format ?? 'base64' };
-  const response = await requester.post(PATH, body, resolved, hooks);
+  const limiter = hooks.rateLimiter ?? requester.rateLimiter;
+  const tokens = hooks.tokens ?? (paysTokens(limiter) ? countTokens(checked) : 0);
+  const response = await requester.post(PATH, body, resolved, { ...hooks, tokens });
   return readResponse(PATH, response, checked, resolved);
+}
+
+/**
+ * Whether `limiter` has a tokens budget to charge. Counting costs a tokenizer pass over every
+ * input, which buys nothing while no tokens limit is configured or learnt (the answers'
+ * `remaining-tokens` keep the budget true either way). A limiter that cannot say is charged.
+ */
+function paysTokens(limiter: RateLimiter): boolean {
+  const belief = limiter.snapshot?.().tokens;
+  return belief === undefined || belief.perMinute !== undefined || belief.burst !== undefined;
+}
+
+/** Tokens of `params.input` as the batch engine counts them: token ids as they are, texts with the model's tokenizer. */
+function countTokens({ input, model }: EmbeddingCreateParams): number {
+  if (typeof input === 'string') return tokenizerForModel(model).count(input);
+  let total = 0;
+  for (const item of input) {
+    if (typeof item === 'number') total += 1;
+    else if (typeof item === 'string') total += tokenizerForModel(model).count(item);
+    else total += item.length;
+  }
+  return total;
 }

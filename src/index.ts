@@ -2,7 +2,6 @@ export { createMemoryCache } from './batch/cache.js';
 export type { EmbeddingCache, MemoryCacheOptions } from './batch/cache.js';
 export { BATCH_DEFAULTS } from './batch/config.js';
 export { BatchEmbeddingError } from './batch/errors.js';
-export type { RateLimit } from './batch/pacer.js';
 export type {
   BatchFailure,
   BatchParams,
@@ -16,6 +15,20 @@ export type {
   StreamParams,
 } from './batch/types.js';
 export { EmbeddingsClient } from './client.js';
+export { composeRateLimiters, InMemoryRateLimiter, RATE_LIMITER_DEFAULTS } from './rate-limit/index.js';
+export type {
+  AcquireOptions,
+  InMemoryRateLimiterOptions,
+  RateLimit,
+  RateLimitAnswer,
+  RateLimitBelief,
+  RateLimitClock,
+  RateLimiter,
+  RateLimitGrant,
+  RateLimitSnapshot,
+  RateLimitWait,
+  RateLimitWaitReason,
+} from './rate-limit/index.js';
 export { Embeddings } from './embeddings.js';
 export type { CreateEmbeddingResponse, Embedding, EmbeddingUsage, ResultVector, VectorFor } from './types.js';
 export {

@@ -1,6 +1,7 @@
 import type { Dispatcher } from 'undici';
 import { InvalidArgumentError } from './errors.js';
 import { checkHeaders, type HeadersInput } from './headers.js';
+import { InMemoryRateLimiter, type RateLimit, type RateLimiter } from './rate-limit/index.js';
 import { parseClientOptions, parseRequestOptions } from './schemas.js';
 
 /** How vectors are returned: `number[]` (`'array'`) or `Float32Array` (`'float32'`, less memory). */
@@ -70,6 +71,19 @@ export interface ClientOptions<V extends VectorType = VectorType> extends Shared
    * @default a keep-alive `Agent` owned by the client
    */
   dispatcher?: Dispatcher;
+  /**
+   * Requests and tokens per minute for every call of this client together, on top of what
+   * the server's `x-ratelimit-*` headers and 429s teach the client's rate limiter.
+   * @default none: limits are learnt from the server's answers
+   */
+  rateLimit?: RateLimit;
+  /**
+   * The rate limiter every request of this client takes a turn from, before each attempt. Pass
+   * one `InMemoryRateLimiter` to several clients that share a key, or your own `RateLimiter`
+   * (a store shared between processes). Not with `rateLimit`: give the limits to the limiter.
+   * @default a new `InMemoryRateLimiter` with `rateLimit`, for this client alone
+   */
+  rateLimiter?: RateLimiter;
 }
 
 /** Per-call options for `client.embeddings.create(params, options)`. */
@@ -117,6 +131,7 @@ export interface ResolvedClientOptions {
   vectorType: VectorType;
   defaultHeaders: HeadersInput;
   dispatcher: Dispatcher | undefined;
+  rateLimiter: RateLimiter;
 }
 
 /** What one call runs with: per call > client > defaults. */
@@ -156,6 +171,11 @@ export function resolveClientOptions(
       `\`baseURL\` is the API root, not the endpoint: requests go to \`\${baseURL}/embeddings\`, so drop the trailing /embeddings (got ${JSON.stringify(baseURL)})`,
     );
   }
+  if (options.rateLimit !== undefined && options.rateLimiter !== undefined) {
+    throw new InvalidArgumentError(
+      'Invalid EmbeddingsClient options: `rateLimit` and `rateLimiter` exclude each other: give the limits to the limiter (got both)',
+    );
+  }
   const apiKey = options.apiKey ?? fromEnv(API_KEY_VARS);
   if (!apiKey && url.hostname === 'api.openai.com') {
     throw new InvalidArgumentError(
@@ -175,6 +195,7 @@ export function resolveClientOptions(
     vectorType: options.vectorType ?? DEFAULTS.vectorType,
     defaultHeaders: options.defaultHeaders ?? {},
     dispatcher: options.dispatcher,
+    rateLimiter: options.rateLimiter ?? new InMemoryRateLimiter(options.rateLimit),
   };
 }
 

@@ -1,7 +1,7 @@
 import pLimit, { type LimitFunction } from 'p-limit';
 import pRetry, { type RetryContext } from 'p-retry';
 import type { EmbeddingsClient } from './client.js';
-import { APIError, APIUserAbortError, type EmbeddingsError } from './errors.js';
+import { APIError, APIUserAbortError, RateLimitError, type EmbeddingsError } from './errors.js';
 import {
   resolveRequestOptions,
   type RequestOptions,
@@ -9,30 +9,42 @@ import {
   type ResolvedRequestOptions,
   type VectorType,
 } from './options.js';
+import type { RateLimitAnswer, RateLimiter, RateLimitGrant, RateLimitWait } from './rate-limit/index.js';
 import { abortError, isRetryable, retryDelay, sleep } from './retry.js';
 import { Transport, type TransportResponse } from './transport.js';
 
-/** Points where the batch engine hooks into each HTTP attempt of one request. */
+/** What one request sends through the rate limiter, and where the batch engine hooks into each HTTP attempt. */
 export interface AttemptHooks {
-  /** Awaited before every HTTP attempt, the first and each retry: the pacer waits here. */
-  beforeAttempt?: (signal: AbortSignal | undefined) => Promise<void>;
+  /** The limiter every attempt acquires a turn from: the client's, unless a call tightens it. */
+  rateLimiter?: RateLimiter;
+  /** Tokens each attempt sends, charged to the limiter's tokens budget. @default 0 */
+  tokens?: number;
+  /** An attempt's wait for its turn started, or its end or reason changed. */
+  onWait?: (wait: RateLimitWait) => void;
+  /** An attempt got its turn and is being sent (the first and each retry). */
+  onAttempt?: () => void;
   /** Every HTTP response's status and lower-cased headers, success or error (for x-ratelimit-*). */
   onResponse?: (status: number, headers: Record<string, string>) => void;
-  /** Before each retry sleep: the error that caused it and the delay chosen. */
+  /**
+   * Before each retry: the error that caused it and the delay chosen. After a 429 the rate
+   * limiter waits that delay out (every request of the client pauses), not the retry.
+   */
   onRetry?: (info: { attempt: number; error: EmbeddingsError; delayMs: number }) => void;
 }
 
 /**
- * What a client sends requests with: its resolved options, one keep-alive transport and one
- * concurrency limiter shared by every call. Not part of the public API.
+ * What a client sends requests with: its resolved options, one keep-alive transport, one
+ * concurrency limiter and one rate limiter shared by every call. Not part of the public API.
  */
 export class Requester {
   readonly options: ResolvedClientOptions;
+  readonly rateLimiter: RateLimiter;
   readonly #transport: Transport;
   readonly #limit: LimitFunction;
 
   constructor(options: ResolvedClientOptions) {
     this.options = options;
+    this.rateLimiter = options.rateLimiter;
     this.#transport = new Transport(options);
     this.#limit = pLimit(options.maxConcurrency);
   }
@@ -48,9 +60,9 @@ export class Requester {
   }
 
   /**
-   * One request with retries: each attempt waits for a limiter slot, failures that
-   * deserve it are retried after the server's advised delay or backoff, and an abort ends
-   * everything at once, queued, in flight or sleeping.
+   * One request with retries: each attempt takes a concurrency slot, then a turn of the rate
+   * limiter; failures that deserve it are retried after the server's advised delay
+   * or backoff, and an abort ends everything at once, queued, in flight or sleeping.
    */
   async post(
     path: string,
@@ -59,22 +71,36 @@ export class Requester {
     hooks: AttemptHooks = {},
   ): Promise<TransportResponse> {
     const { signal } = options;
-    const attempt = async (): Promise<TransportResponse> => {
-      await hooks.beforeAttempt?.(signal);
-      return rejectOnAbort(
+    const limiter = hooks.rateLimiter ?? this.rateLimiter;
+    const tokens = hooks.tokens ?? 0;
+    const attempt = (): Promise<TransportResponse> =>
+      rejectOnAbort(
         () =>
+          // The turn is taken in the concurrency slot, as the request leaves: taken before, it
+          // would be charged while the request still queued for a slot, and the answer's
+          // `remaining` (counted when the request reached the server) would be read as older
+          // than it is.
           this.#limit(async () => {
+            const grant = once(await acquire(limiter, tokens, signal, hooks.onWait));
+            hooks.onAttempt?.();
             try {
               const response = await this.#transport.post(path, body, options);
-              hooks.onResponse?.(response.status, response.headers);
+              answered(grant, response);
               return response;
             } catch (error) {
-              if (error instanceof APIError) hooks.onResponse?.(error.status, error.headers);
+              if (error instanceof APIError) answered(grant, error);
               throw error;
+            } finally {
+              // No answer came (connection error, timeout, abort): the turn is given back.
+              // After an answer this does nothing.
+              grant.cancel();
             }
           }),
         signal,
       );
+    const answered = (grant: RateLimitGrant, answer: RateLimitAnswer) => {
+      grant.complete(answer);
+      hooks.onResponse?.(answer.status, answer.headers);
     };
     const shouldRetry = ({ error }: RetryContext) => !signal?.aborted && isRetryable(error);
     try {
@@ -92,7 +118,9 @@ export class Requester {
           const { error, attemptNumber } = context;
           const delayMs = retryDelay(attemptNumber, error instanceof APIError ? error.headers : undefined);
           hooks.onRetry?.({ attempt: attemptNumber, error: error, delayMs });
-          await sleep(delayMs, signal);
+          // A 429 told the rate limiter, which holds every request of the client (this retry
+          // included) for the advised pause: sleeping here as well would wait twice.
+          if (!(error instanceof RateLimitError)) await sleep(delayMs, signal);
         },
       });
     } catch (error) {
@@ -103,6 +131,38 @@ export class Requester {
       throw error;
     }
   }
+}
+
+/** A turn of `limiter`; an abort while waiting rejects as every abort does. */
+async function acquire(
+  limiter: RateLimiter,
+  tokens: number,
+  signal: AbortSignal | undefined,
+  onWait: ((wait: RateLimitWait) => void) | undefined,
+): Promise<RateLimitGrant> {
+  try {
+    return await limiter.acquire({ tokens, signal, onWait });
+  } catch (error) {
+    if (signal?.aborted) throw abortError(signal);
+    throw error;
+  }
+}
+
+/** Settles `grant` once, whatever a custom limiter does with further calls. */
+function once(grant: RateLimitGrant): RateLimitGrant {
+  let settled = false;
+  return {
+    complete: (answer) => {
+      if (settled) return;
+      settled = true;
+      grant.complete({ status: answer.status, headers: answer.headers });
+    },
+    cancel: () => {
+      if (settled) return;
+      settled = true;
+      grant.cancel();
+    },
+  };
 }
 
 /**

@@ -99,6 +99,17 @@ const sharedOptions = {
   vectorType: z.enum(['array', 'float32'], { error: 'must be "array" or "float32"' }).optional(),
 };
 
+/** Requests and tokens per minute, on the client (shared by its calls) or on one batch call (tightening it). */
+export const rateLimitOption = z
+  .object(
+    {
+      requestsPerMinute: numberIn(0, Infinity, true).optional(),
+      tokensPerMinute: numberIn(0, Infinity, true).optional(),
+    },
+    { error: 'must be an object' },
+  )
+  .strict();
+
 /** Options of a call, which a batch takes too. */
 export const requestOptions = {
   ...sharedOptions,
@@ -123,6 +134,13 @@ const ClientOptionsSchema = z
       defaultHeaders: headersInput.optional(),
       dispatcher: z
         .custom((value) => typeof value === 'object' && value !== null, 'must be an undici Dispatcher')
+        .optional(),
+      rateLimit: rateLimitOption.optional(),
+      rateLimiter: z
+        .custom(
+          (value) => typeof (value as { acquire?: unknown } | null)?.acquire === 'function',
+          'must be a RateLimiter, with an acquire(options) method',
+        )
         .optional(),
     },
     { error: 'must be an object' },

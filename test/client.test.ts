@@ -299,10 +299,14 @@ describe('concurrency', () => {
     return { handler, counts };
   }
 
+  // Limits the client knows: with none, a server without rate-limit headers is probed one request
+  // at a time at first, and these tests are about the concurrency cap.
+  const KNOWN_LIMITS = { requestsPerMinute: 1_000_000 };
+
   test('50 concurrent calls with maxConcurrency 4 never have more than 4 requests in flight', async () => {
     const { handler, counts } = gate(4);
     const api = await ownApi(handler, ...openAILike().handlers);
-    const client = new EmbeddingsClient({ baseURL: api.url, maxConcurrency: 4 });
+    const client = new EmbeddingsClient({ baseURL: api.url, maxConcurrency: 4, rateLimit: KNOWN_LIMITS });
     const results = await Promise.all(
       Array.from({ length: 50 }, (_, i) => client.embeddings.create({ model: 'm', input: `text ${i}` })),
     );
@@ -314,7 +318,7 @@ describe('concurrency', () => {
   test('keeps at most 8 requests in flight by default', async () => {
     const { handler, counts } = gate(8);
     const api = await ownApi(handler, ...openAILike().handlers);
-    const client = new EmbeddingsClient({ baseURL: api.url });
+    const client = new EmbeddingsClient({ baseURL: api.url, rateLimit: KNOWN_LIMITS });
     await Promise.all(
       Array.from({ length: 20 }, (_, i) => client.embeddings.create({ model: 'm', input: `text ${i}` })),
     );

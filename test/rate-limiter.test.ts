@@ -2,6 +2,7 @@ import { afterEach, describe, expect, test, vi } from 'vitest';
 import {
   composeRateLimiters,
   InMemoryRateLimiter,
+  parseResetDuration,
   type RateLimitGrant,
   type RateLimitWait,
 } from '../src/rate-limit/index.js';
@@ -312,5 +313,23 @@ describe('composeRateLimiters', () => {
     await clock.advance(0);
     expect(waiting.error).toBe('stop');
     expect(own.snapshot().inFlight).toBe(0);
+  });
+});
+describe('parseResetDuration', () => {
+  test.each([
+    ['6m0s', 360_000],
+    ['1s', 1000],
+    ['20ms', 20],
+    ['1m30.5s', 90_500],
+    ['2h', 7_200_000],
+    ['0s', 0],
+    ['500us', 0.5],
+    ['1.5', 1500],
+  ])('reads %s as %d ms', (text, ms) => {
+    expect(parseResetDuration(text)).toBe(ms);
+  });
+
+  test.each([[''], ['soon'], ['5x'], ['1s2'], ['-1s'], [undefined]])('ignores malformed %j', (text) => {
+    expect(parseResetDuration(text)).toBeUndefined();
   });
 });

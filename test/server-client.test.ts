@@ -118,8 +118,10 @@ describe('server errors reach the caller as the right classes', () => {
   });
 
   test('beyond rpm the 429 becomes RateLimitError carrying retry-after-ms and the x-ratelimit-* headers', async () => {
-    const limited = new EmbeddingsClient({ baseURL: await serverWith({ rpm: 1 }), maxRetries: 0 });
-    await limited.embeddings.create({ model: 'm', input: 'first' });
+    const baseURL = await serverWith({ rpm: 1 });
+    await new EmbeddingsClient({ baseURL }).embeddings.create({ model: 'm', input: 'first' });
+    // Another client, which has not seen the first answer's headers: one client would wait for the refill.
+    const limited = new EmbeddingsClient({ baseURL, maxRetries: 0 });
     const error = await limited.embeddings.create({ model: 'm', input: 'second' }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(RateLimitError);
     const { headers, code } = error as RateLimitError;

@@ -3,18 +3,18 @@ import { z } from 'zod';
 import type { EmbeddingsClient } from '../client.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { RequestOptions, VectorType } from '../options.js';
-import { resolveCallOptions } from '../requester.js';
+import { requesterOf, resolveCallOptions } from '../requester.js';
 import {
   booleanOption,
   EmbeddingCreateParams,
   integerIn,
-  numberIn,
   parseArgument,
+  rateLimitOption,
   requestOptions,
 } from '../schemas.js';
 import { tokenizerForModel, type Tokenizer } from '../tokenizer.js';
 import type { CacheKeyScope, EmbeddingCache } from './cache.js';
-import type { RateLimit } from './pacer.js';
+import type { RateLimit } from '../rate-limit/index.js';
 import type { BatchParams, BatchProgress, CreateManyOptions } from './types.js';
 
 /** Every batch default; the JSDoc of CreateManyOptions and the README state the same numbers. */
@@ -86,16 +86,7 @@ const BatchOptionsSchema = z
       dedupe: booleanOption.optional(),
       ordered: booleanOption.optional(),
       onFailure: z.enum(['throw', 'collect'], { error: 'must be "throw" or "collect"' }).optional(),
-      rateLimit: z
-        .object(
-          {
-            requestsPerMinute: numberIn(0, Infinity, true).optional(),
-            tokensPerMinute: numberIn(0, Infinity, true).optional(),
-          },
-          { error: 'must be an object' },
-        )
-        .strict()
-        .optional(),
+      rateLimit: rateLimitOption.optional(),
       tokenizer: withMethods(
         ['count', 'truncate'],
         'must have count(text) and truncate(text, maxTokens) methods',
@@ -147,6 +138,9 @@ export function resolveBatchConfig(
   if (requestsPerMinute !== undefined) rateLimit.requestsPerMinute = requestsPerMinute;
   if (tokensPerMinute !== undefined) rateLimit.tokensPerMinute = tokensPerMinute;
   const tokenizer = options.tokenizer ?? tokenizerForModel(batchParams.model);
+  // The client's own tokens limit, when it is what the client's limiter paces on.
+  const shared = requesterOf(client).rateLimiter.snapshot?.().tokens;
+  const clientTokensPerMinute = shared?.source === 'configured' ? shared.perMinute : undefined;
 
   return {
     params: batchParams,
@@ -156,7 +150,11 @@ export function resolveBatchConfig(
     maxConcurrency,
     maxInputsPerRequest,
     // A request larger than the whole per-minute budget could never be paced.
-    maxTokensPerRequest: Math.min(maxTokensPerRequest, rateLimit.tokensPerMinute ?? Infinity),
+    maxTokensPerRequest: Math.min(
+      maxTokensPerRequest,
+      rateLimit.tokensPerMinute ?? Infinity,
+      clientTokensPerMinute ?? Infinity,
+    ),
     maxTokensPerInput,
     truncate: options.truncate ?? BATCH_DEFAULTS.truncate,
     dedupe: options.dedupe ?? BATCH_DEFAULTS.dedupe,

@@ -6,13 +6,13 @@
 import type { EmbeddingsClient } from '../client.js';
 import { normalizeInPlace, toNumberArray } from '../decode.js';
 import { createEmbeddings } from '../create.js';
-import { APIUserAbortError, EmbeddingsError, InvalidArgumentError, RateLimitError } from '../errors.js';
+import { APIUserAbortError, EmbeddingsError, InvalidArgumentError } from '../errors.js';
 import type { VectorType } from '../options.js';
-import type { AttemptHooks } from '../requester.js';
+import { composeRateLimiters, InMemoryRateLimiter, type RateLimiter, type RateLimitWait } from '../rate-limit/index.js';
+import { requesterOf, type AttemptHooks } from '../requester.js';
 import { cacheKey } from './cache.js';
 import { RequestRecord, type LoneFailures } from './job-errors.js';
 import type { BatchConfig } from './config.js';
-import { Pacer } from './pacer.js';
 import { halves, toBatch, type Batch, type Unit } from './planner.js';
 import { ProgressTracker } from './progress.js';
 
@@ -29,7 +29,8 @@ const CACHE_LOOKUP_CHUNK = 2048;
 
 export class Job {
   readonly progress: ProgressTracker;
-  readonly pacer: Pacer;
+  /** The client's rate limiter, behind the job's own when the call set a `rateLimit`. */
+  readonly rateLimiter: RateLimiter;
   /** Aborted by the caller's signal, or by stop(); cancels every request in flight. */
   readonly controller = new AbortController();
   /** An error that makes every further request pointless (bad key, unknown model...). */
@@ -48,6 +49,8 @@ export class Job {
   readonly #sink: JobSink;
   readonly #onCallerAbort: () => void;
   readonly #record = new RequestRecord();
+  /** The last wait reported through onProgress: each waiting request reports the same one. */
+  #reportedWait: RateLimitWait | undefined;
 
   constructor(
     client: EmbeddingsClient<VectorType>,
@@ -58,8 +61,16 @@ export class Job {
     this.#client = client;
     this.#config = config;
     this.#sink = sink;
-    this.progress = new ProgressTracker(totalInputs, config.onProgress);
-    this.pacer = new Pacer(config.rateLimit);
+    const shared = requesterOf(client).rateLimiter;
+    const { requestsPerMinute, tokensPerMinute } = config.rateLimit;
+    // The call's limits may only tighten the client's: its own limiter comes first, so a request
+    // waiting on it holds no turn of the shared one.
+    this.rateLimiter =
+      requestsPerMinute === undefined && tokensPerMinute === undefined
+        ? shared
+        : composeRateLimiters(new InMemoryRateLimiter(config.rateLimit), shared);
+    const snapshot = this.rateLimiter.snapshot?.bind(this.rateLimiter);
+    this.progress = new ProgressTracker(totalInputs, config.onProgress, () => snapshot?.());
     this.#onCallerAbort = () => this.controller.abort(config.signal!.reason);
     if (config.signal?.aborted) this.#onCallerAbort();
     else config.signal?.addEventListener('abort', this.#onCallerAbort, { once: true });
@@ -171,16 +182,14 @@ export class Job {
     if (this.#fatal !== undefined) return this.#fail(batch.units, this.#fatal);
     if (this.stopped) return;
     let response: Awaited<ReturnType<typeof createEmbeddings>>;
-    const { hooks, settle } = this.#hooks(batch.tokens);
     try {
       response = await createEmbeddings(
         this.#client,
         { ...this.#config.params, input: batch.units.map((unit) => unit.text) },
         { ...this.#config.request, signal: this.controller.signal },
-        hooks,
+        this.#hooks(batch.tokens),
       );
     } catch (caught) {
-      settle();
       if (this.controller.signal.aborted) return;
       const error = caught instanceof EmbeddingsError ? caught : new EmbeddingsError(String(caught), { cause: caught });
       const verdict = this.#record.judge(error, batch.units.length, lone);
@@ -196,7 +205,6 @@ export class Job {
       return this.#fail(batch.units, error);
     }
 
-    settle();
     this.#record.succeeded();
     this.model ??= response.model;
     this.usage.prompt_tokens += response.usage.prompt_tokens;
@@ -221,33 +229,32 @@ export class Job {
     if (this.#fatal !== undefined && units.length > 0) this.#fail(units, this.#fatal);
   }
 
-  /** Pacing and counting for each attempt of one request; `settle` ends an attempt without an answer. */
-  #hooks(tokens: number): { hooks: AttemptHooks; settle: () => void } {
-    let open = false;
-    const settle = () => {
-      if (open) this.pacer.settle(tokens);
-      open = false;
-    };
-    const hooks: AttemptHooks = {
-      beforeAttempt: async (signal) => {
-        await this.pacer.acquire(tokens, signal);
-        open = true;
+  /** Pacing and counting for each attempt of one request. */
+  #hooks(tokens: number): AttemptHooks {
+    return {
+      rateLimiter: this.rateLimiter,
+      tokens,
+      onWait: (wait) => {
+        // A wait is news when it starts, not when the next request completes. Every request in
+        // line reports the same wait: onProgress hears it once.
+        const last = this.#reportedWait;
+        if (last !== undefined && last.untilMs === wait.untilMs && last.reason === wait.reason) return;
+        this.#reportedWait = wait;
+        this.#report();
+      },
+      onAttempt: () => {
+        this.#reportedWait = undefined;
         this.progress.requests++;
       },
-      onResponse: (status, headers) => {
-        settle();
-        this.pacer.observe(headers);
-        if (status === 429) this.progress.rateLimited++;
+      onResponse: (status) => {
+        if (status !== 429) return;
+        this.progress.rateLimited++;
+        this.#report();
       },
-      onRetry: ({ error, delayMs }) => {
-        // An attempt that ended without an answer (connection error, timeout) is settled here.
-        settle();
+      onRetry: () => {
         this.progress.retries++;
-        // The limit is the job's, not the request's: every worker waits out the advised delay together.
-        if (error instanceof RateLimitError) this.pacer.pause(delayMs);
       },
     };
-    return { hooks, settle };
   }
 
   /** Fails one input that never became a unit (it did not pass the input checks). */

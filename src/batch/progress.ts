@@ -1,3 +1,4 @@
+import type { RateLimitSnapshot } from '../rate-limit/index.js';
 import type { BatchProgress } from './types.js';
 
 /** Counters of one batch job, reported through `onProgress`. */
@@ -13,6 +14,8 @@ export class ProgressTracker {
   constructor(
     readonly totalInputs: number | undefined,
     private readonly onProgress: ((progress: BatchProgress) => void) | undefined,
+    /** What the job's rate limiter believes, when it can say. */
+    private readonly rateLimit: () => RateLimitSnapshot | undefined = () => undefined,
     private readonly now: () => number = () => performance.now(),
   ) {
     this.startedAt = now();
@@ -41,6 +44,7 @@ export class ProgressTracker {
       tokens: this.tokens,
       elapsedMs,
       etaMs,
+      rateLimit: this.rateLimit(),
     };
   }
 

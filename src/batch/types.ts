@@ -4,7 +4,7 @@ import type { HeadersInput, VectorType } from '../options.js';
 import type { Tokenizer } from '../tokenizer.js';
 import type { Embedding, EmbeddingUsage } from '../types.js';
 import type { EmbeddingCache } from './cache.js';
-import type { RateLimit } from './pacer.js';
+import type { RateLimit, RateLimitSnapshot } from '../rate-limit/index.js';
 
 /** Request fields shared by every request of a batch job. */
 export interface BatchParams {
@@ -65,6 +65,12 @@ export interface BatchProgress {
   elapsedMs: number;
   /** @unit ms, estimated from the pace so far; `undefined` until it can be estimated. */
   etaMs: number | undefined;
+  /**
+   * What the rate limiter believes: limits configured or learnt, requests in flight and
+   * waiting, and `waitingUntil` (epoch ms) with `waitReason` while requests wait for a turn.
+   * `undefined` only for a custom `rateLimiter` without `snapshot()`.
+   */
+  rateLimit: RateLimitSnapshot | undefined;
 }
 
 /** Options of `createMany()`. Request options (`signal`, `timeout`...) work as in `create()`. */
@@ -95,14 +101,18 @@ export interface CreateManyOptions<V extends VectorType = VectorType> {
    * @default false
    */
   truncate?: boolean;
-  /** Client-side limits; the server's `x-ratelimit-*` headers are followed either way. */
+  /**
+   * Limits for this call alone, on top of the client's rate limiter (which every call of the
+   * client shares, and which follows the server's `x-ratelimit-*` headers): they can only
+   * make the job slower, never let it exceed the client's budget.
+   */
   rateLimit?: RateLimit;
   /**
    * Send identical texts once and give the vector to every position that asked for it.
    * @default true
    */
   dedupe?: boolean;
-  /** Called with counters after each completed request (and after cache lookups that hit). */
+  /** Called with counters after each completed request, each 429, each rate-limit wait as it starts, and cache lookups that hit. */
   onProgress?: (progress: BatchProgress) => void;
   /**
    * `'throw'`: once all work settles, reject with `BatchEmbeddingError` holding every vector

@@ -14,6 +14,12 @@ export interface Observation {
   uncounted: number;
   /** All this limiter had sent and not seen refused, up to and including it. */
   sentSoFar: number;
+  /**
+   * What was still in flight when the answer came: any of it may have reached the server
+   * before or after this request whatever the order it was sent in, so `sentSoFar` may be off
+   * by as much from what `remaining` counted.
+   */
+  crossing: number;
 }
 
 /**
@@ -33,7 +39,7 @@ export class Budget {
   /** The most the server's bucket was seen to hold: a lower bound of its burst. */
   private largestSeen = 0;
   /** The first `remaining`-only observation since the bucket was last seen full. */
-  private anchor: { at: number; total: number } | undefined;
+  private anchor: { at: number; total: number; crossing: number } | undefined;
 
   constructor(now: number, perMinute?: number) {
     this.at = now;
@@ -104,8 +110,12 @@ export class Budget {
     const wasFull = held > this.largestSeen;
     this.largestSeen = Math.max(this.largestSeen, held);
     this.capacity = this.largestSeen;
-    // The server counted up to this request when it answered; refill since, less what followed.
-    const refilled = (this.rate ?? 0) * Math.max(0, now - seen.sentAt);
+    // The server counted up to this request when it took it, somewhere on the way between its
+    // start and now, and refilled since. All the refill since the start would count the way
+    // there twice (at the wire, on a bucket of a tenth of a second, the request after now and
+    // then met a 429); none would leave a request as large as the bucket a round trip late each
+    // time. Half is credited, as if it was taken midway; what followed is taken off.
+    const refilled = (this.rate ?? 0) * Math.max(0, now - seen.sentAt) * 0.5;
     this.level = Math.min(this.capacity, remaining + refilled) - seen.uncounted;
     if (this.source !== 'header') this.estimate(remaining, seen, wasFull);
   }
@@ -117,13 +127,14 @@ export class Budget {
   private estimate(remaining: number, seen: Observation, wasFull: boolean): void {
     const total = remaining + seen.sentSoFar;
     if (wasFull || this.anchor === undefined) {
-      this.anchor = { at: seen.sentAt, total };
+      this.anchor = { at: seen.sentAt, total, crossing: seen.crossing };
       return;
     }
     const span = seen.sentAt - this.anchor.at;
-    // Both counts are rounded down by less than one unit: one unit less than the count moved
-    // is a lower bound of the refill, and it tightens as the span grows.
-    const grown = total - this.anchor.total - 1;
+    // Both counts are rounded down by less than one unit, and each may count requests that
+    // crossed on the way (in flight when it came) that the other does not: the count moved,
+    // less those, is a lower bound of the refill, and it tightens as the span grows.
+    const grown = total - this.anchor.total - 1 - seen.crossing - this.anchor.crossing;
     if (span > 0 && grown > 0) {
       this.rate = grown / span;
       this.source = 'estimated';

@@ -1,4 +1,3 @@
-import { parseResetDuration } from '../batch/pacer.js';
 import { BACKOFF, parseRetryAfter } from '../retry.js';
 
 /** What one answer's headers say of one budget, each value sane or left out. */
@@ -18,6 +17,30 @@ export interface RateLimitHeaders {
   /** `x-should-retry: false`: the request can never pass, so no pause helps. */
   never: boolean;
   style: 'openai' | 'remaining-only' | 'none';
+}
+
+const DURATION_PART = /(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)/gy;
+const UNIT_MS: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, us: 1e-3, µs: 1e-3, ns: 1e-6 };
+
+/**
+ * Parses the reset durations OpenAI sends in `x-ratelimit-reset-*` (Go's duration format:
+ * `6m0s`, `1s`, `20ms`, `1m30.5s`) into milliseconds. A bare number is read as seconds.
+ * Returns `undefined` for anything else, so a malformed header never stalls a job.
+ */
+export function parseResetDuration(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const text = value.trim();
+  if (text === '') return undefined;
+  if (/^\d+(\.\d+)?$/.test(text)) return Number(text) * 1000;
+  DURATION_PART.lastIndex = 0;
+  let total = 0;
+  let consumed = 0;
+  let match: RegExpExecArray | null;
+  while ((match = DURATION_PART.exec(text)) !== null) {
+    total += Number(match[1]) * UNIT_MS[match[2]!]!;
+    consumed = DURATION_PART.lastIndex;
+  }
+  return consumed === text.length ? total : undefined;
 }
 
 /** A limit below one request per hour is read as a broken header, not as a reason to wait for hours. */

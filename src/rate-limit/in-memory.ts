@@ -1,10 +1,11 @@
-import { systemClock, type PacerClock, type RateLimit } from '../batch/pacer.js';
 import { InvalidArgumentError } from '../errors.js';
 import { BACKOFF } from '../retry.js';
+import { systemClock, type RateLimitClock } from './clock.js';
 import { Budget, type Observation } from './budget.js';
 import { readRateLimitHeaders, type RateLimitHeaders } from './headers.js';
 import type {
   AcquireOptions,
+  RateLimit,
   RateLimitAnswer,
   RateLimiter,
   RateLimitGrant,
@@ -26,7 +27,7 @@ export const RATE_LIMITER_DEFAULTS = Object.freeze({
 
 export interface InMemoryRateLimiterOptions extends RateLimit {
   /** Time source and timers; tests pass a fake one. @default Date.now and the global timers */
-  clock?: PacerClock;
+  clock?: RateLimitClock;
 }
 
 interface Waiter {
@@ -55,7 +56,7 @@ const KINDS: readonly Kind[] = ['requests', 'tokens'];
  * request is never starved by a stream of small ones.
  */
 export class InMemoryRateLimiter implements RateLimiter {
-  private readonly clock: PacerClock;
+  private readonly clock: RateLimitClock;
   private readonly configured: Record<Kind, Budget | undefined>;
   private readonly learnt: Record<Kind, Budget>;
   private readonly window: ConcurrencyWindow;
@@ -303,6 +304,7 @@ export class InMemoryRateLimiter implements RateLimiter {
         uncounted,
         // Everything started after this request is still unsynced, unless refused.
         sentSoFar: this.sentSoFar[kind] - uncounted,
+        crossing: [...this.inFlight.values()].reduce((sum, s) => sum + cost(kind, s.tokens), 0),
       };
       this.learnt[kind].observe(headers[kind], seen, now);
       const { remaining, resetMs, limit } = headers[kind];

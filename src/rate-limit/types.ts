@@ -4,6 +4,14 @@
  * it: one call to wait for a turn, one call to settle that turn with what the server said.
  */
 
+/** Limits set by the caller, on top of whatever the server's headers say. */
+export interface RateLimit {
+  /** Requests that may start per minute. */
+  requestsPerMinute?: number;
+  /** Tokens (counted with the tokenizer of the request's model) that may be sent per minute. */
+  tokensPerMinute?: number;
+}
+
 /** Why a request waits: a budget being refilled, a 429's advised pause, or a window still opening. */
 export type RateLimitWaitReason =
   /** A requests or tokens budget (configured or learnt from headers) is being refilled. */
@@ -40,7 +48,9 @@ export interface RateLimitAnswer {
 /**
  * One request's turn. Settle it exactly once: `complete()` with any HTTP answer (2xx, 429 or
  * another error), `cancel()` when no answer came (connection error, timeout, abort). Further
- * calls are ignored.
+ * calls are ignored. A 429 is the limiter's to wait out: the client retries it without a
+ * sleep of its own, so `complete()` with a 429 must hold the next turns for the advised pause
+ * (`retry-after-ms`, `retry-after`) or a backoff of the limiter's choosing.
  */
 export interface RateLimitGrant {
   complete(answer: RateLimitAnswer): void;

@@ -1,9 +1,9 @@
-import { afterAll, afterEach, beforeAll, expect } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, expect } from 'vitest';
 import { EmbeddingsClient } from '../../src/index.js';
 import { startFakeApi, type FakeApi } from './fake-api.js';
 import { mismatchedIndexes, openAILike, type OpenAILike, type OpenAILikeOptions } from './openai-like.js';
 
-/** The OpenAI-like API a batch test talks to, and a client with 4 requests in flight at most. */
+/** The OpenAI-like API a batch test talks to, and a new client per test with 4 requests in flight at most. */
 export interface BatchApi {
   readonly api: FakeApi;
   readonly client: EmbeddingsClient;
@@ -26,11 +26,17 @@ export function useBatchApi(): BatchApi {
   let server: OpenAILike;
   beforeAll(async () => {
     api = await startFakeApi();
+  });
+  // A client per test: its rate limiter learns from every answer, and one test's limits or
+  // 429s must not pace the next.
+  beforeEach(() => {
     client = new EmbeddingsClient({ baseURL: api.url, maxConcurrency: 4 });
   });
-  afterEach(() => api.reset());
-  afterAll(async () => {
+  afterEach(async () => {
+    api.reset();
     await client.close();
+  });
+  afterAll(async () => {
     await api.close();
   });
   return {

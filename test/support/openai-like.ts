@@ -4,12 +4,15 @@
  * (counted with cl100k_base, as the client does; a token array counts its length), 400 on
  * empty inputs, OpenAI's error bodies, base64 or float vectors as asked. Each vector is
  * derived from its text, so a test can check that every output belongs to its input.
- * Options fail chosen inputs, rate-limit with OpenAI's headers, hold requests back, or play
+ * Options fail chosen inputs, rate-limit with OpenAI's headers (or as the local server does,
+ * with a short burst window and Azure's or no headers), hold requests back, or play
  * a server that ignores `encoding_format` or answers out of order.
  */
 import { createHash } from 'node:crypto';
 import { http, HttpResponse, type RequestHandler } from 'msw';
 import { normalizeInPlace } from '../../src/decode.js';
+import { OpenAIError } from '../../src/server/http.js';
+import { RateLimiter as ServerLimits, type ServerRateLimits } from '../../src/server/rate-limit.js';
 import { cl100kTokenizer } from '../../src/tokenizer.js';
 
 export const OPENAI_LIMITS = { maxInputs: 2048, maxRequestTokens: 300_000, maxInputTokens: 8192 } as const;
@@ -92,6 +95,11 @@ export interface OpenAILikeOptions {
   intercept?: (request: SeenRequest, all: SeenRequest[]) => Response | undefined;
   /** Per-minute limits enforced like OpenAI: 429 beyond them, x-ratelimit-* headers on every answer. */
   rateLimit?: RateLimitSpec;
+  /**
+   * Limits enforced by the local server's own emulation (`createServer`'s): a burst window
+   * shorter than the minute, and OpenAI's, Azure's or no rate-limit headers.
+   */
+  limits?: ServerRateLimits;
   /** Extra headers on every successful answer (x-ratelimit-* from a server that sends them). */
   headers?: Record<string, string>;
   /** Server-side request token cap. @default 300000 */
@@ -139,6 +147,7 @@ export function openAILike(options: OpenAILikeOptions = {}): OpenAILike {
   const seen: SeenRequest[] = [];
   const maxRequestTokens = options.maxRequestTokens ?? OPENAI_LIMITS.maxRequestTokens;
   const limiter = options.rateLimit && createLimiter(options.rateLimit);
+  const server = options.limits && new ServerLimits(options.limits, () => performance.now(), 'm');
 
   const handler = http.post('*/embeddings', async ({ request }) => {
     const arrivedAt = performance.now();
@@ -188,6 +197,16 @@ export function openAILike(options: OpenAILikeOptions = {}): OpenAILike {
             },
           ),
         );
+      }
+    }
+
+    if (server) {
+      try {
+        Object.assign(rateHeaders, server.admit(tokens).headers);
+      } catch (error) {
+        if (!(error instanceof OpenAIError)) throw error;
+        const { type, code, headers } = error;
+        return answer(errorResponse(error.status, error.message, { type, code }, headers));
       }
     }
 

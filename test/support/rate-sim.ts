@@ -4,13 +4,13 @@
  * arrives, the answer comes back after a latency, and refused requests are retried until they
  * pass. No socket and no real time: a run of minutes takes milliseconds and is deterministic.
  */
-import type { PacerClock } from '../../src/batch/pacer.js';
+import type { RateLimitClock } from '../../src/rate-limit/clock.js';
 import type { RateLimiter, RateLimitSnapshot } from '../../src/rate-limit/types.js';
 import { OpenAIError } from '../../src/server/http.js';
 import { RateLimiter as ServerLimits, type ServerRateLimits } from '../../src/server/rate-limit.js';
 
 /** A clock whose time moves only from one timer to the next, once every promise has settled. */
-export class VirtualClock implements PacerClock {
+export class VirtualClock implements RateLimitClock {
   private time = 0;
   private nextId = 0;
   private timers: { id: number; at: number; callback: () => void }[] = [];
