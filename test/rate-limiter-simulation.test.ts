@@ -99,4 +99,19 @@ describe('paced one request at a time, as a bucket of two requests paces', () =>
     expect(result.refused).toBe(0);
     expect(result.elapsedMs - result.minimumMs).toBeLessThan(60 + 40 * 5);
   });
+
+  test('requests of nearly a whole bucket, counted late: the refill a full bucket wasted on the way is not credited', async () => {
+    // 300,000 tokens a second in a bucket of one second; each request of 295,000 tokens is
+    // counted 120 or 160 ms after it starts (upload and counting), by when the bucket has
+    // filled and wasted what it could not hold, more for one request than for the next.
+    const result = await simulate({
+      server: { rpm: 10_000, tpm: 18_000_000, burstSeconds: 1, headerStyle: 'openai' },
+      jobs: [{ requests: Array.from({ length: 20 }, () => 295_000), concurrency: 8 }],
+      latencyMs: () => 350,
+      oneWayMs: (n) => (n % 2 === 0 ? 160 : 120),
+      limiter: (clock) => new InMemoryRateLimiter({ clock }),
+    });
+    expect(result.successes[0]!.every((n) => n === 1)).toBe(true);
+    expect(result.refused).toBe(0);
+  });
 });
