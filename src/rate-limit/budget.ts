@@ -120,14 +120,15 @@ export class Budget {
     // refilled at the rate) is the better figure: resetting it to the lower bound at every
     // answer lost half a round trip and the rounding of `remaining` per request (at the wire,
     // 6% of a job paced one request at a time). Outside them, the answer proves it wrong.
-    // Not when the request found the bucket full: a full bucket wastes its refill until the
+    // Not when the request found the bucket full, or within its own size of full (the client's
+    // token count and the server's differ by a few): a full bucket wastes its refill until the
     // request is counted, a moment that varies with each upload, so a level kept from the
     // start runs ahead of the server's (at the wire, requests of nearly a whole bucket met a
     // 429 one in four); only the lower bound is safe.
     const refill = (this.rate ?? 0) * Math.max(0, now - seen.sentAt);
     const lowest = Math.min(this.capacity, remaining + refill * 0.5) - seen.uncounted;
     const highest = Math.min(this.capacity, remaining + refill) - seen.uncounted;
-    const kept = this.tracking && held < this.capacity ? this.level : lowest;
+    const kept = this.tracking && held <= this.capacity - seen.cost ? this.level : lowest;
     this.level = Math.min(Math.max(kept, lowest), highest);
     this.tracking = true;
     if (this.source !== 'header') this.estimate(remaining, seen, wasFull);
