@@ -270,6 +270,26 @@ describe('createMany progress and concurrency', () => {
     expect(wire.api.maxInFlight).toBeGreaterThan(1);
   });
 
+  test("a full window of requests on the job's signal prints no MaxListenersExceededWarning", async () => {
+    // Each request in the window listens for the job's abort several times over (its retries,
+    // its slot, its turn of the rate limiter, the socket): 8 of them are past Node's 10.
+    serve({ hold: () => new Promise((resolve) => setTimeout(resolve, 10)) });
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      await wire.client.embeddings.createMany(
+        { model, input: texts(80) },
+        { maxInputsPerRequest: 5, maxConcurrency: 8 },
+      );
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(wire.api.requests).toHaveLength(16);
+    expect(warnings.map((w) => w.name)).not.toContain('MaxListenersExceededWarning');
+  });
+
   test('a sliding window, not waves: a slow request never holds up the requests after it', async () => {
     // The first request is answered only once all five others have arrived; with waves of two
     // the third request would wait for the first and this would never happen.

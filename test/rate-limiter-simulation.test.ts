@@ -79,3 +79,39 @@ describe('simulated jobs against the local server emulation, limits learnt from 
     ).toBe(true);
   });
 });
+
+describe('paced one request at a time, as a bucket of two requests paces', () => {
+  // The bench's first case: 120 a minute in a bucket of 2, requests of 30,000 tokens, each
+  // counted by the server 20 ms after it starts and answered 60 ms after. Every answer says
+  // `remaining: 0` (rounded down) about a level the limiter had already charged.
+  test('OpenAI headers: no request waits longer than the refill needs (answer latency and rounding not paid per request)', async () => {
+    const result = await simulate({
+      server: { rpm: 120, tpm: 10_000_000, burstSeconds: 1, headerStyle: 'openai' },
+      jobs: [{ requests: Array.from({ length: 42 }, () => 30_000), concurrency: 8 }],
+      latencyMs: () => 60,
+      oneWayMs: 20,
+      limiter: (clock) => new InMemoryRateLimiter({ clock }),
+    });
+    expect(result.successes[0]!.every((n) => n === 1)).toBe(true);
+    // 40 requests past the burst at 500 ms each, the last answer's 60 ms, and a margin of a
+    // few milliseconds per request. Reset to `remaining` and half the refill since the start
+    // at every answer, the level lagged and the job took 380 ms more.
+    expect(result.refused).toBe(0);
+    expect(result.elapsedMs - result.minimumMs).toBeLessThan(60 + 40 * 5);
+  });
+
+  test('requests of nearly a whole bucket, counted late: the refill a full bucket wasted on the way is not credited', async () => {
+    // 300,000 tokens a second in a bucket of one second; each request of 295,000 tokens is
+    // counted 120 or 160 ms after it starts (upload and counting), by when the bucket has
+    // filled and wasted what it could not hold, more for one request than for the next.
+    const result = await simulate({
+      server: { rpm: 10_000, tpm: 18_000_000, burstSeconds: 1, headerStyle: 'openai' },
+      jobs: [{ requests: Array.from({ length: 20 }, () => 295_000), concurrency: 8 }],
+      latencyMs: () => 350,
+      oneWayMs: (n) => (n % 2 === 0 ? 160 : 120),
+      limiter: (clock) => new InMemoryRateLimiter({ clock }),
+    });
+    expect(result.successes[0]!.every((n) => n === 1)).toBe(true);
+    expect(result.refused).toBe(0);
+  });
+});

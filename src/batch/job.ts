@@ -3,6 +3,7 @@
  * inputs, cache reads and writes, and delivery of each vector to every position that
  * asked for it. Shared by createMany() (a finite list) and stream() (a lazy source).
  */
+import { defaultMaxListeners, setMaxListeners } from 'node:events';
 import type { EmbeddingsClient } from '../client.js';
 import { normalizeInPlace, toNumberArray } from '../decode.js';
 import { createEmbeddings } from '../create.js';
@@ -26,6 +27,13 @@ export interface JobSink {
 
 /** Keys per cache.get() call, so one lookup never builds a huge array. */
 const CACHE_LOOKUP_CHUNK = 2048;
+
+/**
+ * Abort listeners one request of the job may hold on its signal at once: its retries, its
+ * concurrency slot, a turn of each rate limiter (the call's and the client's) and its socket
+ * or retry sleep. A full window of 8 is past Node's default of 10, and the warning says "leak".
+ */
+const ABORT_LISTENERS_PER_REQUEST = 5;
 
 export class Job {
   readonly progress: ProgressTracker;
@@ -71,6 +79,11 @@ export class Job {
         : composeRateLimiters(new InMemoryRateLimiter(config.rateLimit), shared);
     const snapshot = this.rateLimiter.snapshot?.bind(this.rateLimiter);
     this.progress = new ProgressTracker(totalInputs, config.onProgress, () => snapshot?.());
+    // The job owns this signal and bounds its requests by the window: that many listeners is no leak.
+    setMaxListeners(
+      Math.max(defaultMaxListeners, ABORT_LISTENERS_PER_REQUEST * config.maxConcurrency),
+      this.controller.signal,
+    );
     this.#onCallerAbort = () => this.controller.abort(config.signal!.reason);
     if (config.signal?.aborted) this.#onCallerAbort();
     else config.signal?.addEventListener('abort', this.#onCallerAbort, { once: true });

@@ -40,6 +40,8 @@ export class Budget {
   private largestSeen = 0;
   /** The first `remaining`-only observation since the bucket was last seen full. */
   private anchor: { at: number; total: number; crossing: number } | undefined;
+  /** The level follows a `remaining` already seen, so it may be kept where answers agree with it. */
+  private tracking = false;
 
   constructor(now: number, perMinute?: number) {
     this.at = now;
@@ -111,12 +113,24 @@ export class Budget {
     this.largestSeen = Math.max(this.largestSeen, held);
     this.capacity = this.largestSeen;
     // The server counted up to this request when it took it, somewhere on the way between its
-    // start and now, and refilled since. All the refill since the start would count the way
-    // there twice (at the wire, on a bucket of a tenth of a second, the request after now and
-    // then met a 429); none would leave a request as large as the bucket a round trip late each
-    // time. Half is credited, as if it was taken midway; what followed is taken off.
-    const refilled = (this.rate ?? 0) * Math.max(0, now - seen.sentAt) * 0.5;
-    this.level = Math.min(this.capacity, remaining + refilled) - seen.uncounted;
+    // start and now, and refilled since: the level now lies between `remaining` with half that
+    // refill (as if taken midway: all of it would count the way there twice, and at the wire,
+    // on a bucket of a tenth of a second, the request after met a 429) and `remaining` with
+    // all of it. Within those bounds the level this budget kept itself (charged at each start,
+    // refilled at the rate) is the better figure: resetting it to the lower bound at every
+    // answer lost half a round trip and the rounding of `remaining` per request (at the wire,
+    // 6% of a job paced one request at a time). Outside them, the answer proves it wrong.
+    // Not when the request found the bucket full, or within its own size of full (the client's
+    // token count and the server's differ by a few): a full bucket wastes its refill until the
+    // request is counted, a moment that varies with each upload, so a level kept from the
+    // start runs ahead of the server's (at the wire, requests of nearly a whole bucket met a
+    // 429 one in four); only the lower bound is safe.
+    const refill = (this.rate ?? 0) * Math.max(0, now - seen.sentAt);
+    const lowest = Math.min(this.capacity, remaining + refill * 0.5) - seen.uncounted;
+    const highest = Math.min(this.capacity, remaining + refill) - seen.uncounted;
+    const kept = this.tracking && held <= this.capacity - seen.cost ? this.level : lowest;
+    this.level = Math.min(Math.max(kept, lowest), highest);
+    this.tracking = true;
     if (this.source !== 'header') this.estimate(remaining, seen, wasFull);
   }
 

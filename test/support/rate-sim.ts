@@ -85,7 +85,8 @@ export interface SimulationOptions {
   jobs: SimulatedJob[];
   /** Milliseconds from a request's start to its answer: the server admits it `oneWayMs` after it starts. */
   latencyMs: (n: number) => number;
-  oneWayMs?: number;
+  /** A number, or one per attempt as `latencyMs` (the upload and the server's counting vary). */
+  oneWayMs?: number | ((n: number) => number);
   /** Builds the limiter under test on the simulation's clock. */
   limiter: (clock: VirtualClock) => RateLimiter;
 }
@@ -113,7 +114,8 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
 
   const send = async (tokens: number) => {
     const n = attempts++;
-    await clock.sleep(options.oneWayMs ?? 0);
+    const oneWay = typeof options.oneWayMs === 'function' ? options.oneWayMs(n) : (options.oneWayMs ?? 0);
+    await clock.sleep(oneWay);
     let answer: { status: number; headers: Record<string, string> };
     try {
       answer = { status: 200, headers: server.admit(tokens).headers };
@@ -121,7 +123,7 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
       if (!(error instanceof OpenAIError)) throw error;
       answer = { status: error.status, headers: error.headers };
     }
-    await clock.sleep(Math.max(0, options.latencyMs(n) - (options.oneWayMs ?? 0)));
+    await clock.sleep(Math.max(0, options.latencyMs(n) - oneWay));
     return answer;
   };
 
