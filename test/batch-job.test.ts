@@ -18,6 +18,7 @@ import {
   NotFoundError,
   PermissionDeniedError,
   RateLimitError,
+  type CreateManyResponse,
 } from '../src/index.js';
 import { expectBelongs, useBatchApi } from './support/batch-api.js';
 import { numberedTexts, passage } from './support/openai-like.js';
@@ -258,16 +259,20 @@ describe('a server that cannot be reached', () => {
   test('after a success, three requests in a row dropped stop the job: the rest fail unsent, nothing answered is lost', async () => {
     serve({ intercept: (request) => (request.texts.includes('text number 0') ? undefined : HttpResponse.error()) });
     const res = await wire.client.embeddings.createMany({ model, input: texts(40) }, options);
-    expect(res.data.map((d) => d.index)).toEqual([0, 1, 2, 3]);
-    expect(res.failures.map((f) => f.index)).toEqual(
-      texts(40)
-        .map((_, i) => i)
-        .slice(4),
-    );
-    for (const failure of res.failures) expect(failure.error).toBeInstanceOf(APIConnectionError);
+    expectOnlyFirstRequestAnswered(res, APIConnectionError);
     expect(wire.api.requests).toHaveLength(4);
   });
 });
+
+/** Of 40 inputs in requests of 4, the first request was answered and every other input failed with `errorClass`. */
+function expectOnlyFirstRequestAnswered(
+  res: CreateManyResponse<number[]>,
+  errorClass: abstract new (...args: never[]) => Error,
+): void {
+  expect(res.data.map((d) => d.index)).toEqual([0, 1, 2, 3]);
+  expect(res.failures.map((f) => f.index)).toEqual(Array.from({ length: 36 }, (_, i) => i + 4));
+  for (const failure of res.failures) expect(failure.error).toBeInstanceOf(errorClass);
+}
 
 describe('a server that keeps failing with 5xx', () => {
   const options = { onFailure: 'collect', maxInputsPerRequest: 4, maxConcurrency: 1, maxRetries: 1 } as const;
@@ -277,13 +282,7 @@ describe('a server that keeps failing with 5xx', () => {
   test('after a success, three requests in a row failing past their retries stop the job: the rest fail unsent', async () => {
     serve({ intercept: (request) => (request.texts.includes('text number 0') ? undefined : broken()) });
     const res = await wire.client.embeddings.createMany({ model, input: texts(40) }, options);
-    expect(res.data.map((d) => d.index)).toEqual([0, 1, 2, 3]);
-    expect(res.failures.map((f) => f.index)).toEqual(
-      texts(40)
-        .map((_, i) => i)
-        .slice(4),
-    );
-    for (const failure of res.failures) expect(failure.error).toBeInstanceOf(InternalServerError);
+    expectOnlyFirstRequestAnswered(res, InternalServerError);
     // One success, then three requests of two attempts each; the other 24 inputs were never sent.
     expect(wire.api.requests).toHaveLength(7);
   });

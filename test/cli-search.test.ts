@@ -12,6 +12,9 @@ import { openAILike } from './support/openai-like.js';
 
 let server: LocalServer;
 let url: string;
+
+/** `embedrail search <args...>` against the local server. */
+const search = (...args: string[]) => run(['search', ...args, '--base-url', url]);
 const dir = tempDir();
 const docs: Record<string, string> = {
   bread: 'knead the dough and bake the bread in a hot oven',
@@ -60,15 +63,7 @@ describe('search', () => {
     ['.jsonl', jsonl],
     ['.npy', npy],
   ])('over %s prints the k best ids as "score<TAB>id", best first, scored by cosine', async (_kind, vectors) => {
-    const { code, stdout, stderr } = await run([
-      'search',
-      vectors,
-      'bake bread in the oven',
-      '-k',
-      '3',
-      '--base-url',
-      url,
-    ]);
+    const { code, stdout, stderr } = await search(vectors, 'bake bread in the oven', '-k', '3');
     expect(stderr).toBe('');
     expect(code).toBe(0);
     const got = lines(stdout);
@@ -78,8 +73,8 @@ describe('search', () => {
   });
 
   test('-k defaults to 5 and a k beyond the rows prints every row', async () => {
-    expect(lines((await run(['search', jsonl, 'comet tail', '--base-url', url])).stdout)).toHaveLength(5);
-    const all = await run(['search', jsonl, 'comet tail', '-k', '50', '--base-url', url]);
+    expect(lines((await search(jsonl, 'comet tail')).stdout)).toHaveLength(5);
+    const all = await search(jsonl, 'comet tail', '-k', '50');
     expect(lines(all.stdout)).toEqual(expectedRanking('comet tail'));
   });
 
@@ -92,7 +87,7 @@ describe('search', () => {
     npyHeader(4, 48).copy(bytes, 0);
     writeFileSync(killed, bytes);
     const ids = readFileSync(`${killed}.ids.txt`, 'utf8').trimEnd().split('\n');
-    const { code, stdout, stderr } = await run(['search', killed, 'comet tail', '-k', '50', '--base-url', url]);
+    const { code, stdout, stderr } = await search(killed, 'comet tail', '-k', '50');
     expect(stderr).toBe('');
     expect(code).toBe(0);
     expect(
@@ -106,13 +101,13 @@ describe('search', () => {
     const short = dir.path('short.npy');
     copyFileSync(npy, short);
     writeFileSync(`${short}.ids.txt`, 'bread\ncomet\n');
-    const { code, stderr } = await run(['search', short, 'comet tail', '--base-url', url]);
+    const { code, stderr } = await search(short, 'comet tail');
     expect(code).toBe(2);
     expect(stderr.trim()).toBe(`embedrail: '${short}' has 5 rows but '${short}.ids.txt' has 2 ids`);
   });
 
   test('a query embedded at other dimensions than the vectors is a usage error saying which flags to pass', async () => {
-    const { code, stderr } = await run(['search', jsonl, 'comet', '--dimensions', '16', '--base-url', url]);
+    const { code, stderr } = await search(jsonl, 'comet', '--dimensions', '16');
     expect(code).toBe(2);
     expect(stderr.trim()).toBe(
       `embedrail: the query vector has 16 dimensions but '${jsonl}' holds 48; pass the --model and --dimensions the vectors were made with`,
@@ -121,7 +116,7 @@ describe('search', () => {
 
   test('an empty query is a usage error before any request', async () => {
     const before = server.stats.requests;
-    const { code, stderr } = await run(['search', jsonl, '  ', '--base-url', url]);
+    const { code, stderr } = await search(jsonl, '  ');
     expect(code).toBe(2);
     expect(stderr.trim()).toBe('embedrail: the query must not be empty');
     expect(server.stats.requests).toBe(before);
@@ -146,7 +141,7 @@ describe('search', () => {
       copyFileSync(jsonl, broken);
       appendFileSync(broken, `{"id":"x","embedding":${embedding}}\n`);
       const before = server.stats.requests;
-      const { code, stderr } = await run(['search', broken, 'comet', '--base-url', url]);
+      const { code, stderr } = await search(broken, 'comet');
       expect(code).toBe(2);
       expect(stderr.trim()).toBe(`embedrail: '${broken}' ${message}`);
       expect(server.stats.requests).toBe(before);
@@ -206,17 +201,7 @@ describe('search --texts', () => {
   ])(
     'over %s prints "score<TAB>id<TAB>text" lines, the text read from the input given to embed',
     async (_kind, vectors) => {
-      const { code, stdout, stderr } = await run([
-        'search',
-        vectors,
-        'bake bread in the oven',
-        '-k',
-        '3',
-        '--texts',
-        input,
-        '--base-url',
-        url,
-      ]);
+      const { code, stdout, stderr } = await search(vectors, 'bake bread in the oven', '-k', '3', '--texts', input);
       expect(stderr).toBe('');
       expect(code).toBe(0);
       expect(stdout).toBe(
@@ -234,19 +219,7 @@ describe('search --texts', () => {
       id === 'comet' ? `${id},"a comet\twith a long tail\ncrossed the night sky"` : `${id},"${text}"`,
     );
     writeFileSync(csv, `id,body\n${rows.join('\n')}\n`);
-    const { code, stdout } = await run([
-      'search',
-      jsonl,
-      'comet tail',
-      '-k',
-      '1',
-      '--texts',
-      csv,
-      '--text-column',
-      'body',
-      '--base-url',
-      url,
-    ]);
+    const { code, stdout } = await search(jsonl, 'comet tail', '-k', '1', '--texts', csv, '--text-column', 'body');
     expect(code).toBe(0);
     expect(stdout).toBe(
       `${expectedRanking('comet tail')[0]!.join('\t')}\ta comet with a long tail crossed the night sky\n`,
@@ -256,17 +229,7 @@ describe('search --texts', () => {
   test('an id the texts file lacks gets an empty text and a line on stderr; the exit stays 0', async () => {
     const partial = dir.path('partial.jsonl');
     writeFileSync(partial, `${JSON.stringify({ id: 'comet', text: docs.comet })}\n`);
-    const { code, stdout, stderr } = await run([
-      'search',
-      jsonl,
-      'comet tail',
-      '-k',
-      '2',
-      '--texts',
-      partial,
-      '--base-url',
-      url,
-    ]);
+    const { code, stdout, stderr } = await search(jsonl, 'comet tail', '-k', '2', '--texts', partial);
     expect(code).toBe(0);
     const [first, second] = expectedRanking('comet tail');
     expect(first![1]).toBe('comet');
@@ -283,7 +246,7 @@ describe('search --texts', () => {
     ['a texts file of an unknown format', 'notes.md', /^embedrail: cannot tell the format of input '.*notes\.md'/],
   ])('%s is a usage error before any request', async (_name, file, message) => {
     const before = server.stats.requests;
-    const { code, stderr } = await run(['search', jsonl, 'comet', '--texts', dir.path(file), '--base-url', url]);
+    const { code, stderr } = await search(jsonl, 'comet', '--texts', dir.path(file));
     expect(code).toBe(2);
     expect(stderr).toMatch(message);
     expect(server.stats.requests).toBe(before);
