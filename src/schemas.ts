@@ -179,7 +179,7 @@ export function parseArgument<T>(schema: z.ZodType<T>, what: string, value: unkn
   return result.data;
 }
 
-function invalid(what: string, value: unknown, error: z.ZodError, isOptions = false): InvalidArgumentError {
+function invalid(what: string, value: unknown, error: z.ZodError, isOptions: boolean): InvalidArgumentError {
   const issue = error.issues[0]!;
   const path = formatPath(issue.path);
   const got = issue.path.reduce<unknown>((node, key) => (node as Record<PropertyKey, unknown>)?.[key], value);

@@ -177,7 +177,7 @@ describe('burst window and header styles', () => {
         return { status: 200, headers: limiter.admit(tokenCount).headers };
       } catch (error) {
         if (!(error instanceof OpenAIError)) throw error;
-        return { status: error.status, headers: error.headers };
+        return { status: error.status, headers: error.headers, message: error.message };
       }
     };
     return { admit, clock };
@@ -211,6 +211,7 @@ describe('burst window and header styles', () => {
     const res = admit(1001);
     expect(res.status).toBe(429);
     expect(res.headers['x-should-retry']).toBe('false');
+    expect(res.message).toContain('Limit 60000 (1000 at once), Requested 1001');
     expect(admit(1000).status).toBe(200);
   });
 

@@ -110,10 +110,13 @@ export class RateLimiter {
     this.requests?.refill(now);
     this.tokens?.refill(now);
     if (this.tokens && tokenCount > this.tokens.capacity) {
-      // It can never pass: say so instead of advising a wait that would not help.
+      // It can never pass: say so instead of advising a wait that would not help. A burst
+      // window below a minute refuses it against what the bucket holds, not the minute's limit.
+      const { limit, capacity } = this.tokens;
+      const held = capacity < limit ? `${limit} (${Math.floor(capacity)} at once)` : `${limit}`;
       throw new OpenAIError(
         429,
-        `Request too large for ${this.model} on tokens per min (TPM): Limit ${this.tokens.limit}, Requested ${tokenCount}. The input must be reduced in order to run successfully.`,
+        `Request too large for ${this.model} on tokens per min (TPM): Limit ${held}, Requested ${tokenCount}. The input must be reduced in order to run successfully.`,
         { type: 'tokens', code: 'rate_limit_exceeded', headers: { ...this.headers(), 'x-should-retry': 'false' } },
       );
     }
