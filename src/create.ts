@@ -39,11 +39,12 @@ function paysTokens(limiter: RateLimiter): boolean {
 
 /** Tokens of `params.input` as the batch engine counts them: token ids as they are, texts with the model's tokenizer. */
 function countTokens({ input, model }: EmbeddingCreateParams): number {
-  if (typeof input === 'string') return tokenizerForModel(model).count(input);
+  const tokenizer = tokenizerForModel(model);
+  if (typeof input === 'string') return tokenizer.count(input);
   let total = 0;
   for (const item of input) {
     if (typeof item === 'number') total += 1;
-    else if (typeof item === 'string') total += tokenizerForModel(model).count(item);
+    else if (typeof item === 'string') total += tokenizer.count(item);
     else total += item.length;
   }
   return total;

@@ -11,5 +11,5 @@ export type {
 } from './types.js';
 export { InMemoryRateLimiter, RATE_LIMITER_DEFAULTS, type InMemoryRateLimiterOptions } from './in-memory.js';
 export { composeRateLimiters } from './compose.js';
-export { systemClock, type RateLimitClock } from './clock.js';
+export type { RateLimitClock } from './clock.js';
 export { parseResetDuration } from './headers.js';

@@ -67,7 +67,7 @@ export class ConcurrencyWindow {
  * Share of the measured rate added per success while pacing without headers: +20% after
  * 40 successes, so an underestimate is soon outgrown and the next 429 comes late.
  */
-export const RATE_INCREASE_PER_SUCCESS = 0.005;
+const RATE_INCREASE_PER_SUCCESS = 0.005;
 
 /**
  * The rate at which requests start when no header tells it. Between two 429 episodes the
