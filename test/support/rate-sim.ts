@@ -97,8 +97,6 @@ export interface SimulationResult {
   minimumMs: number;
   attempts: number;
   refused: number;
-  /** Successful answers per request, by job then index: 1 everywhere when nothing is lost or duplicated. */
-  successes: number[][];
   /** What the limiter believed at the end. */
   snapshot: RateLimitSnapshot | undefined;
 }
@@ -107,7 +105,6 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   const clock = new VirtualClock();
   const server = new ServerLimits(options.server, clock.now, 'm');
   const limiter = options.limiter(clock);
-  const successes = options.jobs.map((job) => job.requests.map(() => 0));
   let attempts = 0;
   let refused = 0;
   let latest = 0;
@@ -139,7 +136,6 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
           const answer = await send(tokens);
           grant.complete(answer);
           if (answer.status === 200) {
-            successes[index]![at]!++;
             latest = clock.now();
             break;
           }
@@ -157,7 +153,6 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
     minimumMs: minimumMs(options),
     attempts,
     refused,
-    successes,
     snapshot: limiter.snapshot?.(),
   };
 }
