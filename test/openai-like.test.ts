@@ -50,6 +50,32 @@ describe('openAILike()', () => {
     expect(body.data[0].embedding).toEqual(Array.from(vectorFor('c')));
   });
 
+  test('rateLimit: two requests a minute pass, the third gets 429 with OpenAI headers', async () => {
+    const server = openAILike({ rateLimit: { requestsPerMinute: 2, tokensPerMinute: 1_000_000 } });
+    api.use(...server.handlers);
+    const send = () =>
+      fetch(`${api.url}/embeddings`, { method: 'POST', body: JSON.stringify({ model: 'm', input: 'a' }) });
+    expect((await send()).status).toBe(200);
+    expect((await send()).status).toBe(200);
+    const refused = await send();
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('x-ratelimit-limit-requests')).toBe('2');
+  });
+
+  test("limits: the server's own emulation in Azure's style, remaining-only headers and retry-after-ms on a 429", async () => {
+    const server = openAILike({ limits: { rpm: 60, tpm: undefined, burstSeconds: 1, headerStyle: 'azure' } });
+    api.use(...server.handlers);
+    const send = () =>
+      fetch(`${api.url}/embeddings`, { method: 'POST', body: JSON.stringify({ model: 'm', input: 'a' }) });
+    const first = await send();
+    expect(first.status).toBe(200);
+    expect(first.headers.get('x-ratelimit-remaining-requests')).toBe('0');
+    expect(first.headers.get('x-ratelimit-limit-requests')).toBeNull();
+    const refused = await send();
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get('retry-after-ms'))).toBeGreaterThan(0);
+  });
+
   test('a token array is one input and a list of them one input each, counted by their length', async () => {
     const single = await post({ model: 'm', input: [5, 6, 7] });
     expect(single.body.data).toHaveLength(1);
