@@ -228,6 +228,25 @@ describe('hostile headers', () => {
   });
 });
 
+describe('learnFromAnswers: false', () => {
+  test('paces on the configured limit alone: headers neither tighten it nor draw a warning, and a 429 is refunded', async () => {
+    const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    const clock = new VirtualClock();
+    const limiter = new InMemoryRateLimiter({ requestsPerMinute: 60, learnFromAnswers: false, clock });
+    const first = track(limiter.acquire({ tokens: 0 }));
+    await clock.advance(0);
+    // A learning limiter would shrink its burst to one request and warn about the -1.
+    first.grant!.complete({ status: 200, headers: { ...openai(1, 0), 'x-ratelimit-remaining-tokens': '-1' } });
+    const second = track(limiter.acquire({ tokens: 0 }));
+    await clock.advance(0);
+    expect(second.grant).toBeDefined();
+    second.grant!.complete({ status: 429, headers: { 'retry-after-ms': '30000' } });
+    expect(limiter.snapshot()).toMatchObject({ headerStyle: 'unknown', rateLimited: 0 });
+    expect(limiter.snapshot().requests.available).toBe(59);
+    expect(warn).not.toHaveBeenCalled();
+  });
+});
+
 describe('the line', () => {
   test('first come, first served: a large request at the head is not passed by small ones', async () => {
     const { clock, acquire } = setup({ tokensPerMinute: 6000 });

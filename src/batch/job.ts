@@ -76,7 +76,7 @@ export class Job {
     this.rateLimiter =
       requestsPerMinute === undefined && tokensPerMinute === undefined
         ? shared
-        : composeRateLimiters(new InMemoryRateLimiter(config.rateLimit), shared);
+        : composeRateLimiters(new InMemoryRateLimiter({ ...config.rateLimit, learnFromAnswers: false }), shared);
     const snapshot = this.rateLimiter.snapshot?.bind(this.rateLimiter);
     this.progress = new ProgressTracker(totalInputs, config.onProgress, () => snapshot?.());
     // The job owns this signal and bounds its requests by the window: that many listeners is no leak.

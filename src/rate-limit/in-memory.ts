@@ -26,6 +26,13 @@ export const RATE_LIMITER_DEFAULTS = Object.freeze({
 });
 
 export interface InMemoryRateLimiterOptions extends RateLimit {
+  /**
+   * Learn limits, bursts and pauses from the answers. Off, the limiter paces on its configured
+   * limits alone: a cap in front of another limiter that learns (as a call's `rateLimit` sits in
+   * front of its client's), so each answer is read once and warned about at most once.
+   * @default true
+   */
+  learnFromAnswers?: boolean;
   /** Time source and timers; tests pass a fake one. @default Date.now and the global timers */
   clock?: RateLimitClock;
 }
@@ -79,6 +86,7 @@ export class InMemoryRateLimiter implements RateLimiter {
   private headWaitingSince: number | undefined;
   private timer: unknown;
   private warned = false;
+  private readonly learns: boolean;
 
   constructor(options: InMemoryRateLimiterOptions = {}) {
     for (const name of ['requestsPerMinute', 'tokensPerMinute'] as const) {
@@ -90,6 +98,7 @@ export class InMemoryRateLimiter implements RateLimiter {
       }
     }
     this.clock = options.clock ?? systemClock;
+    this.learns = options.learnFromAnswers ?? true;
     const now = this.clock.now();
     this.configured = {
       requests: options.requestsPerMinute === undefined ? undefined : new Budget(now, options.requestsPerMinute),
@@ -231,19 +240,13 @@ export class InMemoryRateLimiter implements RateLimiter {
 
   private answered(sent: Sent, answer: RateLimitAnswer): void {
     const now = this.clock.now();
-    const headers = readRateLimitHeaders(answer.headers, now, (name, value) => this.warn(name, value));
     const refused = answer.status === 429;
-    if (refused) {
-      // The server took nothing for a refused attempt: its retry acquires and is charged again.
-      // A learnt level synced since from a later answer already left it out.
-      const unsynced = sent.seq > this.syncedSeq;
-      this.unsynced = this.unsynced.filter((s) => s !== sent);
-      for (const kind of KINDS) {
-        this.configured[kind]?.refund(cost(kind, sent.tokens), now);
-        if (unsynced) this.learnt[kind].refund(cost(kind, sent.tokens), now);
-        this.sentSoFar[kind] -= cost(kind, sent.tokens);
-      }
+    if (!this.learns) {
+      if (refused) this.refund(sent, now);
+      return;
     }
+    const headers = readRateLimitHeaders(answer.headers, now, (name, value) => this.warn(name, value));
+    if (refused) this.refund(sent, now);
     if (headers.style !== 'none') {
       this.headerStyle = headers.style;
       this.window.open();
@@ -277,6 +280,18 @@ export class InMemoryRateLimiter implements RateLimiter {
     }
     // Every request of the limiter waits, not only the refused one's retry.
     this.pausedUntil = Math.max(this.pausedUntil, now + pause);
+  }
+
+  /** The server took nothing for a refused attempt: its retry acquires and is charged again. */
+  private refund(sent: Sent, now: number): void {
+    // A learnt level synced since from a later answer already left it out.
+    const unsynced = sent.seq > this.syncedSeq;
+    this.unsynced = this.unsynced.filter((s) => s !== sent);
+    for (const kind of KINDS) {
+      this.configured[kind]?.refund(cost(kind, sent.tokens), now);
+      if (unsynced) this.learnt[kind].refund(cost(kind, sent.tokens), now);
+      this.sentSoFar[kind] -= cost(kind, sent.tokens);
+    }
   }
 
   /**
