@@ -175,6 +175,20 @@ describe('one rate limiter per client, at the wire', () => {
     });
   });
 
+  test('on a token bucket smaller than its per-minute limit, a request holds at most half the bucket', async () => {
+    // 600,000 tokens a minute in a bucket of a tenth of a second: 1,000 tokens. Packed by the
+    // 300,000-token cap alone, 40 passages of about 280 tokens would be one request that no
+    // bucket of this server can ever hold.
+    serve({ limits: { rpm: 60_000, tpm: 600_000, burstSeconds: 0.1, headerStyle: 'openai' } });
+    await wire.client.embeddings.create({ model, input: 'the answer to this sizes the bucket' });
+    const input = Array.from({ length: 40 }, (_, i) => passage(i));
+    const res = await wire.client.embeddings.createMany({ model, input });
+    expect(mismatchedIndexes(res.data, input)).toEqual([]);
+    const sent = wire.server.seen.slice(1);
+    expect(sent.length).toBeGreaterThanOrEqual(20);
+    for (const request of sent) expect(request.tokens).toBeLessThanOrEqual(500);
+  });
+
   test('a server without rate-limit headers is probed without a storm: 429s stay under 10%', async () => {
     // 100 requests a second, a bucket of 10, and only `retry-after` in whole seconds on a 429.
     serve({ limits: { rpm: 6000, tpm: undefined, burstSeconds: 0.1, headerStyle: 'none' } });
