@@ -9,146 +9,112 @@ import {
   NotFoundError,
   type ApiKeyRequest,
 } from '../src/index.js';
+import { createServer, localHashEmbedding, type LocalServer, type ServerOptions } from '../src/server/index.js';
 import { useFakeApi } from './support/fake-api.js';
-import { mismatchedIndexes, numberedTexts, openAILike } from './support/openai-like.js';
+import { numberedTexts, openAILike } from './support/openai-like.js';
 
 const KEY = 'azure-key-SECRET-0123456789abcdef';
 const DEPLOYMENT = 'my-embeddings';
 
-/** Tokens an Azure-like server was given, and what it did with each. */
-interface TokenRecord {
-  accepted: number;
-  refused: number;
+const servers: LocalServer[] = [];
+afterEach(async () => {
+  vi.unstubAllEnvs();
+  await Promise.all(servers.splice(0).map((server) => server.close()));
+});
+
+/** The local server playing Azure OpenAI, serving DEPLOYMENT; its URL without /openai/v1 is the endpoint. */
+async function azureServer(options: ServerOptions = {}): Promise<{ server: LocalServer; endpoint: string }> {
+  const server = createServer({ style: 'azure', deployments: [DEPLOYMENT], dimensions: 16, ...options });
+  servers.push(server);
+  await server.listen(0);
+  return { server, endpoint: server.url.replace(/\/openai\/v1$/, '') };
 }
+
+/** Whether `vector` is the local server's (unit) vector of `text`. */
+const isVectorOf = (vector: ArrayLike<number>, text: string) =>
+  localHashEmbedding(text, 16).every((x, k) => Math.abs(x - vector[k]!) < 1e-6);
 
 /**
- * Azure OpenAI in front of the fake backend: the v1 and the deployments URL forms (the latter
- * needs `api-version`), a resource key as `api-key` or a bearer token, each token accepted for
- * `tokenLifetimeRequests` requests after its first use and answered 401 after that, and
- * DeploymentNotFound for a deployment it does not have. What passes goes on to the backend.
+ * A token provider as `getBearerTokenProvider` behaves: one cached token, a new one only when
+ * forced. `issued` lists every token it gave out, in order.
  */
-function azureGate(
-  options: { tokenLifetimeRequests?: number; tokenRecord?: Map<string, TokenRecord>; gather?: number } = {},
-) {
-  const tokens = options.tokenRecord ?? new Map<string, TokenRecord>();
-  const lifetime = options.tokenLifetimeRequests ?? Infinity;
-  const error = (status: number, code: string, message: string) =>
-    HttpResponse.json({ error: { code, message } }, { status });
-  // The first `gather` requests are answered together, once all have arrived (5 s at most).
-  let arrived = 0;
-  let release!: () => void;
-  const gathered = new Promise<void>((resolve) => (release = resolve));
-  const handler = http.post('*', async ({ request }) => {
-    if (options.gather !== undefined && arrived < options.gather) {
-      if (++arrived === options.gather) release();
-      await Promise.race([gathered, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
-    }
-    const url = new URL(request.url);
-    const v1 = url.pathname === '/openai/v1/embeddings';
-    const named = /^\/openai\/deployments\/([^/]+)\/embeddings$/.exec(url.pathname)?.[1];
-    if (!v1 && named === undefined) return error(404, '404', 'Resource not found');
-    if (named !== undefined && !url.searchParams.get('api-version')) return error(404, '404', 'Resource not found');
-    const bearer = /^Bearer (.+)$/.exec(request.headers.get('authorization') ?? '')?.[1];
-    if (request.headers.get('api-key') !== KEY) {
-      const record = bearer === undefined ? undefined : tokens.get(bearer);
-      if (!record) {
-        return error(401, '401', 'Access denied due to invalid subscription key or wrong API endpoint.');
-      }
-      if (record.accepted >= lifetime) {
-        record.refused++;
-        return error(
-          401,
-          '401',
-          'Unauthorized. Access token is missing, invalid, audience is incorrect (https://cognitiveservices.azure.com), or have expired.',
-        );
-      }
-      record.accepted++;
-    }
-    const { model } = (await request.clone().json()) as { model?: string };
-    if ((named === undefined ? model : decodeURIComponent(named)) !== DEPLOYMENT) {
-      return error(
-        404,
-        'DeploymentNotFound',
-        'The API deployment for this resource does not exist. If you created the deployment within the last 5 minutes, please wait a moment and try again.',
-      );
-    }
-    return undefined;
-  });
-  return { handler, tokens };
-}
-
-/** A token provider as `getBearerTokenProvider` behaves: one cached token, a new one only when forced. */
-function tokenProvider(tokens: Map<string, TokenRecord>) {
+function tokenProvider() {
   const calls: ApiKeyRequest[] = [];
-  let current = '';
-  const issue = () => {
-    current = `entra-token-SECRET-${tokens.size}-${'x'.repeat(24)}`;
-    tokens.set(current, { accepted: 0, refused: 0 });
-  };
+  const issued: string[] = [];
+  const issue = () => issued.push(`entra-token-SECRET-${issued.length}-${'x'.repeat(24)}`);
   issue();
   const provider = async (request: ApiKeyRequest) => {
     calls.push(request);
     await Promise.resolve();
     if (request.forceRefresh) issue();
-    return current;
+    return issued.at(-1)!;
   };
-  return { provider, calls, forced: () => calls.filter((call) => call.forceRefresh).length };
+  return { provider, calls, issued, forced: () => calls.filter((call) => call.forceRefresh).length };
 }
 
-const gate = azureGate();
 const api = useFakeApi(...openAILike().handlers);
-const endpoint = () => api.url.replace(/\/v1$/, '');
+const fakeEndpoint = () => api.url.replace(/\/v1$/, '');
 const params = { model: DEPLOYMENT, input: 'hello' };
-afterEach(() => vi.unstubAllEnvs());
 
 describe('createAzureClient: URL forms and headers at the wire', () => {
   test('the v1 form by default: ${endpoint}/openai/v1/embeddings, the key as api-key, no query, no Authorization', async () => {
-    api.use(gate.handler);
     vi.stubEnv('OPENAI_API_KEY', 'sk-openai-must-not-travel');
     vi.stubEnv('OPENAI_API_VERSION', '2024-10-21');
-    const client = createAzureClient({ endpoint: `${endpoint()}/`, apiKey: KEY });
-    const res = await client.embeddings.create(params);
-    expect(res.data).toHaveLength(1);
+    const client = createAzureClient({ endpoint: `${fakeEndpoint()}/`, apiKey: KEY });
+    expect((await client.embeddings.create(params)).data).toHaveLength(1);
     const [request] = api.requests;
     expect(request!.path).toBe('/openai/v1/embeddings');
     expect(request!.headers['api-key']).toBe(KEY);
     expect(request!.headers).not.toHaveProperty('authorization');
     expect(request!.body.model).toBe(DEPLOYMENT);
-    expect(client.baseURL).toBe(`${endpoint()}/openai/v1`);
+    expect(client.baseURL).toBe(`${fakeEndpoint()}/openai/v1`);
     await client.close();
   });
 
   test('with a deployment: /openai/deployments/{deployment}/embeddings?api-version=..., the key as api-key', async () => {
-    api.use(gate.handler);
     const client = createAzureClient({
-      endpoint: endpoint(),
-      deployment: DEPLOYMENT,
+      endpoint: fakeEndpoint(),
+      deployment: 'my deployment',
       apiVersion: '2024-10-21',
       apiKey: KEY,
     });
     await client.embeddings.create({ model: 'text-embedding-3-small', input: ['a', 'b'] });
-    expect(api.requests[0]!.path).toBe(`/openai/deployments/${DEPLOYMENT}/embeddings?api-version=2024-10-21`);
+    expect(api.requests[0]!.path).toBe('/openai/deployments/my%20deployment/embeddings?api-version=2024-10-21');
     expect(api.requests[0]!.headers['api-key']).toBe(KEY);
     await client.close();
   });
 
   test('a token provider is sent as Authorization: Bearer, never as api-key, asked before each attempt', async () => {
-    const tokens = new Map<string, TokenRecord>();
-    api.use(azureGate({ tokenRecord: tokens }).handler);
-    const entra = tokenProvider(tokens);
-    const client = createAzureClient({ endpoint: endpoint(), tokenProvider: entra.provider });
+    const entra = tokenProvider();
+    const client = createAzureClient({ endpoint: fakeEndpoint(), tokenProvider: entra.provider });
     await client.embeddings.create(params);
     await client.embeddings.create(params);
-    const [token] = tokens.keys();
-    expect(api.requests.map((r) => r.headers.authorization)).toEqual([`Bearer ${token}`, `Bearer ${token}`]);
+    const bearer = `Bearer ${entra.issued[0]}`;
+    expect(api.requests.map((r) => r.headers.authorization)).toEqual([bearer, bearer]);
     expect(api.requests[0]!.headers).not.toHaveProperty('api-key');
     expect(entra.calls).toEqual([{ forceRefresh: false }, { forceRefresh: false }]);
     await client.close();
   });
 
+  test('the local Azure server answers both forms, with a key and with a token', async () => {
+    const { server, endpoint } = await azureServer();
+    const clients = [
+      createAzureClient({ endpoint, apiKey: KEY }),
+      createAzureClient({ endpoint, apiKey: KEY, deployment: DEPLOYMENT, apiVersion: '2024-10-21' }),
+      createAzureClient({ endpoint, tokenProvider: tokenProvider().provider }),
+      createAzureClient({ endpoint, tokenProvider: tokenProvider().provider, deployment: DEPLOYMENT, apiVersion: 'v' }),
+    ];
+    for (const client of clients) {
+      const res = await client.embeddings.create({ model: DEPLOYMENT, input: 'hello world' });
+      expect(isVectorOf(res.data[0]!.embedding, 'hello world')).toBe(true);
+      await client.close();
+    }
+    expect(server.stats.requests).toBe(4);
+    expect(server.stats.refused).toEqual({ inputs: 0, tokens: 0, field: 0, deployment: 0, auth: 0 });
+  });
+
   test('reads AZURE_OPENAI_ENDPOINT, AZURE_OPENAI_API_KEY and OPENAI_API_VERSION; options win over them', async () => {
-    api.use(gate.handler);
-    vi.stubEnv('AZURE_OPENAI_ENDPOINT', endpoint());
+    vi.stubEnv('AZURE_OPENAI_ENDPOINT', fakeEndpoint());
     vi.stubEnv('AZURE_OPENAI_API_KEY', KEY);
     vi.stubEnv('OPENAI_API_VERSION', '2024-06-01');
     const fromEnv = createAzureClient({ deployment: DEPLOYMENT });
@@ -157,13 +123,14 @@ describe('createAzureClient: URL forms and headers at the wire', () => {
     await explicit.embeddings.create(params);
     vi.stubEnv('AZURE_OPENAI_ENDPOINT', 'http://127.0.0.1:9');
     vi.stubEnv('AZURE_OPENAI_API_KEY', 'wrong-key-from-the-environment');
-    await createAzureClient({ endpoint: endpoint(), apiKey: KEY }).embeddings.create(params);
+    const given = createAzureClient({ endpoint: fakeEndpoint(), apiKey: `${KEY}-given` });
+    await given.embeddings.create(params);
     expect(api.requests.map((r) => [r.path, r.headers['api-key']])).toEqual([
       [`/openai/deployments/${DEPLOYMENT}/embeddings?api-version=2024-06-01`, KEY],
       [`/openai/deployments/${DEPLOYMENT}/embeddings?api-version=2024-10-21`, KEY],
-      ['/openai/v1/embeddings', KEY],
+      ['/openai/v1/embeddings', `${KEY}-given`],
     ]);
-    await Promise.all([fromEnv.close(), explicit.close()]);
+    await Promise.all([fromEnv.close(), explicit.close(), given.close()]);
   });
 
   test('missing settings are refused before any request, naming the option and the variable', () => {
@@ -171,24 +138,25 @@ describe('createAzureClient: URL forms and headers at the wire', () => {
     vi.stubEnv('AZURE_OPENAI_API_KEY', '');
     vi.stubEnv('OPENAI_API_VERSION', '');
     vi.stubEnv('OPENAI_API_KEY', 'sk-openai-is-not-an-azure-key');
+    const resource = 'https://r.openai.azure.com';
     expect(() => createAzureClient({ apiKey: KEY })).toThrow(/pass `endpoint` .* or set AZURE_OPENAI_ENDPOINT/);
-    expect(() => createAzureClient({ endpoint: 'https://r.openai.azure.com' })).toThrow(
+    expect(() => createAzureClient({ endpoint: resource })).toThrow(
       /pass `apiKey` or `tokenProvider`, or set AZURE_OPENAI_API_KEY/,
     );
-    expect(() => createAzureClient({ endpoint: 'https://r.openai.azure.com', apiKey: KEY, deployment: 'd' })).toThrow(
+    expect(() => createAzureClient({ endpoint: resource, apiKey: KEY, deployment: 'd' })).toThrow(
       /needs `apiVersion` .* or OPENAI_API_VERSION/,
     );
-    expect(() => createAzureClient({ endpoint: 'https://r.openai.azure.com/openai/v1', apiKey: KEY })).toThrow(
+    expect(() => createAzureClient({ endpoint: `${resource}/openai/v1`, apiKey: KEY })).toThrow(
       /`endpoint` is the resource's URL.*drop \/openai/,
     );
-    expect(() =>
-      createAzureClient({ endpoint: 'https://r.openai.azure.com', apiKey: KEY, tokenProvider: () => 't' }),
-    ).toThrow(/`apiKey` and `tokenProvider` exclude each other/);
-    const baseURL = { endpoint: 'https://r.openai.azure.com', apiKey: KEY, baseURL: 'https://x' } as object;
-    expect(() => createAzureClient(baseURL)).toThrow(InvalidArgumentError);
+    expect(() => createAzureClient({ endpoint: resource, apiKey: KEY, tokenProvider: () => 't' })).toThrow(
+      /`apiKey` and `tokenProvider` exclude each other/,
+    );
+    expect(() => createAzureClient({ endpoint: resource, apiKey: KEY, baseURL: 'https://x' } as object)).toThrow(
+      /`baseURL` is not an option of createAzureClient/,
+    );
     // A token passed where the provider goes is not printed back.
-    const misplaced = { endpoint: 'https://r.openai.azure.com', tokenProvider: KEY } as object;
-    expect(() => createAzureClient(misplaced)).toThrow(
+    expect(() => createAzureClient({ endpoint: resource, tokenProvider: KEY } as object)).toThrow(
       /`tokenProvider` must be a function returning a token \(got string\)/,
     );
   });
@@ -196,23 +164,19 @@ describe('createAzureClient: URL forms and headers at the wire', () => {
 
 describe('createAzureClient: errors', () => {
   test('DeploymentNotFound says to pass the deployment name, in both URL forms', async () => {
-    api.use(gate.handler);
-    const v1 = createAzureClient({ endpoint: endpoint(), apiKey: KEY });
+    const { server, endpoint } = await azureServer();
+    const v1 = createAzureClient({ endpoint, apiKey: KEY });
     const error = await v1.embeddings.create({ model: 'text-embedding-3-small', input: 'x' }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(NotFoundError);
     expect((error as NotFoundError).code).toBe('DeploymentNotFound');
     expect((error as Error).message).toMatch(
       /^POST \/embeddings failed with status 404: The API deployment for this resource does not exist\..*the deployment name you chose, not the model name: pass it as `model`, or as `deployment` to createAzureClient\)$/,
     );
-    const named = createAzureClient({
-      endpoint: endpoint(),
-      apiKey: KEY,
-      deployment: 'text-embedding-3-small',
-      apiVersion: 'v',
-    });
+    const named = createAzureClient({ endpoint, apiKey: KEY, deployment: 'text-embedding-3-small', apiVersion: 'v' });
     await expect(named.embeddings.create(params)).rejects.toThrow(/not the model name/);
+    expect(server.stats.refused.deployment).toBe(2);
     // Any other 404 is left as the server put it.
-    const lost = new EmbeddingsClient({ baseURL: `${endpoint()}/elsewhere`, apiKey: KEY });
+    const lost = new EmbeddingsClient({ baseURL: `${endpoint}/openai/deployments/${DEPLOYMENT}`, apiKey: KEY });
     await expect(lost.embeddings.create(params)).rejects.toThrow(
       /^POST \/embeddings failed with status 404: Resource not found$/,
     );
@@ -233,8 +197,8 @@ describe('createAzureClient: errors', () => {
     );
     api.use(echo);
     const token = 'entra-token-SECRET-abcdefghijklmnop';
-    const keyed = createAzureClient({ endpoint: endpoint(), apiKey: KEY });
-    const tokened = createAzureClient({ endpoint: endpoint(), tokenProvider: () => token, maxRetries: 0 });
+    const keyed = createAzureClient({ endpoint: fakeEndpoint(), apiKey: KEY });
+    const tokened = createAzureClient({ endpoint: fakeEndpoint(), tokenProvider: () => token, maxRetries: 0 });
     for (const client of [keyed, tokened]) {
       const error = await client.embeddings.create(params).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(AuthenticationError);
@@ -249,7 +213,7 @@ describe('createAzureClient: errors', () => {
       expect(shown).not.toContain('SECRET');
       await client.close();
     }
-    // The token provider was asked twice: the 401 earned one fresh token and one more attempt.
+    // The token's 401 earned one fresh token and one more attempt.
     expect(api.requests).toHaveLength(3);
   });
 });
@@ -271,26 +235,29 @@ describe('a key function', () => {
   });
 
   test('a static key answered 401 fails at once: nothing to refresh', async () => {
-    api.use(gate.handler);
-    const client = createAzureClient({ endpoint: endpoint(), apiKey: 'not-the-key-0123456789' });
-    await expect(client.embeddings.create(params)).rejects.toBeInstanceOf(AuthenticationError);
-    expect(api.requests).toHaveLength(1);
+    const { server, endpoint } = await azureServer();
+    // The server knows no key sent nowhere: Azure's 401 for a missing or wrong key.
+    const keyless = createAzureClient({ endpoint, apiKey: KEY, defaultHeaders: { 'api-key': null } });
+    await expect(keyless.embeddings.create(params)).rejects.toBeInstanceOf(AuthenticationError);
+    expect(server.stats.requests).toBe(1);
+    expect(server.stats.refused.auth).toBe(1);
+    await keyless.close();
   });
 
   test('a 401 gets one fresh token and one more attempt, outside maxRetries; a second 401 stands', async () => {
-    const tokens = new Map<string, TokenRecord>();
-    api.use(azureGate({ tokenRecord: tokens, tokenLifetimeRequests: 1 }).handler);
-    const entra = tokenProvider(tokens);
-    const client = createAzureClient({ endpoint: endpoint(), tokenProvider: entra.provider, maxRetries: 0 });
+    const { server, endpoint } = await azureServer({ tokenLifetimeRequests: 1 });
+    const entra = tokenProvider();
+    const client = createAzureClient({ endpoint, tokenProvider: entra.provider, maxRetries: 0 });
     await client.embeddings.create(params);
     await client.embeddings.create(params);
     expect(entra.forced()).toBe(1);
-    expect(api.requests).toHaveLength(3);
+    expect(server.stats.requests).toBe(3);
+    expect(server.stats.refused.auth).toBe(1);
     // A provider that hands back the refused token again: one more attempt, then the 401.
-    const stale = vi.fn((_request: ApiKeyRequest) => [...tokens.keys()][0]!);
-    const stuck = createAzureClient({ endpoint: endpoint(), tokenProvider: stale, maxRetries: 5 });
+    const stale = vi.fn((_request: ApiKeyRequest) => entra.issued[0]!);
+    const stuck = createAzureClient({ endpoint, tokenProvider: stale, maxRetries: 5 });
     await expect(stuck.embeddings.create(params)).rejects.toBeInstanceOf(AuthenticationError);
-    expect(api.requests).toHaveLength(5);
+    expect(server.stats.requests).toBe(5);
     expect(stale.mock.calls.map(([request]) => request)).toEqual([
       { forceRefresh: false },
       { forceRefresh: true },
@@ -302,44 +269,51 @@ describe('a key function', () => {
 
 describe('token refresh in a job', () => {
   test('requests refused together with one expired token share one refresh', async () => {
-    const tokens = new Map<string, TokenRecord>();
-    api.use(azureGate({ tokenRecord: tokens, tokenLifetimeRequests: 100, gather: 8 }).handler);
-    const entra = tokenProvider(tokens);
-    tokens.get([...tokens.keys()][0]!)!.accepted = 100;
+    const entra = tokenProvider();
+    // The first 8 requests are answered together once all have arrived: 401 to the first token.
+    let arrived = 0;
+    let release!: () => void;
+    const gathered = new Promise<void>((resolve) => (release = resolve));
+    api.use(
+      http.post('*', async ({ request }) => {
+        if (arrived >= 8) return undefined;
+        if (++arrived === 8) release();
+        await Promise.race([gathered, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
+        const expired = request.headers.get('authorization') === `Bearer ${entra.issued[0]}`;
+        return expired ? HttpResponse.json({ error: { code: '401', message: 'expired' } }, { status: 401 }) : undefined;
+      }),
+    );
     // A limiter that never holds a request back: a client that knows no limits sends its first alone.
     const rateLimiter = { acquire: () => Promise.resolve({ complete: () => undefined, cancel: () => undefined }) };
-    const client = createAzureClient({
-      endpoint: endpoint(),
-      tokenProvider: entra.provider,
-      maxRetries: 0,
-      rateLimiter,
-    });
+    const client = createAzureClient({ endpoint: fakeEndpoint(), tokenProvider: entra.provider, rateLimiter });
     const results = await Promise.all(Array.from({ length: 8 }, () => client.embeddings.create(params)));
     expect(results).toHaveLength(8);
-    expect([...tokens.values()].map((t) => t.refused)).toEqual([8, 0]);
     expect(entra.forced()).toBe(1);
-    expect(api.requests).toHaveLength(16);
+    const bearers = api.requests.map((r) => r.headers.authorization);
+    expect(bearers).toEqual([
+      ...Array(8).fill(`Bearer ${entra.issued[0]}`),
+      ...Array(8).fill(`Bearer ${entra.issued[1]}`),
+    ]);
     await client.close();
   });
 
   test('50,000 inputs under tokens that expire after 100 requests: every vector, each expired token refreshed once', async () => {
-    const tokens = new Map<string, TokenRecord>();
-    api.use(azureGate({ tokenRecord: tokens, tokenLifetimeRequests: 100 }).handler);
-    const entra = tokenProvider(tokens);
-    const client = createAzureClient({ endpoint: endpoint(), tokenProvider: entra.provider, vectorType: 'float32' });
+    const { server, endpoint } = await azureServer({ tokenLifetimeRequests: 100 });
+    const entra = tokenProvider();
+    const client = createAzureClient({ endpoint, tokenProvider: entra.provider, vectorType: 'float32' });
     const input = numberedTexts(50_000);
     const res = await client.embeddings.createMany({ model: DEPLOYMENT, input }, { maxInputsPerRequest: 100 });
     expect(res.data).toHaveLength(50_000);
-    expect(res.data.every((item, i) => item.index === i)).toBe(true);
-    expect(mismatchedIndexes(res.data, input)).toEqual([]);
-    const records = [...tokens.values()];
-    const expired = records.filter((t) => t.refused > 0).length;
-    // 500 requests, 100 per token: at least four tokens ran out, each replaced by one forced call.
-    expect(expired).toBeGreaterThanOrEqual(4);
-    expect(entra.forced()).toBe(expired);
-    expect(records.length).toBe(expired + 1);
-    expect(records.reduce((sum, t) => sum + t.accepted, 0)).toBe(500);
-    expect(api.requests.length).toBe(500 + records.reduce((sum, t) => sum + t.refused, 0));
+    const wrong = res.data.filter((item, i) => item.index !== i || !isVectorOf(item.embedding, input[i]!));
+    expect(wrong).toEqual([]);
+    // Each token serves exactly 100 requests, then the one forced call replaces it, however many
+    // requests in flight it was refused for: 500 requests need 5 tokens, so 4 forced calls.
+    const answered = server.stats.requests - server.stats.refused.auth;
+    expect(answered).toBe(500);
+    expect(entra.forced()).toBe(Math.ceil(answered / 100) - 1);
+    expect(entra.issued).toHaveLength(entra.forced() + 1);
+    expect(server.stats.refused.auth).toBeGreaterThanOrEqual(entra.forced());
+    expect(res.usage.prompt_tokens).toBeGreaterThan(0);
     await client.close();
   }, 60_000);
 });
