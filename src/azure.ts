@@ -21,8 +21,8 @@ export interface AzureClientOptions<V extends VectorType = VectorType> extends O
   deployment?: string | undefined;
   /**
    * Sent as the `api-version` query parameter. With `deployment` it is required, and read from
-   * `OPENAI_API_VERSION`; the v1 form needs none (its dated versions are refused there), and the
-   * variable is not read for it.
+   * `OPENAI_API_VERSION`; the v1 form is not versioned by date, and the variable (set for the
+   * deployments form) is not read for it.
    */
   apiVersion?: string | undefined;
   /** A resource key, sent as `api-key`. Read from `AZURE_OPENAI_API_KEY`. A function is called before each attempt. */
@@ -36,7 +36,7 @@ export interface AzureClientOptions<V extends VectorType = VectorType> extends O
 }
 
 /** Where Azure's settings are read from when not passed: openai-node's `AzureOpenAI` reads the same. */
-export const AZURE_ENV = Object.freeze({
+const AZURE_ENV = Object.freeze({
   apiKey: 'AZURE_OPENAI_API_KEY',
   endpoint: 'AZURE_OPENAI_ENDPOINT',
   apiVersion: 'OPENAI_API_VERSION',
