@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { ApiKeyFunction } from './api-key.js';
 import { EmbeddingsClient } from './client.js';
 import { InvalidArgumentError } from './errors.js';
-import type { ClientOptions, VectorType } from './options.js';
+import { parseHttpURL, type ClientOptions, type VectorType } from './options.js';
 import { parseArgument } from './schemas.js';
 
 /** Options for `createAzureClient()`: where the resource is, how to sign in, and every client option but the URL and key. */
@@ -116,15 +116,7 @@ function resourceURL(endpoint: string | undefined): string {
     );
   }
   const trimmed = endpoint.replace(/\/+$/, '');
-  let url: URL;
-  try {
-    url = new URL(trimmed);
-  } catch {
-    throw new InvalidArgumentError(`\`endpoint\` must be an absolute http(s) URL (got ${JSON.stringify(endpoint)})`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new InvalidArgumentError(`\`endpoint\` must use http or https (got ${JSON.stringify(endpoint)})`);
-  }
+  const url = parseHttpURL(trimmed, 'endpoint');
   // `/openai/...` is added here: pasted in as well, every request would go to /openai/v1/openai/v1.
   if (/\/openai(\/|$)/i.test(url.pathname) || url.search) {
     throw new InvalidArgumentError(

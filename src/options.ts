@@ -172,6 +172,20 @@ export interface ResolvedRequestOptions {
 const API_KEY_VARS = ['EMBEDRAIL_API_KEY', 'OPENAI_API_KEY'] as const;
 const BASE_URL_VARS = ['EMBEDRAIL_BASE_URL', 'OPENAI_BASE_URL'] as const;
 
+/** `value`, the option called `option`, as an absolute http(s) URL; anything else is refused naming both. */
+export function parseHttpURL(value: string, option: string): URL {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new InvalidArgumentError(`\`${option}\` must be an absolute http(s) URL (got ${JSON.stringify(value)})`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new InvalidArgumentError(`\`${option}\` must use http or https (got ${JSON.stringify(value)})`);
+  }
+  return url;
+}
+
 export function resolveClientOptions(
   options: ClientOptions = {},
   env: NodeJS.ProcessEnv = process.env,
@@ -179,15 +193,7 @@ export function resolveClientOptions(
   parseClientOptions(options);
   const fromEnv = (names: readonly string[]) => names.map((name) => env[name]).find((value) => value);
   const baseURL = (options.baseURL ?? fromEnv(BASE_URL_VARS) ?? DEFAULTS.baseURL).replace(/\/+$/, '');
-  let url: URL;
-  try {
-    url = new URL(baseURL);
-  } catch {
-    throw new InvalidArgumentError(`\`baseURL\` must be an absolute http(s) URL (got ${JSON.stringify(baseURL)})`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new InvalidArgumentError(`\`baseURL\` must use http or https (got ${JSON.stringify(baseURL)})`);
-  }
+  const url = parseHttpURL(baseURL, 'baseURL');
   // The endpoint's own URL pasted as the root would send every request to .../embeddings/embeddings
   // and come back as a 404 naming only the path.
   if (/\/embeddings$/i.test(url.pathname)) {

@@ -146,6 +146,9 @@ describe('createAzureClient: URL forms and headers at the wire', () => {
     expect(() => createAzureClient({ endpoint: resource, apiKey: KEY, deployment: 'd' })).toThrow(
       /needs `apiVersion` .* or OPENAI_API_VERSION/,
     );
+    expect(() => createAzureClient({ endpoint: 'my-resource', apiKey: KEY })).toThrow(
+      '`endpoint` must be an absolute http(s) URL (got "my-resource")',
+    );
     expect(() => createAzureClient({ endpoint: `${resource}/openai/v1`, apiKey: KEY })).toThrow(
       /`endpoint` is the resource's URL.*drop \/openai/,
     );
