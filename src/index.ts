@@ -15,6 +15,9 @@ export type {
   StreamParams,
 } from './batch/types.js';
 export { EmbeddingsClient } from './client.js';
+export { createAzureClient } from './azure.js';
+export type { AzureClientOptions } from './azure.js';
+export type { ApiKeyFunction, ApiKeyRequest } from './api-key.js';
 export { composeRateLimiters, InMemoryRateLimiter, RATE_LIMITER_DEFAULTS } from './rate-limit/index.js';
 export type {
   AcquireOptions,

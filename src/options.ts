@@ -1,4 +1,5 @@
 import type { Dispatcher } from 'undici';
+import type { ApiKeyFunction } from './api-key.js';
 import { InvalidArgumentError } from './errors.js';
 import { checkHeaders, type HeadersInput } from './headers.js';
 import { InMemoryRateLimiter, type RateLimit, type RateLimiter } from './rate-limit/index.js';
@@ -46,9 +47,19 @@ export interface SharedOptions<V extends VectorType = VectorType> {
 export interface ClientOptions<V extends VectorType = VectorType> extends SharedOptions<V> {
   /**
    * Bearer token. Read from `EMBEDRAIL_API_KEY`, then `OPENAI_API_KEY`. Required for api.openai.com;
-   * without one, no `Authorization` header is sent (local servers).
+   * without one, no `Authorization` header is sent (local servers). A function is called before
+   * each attempt (cache inside it) and again with `forceRefresh: true` after a 401, once, for a
+   * token that expires mid-job.
    */
-  apiKey?: string | undefined;
+  apiKey?: string | ApiKeyFunction | undefined;
+  /**
+   * How the key is sent: `'authorization'` as `Authorization: Bearer <key>`, `'api-key'` as
+   * `api-key: <key>` (Azure OpenAI's keys, and gateways in front of it).
+   * @default 'authorization'
+   */
+  apiKeyHeader?: 'authorization' | 'api-key';
+  /** Query parameters of every request, e.g. `{ 'api-version': '2024-10-21' }`. Per call: `query`. */
+  defaultQuery?: Record<string, string>;
   /**
    * API root; requests go to `${baseURL}/embeddings`. Read from `EMBEDRAIL_BASE_URL`, then `OPENAI_BASE_URL`.
    * @default 'https://api.openai.com/v1'
@@ -92,6 +103,8 @@ export interface RequestOptions<V extends VectorType = VectorType> extends Share
   signal?: AbortSignal | undefined;
   /** Extra headers for this call; `null` removes a client or default header. */
   headers?: HeadersInput;
+  /** Query parameters for this call; `null` removes one of the client's `defaultQuery`. */
+  query?: Record<string, string | null>;
 }
 
 export const OPENAI_BASE_URL = 'https://api.openai.com/v1';
@@ -110,16 +123,26 @@ export const DEFAULTS = Object.freeze({
   maxConcurrency: 8,
   normalize: true,
   vectorType: 'array',
+  apiKeyHeader: 'authorization',
 } as const satisfies Required<
   Pick<
     ClientOptions,
-    'baseURL' | 'timeout' | 'maxResponseBytes' | 'maxRetries' | 'maxConcurrency' | 'normalize' | 'vectorType'
+    | 'baseURL'
+    | 'timeout'
+    | 'maxResponseBytes'
+    | 'maxRetries'
+    | 'maxConcurrency'
+    | 'normalize'
+    | 'vectorType'
+    | 'apiKeyHeader'
   >
 >);
 
 /** What a client runs with once options, environment and defaults are merged. */
 export interface ResolvedClientOptions {
-  apiKey: string | undefined;
+  apiKey: string | ApiKeyFunction | undefined;
+  apiKeyHeader: 'authorization' | 'api-key';
+  defaultQuery: Record<string, string>;
   baseURL: string;
   organization: string | undefined;
   project: string | undefined;
@@ -143,10 +166,25 @@ export interface ResolvedRequestOptions {
   vectorType: VectorType;
   signal: AbortSignal | undefined;
   headers: HeadersInput;
+  query: Record<string, string | null>;
 }
 
 const API_KEY_VARS = ['EMBEDRAIL_API_KEY', 'OPENAI_API_KEY'] as const;
 const BASE_URL_VARS = ['EMBEDRAIL_BASE_URL', 'OPENAI_BASE_URL'] as const;
+
+/** `value`, the option called `option`, as an absolute http(s) URL; anything else is refused naming both. */
+export function parseHttpURL(value: string, option: string): URL {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new InvalidArgumentError(`\`${option}\` must be an absolute http(s) URL (got ${JSON.stringify(value)})`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new InvalidArgumentError(`\`${option}\` must use http or https (got ${JSON.stringify(value)})`);
+  }
+  return url;
+}
 
 export function resolveClientOptions(
   options: ClientOptions = {},
@@ -155,15 +193,7 @@ export function resolveClientOptions(
   parseClientOptions(options);
   const fromEnv = (names: readonly string[]) => names.map((name) => env[name]).find((value) => value);
   const baseURL = (options.baseURL ?? fromEnv(BASE_URL_VARS) ?? DEFAULTS.baseURL).replace(/\/+$/, '');
-  let url: URL;
-  try {
-    url = new URL(baseURL);
-  } catch {
-    throw new InvalidArgumentError(`\`baseURL\` must be an absolute http(s) URL (got ${JSON.stringify(baseURL)})`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new InvalidArgumentError(`\`baseURL\` must use http or https (got ${JSON.stringify(baseURL)})`);
-  }
+  const url = parseHttpURL(baseURL, 'baseURL');
   // The endpoint's own URL pasted as the root would send every request to .../embeddings/embeddings
   // and come back as a 404 naming only the path.
   if (/\/embeddings$/i.test(url.pathname)) {
@@ -184,6 +214,8 @@ export function resolveClientOptions(
   }
   return {
     apiKey: apiKey || undefined,
+    apiKeyHeader: options.apiKeyHeader ?? DEFAULTS.apiKeyHeader,
+    defaultQuery: options.defaultQuery ?? {},
     baseURL,
     organization: options.organization,
     project: options.project,
@@ -213,5 +245,6 @@ export function resolveRequestOptions(
     vectorType: options.vectorType ?? client.vectorType,
     signal: options.signal,
     headers: options.headers ?? {},
+    query: options.query ?? {},
   };
 }

@@ -86,6 +86,8 @@ const headersInput = z.record(
     error: 'must be an object of header names to values',
   },
 );
+const queryInput = (values: z.ZodType) =>
+  z.record(z.string(), values, { error: 'must be an object of query parameter names to values' });
 const signal = z.custom<AbortSignal>((value) => value instanceof AbortSignal, 'must be an AbortSignal');
 
 /** Options a client, a call and a batch share. */
@@ -114,6 +116,9 @@ export const rateLimitOption = z
 export const requestOptions = {
   ...sharedOptions,
   headers: headersInput.optional(),
+  query: queryInput(
+    z.union([z.string(), z.null(), z.undefined()], { error: 'must be a string, null or undefined' }),
+  ).optional(),
   signal: signal.optional(),
 };
 
@@ -126,7 +131,13 @@ const ClientOptionsSchema = z
   .object(
     {
       ...sharedOptions,
-      apiKey: stringOption.optional(),
+      apiKey: z
+        .union([z.string(), z.custom((value) => typeof value === 'function')], {
+          error: 'must be a string or a function returning one',
+        })
+        .optional(),
+      apiKeyHeader: z.enum(['authorization', 'api-key'], { error: 'must be "authorization" or "api-key"' }).optional(),
+      defaultQuery: queryInput(stringOption).optional(),
       baseURL: stringOption.optional(),
       organization: stringOption.optional(),
       project: stringOption.optional(),
@@ -189,9 +200,10 @@ function invalid(what: string, value: unknown, error: z.ZodError, isOptions: boo
   }
   const message = issue.message;
   const subject = path ? `\`${path}\` ` : '';
-  // Options objects and headers may hold the API key: print only the type there.
+  // Options objects, headers and query parameters may hold the API key: print only the type there.
   const secret =
-    isOptions && (issue.path.length === 0 || issue.path.some((key) => /apikey|headers/i.test(String(key))));
+    isOptions &&
+    (issue.path.length === 0 || issue.path.some((key) => /apikey|headers|query|tokenprovider/i.test(String(key))));
   const shown = secret
     ? got === null
       ? 'null'
