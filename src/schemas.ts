@@ -72,10 +72,18 @@ export const EmbeddingResponseEnvelope = z.object({
     }),
   ),
   model: z.string(),
-  // Some compatible servers omit usage; zeros are reported then.
+  // Servers differ here and nothing about the vectors depends on it: some omit usage (zeros are
+  // reported then), Voyage sends total_tokens alone (prompt_tokens is the same count then).
   usage: z
-    .object({ prompt_tokens: z.number().int().nonnegative(), total_tokens: z.number().int().nonnegative() })
-    .optional(),
+    .object({
+      prompt_tokens: z.number().int().nonnegative().optional(),
+      total_tokens: z.number().int().nonnegative().optional(),
+    })
+    .nullish()
+    .transform((usage) => ({
+      prompt_tokens: usage?.prompt_tokens ?? usage?.total_tokens ?? 0,
+      total_tokens: usage?.total_tokens ?? usage?.prompt_tokens ?? 0,
+    })),
 });
 export type EmbeddingResponseEnvelope = z.infer<typeof EmbeddingResponseEnvelope>;
 
