@@ -1,7 +1,9 @@
 import type { Dispatcher } from 'undici';
 import { InvalidArgumentError } from './errors.js';
 import { checkHeaders, type HeadersInput } from './headers.js';
+import { PRESETS, type Preset, type PresetName } from './presets.js';
 import { InMemoryRateLimiter, type RateLimit, type RateLimiter } from './rate-limit/index.js';
+import { checkExtraBody } from './request-body.js';
 import { parseClientOptions, parseRequestOptions } from './schemas.js';
 
 /** How vectors are returned: `number[]` (`'array'`) or `Float32Array` (`'float32'`, less memory). */
@@ -40,6 +42,16 @@ export interface SharedOptions<V extends VectorType = VectorType> {
    * @default 'array'
    */
   vectorType?: V;
+  /**
+   * Fields merged into every request's JSON body as given, for what a provider takes beyond
+   * OpenAI's params (`truncate`, `output_dtype`, `truncate_prompt_tokens`, `prompt_name`...).
+   * A call's fields are merged over the client's, and they win over the fields the preset maps
+   * (`dimensions`, `inputType`). `model`, `input` and `encoding_format` come from the params
+   * only: an `extraBody` holding one of them is refused with `InvalidArgumentError` before any
+   * request. Nothing here is checked against the provider: a field it does not know is its 400.
+   * @example { truncate: 'END' }
+   */
+  extraBody?: Record<string, unknown>;
 }
 
 /** Options for `new EmbeddingsClient(options)`. */
@@ -55,6 +67,14 @@ export interface ClientOptions<V extends VectorType = VectorType> extends Shared
    * @example 'http://127.0.0.1:11434/v1' // Ollama
    */
   baseURL?: string | undefined;
+  /**
+   * The server the client talks to, by name (`PRESETS` holds each one's conventions): its
+   * `baseURL` where it has a well-known one, its key variable, its caps as `createMany()`
+   * defaults, its field names for `dimensions` and `inputType`, and base64 only where it answers
+   * base64. Every option you set yourself wins over the preset's.
+   * @default 'openai' (OpenAI's conventions, today's behaviour)
+   */
+  preset?: PresetName | undefined;
   /** Sent as `OpenAI-Organization`. */
   organization?: string | undefined;
   /** Sent as `OpenAI-Project`. */
@@ -132,6 +152,8 @@ export interface ResolvedClientOptions {
   defaultHeaders: HeadersInput;
   dispatcher: Dispatcher | undefined;
   rateLimiter: RateLimiter;
+  preset: Preset;
+  extraBody: Record<string, unknown>;
 }
 
 /** What one call runs with: per call > client > defaults. */
@@ -143,9 +165,10 @@ export interface ResolvedRequestOptions {
   vectorType: VectorType;
   signal: AbortSignal | undefined;
   headers: HeadersInput;
+  /** The client's `extraBody` with the call's merged over it. */
+  extraBody: Record<string, unknown>;
 }
 
-const API_KEY_VARS = ['EMBEDRAIL_API_KEY', 'OPENAI_API_KEY'] as const;
 const BASE_URL_VARS = ['EMBEDRAIL_BASE_URL', 'OPENAI_BASE_URL'] as const;
 
 export function resolveClientOptions(
@@ -153,8 +176,20 @@ export function resolveClientOptions(
   env: NodeJS.ProcessEnv = process.env,
 ): ResolvedClientOptions {
   parseClientOptions(options);
+  checkExtraBody(options.extraBody, 'EmbeddingsClient options');
   const fromEnv = (names: readonly string[]) => names.map((name) => env[name]).find((value) => value);
-  const baseURL = (options.baseURL ?? fromEnv(BASE_URL_VARS) ?? DEFAULTS.baseURL).replace(/\/+$/, '');
+  const preset = PRESETS[options.preset ?? 'openai'];
+  // Our own variable, then the preset's root, then OpenAI's variable, which was set for another server.
+  const [ownBaseURL, openaiBaseURL] = BASE_URL_VARS.map((name) => fromEnv([name]));
+  const baseURL = (options.baseURL ?? ownBaseURL ?? presetBaseURL(preset) ?? openaiBaseURL ?? DEFAULTS.baseURL).replace(
+    /\/+$/,
+    '',
+  );
+  if (options.baseURL === undefined && preset.baseURL === undefined && fromEnv(BASE_URL_VARS) === undefined) {
+    throw new InvalidArgumentError(
+      `\`preset: '${preset.name}'\` has no API root of its own: pass \`baseURL\`, your server's (got none, and ${BASE_URL_VARS.join(' and ')} are empty)`,
+    );
+  }
   let url: URL;
   try {
     url = new URL(baseURL);
@@ -176,10 +211,11 @@ export function resolveClientOptions(
       'Invalid EmbeddingsClient options: `rateLimit` and `rateLimiter` exclude each other: give the limits to the limiter (got both)',
     );
   }
-  const apiKey = options.apiKey ?? fromEnv(API_KEY_VARS);
-  if (!apiKey && url.hostname === 'api.openai.com') {
+  const keyVars = preset.apiKeyEnv;
+  const apiKey = options.apiKey ?? fromEnv(keyVars);
+  if (!apiKey && (url.hostname === 'api.openai.com' || isPresetHost(preset, url))) {
     throw new InvalidArgumentError(
-      `No API key for ${baseURL}: pass \`apiKey\` or set ${API_KEY_VARS.join(' or ')} (both were empty)`,
+      `No API key for ${baseURL}: pass \`apiKey\` or set ${keyVars.join(' or ')} (both were empty)`,
     );
   }
   return {
@@ -196,7 +232,22 @@ export function resolveClientOptions(
     defaultHeaders: options.defaultHeaders ?? {},
     dispatcher: options.dispatcher,
     rateLimiter: options.rateLimiter ?? new InMemoryRateLimiter(options.rateLimit),
+    preset,
+    extraBody: options.extraBody ?? {},
   };
+}
+
+/**
+ * The preset's API root, except OpenAI's, which stays the last resort after `OPENAI_BASE_URL`
+ * as it always was. A self-hosted server has no root of its own and must be given one.
+ */
+function presetBaseURL(preset: Preset): string | undefined {
+  return preset.name === 'openai' ? undefined : preset.baseURL;
+}
+
+/** The preset's own hosted API (not a server on the user's machine), which needs a key as OpenAI's does. */
+function isPresetHost(preset: Preset, url: URL): boolean {
+  return preset.baseURL?.startsWith('https:') === true && new URL(preset.baseURL).host === url.host;
 }
 
 export function resolveRequestOptions(
@@ -204,6 +255,7 @@ export function resolveRequestOptions(
   options: RequestOptions = {},
 ): ResolvedRequestOptions {
   parseRequestOptions(options);
+  checkExtraBody(options.extraBody, 'request options');
   if (options.headers) checkHeaders(options.headers, 'headers');
   return {
     timeout: options.timeout ?? client.timeout,
@@ -213,5 +265,6 @@ export function resolveRequestOptions(
     vectorType: options.vectorType ?? client.vectorType,
     signal: options.signal,
     headers: options.headers ?? {},
+    extraBody: options.extraBody === undefined ? client.extraBody : { ...client.extraBody, ...options.extraBody },
   };
 }

@@ -1,6 +1,7 @@
 import { constants } from 'node:buffer';
 import { z } from 'zod';
 import { InvalidArgumentError } from './errors.js';
+import { INPUT_TYPES, PRESET_NAMES } from './presets.js';
 
 /*
  * Every rule below carries its own message, phrased to follow the field's name: errors read
@@ -51,6 +52,11 @@ export const EmbeddingCreateParams = z
       encoding_format: z.enum(['float', 'base64'], { error: 'must be "float" or "base64"' }).optional(),
       /** Your end-user id, for the provider's abuse monitoring. */
       user: stringOption.optional(),
+      /**
+       * What the texts are for, sent as the client's preset names it (`input_type`, `task`, a
+       * prompt prefix); not sent where the preset has no such field (plain OpenAI).
+       */
+      inputType: z.enum(INPUT_TYPES, { error: 'must be "query" or "document"' }).optional(),
     },
     { error: 'must be an object' },
   )
@@ -105,6 +111,10 @@ const sharedOptions = {
   maxRetries: integerIn(0).optional(),
   normalize: booleanOption.optional(),
   vectorType: z.enum(['array', 'float32'], { error: 'must be "array" or "float32"' }).optional(),
+  extraBody: z
+    .record(z.string(), z.unknown(), { error: 'must be an object of request fields' })
+    .refine((value) => !Array.isArray(value), { error: 'must be an object of request fields' })
+    .optional(),
 };
 
 /** Requests and tokens per minute, on the client (shared by its calls) or on one batch call (tightening it). */
@@ -136,6 +146,9 @@ const ClientOptionsSchema = z
       ...sharedOptions,
       apiKey: stringOption.optional(),
       baseURL: stringOption.optional(),
+      preset: z
+        .enum(PRESET_NAMES, { error: `must be one of ${PRESET_NAMES.map((name) => `"${name}"`).join(', ')}` })
+        .optional(),
       organization: stringOption.optional(),
       project: stringOption.optional(),
       maxConcurrency: integerIn(1).optional(),
