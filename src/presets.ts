@@ -118,10 +118,11 @@ const table: Record<PresetName, Preset> = {
     inputType: undefined,
     promptPrefixes: false,
   },
+  // Ollama and LM Studio (llama.cpp) answer floats and the model's own length whatever is asked.
   ollama: { ...SELF_HOSTED, name: 'ollama', baseURL: 'http://127.0.0.1:11434/v1' },
-  vllm: { ...SELF_HOSTED, name: 'vllm', dimensions: true },
+  vllm: { ...SELF_HOSTED, name: 'vllm', base64: true, dimensions: true },
   // --max-client-batch-size defaults to 32; a larger request is answered 422.
-  tei: { ...SELF_HOSTED, name: 'tei', maxInputsPerRequest: 32 },
+  tei: { ...SELF_HOSTED, name: 'tei', maxInputsPerRequest: 32, base64: true, dimensions: true },
   lmstudio: { ...SELF_HOSTED, name: 'lmstudio', baseURL: 'http://127.0.0.1:1234/v1' },
   voyage: {
     name: 'voyage',
@@ -146,7 +147,7 @@ const table: Record<PresetName, Preset> = {
     maxInputsPerRequest: 512,
     maxTokensPerRequest: 16_384,
     tokenizer: 'utf8-bytes',
-    base64: false,
+    base64: true,
     dimensionsField: 'output_dimension',
     dimensions: true,
     headerStyle: 'none',
@@ -176,7 +177,7 @@ const table: Record<PresetName, Preset> = {
     tokenizer: 'utf8-bytes',
     base64: false,
     dimensionsField: 'dimensions',
-    dimensions: false,
+    dimensions: true,
     headerStyle: 'none',
     // Gemini's task_type lives on its native embedContent API; the OpenAI endpoint documents none.
     inputType: undefined,
@@ -189,7 +190,7 @@ const table: Record<PresetName, Preset> = {
     maxInputsPerRequest: 96,
     maxTokensPerRequest: OPENAI_CAPS.maxTokensPerRequest,
     tokenizer: 'utf8-bytes',
-    base64: false,
+    base64: true,
     dimensionsField: 'dimensions',
     dimensions: false,
     headerStyle: 'none',

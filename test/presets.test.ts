@@ -42,7 +42,7 @@ const extras = (request: RecordedRequest) => {
 describe('inputType at the wire', () => {
   test.each([
     ['voyage', { input_type: 'query' }, { input_type: 'document' }, { encoding_format: 'base64' }],
-    ['cohere-compat', { input_type: 'search_query' }, { input_type: 'search_document' }, {}],
+    ['cohere-compat', { input_type: 'search_query' }, { input_type: 'search_document' }, { encoding_format: 'base64' }],
     ['jina', { task: 'retrieval.query' }, { task: 'retrieval.passage' }, {}],
   ] as const)('%s receives its own field for query and for document', async (preset, query, document, format) => {
     const client = clientFor(preset);
@@ -65,7 +65,8 @@ describe('inputType at the wire', () => {
     await client.embeddings.create({ model, input: ['a', 'b'], inputType: 'query' });
     await client.embeddings.create({ model, input: 'c', inputType: 'document' });
     expect(api.requests.map((request) => request.body.input)).toEqual([[`${query}a`, `${query}b`], `${document}c`]);
-    expect(api.requests.map(extras)).toEqual([{}, {}]);
+    const format = PRESETS[preset].base64 ? { encoding_format: 'base64' } : {};
+    expect(api.requests.map(extras)).toEqual([format, format]);
   });
 
   test.each(['mxbai-embed-large', 'intfloat/multilingual-e5-large-instruct', 'intfloat/e5-mistral-7b-instruct'])(
@@ -166,7 +167,9 @@ describe('extraBody', () => {
     const res = await client.embeddings.createMany({ model: 'm', input }, { extraBody: { prompt_name: 'query' } });
     expect(mismatchedIndexes(res.data, input)).toEqual([]);
     expect(api.requests).toHaveLength(3);
-    for (const request of api.requests) expect(extras(request)).toEqual({ truncate: true, prompt_name: 'query' });
+    for (const request of api.requests) {
+      expect(extras(request)).toEqual({ encoding_format: 'base64', truncate: true, prompt_name: 'query' });
+    }
   });
 
   test.each(['model', 'input', 'encoding_format'])(
