@@ -30,11 +30,7 @@ export function buildRequestBody(
 ): Record<string, unknown> {
   const { inputType, dimensions, encoding_format, input, ...rest } = params;
   const prefix = promptPrefix(preset, params.model, inputType);
-  const body: Record<string, unknown> = {
-    ...rest,
-    // Token arrays are sent as they are: a prefix cannot be spliced into another tokenizer's ids.
-    input: prefix === '' ? input : withPrefix(input, prefix),
-  };
+  const body: Record<string, unknown> = { ...rest, input: prefix === '' ? input : withPrefix(input, prefix, params) };
   // No format from the caller: base64 is a quarter of float JSON's size and decodes far faster.
   const format = encoding_format ?? (preset.base64 ? 'base64' : undefined);
   if (format !== undefined) body.encoding_format = format;
@@ -45,8 +41,15 @@ export function buildRequestBody(
   return Object.assign(body, extraBody);
 }
 
-function withPrefix(input: EmbeddingCreateParams['input'], prefix: string): EmbeddingCreateParams['input'] {
+function withPrefix(
+  input: EmbeddingCreateParams['input'],
+  prefix: string,
+  { model }: EmbeddingCreateParams,
+): EmbeddingCreateParams['input'] {
   if (typeof input === 'string') return prefix + input;
   if (typeof input[0] === 'string') return (input as string[]).map((text) => prefix + text);
-  return input;
+  // Sent without it, the vectors would silently be neither queries nor documents.
+  throw new InvalidArgumentError(
+    `Invalid embeddings params: \`inputType\` for ${model} is the prompt prefix ${JSON.stringify(prefix)}, which cannot go before token ids: pass texts, or put the prefix's tokens first and leave inputType out (got token-id input)`,
+  );
 }

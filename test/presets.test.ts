@@ -69,6 +69,22 @@ describe('inputType at the wire', () => {
     expect(api.requests.map(extras)).toEqual([format, format]);
   });
 
+  test('token ids for a model that takes a prefix are refused before any request, not sent without it', async () => {
+    const create = clientFor('ollama').embeddings.create({
+      model: 'nomic-embed-text',
+      input: [1, 2],
+      inputType: 'query',
+    });
+    await expect(create).rejects.toThrow(
+      new InvalidArgumentError(
+        'Invalid embeddings params: `inputType` for nomic-embed-text is the prompt prefix "search_query: ", which cannot go before token ids: pass texts, or put the prefix\'s tokens first and leave inputType out (got token-id input)',
+      ),
+    );
+    expect(api.requests).toHaveLength(0);
+    await clientFor('voyage').embeddings.create({ model: 'm', input: [[1, 2]], inputType: 'query' });
+    expect(api.requests[0]!.body).toMatchObject({ input: [[1, 2]], input_type: 'query' });
+  });
+
   test.each(['mxbai-embed-large', 'intfloat/multilingual-e5-large-instruct', 'intfloat/e5-mistral-7b-instruct'])(
     'a self-hosted %s, which wants no such prefix, gets the texts as they are, and no field',
     async (model) => {
@@ -282,7 +298,22 @@ describe('preset options', () => {
   });
 });
 
-describe('createMany() with a preset', () => {
+describe('createMany() and stream() with a preset', () => {
+  test('stream() sends its inputType with every request', async () => {
+    const input = numberedTexts(40);
+    const items = [];
+    for await (const item of clientFor('jina').embeddings.stream(
+      { model: 'm', input, inputType: 'query' },
+      {
+        maxInputsPerRequest: 16,
+      },
+    )) {
+      items.push(item);
+    }
+    expect(items).toHaveLength(40);
+    expect(api.requests.map((request) => request.body.task)).toEqual(Array(3).fill('retrieval.query'));
+  });
+
   test.each([
     ['tei', 32],
     ['cohere-compat', 96],
