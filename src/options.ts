@@ -44,7 +44,8 @@ export interface SharedOptions<V extends VectorType = VectorType> {
   vectorType?: V;
   /**
    * Fields merged into every request's JSON body as given, for what a provider takes beyond
-   * OpenAI's params (`truncate`, `output_dtype`, `truncate_prompt_tokens`, `prompt_name`...).
+   * OpenAI's params (`truncate`, `truncation`, `truncate_prompt_tokens`, `prompt_name`...). Fields
+   * that change the vector format (`output_dtype`, `embedding_type`) are sent but not decoded.
    * A call's fields are merged over the client's, and they win over the fields the preset maps
    * (`dimensions`, `inputType`). `model`, `input` and `encoding_format` come from the params
    * only: an `extraBody` holding one of them is refused with `InvalidArgumentError` before any
@@ -57,12 +58,14 @@ export interface SharedOptions<V extends VectorType = VectorType> {
 /** Options for `new EmbeddingsClient(options)`. */
 export interface ClientOptions<V extends VectorType = VectorType> extends SharedOptions<V> {
   /**
-   * Bearer token. Read from `EMBEDRAIL_API_KEY`, then `OPENAI_API_KEY`. Required for api.openai.com;
-   * without one, no `Authorization` header is sent (local servers).
+   * Bearer token. Read from `EMBEDRAIL_API_KEY`, then `OPENAI_API_KEY` (a hosted provider's preset
+   * reads its own variable instead, e.g. `VOYAGE_API_KEY`). Required for api.openai.com and a
+   * preset's hosted API; without one, no `Authorization` header is sent (local servers).
    */
   apiKey?: string | undefined;
   /**
-   * API root; requests go to `${baseURL}/embeddings`. Read from `EMBEDRAIL_BASE_URL`, then `OPENAI_BASE_URL`.
+   * API root; requests go to `${baseURL}/embeddings`. Read from `EMBEDRAIL_BASE_URL`, then the
+   * preset's root, then `OPENAI_BASE_URL`.
    * @default 'https://api.openai.com/v1'
    * @example 'http://127.0.0.1:11434/v1' // Ollama
    */
