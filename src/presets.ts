@@ -6,8 +6,8 @@
  * source of each fact.
  */
 
-/** The servers embedrail knows by name; the local server's styles carry the same names. */
-export const PRESET_NAMES = [
+/** The servers embedrail knows by name; the local server's styles are these (`SERVER_STYLES`). */
+export const PRESET_NAMES = Object.freeze([
   'openai',
   'azure',
   'ollama',
@@ -19,7 +19,7 @@ export const PRESET_NAMES = [
   'jina',
   'gemini-openai',
   'cohere-compat',
-] as const;
+] as const);
 export type PresetName = (typeof PRESET_NAMES)[number];
 
 /** What a text is for, in retrieval: the question asked, or a passage searched. */

@@ -89,12 +89,12 @@ export interface CreateManyOptions<V extends VectorType = VectorType> {
   maxConcurrency?: number;
   /**
    * Inputs per request; a request closes at this count or at `maxTokensPerRequest`.
-   * @default 2048 (OpenAI's cap)
+   * @default the client's preset's cap: 2048 (OpenAI's) unless a preset says otherwise (TEI 32, Voyage 1000...)
    */
   maxInputsPerRequest?: number;
   /**
    * Tokens per request, counted with `tokenizer`.
-   * @default 297000 (OpenAI's 300,000 less 1%; see DEFAULTS)
+   * @default the client's preset's cap: 297000 (OpenAI's 300,000 less 1%; see DEFAULTS) unless a preset says otherwise (Mistral 16384, Voyage 120000)
    */
   maxTokensPerRequest?: number;
   /**
@@ -130,7 +130,7 @@ export interface CreateManyOptions<V extends VectorType = VectorType> {
   cache?: EmbeddingCache;
   /**
    * Counts and cuts tokens. Must never undercount what the server counts.
-   * @default cl100k_base for text-embedding-3-* and ada-002, else UTF-8 bytes (an upper bound)
+   * @default cl100k_base for text-embedding-3-* and ada-002 (openai and azure presets), else UTF-8 bytes (an upper bound)
    */
   tokenizer?: Tokenizer;
   /** Stops new requests at once and cancels those in flight. */
