@@ -392,16 +392,20 @@ describe("a 429's pause, slept once and shown at once", () => {
 describe('property at the wire', () => {
   const wire = useBatchApi();
   /**
-   * With headers: at most max(2, 2%) of requests answered 429. The issue's max(1, 2%) holds for
-   * the 150-request tests above, but on a bucket of five to ten requests at the wire a job may
-   * meet one 429 while the answers that size the burst are still on their way and one more
-   * before the rate is pinned down. Without headers the issue's 10% is over a long job (the
-   * simulation and the bench hold it); a job of a few dozen requests is mostly probing, whose
-   * first episode refuses what the window had in flight when the bucket ran dry, at most the
-   * slow-start threshold: that many, plus 10%.
+   * OpenAI's headers: the issue's max(1, 2%) of requests answered 429. Azure's remaining-only
+   * headers: max(2, 2%). A 429's `retry-after-ms` says to the fraction when the bucket will
+   * hold the request, but the full bucket of the first answer is known only to the unit
+   * (`remaining` is rounded down): on a bucket of 5.6 requests, the refill from there to the
+   * first 429 read as one request when it was 0.4, and only a second 429 pins the rate. The
+   * bench's buckets hold whole requests, and meet one. Without headers the issue's 10% is over
+   * a long job (the simulation and the bench hold it); a job of a few dozen requests is mostly
+   * probing, whose first episode refuses what the window had in flight when the bucket ran
+   * dry, at most the slow-start threshold: that many, plus 10%.
    */
   const allowedRefusals = (style: 'openai' | 'azure' | 'none', requests: number) =>
-    style === 'none' ? SLOW_START_THRESHOLD + Math.floor(requests * 0.1) : Math.max(2, Math.floor(requests * 0.02));
+    style === 'none'
+      ? SLOW_START_THRESHOLD + Math.floor(requests * 0.1)
+      : Math.max(style === 'azure' ? 2 : 1, Math.floor(requests * 0.02));
 
   test('for random limits, burst windows, header styles and corpora: every input once, in place, and few 429s', async () => {
     const scenario = fc.record({

@@ -145,9 +145,8 @@ export function resolveBatchConfig(
   if (requestsPerMinute !== undefined) rateLimit.requestsPerMinute = requestsPerMinute;
   if (tokensPerMinute !== undefined) rateLimit.tokensPerMinute = tokensPerMinute;
   const tokenizer = preset.withPrefix(options.tokenizer ?? preset.tokenizer);
-  // The client's own tokens limit, when it is what the client's limiter paces on.
-  const shared = requesterOf(client).rateLimiter.snapshot?.().tokens;
-  const clientTokensPerMinute = shared?.source === 'configured' ? shared.perMinute : undefined;
+  // The tokens limit configured on the client's limiter, however much lower the server's is.
+  const clientTokensPerMinute = requesterOf(client).rateLimiter.limits?.tokensPerMinute;
 
   return {
     params: batchParams,

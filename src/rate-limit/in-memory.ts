@@ -87,6 +87,7 @@ export class InMemoryRateLimiter implements RateLimiter {
   private timer: unknown;
   private warned = false;
   private readonly learns: boolean;
+  readonly limits: Readonly<RateLimit>;
 
   constructor(options: InMemoryRateLimiterOptions = {}) {
     for (const name of ['requestsPerMinute', 'tokensPerMinute'] as const) {
@@ -97,6 +98,11 @@ export class InMemoryRateLimiter implements RateLimiter {
         );
       }
     }
+    const { requestsPerMinute, tokensPerMinute } = options;
+    this.limits = Object.freeze({
+      ...(requestsPerMinute !== undefined && { requestsPerMinute }),
+      ...(tokensPerMinute !== undefined && { tokensPerMinute }),
+    });
     this.clock = options.clock ?? systemClock;
     this.learns = options.learnFromAnswers ?? true;
     const now = this.clock.now();
