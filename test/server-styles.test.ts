@@ -118,6 +118,21 @@ describe('each style caps a request at its documented count and refuses in its w
     expect(server.stats.refused.inputs).toBe(1);
   });
 
+  test.each([
+    ['ollama', 400, { error: { message: 'Too many inputs: 5. At most 4 inputs are allowed per request.' } }],
+    ['lmstudio', 400, { error: { message: 'Too many inputs: 5. At most 4 inputs are allowed per request.' } }],
+    ['vllm', 400, { object: 'error', message: 'This server accepts at most 4 inputs per request, got 5.', code: 400 }],
+    ['jina', 400, { detail: 'Too many inputs: 5. The maximum number of inputs is 4.' }],
+  ] as const)('%s with an unannounced cap of 4 refuses 5 with %i in its body', async (style, status, body) => {
+    const server = await start({ style, maxInputsPerRequest: 4 });
+    expect(await post(`${server.url}/embeddings`, { model: 'm', input: texts(5) })).toMatchObject({
+      status,
+      json: body,
+    });
+    expect((await post(`${server.url}/embeddings`, { model: 'm', input: texts(4) })).status).toBe(200);
+    expect(server.stats.refused.inputs).toBe(1);
+  });
+
   test('tei with an unannounced cap of 8 names the count it got', async () => {
     const server = await start({ style: 'tei', maxInputsPerRequest: 8 });
     const refused = await post(`${server.url}/embeddings`, { model: 'm', input: texts(60) });
