@@ -360,6 +360,24 @@ describe('createMany() and stream() with a preset', () => {
     expect(api.requests.map((request) => request.body.input_type)).toEqual(['query', 'document']);
   });
 
+  test('fields in extraBody are part of the cache key, whatever the order of their keys', async () => {
+    const client = clientFor('tei');
+    const cache = createMemoryCache();
+    const input = numberedTexts(5);
+    await client.embeddings.createMany(
+      { model: 'm', input },
+      { cache, extraBody: { truncate: true, prompt_name: 'q' } },
+    );
+    await client.embeddings.createMany(
+      { model: 'm', input },
+      { cache, extraBody: { prompt_name: 'q', truncate: true } },
+    );
+    await client.embeddings.createMany({ model: 'm', input }, { cache, extraBody: { truncate: false } });
+    await client.embeddings.createMany({ model: 'm', input }, { cache });
+    // Each body its own vectors; the same body again, in another order, none sent.
+    expect(api.requests.map((request) => request.body.truncate)).toEqual([true, false, undefined]);
+  });
+
   test('a cache key without an input type is the one stored caches already hold', () => {
     const scope = { host: 'h', model: 'm', dimensions: 8 };
     expect(cacheKey(scope, 'hello')).toBe(createHash('sha256').update('h\0m\x008\0hello').digest('hex'));

@@ -173,8 +173,18 @@ export function resolveBatchConfig(
       model: batchParams.model,
       dimensions: batchParams.dimensions,
       inputType: batchParams.inputType,
+      extraBody: Object.keys(resolved.extraBody).length === 0 ? undefined : stableJSON(resolved.extraBody),
     },
     onProgress: options.onProgress,
     signal: options.signal,
   };
+}
+
+/** `value` as JSON with every object's keys sorted, so equal bodies give one cache key whatever their order. */
+function stableJSON(value: unknown): string {
+  return JSON.stringify(value, (_key, node: unknown) =>
+    typeof node === 'object' && node !== null && !Array.isArray(node)
+      ? Object.fromEntries(Object.entries(node).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : node,
+  );
 }
