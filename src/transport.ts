@@ -11,7 +11,7 @@ import {
 } from './errors.js';
 import { checkHeaderValue, checkHeaders, mergeHeaders, type HeadersInput } from './headers.js';
 import { contentEncodings, readBody } from './response-body.js';
-import { abortError } from './retry.js';
+import { abortError, rejectOnAbort } from './retry.js';
 import { VERSION } from './version.js';
 
 export interface TransportInit {
@@ -115,7 +115,7 @@ export class Transport {
     let attemptKey: AttemptKey;
     try {
       // Asked for before each attempt, so a token that expires mid-job is replaced as it runs out.
-      attemptKey = await untilAborted(this.#key.get(), combined);
+      attemptKey = await rejectOnAbort(() => this.#key.get(), combined);
     } catch (error) {
       clearTimeout(timer);
       if (signal?.aborted) throw abortError(signal);
@@ -196,16 +196,6 @@ export class Transport {
   async close(): Promise<void> {
     if (this.#ownsDispatcher) await this.#dispatcher.close();
   }
-}
-
-/** `promise`, or a rejection with `signal.reason` as soon as `signal` aborts. */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason as Error);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
 }
 
 /** Headers whose values are credentials: the key as sent, or a gateway's own key. */
