@@ -1,5 +1,5 @@
 /** `--preset` and `--input-type` on embed and search, run as a shell runs them, against the local server playing each provider. */
-import { rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
 import { PRESET_NAMES } from '../src/index.js';
@@ -128,6 +128,50 @@ describe('embed --preset --input-type', () => {
       /--input-type <type>' argument 'passage' is invalid. Allowed choices are query, document/,
     );
     expect(server.stats.requests).toBe(0);
+  });
+});
+
+describe('--resume keeps the input type the output was made with', () => {
+  test(
+    'without the flag it goes on as recorded; another is refused before any request',
+    { timeout: 60_000 },
+    async () => {
+      const { server, url } = await serving('voyage');
+      const { file, texts } = lines(6);
+      writeFileSync(file, `${Object.values(texts).slice(0, 3).join('\n')}\n`);
+      const { out, args } = embedArgs(file, url, '--preset', 'voyage', '--input-type', 'document');
+      expect((await startCli(cli, args).exit).code).toBe(0);
+      expect(JSON.parse(readFileSync(`${out}.meta.json`, 'utf8'))).toMatchObject({ inputType: 'document' });
+
+      writeFileSync(file, `${Object.values(texts).join('\n')}\n`);
+      const base = ['embed', file, '--out', out, '--base-url', url, '--preset', 'voyage', '--resume'];
+      const before = server.stats.requests;
+      const refused = await startCli(cli, [...base, '--input-type', 'query']).exit;
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toContain(
+        `cannot resume '${out}': it was made with --input-type document but --input-type is query`,
+      );
+      expect(server.stats.requests).toBe(before);
+
+      const resumed = await startCli(cli, base).exit;
+      expect(resumed.stderr).toMatch(/3 embedded, 3 already in .*, 0 failed/);
+      expect(resumed.code).toBe(0);
+      expect(server.stats.lastFields).toMatchObject({ input_type: 'document' });
+      expectVectorsOf(readJsonl(out), texts);
+    },
+  );
+
+  test('an output made with none refuses one on --resume', { timeout: 60_000 }, async () => {
+    const { server, url } = await serving('voyage');
+    const { file } = lines(2);
+    const { out, args } = embedArgs(file, url, '--preset', 'voyage');
+    expect((await startCli(cli, args).exit).code).toBe(0);
+    const before = server.stats.requests;
+    const refused = await startCli(cli, [...args, '--resume', '--input-type', 'document']).exit;
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain(`it was made with no --input-type but --input-type is document`);
+    expect(server.stats.requests).toBe(before);
+    expect(existsSync(out)).toBe(true);
   });
 });
 

@@ -69,6 +69,7 @@ export async function embed(input: string, flags: EmbedFlags, io: CliIo): Promis
     overwrite: flags.overwrite,
     dimensions: flags.dimensions,
     model: flags.model,
+    inputType: flags.inputType,
   }).catch(async (error: unknown) => {
     await client.close();
     throw error;
@@ -103,7 +104,7 @@ export async function embed(input: string, flags: EmbedFlags, io: CliIo): Promis
         model: flags.model,
         input: inputs,
         ...(output.requestDimensions === undefined ? {} : { dimensions: output.requestDimensions }),
-        ...(flags.inputType === undefined ? {} : { inputType: flags.inputType }),
+        ...(output.requestInputType === undefined ? {} : { inputType: output.requestInputType }),
       },
       {
         ...(flags.batchSize === undefined ? {} : { maxInputsPerRequest: flags.batchSize }),
