@@ -1,6 +1,7 @@
 import type { Dispatcher } from 'undici';
 import { InvalidArgumentError } from './errors.js';
 import { checkHeaders, type HeadersInput } from './headers.js';
+import { resolveLog, type Log, type Logger, type LogLevel } from './observe/logger.js';
 import { InMemoryRateLimiter, type RateLimit, type RateLimiter } from './rate-limit/index.js';
 import { parseClientOptions, parseRequestOptions } from './schemas.js';
 
@@ -84,6 +85,25 @@ export interface ClientOptions<V extends VectorType = VectorType> extends Shared
    * @default a new `InMemoryRateLimiter` with `rateLimit`, for this client alone
    */
   rateLimiter?: RateLimiter;
+  /**
+   * Where the client logs each request and attempt (method, URL without query, status,
+   * duration, request id, retries and their reason, rate-limit waits): any object with
+   * `debug`, `info`, `warn` and `error`, `console` included. Never a key, a token or input text.
+   * @default standard error when a `logLevel` or `EMBEDRAIL_LOG` is set; else no log
+   */
+  logger?: Logger | undefined;
+  /**
+   * The least severe lines logged: `'debug'` every attempt, `'info'` retries and rate-limit
+   * waits, `'warn'` unusable rate-limit headers, `'error'` requests that failed for good.
+   * Read from `EMBEDRAIL_LOG` when not given.
+   * @default 'warn'
+   */
+  logLevel?: LogLevel | undefined;
+  /**
+   * Also log the input text of each request, at `'debug'` only (never at another level).
+   * @default false
+   */
+  logInputs?: boolean;
 }
 
 /** Per-call options for `client.embeddings.create(params, options)`. */
@@ -110,10 +130,18 @@ export const DEFAULTS = Object.freeze({
   maxConcurrency: 8,
   normalize: true,
   vectorType: 'array',
+  logLevel: 'warn',
 } as const satisfies Required<
   Pick<
     ClientOptions,
-    'baseURL' | 'timeout' | 'maxResponseBytes' | 'maxRetries' | 'maxConcurrency' | 'normalize' | 'vectorType'
+    | 'baseURL'
+    | 'timeout'
+    | 'maxResponseBytes'
+    | 'maxRetries'
+    | 'maxConcurrency'
+    | 'normalize'
+    | 'vectorType'
+    | 'logLevel'
   >
 >);
 
@@ -132,6 +160,8 @@ export interface ResolvedClientOptions {
   defaultHeaders: HeadersInput;
   dispatcher: Dispatcher | undefined;
   rateLimiter: RateLimiter;
+  /** Undefined when the client logs nothing. */
+  log: Log | undefined;
 }
 
 /** What one call runs with: per call > client > defaults. */
@@ -182,6 +212,7 @@ export function resolveClientOptions(
       `No API key for ${baseURL}: pass \`apiKey\` or set ${API_KEY_VARS.join(' or ')} (both were empty)`,
     );
   }
+  const log = resolveLog(options, env, DEFAULTS.logLevel);
   return {
     apiKey: apiKey || undefined,
     baseURL,
@@ -195,7 +226,10 @@ export function resolveClientOptions(
     vectorType: options.vectorType ?? DEFAULTS.vectorType,
     defaultHeaders: options.defaultHeaders ?? {},
     dispatcher: options.dispatcher,
-    rateLimiter: options.rateLimiter ?? new InMemoryRateLimiter(options.rateLimit),
+    rateLimiter:
+      options.rateLimiter ??
+      new InMemoryRateLimiter({ ...options.rateLimit, ...(log && { onWarning: (message) => log.warn(message) }) }),
+    log,
   };
 }
 

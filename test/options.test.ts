@@ -20,6 +20,7 @@ describe('options', () => {
       maxConcurrency: 8,
       normalize: true,
       vectorType: 'array',
+      logLevel: 'warn',
     });
     expect(Object.isFrozen(DEFAULTS)).toBe(true);
     expect(VERSION).toBe(pkg.version);

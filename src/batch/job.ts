@@ -16,6 +16,7 @@ import { RequestRecord, type LoneFailures } from './job-errors.js';
 import type { BatchConfig } from './config.js';
 import { halves, toBatch, type Batch, type Unit } from './planner.js';
 import { ProgressTracker } from './progress.js';
+import type { BatchProgress } from './types.js';
 
 /** Where a job hands each input's outcome. */
 export interface JobSink {
@@ -78,7 +79,13 @@ export class Job {
         ? shared
         : composeRateLimiters(new InMemoryRateLimiter({ ...config.rateLimit, learnFromAnswers: false }), shared);
     const snapshot = this.rateLimiter.snapshot?.bind(this.rateLimiter);
-    this.progress = new ProgressTracker(totalInputs, config.onProgress, () => snapshot?.());
+    const { observer } = requesterOf(client);
+    // The client's batchProgress listeners hear what onProgress hears; only onProgress may stop the job.
+    const onProgress = (progress: BatchProgress) => {
+      config.onProgress?.(progress);
+      observer.batchProgress(progress);
+    };
+    this.progress = new ProgressTracker(totalInputs, onProgress, () => snapshot?.());
     // The job owns this signal and bounds its requests by the window: that many listeners is no leak.
     setMaxListeners(
       Math.max(defaultMaxListeners, ABORT_LISTENERS_PER_REQUEST * config.maxConcurrency),
