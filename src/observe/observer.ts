@@ -108,7 +108,8 @@ export class RequestTrace {
   attempt(): void {
     this.#attempts++;
     this.#attemptStartedAt = performance.now();
-    this.#observer.events.emit('attempt', { id: this.#id, attempt: this.#attempts });
+    const { events } = this.#observer;
+    if (events.has('attempt')) events.emit('attempt', { id: this.#id, attempt: this.#attempts });
   }
 
   /** The attempt was answered with `status` (any status). */
@@ -117,11 +118,15 @@ export class RequestTrace {
     const durationMs = Math.round(performance.now() - this.#attemptStartedAt);
     const requestId = headers['x-request-id'];
     const { events, log } = this.#observer;
-    events.emit('response', { id: this.#id, attempt: this.#attempts, status, durationMs, requestId });
-    log?.debug(
-      `request ${this.#id}: POST ${this.#url} answered ${status} in ${durationMs} ms (attempt ${this.#attempts}${requestId === undefined ? '' : `, request id ${requestId}`})`,
-      { id: this.#id, attempt: this.#attempts, status, durationMs, requestId },
-    );
+    if (events.has('response')) {
+      events.emit('response', { id: this.#id, attempt: this.#attempts, status, durationMs, requestId });
+    }
+    if (log?.enabled('debug')) {
+      log.debug(
+        `request ${this.#id}: POST ${this.#url} answered ${status} in ${durationMs} ms (attempt ${this.#attempts}${requestId === undefined ? '' : `, request id ${requestId}`})`,
+        { id: this.#id, attempt: this.#attempts, status, durationMs, requestId },
+      );
+    }
   }
 
   /** The attempt failed with `error`, and another follows after `delayMs`. */
