@@ -209,7 +209,7 @@ describe('logger and logLevel', () => {
     );
   });
 
-  test('an unusable rate-limit header is warned about through the logger when one is given, else by process.emitWarning', async () => {
+  test('an unusable rate-limit header is warned about through the logger when one is given, else by process.emitWarning, and not at all when off', async () => {
     const emit = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
     api.use(...openAILike({ headers: { 'x-ratelimit-limit-requests': '0.001' } }).handlers);
     const { logger, lines } = recordingLogger();
@@ -227,6 +227,10 @@ describe('logger and logLevel', () => {
     await plain.embeddings.create({ model: MODEL, input: 'x' });
     expect(emit).toHaveBeenCalledTimes(1);
     expect(emit.mock.calls[0]![1]).toEqual({ code: 'EMBEDRAIL_RATE_LIMIT_HEADER' });
-    await Promise.all([logged.close(), plain.close()]);
+    // 'off' silences the client's warnings too.
+    const off = new EmbeddingsClient({ baseURL: api.url, logLevel: 'off' });
+    await off.embeddings.create({ model: MODEL, input: 'x' });
+    expect(emit).toHaveBeenCalledTimes(1);
+    await Promise.all([logged.close(), plain.close(), off.close()]);
   });
 });

@@ -78,9 +78,9 @@ function stderrLogger(): Logger {
 }
 
 /**
- * The client's log, or undefined when it logs nothing: without a `logger` and without a level
- * (option or `EMBEDRAIL_LOG`), warnings keep going to `process.emitWarning` as they always did.
- * A level without a logger writes to standard error.
+ * The client's log, or undefined without a `logger` and without a level (option or
+ * `EMBEDRAIL_LOG`): warnings then keep going to `process.emitWarning`, as they always did. A
+ * level without a logger writes to standard error.
  */
 export function resolveLog(
   options: { logger?: Logger | undefined; logLevel?: LogLevel | undefined; logInputs?: boolean | undefined },
@@ -94,7 +94,7 @@ export function resolveLog(
     );
   }
   const level = options.logLevel ?? (fromEnv as LogLevel | undefined);
-  if (level === 'off') return undefined;
+  // 'off' is a log that takes nothing, not no log: the client's warnings then go nowhere either.
   if (options.logger === undefined && level === undefined) return undefined;
   return new Log(options.logger ?? stderrLogger(), level ?? defaultLevel, options.logInputs ?? false);
 }
