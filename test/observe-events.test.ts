@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import {
   EmbeddingsClient,
+  InMemoryRateLimiter,
   InternalServerError,
   InvalidArgumentError,
   type BatchProgress,
@@ -9,6 +10,7 @@ import {
 import { useFakeApi } from './support/fake-api.js';
 import { failure, recordingLogger } from './support/observe.js';
 import { numberedTexts, openAILike } from './support/openai-like.js';
+import { VirtualClock } from './support/rate-sim.js';
 
 const api = useFakeApi(...openAILike().handlers);
 const KEY = 'sk-test-EVENTS-0123456789abcdef';
@@ -26,11 +28,16 @@ function firstAnswer(first: () => Response) {
 describe('client events', () => {
   test('one create() retried after a 429 fires its events in order, with the documented payloads', async () => {
     firstAnswer(() => failure(429, 30, { 'x-request-id': 'req_429' }));
-    const client = new EmbeddingsClient({ baseURL: api.url, apiKey: KEY });
+    // On virtual time the 429's pause cannot run out before the retry asks for its turn: the
+    // retry waits until the test, hearing of the wait, moves the clock past it.
+    const clock = new VirtualClock();
+    const rateLimiter = new InMemoryRateLimiter({ clock });
+    const client = new EmbeddingsClient({ baseURL: api.url, apiKey: KEY, rateLimiter });
     const events: [keyof ClientEvents, unknown][] = [];
     for (const name of ['request', 'attempt', 'response', 'retry', 'rateLimitWait', 'requestEnd'] as const) {
       client.on(name, (payload) => events.push([name, payload]));
     }
+    client.on('rateLimitWait', () => void clock.advance(30));
     await client.embeddings.create({ model: MODEL, input: ['a', 'b'] });
     await client.close();
     const url = `${api.url}/embeddings`;
@@ -40,7 +47,7 @@ describe('client events', () => {
       ['attempt', { id: 1, attempt: 1 }],
       ['response', { id: 1, attempt: 1, status: 429, durationMs: ms, requestId: 'req_429' }],
       ['retry', { id: 1, attempt: 1, status: 429, errorType: 'RateLimitError', delayMs: 30 }],
-      ['rateLimitWait', { id: 1, reason: '429', untilMs: ms }],
+      ['rateLimitWait', { id: 1, reason: '429', untilMs: 30 }],
       ['attempt', { id: 1, attempt: 2 }],
       ['response', { id: 1, attempt: 2, status: 200, durationMs: ms, requestId: 'req_2' }],
       [
