@@ -82,6 +82,13 @@ interface ServerErrorFields {
   param?: string | null;
 }
 
+/**
+ * Azure OpenAI serves a model under a deployment name its user chose, and answers the model's
+ * own name (`text-embedding-3-small`) with a 404 that does not say which name it wanted.
+ */
+const DEPLOYMENT_HINT =
+  ' (Azure OpenAI wants the deployment name you chose, not the model name: pass it as `model`, or as `deployment` to createAzureClient)';
+
 /** The server answered with a non-2xx status. */
 export class APIError extends EmbeddingsError {
   static {
@@ -106,7 +113,8 @@ export class APIError extends EmbeddingsError {
   constructor(init: { method: string; path: string; status: number; headers: Record<string, string>; body: unknown }) {
     const fields = serverErrorFields(init.body);
     const detail = fields?.message ? `: ${fields.message}` : '';
-    super(`${init.method} ${init.path} failed with status ${init.status}${detail}`);
+    const hint = init.status === 404 && fields?.code === 'DeploymentNotFound' ? DEPLOYMENT_HINT : '';
+    super(`${init.method} ${init.path} failed with status ${init.status}${detail}${hint}`);
     this.status = init.status;
     this.headers = init.headers;
     this.requestId = init.headers['x-request-id'];

@@ -27,6 +27,9 @@ export type {
   RetryEvent,
 } from './observe/events.js';
 export type { Logger, LogLevel } from './observe/logger.js';
+export { createAzureClient } from './azure.js';
+export type { AzureClientOptions } from './azure.js';
+export type { ApiKeyFunction, ApiKeyRequest } from './api-key.js';
 export { composeRateLimiters, InMemoryRateLimiter, RATE_LIMITER_DEFAULTS } from './rate-limit/index.js';
 export type {
   AcquireOptions,
@@ -65,6 +68,8 @@ export {
 } from './errors.js';
 export { decodeBase64Float32, encodeFloat32Base64 } from './decode.js';
 export { DEFAULTS } from './options.js';
+export { PRESET_NAMES, PRESETS } from './presets.js';
+export type { InputType, InputTypeField, Preset, PresetName } from './presets.js';
 export type { ClientOptions, HeadersInput, RequestOptions, SharedOptions, VectorType } from './options.js';
 export type { EmbeddingCreateParams, EncodingFormat } from './schemas.js';
 export { cl100kTokenizer, tokenizerForModel, utf8ByteTokenizer } from './tokenizer.js';

@@ -1,7 +1,7 @@
 import pLimit, { type LimitFunction } from 'p-limit';
 import pRetry, { type RetryContext } from 'p-retry';
 import type { EmbeddingsClient } from './client.js';
-import { APIError, APIUserAbortError, RateLimitError, type EmbeddingsError } from './errors.js';
+import { APIError, APIUserAbortError, AuthenticationError, RateLimitError, type EmbeddingsError } from './errors.js';
 import {
   resolveRequestOptions,
   type RequestOptions,
@@ -81,7 +81,7 @@ export class Requester {
     const tokens = hooks.tokens ?? 0;
     const { trace } = hooks;
     const onWait = trace && ((wait: RateLimitWait) => (trace.wait(wait), hooks.onWait?.(wait)));
-    const attempt = (): Promise<TransportResponse> =>
+    const send = (): Promise<TransportResponse> =>
       rejectOnAbort(
         () =>
           // The turn is taken in the concurrency slot, as the request leaves: taken before, it
@@ -107,6 +107,16 @@ export class Requester {
           }),
         signal,
       );
+    // A 401 to a key function's token: it may have expired mid-job. One fresh token and one more
+    // attempt per request, outside `maxRetries`, before the 401 stands.
+    let keyRefreshed = false;
+    const attempt = (): Promise<TransportResponse> =>
+      send().catch(async (error: unknown) => {
+        if (keyRefreshed || !(error instanceof AuthenticationError)) throw error;
+        keyRefreshed = true;
+        if (!(await this.#transport.refreshKeyAfter(error))) throw error;
+        return send();
+      });
     const answered = (grant: RateLimitGrant, answer: RateLimitAnswer) => {
       grant.complete(answer);
       trace?.answered(answer.status, answer.headers);

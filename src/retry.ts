@@ -4,7 +4,10 @@ import { APIConnectionError, APIError, APIUserAbortError } from './errors.js';
 export const BACKOFF = Object.freeze({
   initialDelay: 500,
   maxDelay: 8_000,
-  /** A server's retry-after is honoured only up to this; beyond it we fall back to backoff. */
+  /**
+   * A server's retry-after is honoured up to this: a longer one (a daily quota's hours) is
+   * waited this long, so a job neither stalls for hours nor hammers the server at backoff pace.
+   */
   maxServerDelay: 60_000,
 } as const);
 
@@ -30,7 +33,7 @@ export function isRetryable(error: unknown): boolean {
 
 /**
  * The server's advised wait in ms: `retry-after-ms`, else `retry-after` in seconds or as an
- * HTTP date. Undefined when absent, unparsable, negative or over a minute.
+ * HTTP date, capped at {@link BACKOFF.maxServerDelay}. Undefined when absent, unparsable or negative.
  */
 export function parseRetryAfter(
   headers: Record<string, string | undefined> | undefined,
@@ -48,12 +51,12 @@ export function parseRetryAfter(
       ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(value) - now;
     }
   }
-  if (ms === undefined || Number.isNaN(ms) || ms < 0 || ms > BACKOFF.maxServerDelay) return undefined;
-  return ms;
+  if (ms === undefined || Number.isNaN(ms) || ms < 0) return undefined;
+  return Math.min(ms, BACKOFF.maxServerDelay);
 }
 
 /**
- * Delay before retry number `attempt` (1 for the first retry). Honours the server's advice,
+ * Delay before retry number `attempt` (1 for the first retry). Honours the server's advice (up to a minute),
  * else exponential backoff with jitter: a random point in the upper half of
  * 0.5 s × 2^(attempt − 1), capped at 8 s, so retries of many clients spread out.
  */

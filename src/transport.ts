@@ -1,4 +1,5 @@
 import { Agent, request, type Dispatcher } from 'undici';
+import { ApiKeySource, type ApiKeyFunction, type AttemptKey } from './api-key.js';
 import {
   APIConnectionError,
   APITimeoutError,
@@ -15,10 +16,14 @@ import { VERSION } from './version.js';
 
 export interface TransportInit {
   baseURL: string;
-  apiKey: string | undefined;
+  apiKey: string | ApiKeyFunction | undefined;
+  /** `authorization` sends `Authorization: Bearer <key>`; `api-key` sends `api-key: <key>` (Azure's keys). */
+  apiKeyHeader: 'authorization' | 'api-key';
   organization: string | undefined;
   project: string | undefined;
   defaultHeaders: HeadersInput;
+  /** Query parameters of every request (Azure's `api-version`). */
+  defaultQuery: Record<string, string>;
   dispatcher: Dispatcher | undefined;
 }
 
@@ -27,7 +32,12 @@ export interface AttemptOptions {
   maxResponseBytes: number;
   signal: AbortSignal | undefined;
   headers: HeadersInput;
+  /** This call's query parameters; `null` removes a default one. */
+  query: QueryInput;
 }
+
+/** Query parameter values; `null` removes one set at a lower level (the client's `defaultQuery`). */
+export type QueryInput = Record<string, string | null | undefined>;
 
 /** A 2xx answer: status, lower-cased headers and the body as text. */
 export interface TransportResponse {
@@ -45,11 +55,18 @@ const MAX_ERROR_BODY_BYTES = 64 * 1024;
 
 /**
  * One HTTP attempt on undici. Knows URLs, headers, timeouts and statuses; nothing about
- * embeddings. The API key lives in a private field, so it never shows in inspect or JSON.
+ * embeddings. The API key lives in a private field, so it never shows in inspect or JSON; a key
+ * function's keys live only in the attempt that asked for them.
  */
 export class Transport {
   readonly baseURL: string;
   readonly #headers: Record<string, string>;
+  readonly #defaultHeaders: HeadersInput;
+  readonly #defaultQuery: Record<string, string>;
+  readonly #key: ApiKeySource;
+  readonly #keyHeader: 'authorization' | 'api-key';
+  /** The key generation each 401 was answered to, for `refreshKeyAfter`. */
+  readonly #refused = new WeakMap<object, number>();
   readonly #dispatcher: Dispatcher;
   readonly #ownsDispatcher: boolean;
 
@@ -58,33 +75,57 @@ export class Transport {
     // undici's own 300 s header and body timeouts would cut a longer `timeout` short.
     this.#dispatcher = init.dispatcher ?? new Agent({ keepAliveTimeout: 30_000, headersTimeout: 0, bodyTimeout: 0 });
     this.#ownsDispatcher = init.dispatcher === undefined;
-    checkHeaderValue(init.apiKey, '`apiKey`');
+    if (typeof init.apiKey === 'string') checkHeaderValue(init.apiKey, '`apiKey`');
     checkHeaderValue(init.organization, '`organization`');
     checkHeaderValue(init.project, '`project`');
     checkHeaders(init.defaultHeaders, 'defaultHeaders');
-    this.#headers = mergeHeaders(
-      {
-        accept: 'application/json',
-        'content-type': 'application/json',
-        'user-agent': `embedrail/${VERSION} node/${process.version}`,
-        authorization: init.apiKey ? `Bearer ${init.apiKey}` : undefined,
-        'openai-organization': init.organization,
-        'openai-project': init.project,
-      },
-      init.defaultHeaders,
-    );
+    this.#headers = mergeHeaders({
+      accept: 'application/json',
+      'content-type': 'application/json',
+      'user-agent': `embedrail/${VERSION} node/${process.version}`,
+      'openai-organization': init.organization,
+      'openai-project': init.project,
+    });
+    this.#defaultHeaders = init.defaultHeaders;
+    this.#defaultQuery = init.defaultQuery;
+    this.#key = new ApiKeySource(init.apiKey || undefined);
+    this.#keyHeader = init.apiKeyHeader;
+  }
+
+  /**
+   * After `error`, a 401 to a key from the `apiKey` function: asks the function for a fresh key
+   * (once for every request refused with the same one). `true` when another attempt may succeed.
+   */
+  refreshKeyAfter(error: unknown): Promise<boolean> {
+    const generation = typeof error === 'object' && error !== null ? this.#refused.get(error) : undefined;
+    return generation === undefined ? Promise.resolve(false) : this.#key.refreshAfter(generation);
   }
 
   /** POSTs `body` as JSON to `${baseURL}${path}`; throws typed errors for anything but 2xx. */
   async post(path: string, body: unknown, options: AttemptOptions): Promise<TransportResponse> {
     const { signal } = options;
-    const headers = mergeHeaders(this.#headers, options.headers);
-    const redact = redactor(headers);
     if (signal?.aborted) throw abortError(signal);
-    const url = `${this.baseURL}${path}`;
+    const query = mergeQuery(this.#defaultQuery, options.query);
+    const search = new URLSearchParams(query).toString();
+    const url = `${this.baseURL}${path}${search ? `?${search}` : ''}`;
+    // The attempt's time runs from here: a key function that hangs times out like a server.
     const timeout = new AbortController();
     const timer = setTimeout(() => timeout.abort(), options.timeout);
     const combined = signal ? AbortSignal.any([signal, timeout.signal]) : timeout.signal;
+    let attemptKey: AttemptKey;
+    try {
+      // Asked for before each attempt, so a token that expires mid-job is replaced as it runs out.
+      attemptKey = await untilAborted(this.#key.get(), combined);
+    } catch (error) {
+      clearTimeout(timer);
+      if (signal?.aborted) throw abortError(signal);
+      if (timeout.signal.aborted) throw new APITimeoutError('POST', displayURL(url), options.timeout, { cause: error });
+      throw error;
+    }
+    const { key, generation } = attemptKey;
+    const auth = key === undefined ? undefined : this.#keyHeader === 'api-key' ? key : `Bearer ${key}`;
+    const headers = mergeHeaders(this.#headers, { [this.#keyHeader]: auth }, this.#defaultHeaders, options.headers);
+    const redact = redactor(headers, query);
     try {
       const response = await request(url, {
         method: 'POST',
@@ -129,7 +170,9 @@ export class Transport {
       }
       // An error status is what matters: an error body that cannot be decoded is left out.
       const errorBody = read.kind === 'text' ? parseErrorBody(redact(read.text), read.truncated) : '';
-      throw apiErrorFor({ method: 'POST', path, status, headers: responseHeaders, body: errorBody });
+      const error = apiErrorFor({ method: 'POST', path, status, headers: responseHeaders, body: errorBody });
+      if (status === 401 && this.#key.refreshable) this.#refused.set(error, generation);
+      throw error;
     } catch (error) {
       if (error instanceof EmbeddingsError) throw error;
       if (signal?.aborted) throw abortError(signal);
@@ -155,28 +198,54 @@ export class Transport {
   }
 }
 
+/** `promise`, or a rejection with `signal.reason` as soon as `signal` aborts. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
 /** Headers whose values are credentials: the key as sent, or a gateway's own key. */
 const CREDENTIAL_HEADERS = ['authorization', 'proxy-authorization', 'api-key', 'x-api-key'];
 /** Shorter values are not masked: they would mask ordinary words, and are no real secret. */
 const MIN_SECRET_LENGTH = 8;
 
+/** Query parameters whose values are credentials (`key=`, `sig=`, `access_token=`...). */
+const CREDENTIAL_QUERY = /key|token|secret|sig|password|auth|credential/i;
+
+/** Later layers win; `null`/`undefined` removes. */
+function mergeQuery(defaults: Record<string, string>, query: QueryInput): Record<string, string> {
+  const out = { ...defaults };
+  for (const [name, value] of Object.entries(query)) {
+    if (value === null || value === undefined) delete out[name];
+    else out[name] = value;
+  }
+  return out;
+}
+
 /**
  * Servers echo a rejected key in their error text ("Incorrect API key provided: sk-..."), and
  * that text becomes an error's message, a log line and a CLI failures file: mask every
- * credential the request carried before any of it is kept.
+ * credential the request carried, in its headers or its query, before any of it is kept.
  */
-function redactor(headers: Record<string, string>): (text: string) => string {
+function redactor(headers: Record<string, string>, query: Record<string, string>): (text: string) => string {
   // Built on first use: only an error or a bad answer ever quotes server text.
   let masked: string[] | undefined;
   return (text) => {
-    masked ??= credentials(headers);
+    masked ??= credentials(headers, query);
     return masked.reduce((out, secret) => (out.includes(secret) ? out.replaceAll(secret, '[redacted]') : out), text);
   };
 }
 
-/** The credential values `headers` carry, and the tokens inside `Bearer`/`Basic` ones, longest first. */
-function credentials(headers: Record<string, string>): string[] {
+/** The credential values `headers` and `query` carry, and the tokens inside `Bearer`/`Basic` ones, longest first. */
+function credentials(headers: Record<string, string>, query: Record<string, string>): string[] {
   const secrets = new Set<string>();
+  for (const [name, value] of Object.entries(query)) {
+    if (CREDENTIAL_QUERY.test(name)) secrets.add(value);
+  }
   for (const name of CREDENTIAL_HEADERS) {
     const value = headers[name];
     if (value === undefined) continue;

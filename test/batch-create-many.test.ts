@@ -1,7 +1,7 @@
 /** createMany(): results, checks before sending, dedupe, progress and the sliding window, at the wire. */
 import { HttpResponse } from 'msw';
 import { describe, expect, test } from 'vitest';
-import { InvalidArgumentError, type BatchProgress } from '../src/index.js';
+import { EmbeddingsClient, InvalidArgumentError, type BatchProgress, type RateLimiter } from '../src/index.js';
 import { BATCH_DEFAULTS, resolveBatchConfig } from '../src/batch/config.js';
 import { cl100kTokenizer } from '../src/tokenizer.js';
 import { expectBelongs, useBatchApi } from './support/batch-api.js';
@@ -89,6 +89,28 @@ describe('createMany defaults', () => {
     const config = resolveBatchConfig(wire.client, { model }, { rateLimit: { tokensPerMinute: 600 } });
     expect(config.maxTokensPerRequest).toBe(600);
     expect(resolveBatchConfig(wire.client, { model }, {}).maxTokensPerRequest).toBe(BATCH_DEFAULTS.maxTokensPerRequest);
+  });
+
+  test("the client limiter's configured tokensPerMinute caps a request however much lower the rate it learnt", () => {
+    // Paced on a lower limit read from headers, its snapshot no longer says "configured".
+    const learnt = { perMinute: 100, source: 'header', burst: 100, available: 100 } as const;
+    const rateLimiter: RateLimiter = {
+      limits: { tokensPerMinute: 600 },
+      acquire: () => Promise.resolve({ complete: () => undefined, cancel: () => undefined }),
+      snapshot: () => ({
+        requests: { perMinute: undefined, source: undefined, burst: undefined, available: undefined },
+        tokens: learnt,
+        headerStyle: 'openai',
+        concurrency: undefined,
+        inFlight: 0,
+        waiting: 0,
+        waitingUntil: undefined,
+        waitReason: undefined,
+        rateLimited: 0,
+      }),
+    };
+    const client = new EmbeddingsClient({ baseURL: wire.api.url, rateLimiter });
+    expect(resolveBatchConfig(client, { model }, {}).maxTokensPerRequest).toBe(600);
   });
 });
 

@@ -170,6 +170,21 @@ describe('OpenTelemetry', () => {
   });
 });
 
+test('the preset names the provider; a server asked for its default floats gets no encoding_formats', async () => {
+  api.use(...openAILike().handlers);
+  for (const [preset, provider] of [
+    ['ollama', 'ollama'],
+    ['mistral', 'mistral_ai'],
+  ] as const) {
+    const client = new EmbeddingsClient({ baseURL: api.url, apiKey: KEY, preset });
+    await client.embeddings.create({ model: MODEL, input: 'x' });
+    await client.close();
+    const span = spans.getFinishedSpans().at(-1)!;
+    expect(span.attributes['gen_ai.provider.name']).toBe(provider);
+    if (preset === 'ollama') expect(span.attributes).not.toHaveProperty('gen_ai.request.encoding_formats');
+  }
+});
+
 describe('what the client tells never holds the key or the input text', () => {
   /** Every span, metric point, log line and event payload of a job with retries, as one text. */
   async function everythingTold(options: { logLevel?: 'debug'; logInputs?: boolean }) {

@@ -21,6 +21,7 @@ describe('options', () => {
       normalize: true,
       vectorType: 'array',
       logLevel: 'warn',
+      apiKeyHeader: 'authorization',
     });
     expect(Object.isFrozen(DEFAULTS)).toBe(true);
     expect(VERSION).toBe(pkg.version);

@@ -175,6 +175,20 @@ describe('one rate limiter per client, at the wire', () => {
     });
   });
 
+  test('on a token bucket smaller than its per-minute limit, a request holds at most half the bucket', async () => {
+    // 600,000 tokens a minute in a bucket of a tenth of a second: 1,000 tokens. Packed by the
+    // 300,000-token cap alone, 40 passages of about 280 tokens would be one request that no
+    // bucket of this server can ever hold.
+    serve({ limits: { rpm: 60_000, tpm: 600_000, burstSeconds: 0.1, headerStyle: 'openai' } });
+    await wire.client.embeddings.create({ model, input: 'the answer to this sizes the bucket' });
+    const input = Array.from({ length: 40 }, (_, i) => passage(i));
+    const res = await wire.client.embeddings.createMany({ model, input });
+    expect(mismatchedIndexes(res.data, input)).toEqual([]);
+    const sent = wire.server.seen.slice(1);
+    expect(sent.length).toBeGreaterThanOrEqual(20);
+    for (const request of sent) expect(request.tokens).toBeLessThanOrEqual(500);
+  });
+
   test('a server without rate-limit headers is probed without a storm: 429s stay under 10%', async () => {
     // 100 requests a second, a bucket of 10, and only `retry-after` in whole seconds on a 429.
     serve({ limits: { rpm: 6000, tpm: undefined, burstSeconds: 0.1, headerStyle: 'none' } });
@@ -392,16 +406,20 @@ describe("a 429's pause, slept once and shown at once", () => {
 describe('property at the wire', () => {
   const wire = useBatchApi();
   /**
-   * With headers: at most max(2, 2%) of requests answered 429. The issue's max(1, 2%) holds for
-   * the 150-request tests above, but on a bucket of five to ten requests at the wire a job may
-   * meet one 429 while the answers that size the burst are still on their way and one more
-   * before the rate is pinned down. Without headers the issue's 10% is over a long job (the
-   * simulation and the bench hold it); a job of a few dozen requests is mostly probing, whose
-   * first episode refuses what the window had in flight when the bucket ran dry, at most the
-   * slow-start threshold: that many, plus 10%.
+   * OpenAI's headers: the issue's max(1, 2%) of requests answered 429. Azure's remaining-only
+   * headers: max(2, 2%). A 429's `retry-after-ms` says to the fraction when the bucket will
+   * hold the request, but the full bucket of the first answer is known only to the unit
+   * (`remaining` is rounded down): on a bucket of 5.6 requests, the refill from there to the
+   * first 429 read as one request when it was 0.4, and only a second 429 pins the rate. The
+   * bench's buckets hold whole requests, and meet one. Without headers the issue's 10% is over
+   * a long job (the simulation and the bench hold it); a job of a few dozen requests is mostly
+   * probing, whose first episode refuses what the window had in flight when the bucket ran
+   * dry, at most the slow-start threshold: that many, plus 10%.
    */
   const allowedRefusals = (style: 'openai' | 'azure' | 'none', requests: number) =>
-    style === 'none' ? SLOW_START_THRESHOLD + Math.floor(requests * 0.1) : Math.max(2, Math.floor(requests * 0.02));
+    style === 'none'
+      ? SLOW_START_THRESHOLD + Math.floor(requests * 0.1)
+      : Math.max(style === 'azure' ? 2 : 1, Math.floor(requests * 0.02));
 
   test('for random limits, burst windows, header styles and corpora: every input once, in place, and few 429s', async () => {
     const scenario = fc.record({

@@ -114,3 +114,28 @@ describe('paced one request at a time, as a bucket of two requests paces', () =>
     expect(result.refused).toBe(0);
   });
 });
+
+describe('Azure remaining-only headers with a small bucket', () => {
+  // 30 a minute in a bucket of one request: every answer says `remaining: 0`, so how `remaining`
+  // moves says nothing, and an estimate from it confirmed whatever rate the limiter paced at
+  // (14.8 a minute of 30 at the wire, for a whole job). A 429's retry-after-ms says when the
+  // bucket will hold the refused request: from one such instant to the next (or from the full
+  // bucket of the first answer) the refill is measured exactly.
+  test.each([
+    // One 429 costs up to a whole refill of the bucket (2 s of 118), the last answer up to 320 ms.
+    ['a bucket of one request', { rpm: 30, burstSeconds: 2 }, 60, 1.06],
+    ['a bucket of two requests', { rpm: 120, burstSeconds: 1 }, 42, 1.05],
+  ])('%s: paced at the server rate after at most one 429', async (_name, limits, count, ratio) => {
+    const result = await simulate({
+      server: { ...limits, tpm: 10_000_000, headerStyle: 'azure' },
+      jobs: [{ requests: Array.from({ length: count }, () => 20_000), concurrency: 8 }],
+      latencyMs: latency(7),
+      oneWayMs: 20,
+      limiter: (clock) => new InMemoryRateLimiter({ clock }),
+    });
+    expect(result.snapshot).toMatchObject({ inFlight: 0, waiting: 0 });
+    expect(result.refused).toBeLessThanOrEqual(1);
+    expect(result.snapshot!.requests.perMinute! / limits.rpm).toBeCloseTo(1, 1);
+    expect(result.elapsedMs / result.minimumMs).toBeLessThanOrEqual(ratio);
+  });
+});

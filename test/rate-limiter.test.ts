@@ -319,6 +319,16 @@ describe('composeRateLimiters', () => {
     await expectStartedAfter(clock, second, 1000);
   });
 
+  test('its limits are the tightest configured, and its snapshot shows each budget as the slowest limiter paces it', () => {
+    const call = new InMemoryRateLimiter({ tokensPerMinute: 3000 });
+    const client = new InMemoryRateLimiter({ requestsPerMinute: 60, tokensPerMinute: 90_000 });
+    const both = composeRateLimiters(call, client);
+    expect(both.limits).toEqual({ requestsPerMinute: 60, tokensPerMinute: 3000 });
+    const snapshot = both.snapshot!();
+    expect(snapshot.tokens).toMatchObject({ perMinute: 3000, source: 'configured' });
+    expect(snapshot.requests).toMatchObject({ perMinute: 60, source: 'configured' });
+  });
+
   test("an abort while waiting on the second cancels the first's turn", async () => {
     const clock = new VirtualClock();
     const shared = new InMemoryRateLimiter({ requestsPerMinute: 1, clock });

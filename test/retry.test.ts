@@ -40,7 +40,9 @@ describe('parseRetryAfter', () => {
     [{ 'retry-after': '2' }, 2000],
     [{ 'retry-after': '0.5' }, 500],
     [{ 'retry-after': 'Thu, 01 Jan 2026 00:00:03 GMT' }, 3000],
-    [{ 'retry-after': '61' }, undefined],
+    [{ 'retry-after': '61' }, 60_000],
+    [{ 'retry-after': '86400' }, 60_000],
+    [{ 'retry-after-ms': '1e300' }, 60_000],
     [{ 'retry-after': '-1' }, undefined],
     [{ 'retry-after': 'soon' }, undefined],
     [{ 'retry-after-ms': 'x', 'retry-after': '1' }, 1000],
@@ -61,9 +63,9 @@ describe('retryDelay', () => {
     expect(retryDelay(2, {}, () => 0)).toBe(1000);
     expect(retryDelay(3, {}, () => 0)).toBe(2000);
   });
-  test('caps backoff at 8 s, also when the server advises more than 60 s', () => {
+  test('caps backoff at 8 s, and a server advising more than 60 s at 60 s', () => {
     expect(retryDelay(10, {}, () => 0)).toBe(BACKOFF.maxDelay);
-    expect(retryDelay(10, { 'retry-after': '120' }, () => 0)).toBe(8000);
+    expect(retryDelay(1, { 'retry-after': '120' }, () => 0)).toBe(BACKOFF.maxServerDelay);
   });
 });
 

@@ -69,6 +69,10 @@ const pathologicalRuns: [string, string][] = [
   ['CJK', '日本語のテキスト'.repeat(400)],
   ['emoji (surrogate pairs)', '😀🙂'.repeat(1500)],
   ['punctuation then newlines', `!${'\n'.repeat(2000)}`],
+  // Long pieces with no run of one kind of character longer than 300: a text without a long
+  // run is counted in one call, so these must still be seen as possibly holding one.
+  ['ASCII and ideographic spaces in turn', ' \u3000'.repeat(1000)],
+  ['a space, half a piece of punctuation, half a piece of newlines', ` ${'!'.repeat(300)}${'\n'.repeat(300)}`],
 ];
 
 describe('cl100kTokenizer cost', () => {

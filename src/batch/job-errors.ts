@@ -9,6 +9,7 @@ import {
   PermissionDeniedError,
   RateLimitError,
 } from '../errors.js';
+import { readStatedCap } from './refusal-caps.js';
 
 /** Lone inputs of one split request that, failing alike with a 400 naming no field before any success, stop the job. */
 const LONE_FAILURES_TO_STOP = 3;
@@ -71,18 +72,70 @@ export class RequestRecord {
    */
   #failsEveryInput(inputs: number, error: EmbeddingsError, lone: LoneFailures): boolean {
     if (inputs !== 1 || this.#answered) return false;
-    if (!(error instanceof APIError) || error.status !== 400 || Boolean(error.param)) return false;
+    if (!(error instanceof APIError) || (error.status !== 400 && error.status !== 422) || Boolean(error.param)) {
+      return false;
+    }
     if (lone.count > 0 && error.message !== lone.message) return false;
     lone.message = error.message;
     return ++lone.count >= LONE_FAILURES_TO_STOP;
   }
 }
 
-/** A 413, or a 400 that is about the inputs (their total or one of them) rather than another field. */
+/**
+ * What a client's server refused for size, per model: the most inputs and tokens one request
+ * may hold, as its refusals stated them (Infinity until one does). Every job of the client
+ * sizes its requests by it, so a cap costs one refusal per client, not one per job.
+ */
+export interface LearntCaps {
+  inputs: number;
+  tokens: number;
+  /** Some request for this model got its vectors: the server's caps, if any, were met once. */
+  answered: boolean;
+}
+
+const learntCaps = new WeakMap<object, Map<string, LearntCaps>>();
+
+/** The caps learnt so far for `model` on `client` (a WeakMap: they go with the client). */
+export function learntCapsOf(client: object, model: string): LearntCaps {
+  let byModel = learntCaps.get(client);
+  if (byModel === undefined) learntCaps.set(client, (byModel = new Map<string, LearntCaps>()));
+  let caps = byModel.get(model);
+  if (caps === undefined) byModel.set(model, (caps = { inputs: Infinity, tokens: Infinity, answered: false }));
+  return caps;
+}
+
+/**
+ * Learns from a refusal of a request of `inputs` units and `tokens` tokens the cap it states.
+ * Returns whether the request is now over a cap, so it must be sent again in parts that fit:
+ * `'stated'` when the refusal named the cap, `'guessed'` when it named none ("Too many inputs
+ * in request") and the cap became half the request. A cap the request already met by the
+ * client's count teaches nothing (undefined): the request is split as any other refusal about
+ * its inputs.
+ */
+export function learnCap(
+  error: EmbeddingsError,
+  caps: LearntCaps,
+  inputs: number,
+  tokens: number,
+): 'stated' | 'guessed' | undefined {
+  if (!(error instanceof APIError) || ![400, 413, 422].includes(error.status) || namesOtherField(error)) {
+    return undefined;
+  }
+  const stated = readStatedCap(error.message);
+  if (stated === undefined || inputs < 2) return undefined;
+  const size = stated.kind === 'inputs' ? inputs : tokens;
+  const cap = stated.max ?? Math.floor(size / 2);
+  if (cap < 1 || size <= cap) return undefined;
+  caps[stated.kind] = Math.min(caps[stated.kind], cap);
+  return stated.max === undefined ? 'guessed' : 'stated';
+}
+
+/** A 413, or a 400 or 422 that is about the inputs (their total or one of them) rather than another field. */
 function shouldSplit(error: EmbeddingsError): boolean {
   if (!(error instanceof APIError)) return false;
   if (error.status === 413) return true;
-  return error.status === 400 && !namesOtherField(error);
+  // text-embeddings-inference answers 422 to a request its validation refuses, inputs included.
+  return (error.status === 400 || error.status === 422) && !namesOtherField(error);
 }
 
 /** Errors every other request of the job would get too: stop sending instead of repeating them. */
@@ -93,7 +146,7 @@ function isFatal(error: EmbeddingsError): boolean {
     error instanceof NotFoundError ||
     error instanceof InvalidArgumentError ||
     (error instanceof RateLimitError && error.code === 'insufficient_quota') ||
-    (error instanceof APIError && error.status === 400 && namesOtherField(error))
+    (error instanceof APIError && (error.status === 400 || error.status === 422) && namesOtherField(error))
   );
 }
 

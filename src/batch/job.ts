@@ -1,7 +1,8 @@
 /**
- * One batch job's requests: pacing hooks, bisecting on 413 and on 400s about single
- * inputs, cache reads and writes, and delivery of each vector to every position that
- * asked for it. Shared by createMany() (a finite list) and stream() (a lazy source).
+ * One batch job's requests: pacing hooks, caps learnt from refusals, bisecting on 413 and on
+ * 400s and 422s about single inputs, cache reads and writes, and delivery of each vector to
+ * every position that asked for it. Shared by createMany() (a finite list) and stream() (a
+ * lazy source).
  */
 import { defaultMaxListeners, setMaxListeners } from 'node:events';
 import type { EmbeddingsClient } from '../client.js';
@@ -12,9 +13,10 @@ import type { VectorType } from '../options.js';
 import { composeRateLimiters, InMemoryRateLimiter, type RateLimiter, type RateLimitWait } from '../rate-limit/index.js';
 import { requesterOf, type AttemptHooks } from '../requester.js';
 import { cacheKey } from './cache.js';
-import { RequestRecord, type LoneFailures } from './job-errors.js';
+import { learnCap, learntCapsOf, RequestRecord, type LearntCaps, type LoneFailures } from './job-errors.js';
 import type { BatchConfig } from './config.js';
-import { halves, toBatch, type Batch, type Unit } from './planner.js';
+import { ProbeGate } from './probe-gate.js';
+import { halves, packBatches, toBatch, type Batch, type RequestLimits, type Unit } from './planner.js';
 import { ProgressTracker } from './progress.js';
 import type { BatchProgress } from './types.js';
 
@@ -26,6 +28,8 @@ export interface JobSink {
   unitSettled?(unit: Unit): void;
 }
 
+/** Share of a server's token burst one request may hold, when the burst is under a minute's limit. */
+const BURST_SHARE = 0.5;
 /** Keys per cache.get() call, so one lookup never builds a huge array. */
 const CACHE_LOOKUP_CHUNK = 2048;
 
@@ -60,6 +64,10 @@ export class Job {
   readonly #record = new RequestRecord();
   /** The last wait reported through onProgress: each waiting request reports the same one. */
   #reportedWait: RateLimitWait | undefined;
+  /** The caps the client's server stated in refusals, shared by the client's jobs for this model. */
+  readonly #caps: LearntCaps;
+  /** Holds requests back while one probes the server's caps. */
+  readonly #gate = new ProbeGate();
 
   constructor(
     client: EmbeddingsClient<VectorType>,
@@ -78,6 +86,11 @@ export class Job {
       requestsPerMinute === undefined && tokensPerMinute === undefined
         ? shared
         : composeRateLimiters(new InMemoryRateLimiter({ ...config.rateLimit, learnFromAnswers: false }), shared);
+    this.#caps = learntCapsOf(client, config.params.model);
+    // A limiter still probing the server sends the first request alone anyway: holding the
+    // others back until it is answered costs nothing then. A client whose limits are known
+    // sends a full window at once, as before.
+    if (!this.#caps.answered && shared.snapshot?.().concurrency !== undefined) this.#gate.close();
     const snapshot = this.rateLimiter.snapshot?.bind(this.rateLimiter);
     const { observer } = requesterOf(client);
     // The client's batchProgress listeners hear what onProgress hears; only onProgress may stop the job.
@@ -194,13 +207,27 @@ export class Job {
   }
 
   /**
-   * Sends one request and settles every unit in it: never rejects. A 413, or a 400 that
-   * concerns the inputs, splits the request in halves until only the offending inputs fail.
+   * Sends one request and settles every unit in it: never rejects. A refusal that states a cap
+   * ("maximum allowed batch size 32") sets it for the client's later requests and sends this
+   * one again in parts that fit; a 413, or a 400 or 422 that concerns the inputs, splits the
+   * request in halves until only the offending inputs fail.
    */
   async send(batch: Batch, lone: LoneFailures = { count: 0, message: '' }): Promise<void> {
     if (batch.units.length === 0) return;
-    if (this.#fatal !== undefined) return this.#fail(batch.units, this.#fatal);
-    if (this.stopped) return;
+    const opens = await this.#gate.enter();
+    if (this.#fatal !== undefined) {
+      this.#answered(opens);
+      return this.#fail(batch.units, this.#fatal);
+    }
+    if (this.stopped) return this.#answered(opens);
+    // A cap learnt since this request was packed (by this job or another of the client's).
+    const limits = this.#limits();
+    const over = batch.units.length > limits.maxInputsPerRequest || batch.tokens > limits.maxTokensPerRequest;
+    // One input over a token cap goes alone: the server's answer decides its fate.
+    if (over && batch.units.length > 1) {
+      this.#answered(opens);
+      return this.#sendParts(batch, limits, lone);
+    }
     let response: Awaited<ReturnType<typeof createEmbeddings>>;
     try {
       response = await createEmbeddings(
@@ -210,8 +237,17 @@ export class Job {
         this.#hooks(batch.tokens),
       );
     } catch (caught) {
-      if (this.controller.signal.aborted) return;
+      if (this.controller.signal.aborted) return this.#answered(opens);
       const error = caught instanceof EmbeddingsError ? caught : new EmbeddingsError(String(caught), { cause: caught });
+      // A refusal that states a cap: every later request of the client fits it, this one is sent again in parts that do.
+      const learnt = learnCap(error, this.#caps, batch.units.length, batch.tokens);
+      if (learnt !== undefined) {
+        // A guessed cap is probed again by the first part before the others go.
+        if (learnt === 'guessed') this.#gate.close();
+        else this.#answered(opens);
+        return this.#sendParts(batch, this.#limits(), lone);
+      }
+      this.#answered(opens);
       const verdict = this.#record.judge(error, batch.units.length, lone);
       if (verdict === 'split') {
         const [left, right] = halves(batch);
@@ -226,6 +262,8 @@ export class Job {
     }
 
     this.#record.succeeded();
+    this.#caps.answered = true;
+    this.#answered(opens);
     this.model ??= response.model;
     this.usage.prompt_tokens += response.usage.prompt_tokens;
     this.usage.total_tokens += response.usage.total_tokens;
@@ -242,6 +280,41 @@ export class Job {
     }
     batch.units.forEach((unit, i) => this.#deliver(unit, vectors[i]!, cache === undefined));
     this.#report();
+  }
+
+  /** Requests of the job may hold no more than this: the job's options, tightened by what refusals stated. */
+  #limits(): RequestLimits {
+    return {
+      maxInputsPerRequest: Math.min(this.#config.maxInputsPerRequest, this.#caps.inputs),
+      maxTokensPerRequest: Math.min(this.#config.maxTokensPerRequest, this.#caps.tokens, this.#burstCap()),
+    };
+  }
+
+  /**
+   * Tokens a request may hold on a server whose bucket is smaller than its per-minute limit:
+   * {@link BURST_SHARE} of the burst learnt. A request of nearly the whole bucket must reach
+   * the server just as the bucket fills, neither before (a 429) nor after (its refill wasted),
+   * and how long an upload and the server's count take varies by more than that allows: at
+   * the wire, requests of 98% of a one-second bucket paced at 1.28 times the least the limits
+   * allow. With room to spare in the bucket, the variation is absorbed by what it still holds.
+   */
+  #burstCap(): number {
+    const tokens = this.rateLimiter.snapshot?.().tokens;
+    if (tokens?.burst === undefined || tokens.perMinute === undefined || tokens.source === 'configured') {
+      return Infinity;
+    }
+    if (tokens.burst >= tokens.perMinute) return Infinity;
+    return Math.max(1, Math.floor(tokens.burst * BURST_SHARE));
+  }
+
+  /** Sends `batch` again as requests that fit `limits`, one after the other inside this request's slot. */
+  async #sendParts(batch: Batch, limits: RequestLimits, lone: LoneFailures): Promise<void> {
+    for (const part of packBatches(batch.units, limits)) await this.send(part, lone);
+  }
+
+  /** The probe has its answer (when `opens`): the requests held back may go. */
+  #answered(opens: boolean): void {
+    if (opens) this.#gate.open();
   }
 
   /** Fails units without sending them (after a fatal error). */

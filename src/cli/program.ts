@@ -1,6 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { BATCH_DEFAULTS, DEFAULTS, VERSION } from '../index.js';
-import { HEADER_STYLES, MAX_DIMENSIONS, SERVER_DEFAULTS } from '../server/index.js';
+import { HEADER_STYLES, MAX_DIMENSIONS, MAX_INPUTS, SERVER_DEFAULTS, SERVER_STYLES } from '../server/index.js';
 import { embed } from './embed.js';
 import type { EmbedFlags } from './embed.js';
 import type { CliIo } from './io.js';
@@ -157,6 +157,19 @@ export function buildProgram(io: CliIo, done: (code: number) => void = () => {})
       'Serve the local OpenAI-compatible embeddings API (lexical hash embeddings, for development and tests).',
     )
     .option('--port <n>', 'port; 0 picks a free one', integer(0, 65_535), SERVER_DEFAULTS.port)
+    .addOption(
+      new Option(
+        '--style <provider>',
+        'answer as that provider does: its caps, the fields it reads, its usage, headers and refusals (azure: /openai/v1 and /openai/deployments/<model>/embeddings, api-key or bearer auth)',
+      )
+        .choices(SERVER_STYLES)
+        .default(SERVER_DEFAULTS.style),
+    )
+    .option(
+      '--max-inputs-per-request <n>',
+      "inputs a request may hold, refused in the style's words beyond it (default: the style's cap)",
+      integer(1, MAX_INPUTS),
+    )
     .option(
       '--host <address>',
       'address to listen on; anything but loopback exposes the server',
@@ -187,10 +200,9 @@ export function buildProgram(io: CliIo, done: (code: number) => void = () => {})
       new Option(
         '--header-style <style>',
         'rate-limit headers: openai (six x-ratelimit-*, retry-after and retry-after-ms on a 429), ' +
-          'azure (x-ratelimit-remaining-* only, retry-after-ms), none (retry-after in whole seconds only)',
-      )
-        .choices(HEADER_STYLES)
-        .default(SERVER_DEFAULTS.headerStyle),
+          'azure (x-ratelimit-remaining-* only, retry-after-ms), none (retry-after in whole seconds only) ' +
+          "(default: the style's; openai for openai)",
+      ).choices(HEADER_STYLES),
     )
     .option(
       '--fail-rate <share>',

@@ -1,4 +1,4 @@
-import { SERVER_DEFAULTS, createServer, type RateLimitHeaderStyle } from '../server/index.js';
+import { SERVER_DEFAULTS, createServer, type RateLimitHeaderStyle, type ServerStyleName } from '../server/index.js';
 import type { CliIo } from './io.js';
 import { EXIT, UsageError, oneLine } from './io.js';
 
@@ -11,7 +11,11 @@ export interface ServeFlags {
   rpm?: number;
   tpm?: number;
   burstSeconds: number;
-  headerStyle: RateLimitHeaderStyle;
+  /** Unset: the style's. */
+  headerStyle?: RateLimitHeaderStyle;
+  style: ServerStyleName;
+  /** Unset: the style's cap. */
+  maxInputsPerRequest?: number;
   failRate: number;
   seed: number;
 }
@@ -82,6 +86,8 @@ export async function serve(flags: ServeFlags, io: CliIo): Promise<number> {
       tpm: flags.tpm,
       burstSeconds: flags.burstSeconds,
       headerStyle: flags.headerStyle,
+      style: flags.style,
+      maxInputsPerRequest: flags.maxInputsPerRequest,
       failRate: flags.failRate,
       seed: flags.seed,
     });
@@ -97,7 +103,8 @@ export async function serve(flags: ServeFlags, io: CliIo): Promise<number> {
   }
   const warning = exposureWarning(flags.host);
   if (warning) io.stderr.write(`${warning}\n`);
-  io.stdout.write(`embedrail: serving ${SERVER_DEFAULTS.model} at ${url} (Ctrl+C to stop)\n`);
+  const as = flags.style === SERVER_DEFAULTS.style ? '' : ` as ${flags.style}`;
+  io.stdout.write(`embedrail: serving ${SERVER_DEFAULTS.model}${as} at ${url} (Ctrl+C to stop)\n`);
   io.stdout.write(`embedrail: export EMBEDRAIL_BASE_URL=${url}\n`);
   const watch = new AbortController();
   const orphaned = await new Promise<boolean>((resolve) => {

@@ -17,8 +17,11 @@ export interface RequestStart {
   path: string;
   model: string;
   input: string | readonly unknown[];
-  encodingFormat: string;
+  /** Left out where the server's default (floats) is asked for by leaving it out. */
+  encodingFormat: string | undefined;
   dimensions: number | undefined;
+  /** The client's preset, which names the provider better than its host can. */
+  preset: string;
 }
 
 /** The parts of an answer a trace reads: never its vectors. */

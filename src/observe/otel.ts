@@ -68,9 +68,10 @@ function instrumentsOf(api: OtelApi): Instruments {
 export interface SpanStart {
   model: string;
   baseURL: string;
-  encodingFormat: string;
+  encodingFormat: string | undefined;
   dimensions: number | undefined;
   inputs: number;
+  preset: string;
 }
 
 /** What is known once it ended. */
@@ -100,7 +101,7 @@ export class RequestSpan {
     const address = hostname.replace(/^\[(.*)\]$/, '$1');
     this.#common = {
       'gen_ai.operation.name': 'embeddings',
-      'gen_ai.provider.name': providerName(address),
+      'gen_ai.provider.name': providerName(address, start.preset),
       'gen_ai.request.model': start.model,
       'server.address': address,
       'server.port': port === '' ? (protocol === 'https:' ? 443 : 80) : Number(port),
@@ -110,7 +111,7 @@ export class RequestSpan {
       kind: api.SpanKind.CLIENT,
       attributes: {
         ...this.#common,
-        'gen_ai.request.encoding_formats': [start.encodingFormat],
+        ...(start.encodingFormat === undefined ? {} : { 'gen_ai.request.encoding_formats': [start.encodingFormat] }),
         ...(start.dimensions === undefined ? {} : { 'gen_ai.embeddings.dimension.count': start.dimensions }),
         'embedrail.request.input_count': start.inputs,
       },
@@ -145,11 +146,22 @@ export class RequestSpan {
   }
 }
 
+/** The conventions' well-known provider names, by preset. */
+const WELL_KNOWN: Readonly<Record<string, string>> = {
+  azure: 'azure.ai.openai',
+  mistral: 'mistral_ai',
+  'gemini-openai': 'gcp.gemini',
+  'cohere-compat': 'cohere',
+};
+
 /**
- * `gen_ai.provider.name` by host, with the conventions' well-known values; any other server
- * speaks OpenAI's API, which the conventions name `openai` for clients that cannot tell more.
+ * `gen_ai.provider.name`: the conventions' well-known value for the preset or the host, else
+ * the preset's own name; a server reached without a preset speaks OpenAI's API, which the
+ * conventions name `openai` for clients that cannot tell more.
  */
-export function providerName(host: string): string {
+export function providerName(host: string, preset: string): string {
+  if (WELL_KNOWN[preset] !== undefined) return WELL_KNOWN[preset];
+  if (preset !== 'openai') return preset;
   if (host.endsWith('.openai.azure.com') || host.endsWith('.services.ai.azure.com')) return 'azure.ai.openai';
   if (host === 'api.mistral.ai') return 'mistral_ai';
   if (host === 'generativelanguage.googleapis.com') return 'gcp.gemini';

@@ -2,6 +2,8 @@ import type { RateLimitBelief } from './types.js';
 import type { BudgetHeaders } from './headers.js';
 
 const MINUTE_MS = 60_000;
+/** Share an estimated rate rises by when an answer finds the bucket full while it held requests back. */
+const RATE_PROBE = 0.02;
 
 /** Where one answer's `remaining` stands among the requests this limiter sent. */
 export interface Observation {
@@ -42,6 +44,17 @@ export class Budget {
   private anchor: { at: number; total: number; crossing: number } | undefined;
   /** The level follows a `remaining` already seen, so it may be kept where answers agree with it. */
   private tracking = false;
+  /**
+   * An instant (on the sender's clock, shifted by the upload) when the server's level is known
+   * to the fraction: after an answer that found the bucket full, or when a 429's
+   * `retry-after-ms` said it would hold the refused request. `total` is all that was sent and
+   * not refused up to it.
+   */
+  private knownLevel: { at: number; level: number; total: number } | undefined;
+  /** The estimate was measured between two such instants, not bounded from below: no probing above it. */
+  private measured = false;
+  /** A wait on this budget's refill held a request back since the last answer: it binds. */
+  private binding = false;
 
   constructor(now: number, perMinute?: number) {
     this.at = now;
@@ -75,6 +88,7 @@ export class Budget {
     this.refill(now);
     const need = Math.min(cost, this.capacity);
     if (this.level >= need) return 0;
+    this.binding = true;
     if (this.rate === undefined) return undefined;
     // Past the instant, not on it: at exactly that instant the server's sums may fall a hair short.
     return Math.floor((need - this.level) / this.rate) + 1;
@@ -110,6 +124,8 @@ export class Budget {
     // Fuller than ever seen: refill may have been wasted before, measure from here. (Not on
     // a tie: with a bucket of one request, every answer ties.)
     const wasFull = held > this.largestSeen;
+    // As full as ever seen: paced slower than it refills (with a bucket of one request, every answer is so).
+    const asFull = seen.charged && held >= this.largestSeen;
     this.largestSeen = Math.max(this.largestSeen, held);
     this.capacity = this.largestSeen;
     // The server counted up to this request when it took it, somewhere on the way between its
@@ -131,7 +147,15 @@ export class Budget {
     const kept = this.tracking && held <= this.capacity - seen.cost ? this.level : lowest;
     this.level = Math.min(Math.max(kept, lowest), highest);
     this.tracking = true;
-    if (this.source !== 'header') this.estimate(remaining, seen, wasFull);
+    if (this.source !== 'header') {
+      this.estimate(remaining, seen, wasFull);
+      if (asFull) {
+        // The bucket was full when it took this request: its level then is known exactly.
+        this.knownLevel = { at: seen.sentAt, level: this.capacity - seen.cost, total: seen.sentSoFar };
+        if (this.source === 'estimated' && this.binding && !this.measured) this.rate! *= 1 + RATE_PROBE;
+      }
+    }
+    this.binding = false;
   }
 
   /**
@@ -149,23 +173,48 @@ export class Budget {
     // crossed on the way (in flight when it came) that the other does not: the count moved,
     // less those, is a lower bound of the refill, and it tightens as the span grows.
     const grown = total - this.anchor.total - 1 - seen.crossing - this.anchor.crossing;
-    if (span > 0 && grown > 0) {
+    if (span > 0 && grown > 0 && (this.source !== 'estimated' || grown / span > this.rate!)) {
+      this.measured = false;
       this.rate = grown / span;
       this.source = 'estimated';
     }
   }
 
   /**
-   * A 429 advised waiting `retryAfterMs` for `cost` with `remaining` left: the rate is at least
-   * what refills the difference in that time. `remaining` is rounded down, so the server may
-   * have held up to one unit more: of one missing request this says nothing. Used only while
-   * no better estimate exists.
+   * A 429 advised waiting `retryAfterMs` for `cost` (remaining-only headers): at `sentAt` plus
+   * that, the server's level is `cost`, to the fraction. From the last instant the level was
+   * known, it refilled that plus what was sent since, less what it held then: the rate, exact
+   * unless the bucket filled and wasted in between (then a lower bound). Without such an
+   * instant, `remaining` is rounded down: the rate is at least what refills the difference
+   * less one unit in that time (of one missing request it says nothing).
    */
-  learnFromRefusal(cost: number, remaining: number | undefined, retryAfterMs: number): void {
-    if (this.source !== undefined || remaining === undefined || retryAfterMs <= 0) return;
-    const need = Math.min(cost, this.capacity ?? cost) - remaining - 1;
-    if (need <= 0) return;
-    this.rate = need / retryAfterMs;
+  learnFromRefusal(
+    cost: number,
+    remaining: number | undefined,
+    retryAfterMs: number,
+    seen: Observation | undefined,
+  ): void {
+    if (this.source === 'configured' || this.source === 'header') return;
+    if (remaining === undefined || retryAfterMs <= 0) return;
+    const need = Math.min(cost, this.capacity ?? cost);
+    // This budget had room: the refusal was another budget's.
+    if (need - remaining <= 0) return;
+    const known = this.knownLevel;
+    // Without an observation (a later answer was applied first) what was sent since is unclear.
+    this.knownLevel = seen && { at: seen.sentAt + retryAfterMs, level: need, total: seen.sentSoFar };
+    if (seen !== undefined && known !== undefined && seen.sentAt + retryAfterMs > known.at) {
+      const at = seen.sentAt + retryAfterMs;
+      const refilled = need - known.level + (seen.sentSoFar - known.total);
+      if (refilled > 0) {
+        this.rate = refilled / (at - known.at);
+        this.source = 'estimated';
+        this.measured = true;
+        this.anchor = undefined;
+        return;
+      }
+    }
+    if (this.source === 'estimated' || need - remaining - 1 <= 0) return;
+    this.rate = (need - remaining - 1) / retryAfterMs;
     this.source = 'estimated';
   }
 

@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from '../errors.js';
-import type { AcquireOptions, RateLimiter, RateLimitGrant, RateLimitSnapshot } from './types.js';
+import type { AcquireOptions, RateLimit, RateLimiter, RateLimitGrant, RateLimitSnapshot } from './types.js';
 
 /**
  * One limiter that a request passes only when every one of `limiters` lets it: how a call's
@@ -12,7 +12,14 @@ export function composeRateLimiters(...limiters: RateLimiter[]): RateLimiter {
   if (limiters.length === 0)
     throw new InvalidArgumentError('Invalid composeRateLimiters() arguments: needs at least one limiter (got 0)');
   if (limiters.length === 1) return limiters[0]!;
+  // The tightest configured limit of each kind binds.
+  const limits: RateLimit = {};
+  for (const kind of ['requestsPerMinute', 'tokensPerMinute'] as const) {
+    const values = limiters.map((limiter) => limiter.limits?.[kind]).filter((value) => value !== undefined);
+    if (values.length > 0) limits[kind] = Math.min(...values);
+  }
   const composed: RateLimiter = {
+    limits: Object.freeze(limits),
     async acquire(options: AcquireOptions): Promise<RateLimitGrant> {
       const grants: RateLimitGrant[] = [];
       try {
@@ -29,11 +36,20 @@ export function composeRateLimiters(...limiters: RateLimiter[]): RateLimiter {
   };
   const snapshots = limiters.filter((limiter) => limiter.snapshot !== undefined);
   if (snapshots.length > 0) {
-    // The limiters' beliefs as the last of them (the shared one) holds them; the wait is the longest.
+    // Each budget as the limiter that paces it slowest holds it; the rest as the last (the
+    // shared one) sees it; the wait is the longest.
     composed.snapshot = (): RateLimitSnapshot => {
       const all = snapshots.map((limiter) => limiter.snapshot!());
       const longest = all.reduce((a, b) => ((b.waitingUntil ?? -Infinity) > (a.waitingUntil ?? -Infinity) ? b : a));
-      return { ...all[all.length - 1]!, waitingUntil: longest.waitingUntil, waitReason: longest.waitReason };
+      const tightest = (kind: 'requests' | 'tokens') =>
+        all.reduce((a, b) => ((b[kind].perMinute ?? Infinity) < (a[kind].perMinute ?? Infinity) ? b : a))[kind];
+      return {
+        ...all[all.length - 1]!,
+        requests: tightest('requests'),
+        tokens: tightest('tokens'),
+        waitingUntil: longest.waitingUntil,
+        waitReason: longest.waitReason,
+      };
     };
   }
   return composed;

@@ -93,6 +93,7 @@ export class InMemoryRateLimiter implements RateLimiter {
   private warned = false;
   private readonly learns: boolean;
   private readonly onWarning: ((message: string) => void) | undefined;
+  readonly limits: Readonly<RateLimit>;
 
   constructor(options: InMemoryRateLimiterOptions = {}) {
     for (const name of ['requestsPerMinute', 'tokensPerMinute'] as const) {
@@ -103,6 +104,11 @@ export class InMemoryRateLimiter implements RateLimiter {
         );
       }
     }
+    const { requestsPerMinute, tokensPerMinute } = options;
+    this.limits = Object.freeze({
+      ...(requestsPerMinute !== undefined && { requestsPerMinute }),
+      ...(tokensPerMinute !== undefined && { tokensPerMinute }),
+    });
     this.clock = options.clock ?? systemClock;
     this.learns = options.learnFromAnswers ?? true;
     this.onWarning = options.onWarning;
@@ -254,10 +260,11 @@ export class InMemoryRateLimiter implements RateLimiter {
     }
     const headers = readRateLimitHeaders(answer.headers, now, (name, value) => this.warn(name, value));
     if (refused) this.refund(sent, now);
+    let seen: Record<Kind, Observation> | undefined;
     if (headers.style !== 'none') {
       this.headerStyle = headers.style;
       this.window.open();
-      if (sent.seq > this.syncedSeq) this.sync(sent, headers, !refused, now);
+      if (sent.seq > this.syncedSeq) seen = this.sync(sent, headers, !refused, now);
     } else if (answer.status < 300 || refused) {
       if (this.headerStyle === 'unknown') this.headerStyle = 'none';
       if (!refused) {
@@ -278,7 +285,7 @@ export class InMemoryRateLimiter implements RateLimiter {
     let pause = headers.retryAfterMs;
     if (pause !== undefined) {
       for (const kind of KINDS) {
-        this.learnt[kind].learnFromRefusal(cost(kind, sent.tokens), headers[kind].remaining, pause);
+        this.learnt[kind].learnFromRefusal(cost(kind, sent.tokens), headers[kind].remaining, pause, seen?.[kind]);
         this.learnt[kind].advised(cost(kind, sent.tokens), pause, now);
       }
     } else {
@@ -314,8 +321,9 @@ export class InMemoryRateLimiter implements RateLimiter {
   }
 
   /** `remaining` is the truth as of this request, less what was sent after it. */
-  private sync(sent: Sent, headers: RateLimitHeaders, charged: boolean, now: number): void {
+  private sync(sent: Sent, headers: RateLimitHeaders, charged: boolean, now: number): Record<Kind, Observation> {
     this.syncedSeq = sent.seq;
+    const observations = {} as Record<Kind, Observation>;
     this.unsynced = this.unsynced.filter((s) => s.seq > sent.seq);
     for (const kind of KINDS) {
       const uncounted = this.unsynced.reduce((sum, s) => sum + cost(kind, s.tokens), 0);
@@ -329,12 +337,14 @@ export class InMemoryRateLimiter implements RateLimiter {
         crossing: [...this.inFlight.values()].reduce((sum, s) => sum + cost(kind, s.tokens), 0),
       };
       this.learnt[kind].observe(headers[kind], seen, now);
+      observations[kind] = seen;
       const { remaining, resetMs, limit } = headers[kind];
       // Used up, with no limit to refill from: it is known to return only at its reset.
       if (remaining === 0 && limit === undefined && resetMs !== undefined) {
         this.blockedUntil = Math.max(this.blockedUntil, now + resetMs);
       }
     }
+    return observations;
   }
 
   private warn(name: string, value: string): void {

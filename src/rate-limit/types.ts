@@ -94,6 +94,11 @@ export interface RateLimitSnapshot {
  */
 export interface RateLimiter {
   acquire(options: AcquireOptions): Promise<RateLimitGrant>;
+  /**
+   * The limits configured on it, if any (not what it learnt). A batch never packs a request
+   * over `tokensPerMinute`: such a request could never be paced.
+   */
+  readonly limits?: Readonly<RateLimit>;
   /** What the limiter believes, for progress reports. Optional: a remote store may not know. */
   snapshot?(): RateLimitSnapshot;
 }

@@ -63,11 +63,15 @@ export function embeddingsBody(
   encodingFormat: 'float' | 'base64',
   model: string,
   promptTokens: number,
+  usage: 'openai' | 'total' | 'none' = 'openai',
 ): string {
   const items = vectors.map((vector, index) => {
     const embedding = encodingFormat === 'base64' ? `"${encodeFloat32Base64(vector)}"` : floatArray(vector);
     return `{"object":"embedding","index":${index},"embedding":${embedding}}`;
   });
-  const usage = `{"prompt_tokens":${promptTokens},"total_tokens":${promptTokens}}`;
-  return `{"object":"list","data":[${items.join(',')}],"model":${JSON.stringify(model)},"usage":${usage}}`;
+  const head = `{"object":"list","data":[${items.join(',')}],"model":${JSON.stringify(model)}`;
+  // Providers differ here: OpenAI's two counts, Voyage's total alone, Gemini's none.
+  if (usage === 'none') return `${head}}`;
+  if (usage === 'total') return `${head},"usage":{"total_tokens":${promptTokens}}}`;
+  return `${head},"usage":{"prompt_tokens":${promptTokens},"total_tokens":${promptTokens}}}`;
 }

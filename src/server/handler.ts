@@ -4,6 +4,8 @@ import { embeddingsBody } from './encode.js';
 import { BAD_GATEWAY_HTML, type FaultInjector, type FaultStatus } from './faults.js';
 import { formatDuration, newRequestId, OpenAIError, readBody, send } from './http.js';
 import type { RateLimiter } from './rate-limit.js';
+import { azureRoute, deploymentNotFound, type AzureAuth } from './azure.js';
+import { ProviderRefusal, readStyled, type RefusalReason, type ServerStyle } from './styles.js';
 import { parseEmbeddingRequest } from './validate.js';
 
 /** Counters of what the server answered, for benchmarks and tests that count at the wire. */
@@ -18,10 +20,25 @@ export interface ServerStats {
   rateLimited: number;
   /** Failures injected by `failRate`, by status. */
   faults: Record<FaultStatus, number>;
+  /**
+   * Requests refused in the style's words, by reason: more inputs or tokens than a request may
+   * hold, a field the provider does not know, an unknown deployment (azure), no or an expired
+   * credential (azure).
+   */
+  refused: Record<RefusalReason, number>;
+  /** Embeddings requests that carried each field other than `model` and `input`. */
+  fields: Record<string, number>;
+  /** The fields other than `model` and `input` of the last embeddings request read, as sent. */
+  lastFields: Record<string, unknown> | undefined;
 }
 
 export interface HandlerContext {
   model: string;
+  style: ServerStyle;
+  /** Inputs a request may hold: `maxInputsPerRequest`, or the style's cap. */
+  maxInputs: number;
+  /** The azure style's credentials and deployments; undefined for every other style. */
+  azure: { auth: AzureAuth; deployments: readonly string[] } | undefined;
   dimensions: number;
   latency: number;
   maxBodyBytes: number;
@@ -43,6 +60,10 @@ type Answer = {
 
 function errorAnswer(error: OpenAIError): Answer {
   return { status: error.status, body: error.toBody(), headers: error.headers };
+}
+
+function refusalAnswer(refusal: ProviderRefusal): Answer {
+  return { status: refusal.status, body: JSON.stringify(refusal.body), headers: {} };
 }
 
 /** What an injected 429 advises. @unit ms */
@@ -79,7 +100,7 @@ function faultAnswer(status: FaultStatus, limiter: RateLimiter): Answer {
   }
 }
 
-async function embeddings(req: IncomingMessage, ctx: HandlerContext): Promise<Answer> {
+async function embeddings(req: IncomingMessage, ctx: HandlerContext, deployment?: string): Promise<Answer> {
   const body = await readBody(req, ctx.maxBodyBytes);
   if (!body.ok) {
     // The connection closes after this answer; readBody has read the rest of the body unless
@@ -102,7 +123,22 @@ async function embeddings(req: IncomingMessage, ctx: HandlerContext): Promise<An
       ),
     );
   }
-  const request = parseEmbeddingRequest(parsed);
+  if (ctx.azure !== undefined) {
+    // The v1 form names the deployment in `model`; the deployments form in the URL.
+    const name = deployment ?? (parsed as { model?: unknown } | null)?.model;
+    if (typeof name !== 'string' || !ctx.azure.deployments.includes(name)) throw deploymentNotFound();
+  }
+  const styled = readStyled(ctx.style, parsed, ctx.maxInputs);
+  // The deployments form needs no `model`: the URL names it.
+  if (deployment !== undefined && typeof styled.body === 'object' && styled.body !== null) {
+    (styled.body as { model?: unknown }).model ??= deployment;
+  }
+  ctx.stats.lastFields = styled.fields;
+  for (const name of Object.keys(styled.fields)) ctx.stats.fields[name] = (ctx.stats.fields[name] ?? 0) + 1;
+  const request = parseEmbeddingRequest(styled.body);
+  if (request.totalTokens > ctx.style.maxTokens) {
+    throw ctx.style.tooManyTokens(request.totalTokens, ctx.style.maxTokens, request.model);
+  }
   const fault = ctx.faults.next();
   if (fault !== undefined) {
     ctx.stats.faults[fault]++;
@@ -123,7 +159,7 @@ async function embeddings(req: IncomingMessage, ctx: HandlerContext): Promise<An
   ctx.stats.inputs += vectors.length;
   return {
     status: 200,
-    body: embeddingsBody(vectors, request.encodingFormat, ctx.model, request.totalTokens),
+    body: embeddingsBody(vectors, request.encodingFormat, ctx.model, request.totalTokens, ctx.style.usage),
     headers: { ...admission.headers, 'openai-model': ctx.model },
   };
 }
@@ -146,9 +182,25 @@ function decodePathSegment(segment: string): string {
 
 const ROUTES: Record<string, string> = { '/v1/embeddings': 'POST', '/v1/models': 'GET' };
 
+/** Azure's routes: its two URL forms, behind its authentication. */
+async function azure(req: IncomingMessage, ctx: HandlerContext, path: string, query: string): Promise<Answer> {
+  const method = req.method ?? 'GET';
+  const matched = azureRoute(path, new URLSearchParams(query));
+  if (matched === undefined) throw new OpenAIError(404, `Invalid URL (${method} ${path})`);
+  const allowed = matched.kind === 'models' ? 'GET' : 'POST';
+  if (method !== allowed) {
+    throw new OpenAIError(405, `Invalid method for URL (${method} ${path})`, { headers: { allow: allowed } });
+  }
+  ctx.azure!.auth.check(req);
+  if (matched.kind === 'models') return models(ctx, undefined);
+  return embeddings(req, ctx, matched.deployment);
+}
+
 async function route(req: IncomingMessage, ctx: HandlerContext): Promise<Answer> {
   const method = req.method ?? 'GET';
-  const path = (req.url ?? '/').split('?')[0]!;
+  const [path = '/', query = ''] = (req.url ?? '/').split('?');
+  // Azure serves its own paths only.
+  if (ctx.azure !== undefined) return azure(req, ctx, path, query);
   const modelMatch = /^\/v1\/models\/([^/]+)$/.exec(path);
   const allowed = modelMatch ? 'GET' : ROUTES[path];
   if (allowed === undefined) throw new OpenAIError(404, `Invalid URL (${method} ${path})`);
@@ -170,11 +222,15 @@ export async function handle(req: IncomingMessage, res: ServerResponse, ctx: Han
   try {
     answer = await route(req, ctx);
   } catch (error) {
-    answer = errorAnswer(
-      error instanceof OpenAIError
-        ? error
-        : new OpenAIError(500, 'The server had an error while processing your request. Sorry about that!'),
-    );
+    if (error instanceof ProviderRefusal) ctx.stats.refused[error.reason]++;
+    answer =
+      error instanceof ProviderRefusal
+        ? refusalAnswer(error)
+        : errorAnswer(
+            error instanceof OpenAIError
+              ? error
+              : new OpenAIError(500, 'The server had an error while processing your request. Sorry about that!'),
+          );
   }
   if (ctx.latency > 0 && !(await ctx.delay(ctx.latency))) return;
   send(res, answer.status, answer.body, { ...answer.headers, 'x-request-id': requestId }, answer.contentType);

@@ -4,15 +4,51 @@ import { FaultInjector } from './faults.js';
 import { handle, type HandlerContext, type ServerStats } from './handler.js';
 import { RateLimiter } from './rate-limit.js';
 import { parsePort, parseServerOptions, SERVER_DEFAULTS, type RateLimitHeaderStyle } from './options.js';
+import { AZURE_BASE_PATH, AzureAuth } from './azure.js';
+import { styleOf, type ServerStyleName } from './styles.js';
 
 export { localHashEmbedding, localHashEmbeddingOfTokens } from './embedding.js';
 export { MAX_DIMENSIONS, MAX_INPUTS, MAX_TOKENS_PER_INPUT, MAX_TOKENS_PER_REQUEST } from './validate.js';
 export type { ServerStats } from './handler.js';
 export { HEADER_STYLES, SERVER_DEFAULTS } from './options.js';
 export type { RateLimitHeaderStyle } from './options.js';
+export { SERVER_STYLES } from './styles.js';
+export type { RefusalReason, ServerStyleName } from './styles.js';
 
 /** Options of {@link createServer}; the same as the `embedrail serve` flags. */
 export interface ServerOptions {
+  /**
+   * The provider the server plays: its per-request caps, the request fields it reads (and
+   * whether it refuses or drops others), its usage shape, its rate-limit headers and its
+   * refusals, status and body. See `SERVER_STYLES` and the README's table.
+   * - `'openai'`: OpenAI's API, as before styles existed;
+   * - `'azure'`: Azure OpenAI's URLs (`/openai/v1/embeddings` and
+   *   `/openai/deployments/{deployment}/embeddings?api-version=...`), `api-key` or bearer auth,
+   *   `DeploymentNotFound`, remaining-only rate-limit headers;
+   * - `'tei'`, `'ollama'`, `'vllm'`, `'lmstudio'`, `'voyage'`, `'mistral'`, `'jina'`,
+   *   `'gemini-openai'`, `'cohere-compat'`: those servers' OpenAI-compatible endpoints.
+   * @default 'openai'
+   */
+  style?: ServerStyleName;
+  /**
+   * Inputs one request may hold; a larger request is refused the way the style refuses (TEI:
+   * 422 "batch size 60 > maximum allowed batch size 32"; azure: 400 "Too many inputs. The max
+   * number of inputs is 16. ..."). 1 to 2048.
+   * @default the style's documented cap: tei 32, gemini-openai 100, cohere-compat 96, mistral 512, voyage 1000, else 2048
+   */
+  maxInputsPerRequest?: number;
+  /**
+   * azure style: the deployment names it serves; any other, in the URL or (v1 form) in the
+   * body's `model`, gets Azure's 404 `DeploymentNotFound`.
+   * @default [model]
+   */
+  deployments?: string[];
+  /**
+   * azure style: requests a bearer token is accepted for after its first use; after them it is
+   * answered 401 as an expired Entra ID token is. Unset: tokens never expire.
+   * @default undefined (never)
+   */
+  tokenLifetimeRequests?: number;
   /**
    * Vector length when a request has no `dimensions`. 1 to {@link MAX_DIMENSIONS}.
    * @default 384
@@ -47,7 +83,8 @@ export interface ServerOptions {
    */
   burstSeconds?: number;
   /**
-   * Which rate-limit headers answers carry, as real providers send them:
+   * Which rate-limit headers answers carry, as real providers send them (by default the
+   * style's: `'openai'` for openai, `'azure'` for azure, `'none'` for the others):
    * - `'openai'`: the six `x-ratelimit-{limit,remaining,reset}-{requests,tokens}` on every
    *   answer, `retry-after` and `retry-after-ms` on a 429;
    * - `'azure'`: only `x-ratelimit-remaining-{requests,tokens}`, and `retry-after-ms` on a 429;
@@ -55,7 +92,7 @@ export interface ServerOptions {
    *   `retry-after` in whole seconds on a 429.
    *
    * Injected 429s (`failRate`) advise in the same style.
-   * @default 'openai'
+   * @default the style's
    */
   headerStyle?: RateLimitHeaderStyle;
   /**
@@ -94,20 +131,21 @@ export interface ServerOptions {
 export interface LocalServer {
   /**
    * Starts listening; port 0 picks a free port. Loopback unless told otherwise.
-   * @returns `url`, the base URL for a client: `http://127.0.0.1:<port>/v1`.
+   * @returns `url`, the base URL for a client: `http://127.0.0.1:<port>/v1`
+   * (`/openai/v1` for the azure style).
    */
   listen(port?: number, host?: string): Promise<{ url: string }>;
   /** Stops listening, ends open connections and pending latency waits. */
   close(): Promise<void>;
-  /** The base URL (ending in `/v1`); throws before `listen()` has resolved. */
+  /** The base URL (ending in `/v1`, `/openai/v1` for azure); throws before `listen()` has resolved. */
   readonly url: string;
   /** What the server has answered so far. */
   readonly stats: ServerStats;
 }
 
-function formatUrl(address: AddressInfo): string {
+function formatUrl(address: AddressInfo, basePath: string): string {
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  return `http://${host}:${address.port}/v1`;
+  return `http://${host}:${address.port}${basePath}`;
 }
 
 /**
@@ -123,6 +161,8 @@ export function createServer(options: ServerOptions = {}): LocalServer {
   parseServerOptions(options);
   const model = options.model ?? SERVER_DEFAULTS.model;
   const clock = options.clock ?? (() => performance.now());
+  const styleName = options.style ?? SERVER_DEFAULTS.style;
+  const style = styleOf(styleName);
   const timers = new Set<{ timer: NodeJS.Timeout; resolve: (done: boolean) => void }>();
   const stats: ServerStats = {
     requests: 0,
@@ -130,14 +170,28 @@ export function createServer(options: ServerOptions = {}): LocalServer {
     inputs: 0,
     rateLimited: 0,
     faults: { 500: 0, 502: 0, 503: 0, 429: 0 },
+    refused: { inputs: 0, tokens: 0, field: 0, deployment: 0, auth: 0 },
+    fields: {},
+    lastFields: undefined,
   };
   const ctx: HandlerContext = {
     model,
+    style,
+    maxInputs: options.maxInputsPerRequest ?? style.maxInputs,
+    azure:
+      styleName === 'azure'
+        ? { auth: new AzureAuth(options.tokenLifetimeRequests), deployments: options.deployments ?? [model] }
+        : undefined,
     dimensions: options.dimensions ?? SERVER_DEFAULTS.dimensions,
     latency: options.latency ?? SERVER_DEFAULTS.latency,
     maxBodyBytes: options.maxBodyBytes ?? SERVER_DEFAULTS.maxBodyBytes,
     limiter: new RateLimiter(
-      { rpm: options.rpm, tpm: options.tpm, burstSeconds: options.burstSeconds, headerStyle: options.headerStyle },
+      {
+        rpm: options.rpm,
+        tpm: options.tpm,
+        burstSeconds: options.burstSeconds,
+        headerStyle: options.headerStyle ?? style.headerStyle,
+      },
       clock,
       model,
     ),
@@ -172,7 +226,7 @@ export function createServer(options: ServerOptions = {}): LocalServer {
         server.once('error', reject);
         server.listen(port, host, () => {
           server.off('error', reject);
-          url = formatUrl(server.address() as AddressInfo);
+          url = formatUrl(server.address() as AddressInfo, styleName === 'azure' ? AZURE_BASE_PATH : '/v1');
           resolve({ url });
         });
       });

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { InvalidArgumentError } from '../index.js';
-import { MAX_DIMENSIONS } from './validate.js';
+import { SERVER_STYLES } from './styles.js';
+import { MAX_DIMENSIONS, MAX_INPUTS } from './validate.js';
 
 /*
  * The server's options are checked by a zod schema and fail with the library's
@@ -36,6 +37,7 @@ export const SERVER_DEFAULTS = Object.freeze({
   /** A rate-limit bucket holds a full minute of its limit. @unit s */
   burstSeconds: 60,
   headerStyle: 'openai' satisfies RateLimitHeaderStyle,
+  style: 'openai' satisfies (typeof SERVER_STYLES)[number],
 } as const);
 
 /** The longest burst window: a bucket holds at most the whole per-minute limit. @unit s */
@@ -90,6 +92,15 @@ const ServerOptionsSchema = z
         .min(1, { error: 'must be a non-empty string' })
         .optional(),
       clock: z.custom<() => number>((value) => typeof value === 'function', 'must be a function').optional(),
+      style: z
+        .enum(SERVER_STYLES, { error: `must be one of ${SERVER_STYLES.map((style) => `'${style}'`).join(', ')}` })
+        .optional(),
+      maxInputsPerRequest: integerIn(1, MAX_INPUTS).optional(),
+      deployments: z
+        .array(z.string().min(1), { error: 'must be an array of non-empty strings' })
+        .min(1, { error: 'must name at least one deployment' })
+        .optional(),
+      tokenLifetimeRequests: integerIn(1).optional(),
     },
     { error: 'must be an object' },
   )
