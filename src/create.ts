@@ -23,8 +23,24 @@ export async function createEmbeddings(
   const body = buildRequestBody(requester.options.preset, checked, resolved.extraBody);
   const limiter = hooks.rateLimiter ?? requester.rateLimiter;
   const tokens = hooks.tokens ?? (paysTokens(limiter) ? countTokens(checked) : 0);
-  const response = await requester.post(PATH, body, resolved, { ...hooks, tokens });
-  return readResponse(PATH, response, checked, resolved);
+  const trace = await requester.observer.start({
+    baseURL: requester.options.baseURL,
+    path: PATH,
+    model: checked.model,
+    input: checked.input,
+    encodingFormat: body.encoding_format as string | undefined,
+    preset: requester.options.preset.name,
+    dimensions: checked.dimensions,
+  });
+  try {
+    const response = await requester.post(PATH, body, resolved, { ...hooks, tokens, trace });
+    const result = readResponse(PATH, response, checked, resolved);
+    trace.succeeded(result);
+    return result;
+  } catch (error) {
+    trace.failed(error);
+    throw error;
+  }
 }
 
 /**

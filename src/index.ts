@@ -15,6 +15,18 @@ export type {
   StreamParams,
 } from './batch/types.js';
 export { EmbeddingsClient } from './client.js';
+export type {
+  AttemptEvent,
+  ClientEventListener,
+  ClientEventName,
+  ClientEvents,
+  RateLimitWaitEvent,
+  RequestEndEvent,
+  RequestEvent,
+  ResponseEvent,
+  RetryEvent,
+} from './observe/events.js';
+export type { Logger, LogLevel } from './observe/logger.js';
 export { createAzureClient } from './azure.js';
 export type { AzureClientOptions } from './azure.js';
 export type { ApiKeyFunction, ApiKeyRequest } from './api-key.js';

@@ -18,6 +18,7 @@ import type { BatchConfig } from './config.js';
 import { ProbeGate } from './probe-gate.js';
 import { halves, packBatches, toBatch, type Batch, type RequestLimits, type Unit } from './planner.js';
 import { ProgressTracker } from './progress.js';
+import type { BatchProgress } from './types.js';
 
 /** Where a job hands each input's outcome. */
 export interface JobSink {
@@ -91,7 +92,13 @@ export class Job {
     // sends a full window at once, as before.
     if (!this.#caps.answered && shared.snapshot?.().concurrency !== undefined) this.#gate.close();
     const snapshot = this.rateLimiter.snapshot?.bind(this.rateLimiter);
-    this.progress = new ProgressTracker(totalInputs, config.onProgress, () => snapshot?.());
+    const { observer } = requesterOf(client);
+    // The client's batchProgress listeners hear what onProgress hears; only onProgress may stop the job.
+    const onProgress = (progress: BatchProgress) => {
+      config.onProgress?.(progress);
+      observer.batchProgress(progress);
+    };
+    this.progress = new ProgressTracker(totalInputs, onProgress, () => snapshot?.());
     // The job owns this signal and bounds its requests by the window: that many listeners is no leak.
     setMaxListeners(
       Math.max(defaultMaxListeners, ABORT_LISTENERS_PER_REQUEST * config.maxConcurrency),
