@@ -1,6 +1,6 @@
 export { createMemoryCache } from './batch/cache.js';
 export type { EmbeddingCache, MemoryCacheOptions } from './batch/cache.js';
-export { BATCH_DEFAULTS } from './batch/config.js';
+export { BATCH_DEFAULTS } from './batch/defaults.js';
 export { BatchEmbeddingError } from './batch/errors.js';
 export type {
   BatchFailure,
