@@ -31,6 +31,7 @@ export type {
   RateLimitSnapshot,
   RateLimitWait,
   RateLimitWaitReason,
+  TokensCorrection,
 } from './rate-limit/index.js';
 export { Embeddings } from './embeddings.js';
 export type { CreateEmbeddingResponse, Embedding, EmbeddingUsage, ResultVector, VectorFor } from './types.js';

@@ -31,8 +31,7 @@ export async function createMany(
   const units: Unit[] = [];
   // A plain loop, not forEach: forEach skips the holes of a sparse array, which would lose them.
   for (let index = 0; index < texts.length; index++) {
-    const { text, tokens } = prepareText(texts[index], `input[${index}]`, rules);
-    const unit = deduper.add(index, undefined, text, tokens);
+    const unit = deduper.add(index, undefined, prepareText(texts[index], `input[${index}]`, rules));
     if (unit) units.push(unit);
   }
 
@@ -54,7 +53,7 @@ export async function createMany(
 
   try {
     const misses = await job.lookup(units);
-    const batches = packBatches(misses, config);
+    const batches = packBatches(misses, config, config.tokenizer);
     const requests = new RequestWindow(job, config.maxConcurrency);
     // Queued requests are dropped at once after an abort, and failed unsent after a fatal error (send() checks first).
     await Promise.all(batches.map((batch) => requests.run(() => job.send(batch))));
