@@ -2,6 +2,7 @@ import type { EmbeddingsClient } from './client.js';
 import type { RequestOptions, VectorType } from './options.js';
 import type { RateLimiter } from './rate-limit/index.js';
 import { requesterOf, type AttemptHooks } from './requester.js';
+import { buildRequestBody } from './request-body.js';
 import { readResponse, type AnyVector } from './response.js';
 import { parseCreateParams, type EmbeddingCreateParams } from './schemas.js';
 import { estimateTokens, learnTokensPerByte } from './token-charge.js';
@@ -19,8 +20,7 @@ export async function createEmbeddings(
   const checked = parseCreateParams(params);
   const requester = requesterOf(client);
   const resolved = requester.resolve(options);
-  // No format from the caller: base64 is a quarter of float JSON's size and decodes far faster.
-  const body = { ...checked, encoding_format: checked.encoding_format ?? 'base64' };
+  const body = buildRequestBody(requester.options.preset, checked, resolved.extraBody);
   const limiter = hooks.rateLimiter ?? requester.rateLimiter;
   // The batch engine charges what it counted itself; a single call learns and estimates here.
   const size = hooks.tokens === undefined ? measure(checked) : undefined;

@@ -48,7 +48,7 @@ export function readResponse(
     object: 'list',
     data: sorted.map(decode),
     model,
-    usage: usage ?? { prompt_tokens: 0, total_tokens: 0 },
+    usage,
   };
 }
 
