@@ -5,7 +5,7 @@ import { requesterOf, type AttemptHooks } from './requester.js';
 import { buildRequestBody } from './request-body.js';
 import { readResponse, type AnyVector } from './response.js';
 import { parseCreateParams, type EmbeddingCreateParams } from './schemas.js';
-import { tokenizerForModel } from './tokenizer.js';
+import { estimateTokens, learnTokensPerByte } from './token-charge.js';
 import type { CreateEmbeddingResponse } from './types.js';
 
 const PATH = '/embeddings';
@@ -22,7 +22,11 @@ export async function createEmbeddings(
   const resolved = requester.resolve(options);
   const body = buildRequestBody(requester.options.preset, checked, resolved.extraBody);
   const limiter = hooks.rateLimiter ?? requester.rateLimiter;
-  const tokens = hooks.tokens ?? (paysTokens(limiter) ? countTokens(checked) : 0);
+  // The batch engine charges what it counted itself; a single call learns and estimates here.
+  const size = hooks.tokens === undefined ? measure(checked) : undefined;
+  let tokens = hooks.tokens ?? 0;
+  if (size !== undefined && paysTokens(limiter))
+    tokens = size.tokens + estimateTokens(client, checked.model, size.bytes);
   const trace = await requester.observer.start({
     baseURL: requester.options.baseURL,
     path: PATH,
@@ -32,15 +36,22 @@ export async function createEmbeddings(
     preset: requester.options.preset.name,
     dimensions: checked.dimensions,
   });
+  let result: CreateEmbeddingResponse<AnyVector>;
   try {
     const response = await requester.post(PATH, body, resolved, { ...hooks, tokens, trace });
-    const result = readResponse(PATH, response, checked, resolved);
+    result = readResponse(PATH, response, checked, resolved);
     trace.succeeded(result);
-    return result;
   } catch (error) {
     trace.failed(error);
     throw error;
   }
+  if (size !== undefined) {
+    const used = result.usage.prompt_tokens;
+    learnTokensPerByte(client, checked.model, size.bytes, used - size.tokens);
+    // Texts were charged an estimate: the server's count replaces it.
+    if (size.bytes > 0 && tokens > 0 && used > 0) limiter.reconcile?.({ charged: tokens, used });
+  }
+  return result;
 }
 
 /**
@@ -53,15 +64,19 @@ function paysTokens(limiter: RateLimiter): boolean {
   return belief === undefined || belief.perMinute !== undefined || belief.burst !== undefined;
 }
 
-/** Tokens of `params.input` as the batch engine counts them: token ids as they are, texts with the model's tokenizer. */
-function countTokens({ input, model }: EmbeddingCreateParams): number {
-  const tokenizer = tokenizerForModel(model);
-  if (typeof input === 'string') return tokenizer.count(input);
-  let total = 0;
+/**
+ * The size of `params.input` without a tokenizer (loading one and counting every text would
+ * cost more than most requests): token ids as they are, texts by their UTF-8 bytes, which the
+ * tokens charged are estimated from.
+ */
+function measure({ input }: EmbeddingCreateParams): { tokens: number; bytes: number } {
+  if (typeof input === 'string') return { tokens: 0, bytes: Buffer.byteLength(input, 'utf8') };
+  let tokens = 0;
+  let bytes = 0;
   for (const item of input) {
-    if (typeof item === 'number') total += 1;
-    else if (typeof item === 'string') total += tokenizer.count(item);
-    else total += item.length;
+    if (typeof item === 'number') tokens += 1;
+    else if (typeof item === 'string') bytes += Buffer.byteLength(item, 'utf8');
+    else tokens += item.length;
   }
-  return total;
+  return { tokens, bytes };
 }

@@ -1,6 +1,6 @@
 export { createMemoryCache } from './batch/cache.js';
 export type { EmbeddingCache, MemoryCacheOptions } from './batch/cache.js';
-export { BATCH_DEFAULTS } from './batch/config.js';
+export { BATCH_DEFAULTS } from './batch/defaults.js';
 export { BatchEmbeddingError } from './batch/errors.js';
 export type {
   BatchFailure,
@@ -43,6 +43,7 @@ export type {
   RateLimitSnapshot,
   RateLimitWait,
   RateLimitWaitReason,
+  TokensCorrection,
 } from './rate-limit/index.js';
 export { Embeddings } from './embeddings.js';
 export type { CreateEmbeddingResponse, Embedding, EmbeddingUsage, ResultVector, VectorFor } from './types.js';

@@ -11,6 +11,7 @@ import type {
   RateLimitGrant,
   RateLimitSnapshot,
   RateLimitWait,
+  TokensCorrection,
 } from './types.js';
 import { AdaptiveRate, ConcurrencyWindow } from './window.js';
 
@@ -167,6 +168,20 @@ export class InMemoryRateLimiter implements RateLimiter {
       waitReason: head?.reason,
       rateLimited: this.rateLimited,
     };
+  }
+
+  /**
+   * A charge was an estimate: the configured tokens budget takes the difference (or gets it
+   * back). The learnt one needs nothing: its level follows the answers' `remaining-tokens`,
+   * which count what the server used; only the running total it measures refill against
+   * is corrected.
+   */
+  reconcile({ charged, used }: TokensCorrection): void {
+    const difference = used - charged;
+    if (!Number.isFinite(difference) || difference === 0) return;
+    this.configured.tokens?.take(difference, this.clock.now());
+    this.sentSoFar.tokens += difference;
+    this.schedule();
   }
 
   /** The tighter of the configured and the learnt budget: the configured one when it paces slower. */
