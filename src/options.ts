@@ -60,7 +60,7 @@ export interface SharedOptions<V extends VectorType = VectorType> {
 export interface ClientOptions<V extends VectorType = VectorType> extends SharedOptions<V> {
   /**
    * Bearer token. Read from `EMBEDRAIL_API_KEY`, then `OPENAI_API_KEY` (a hosted provider's preset
-   * reads its own variable instead, e.g. `VOYAGE_API_KEY`). Required for api.openai.com and a
+   * reads only its own variable, e.g. `VOYAGE_API_KEY`, so a key set for OpenAI is not sent there). Required for api.openai.com and a
    * preset's hosted API; without one, no `Authorization` header is sent (local servers). A
    * function is called before each attempt (cache inside it) and again with `forceRefresh: true`
    * after a 401, once, for a token that expires mid-job.
@@ -248,7 +248,7 @@ export function resolveClientOptions(
   const apiKey = options.apiKey ?? fromEnv(keyVars);
   if (!apiKey && (url.hostname === 'api.openai.com' || isPresetHost(preset, url))) {
     throw new InvalidArgumentError(
-      `No API key for ${baseURL}: pass \`apiKey\` or set ${keyVars.join(' or ')} (both were empty)`,
+      `No API key for ${baseURL}: pass \`apiKey\` or set ${keyVars.join(' or ')} (${keyVars.length === 1 ? 'it was' : 'both were'} empty)`,
     );
   }
   return {

@@ -152,6 +152,16 @@ describe('createAzureClient: URL forms and headers at the wire', () => {
     expect(() => createAzureClient({ endpoint: `${resource}/openai/v1`, apiKey: KEY })).toThrow(
       /`endpoint` is the resource's URL.*drop \/openai/,
     );
+    // A URL pasted with its query may carry a key or a SAS signature: the refusal shows origin and path only.
+    const pasted = `${resource}/openai/deployments/d/embeddings?api-version=2024-10-21&api-key=${KEY}&sig=s1gn4ture`;
+    expect(() => createAzureClient({ endpoint: pasted, apiKey: KEY })).toThrow(
+      new InvalidArgumentError(
+        "`endpoint` is the resource's URL, e.g. 'https://my-resource.openai.azure.com': drop /openai/... and any query, which createAzureClient adds (got \"https://r.openai.azure.com/openai/deployments/d/embeddings\" and a query, not shown: it may hold a key)",
+      ),
+    );
+    expect(() => createAzureClient({ endpoint: `${resource}?sig=s1gn4ture`, apiKey: KEY })).toThrow(
+      /\(got "https:\/\/r\.openai\.azure\.com\/" and a query, not shown: it may hold a key\)$/,
+    );
     expect(() => createAzureClient({ endpoint: resource, apiKey: KEY, tokenProvider: () => 't' })).toThrow(
       /`apiKey` and `tokenProvider` exclude each other/,
     );

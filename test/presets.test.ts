@@ -255,12 +255,12 @@ describe('preset options', () => {
     ['ollama', 'http://127.0.0.1:11434/v1'],
     ['lmstudio', 'http://127.0.0.1:1234/v1'],
   ] as const)("%s's baseURL is %s, over OPENAI_BASE_URL; baseURL and EMBEDRAIL_BASE_URL win", (preset, url) => {
-    const env = { OPENAI_BASE_URL: 'http://elsewhere/v1', EMBEDRAIL_API_KEY: 'k' };
-    expect(resolveClientOptions({ preset }, env).baseURL).toBe(url);
+    const env = { OPENAI_BASE_URL: 'http://elsewhere/v1' };
+    expect(resolveClientOptions({ preset, apiKey: 'k' }, env).baseURL).toBe(url);
     expect(resolveClientOptions({ preset, baseURL: 'http://mine/v1' }, env).baseURL).toBe('http://mine/v1');
-    expect(resolveClientOptions({ preset }, { ...env, EMBEDRAIL_BASE_URL: 'http://ours/v1' }).baseURL).toBe(
-      'http://ours/v1',
-    );
+    expect(
+      resolveClientOptions({ preset, apiKey: 'k' }, { ...env, EMBEDRAIL_BASE_URL: 'http://ours/v1' }).baseURL,
+    ).toBe('http://ours/v1');
   });
 
   test.each(['tei', 'vllm', 'azure'] as const)(
@@ -275,10 +275,26 @@ describe('preset options', () => {
     },
   );
 
+  test.each(['voyage', 'mistral', 'jina', 'gemini-openai', 'cohere-compat'] as const)(
+    '%s reads only its own key variable: a key set for OpenAI, under either name, is not sent there',
+    (preset) => {
+      const env = { OPENAI_API_KEY: 'sk-openai', EMBEDRAIL_API_KEY: 'sk-openai-too' };
+      const own = PRESETS[preset].apiKeyEnv;
+      expect(own).toHaveLength(1);
+      expect(() => resolveClientOptions({ preset }, env)).toThrow(
+        new InvalidArgumentError(
+          `No API key for ${PRESETS[preset].baseURL}: pass \`apiKey\` or set ${own[0]} (it was empty)`,
+        ),
+      );
+      expect(resolveClientOptions({ preset }, { ...env, [own[0]!]: 'own' }).apiKey).toBe('own');
+      expect(resolveClientOptions({ preset, apiKey: 'given' }, env).apiKey).toBe('given');
+    },
+  );
+
   test("a hosted provider's preset reads its own key variable and never OPENAI_API_KEY", () => {
     expect(() => resolveClientOptions({ preset: 'voyage' }, { OPENAI_API_KEY: 'sk-openai' })).toThrow(
       new InvalidArgumentError(
-        'No API key for https://api.voyageai.com/v1: pass `apiKey` or set EMBEDRAIL_API_KEY or VOYAGE_API_KEY (both were empty)',
+        'No API key for https://api.voyageai.com/v1: pass `apiKey` or set VOYAGE_API_KEY (it was empty)',
       ),
     );
     expect(resolveClientOptions({ preset: 'voyage' }, { VOYAGE_API_KEY: 'pa-v' }).apiKey).toBe('pa-v');
