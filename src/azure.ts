@@ -104,7 +104,8 @@ export function createAzureClient<V extends VectorType = 'array'>(
     ...rest,
     baseURL,
     apiKey: key,
-    apiKeyHeader: tokenProvider === undefined ? 'api-key' : 'authorization',
+    // A key goes as the azure preset sends it (`api-key`); an Entra ID token as a bearer token.
+    ...(tokenProvider === undefined ? {} : { apiKeyHeader: 'authorization' as const }),
     defaultQuery: apiVersion === undefined ? rest.defaultQuery : { ...rest.defaultQuery, 'api-version': apiVersion },
   });
 }

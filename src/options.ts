@@ -69,7 +69,7 @@ export interface ClientOptions<V extends VectorType = VectorType> extends Shared
   /**
    * How the key is sent: `'authorization'` as `Authorization: Bearer <key>`, `'api-key'` as
    * `api-key: <key>` (Azure OpenAI's keys, and gateways in front of it).
-   * @default 'authorization'
+   * @default the preset's (`'api-key'` for `preset: 'azure'`), else 'authorization'
    */
   apiKeyHeader?: 'authorization' | 'api-key';
   /** Query parameters of every request, e.g. `{ 'api-version': '2024-10-21' }`. Per call: `query`. */
@@ -253,7 +253,7 @@ export function resolveClientOptions(
   }
   return {
     apiKey: apiKey || undefined,
-    apiKeyHeader: options.apiKeyHeader ?? DEFAULTS.apiKeyHeader,
+    apiKeyHeader: options.apiKeyHeader ?? preset.apiKeyHeader ?? DEFAULTS.apiKeyHeader,
     defaultQuery: options.defaultQuery ?? {},
     baseURL,
     organization: options.organization,

@@ -45,6 +45,11 @@ export interface Preset {
    * company.
    */
   readonly apiKeyEnv: readonly string[];
+  /**
+   * How the key is sent where `apiKeyHeader` is not given: Azure OpenAI's keys go as `api-key`;
+   * `undefined` is `Authorization: Bearer`.
+   */
+  readonly apiKeyHeader?: 'api-key' | undefined;
   /** Most inputs one request may hold; `createMany()`'s `maxInputsPerRequest` default. */
   readonly maxInputsPerRequest: number;
   /** Most tokens one request may hold, as the batch engine counts them; its `maxTokensPerRequest` default. */
@@ -110,6 +115,7 @@ const table: Record<PresetName, Preset> = {
     name: 'azure',
     baseURL: undefined,
     apiKeyEnv: ['AZURE_OPENAI_API_KEY'],
+    apiKeyHeader: 'api-key',
     ...OPENAI_CAPS,
     tokenizer: 'openai',
     base64: true,

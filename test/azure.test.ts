@@ -84,6 +84,19 @@ describe('createAzureClient: URL forms and headers at the wire', () => {
     await client.close();
   });
 
+  test("new EmbeddingsClient({ preset: 'azure' }) sends its key as api-key; an explicit apiKeyHeader wins", async () => {
+    const baseURL = `${fakeEndpoint()}/openai/v1`;
+    const preset = new EmbeddingsClient({ preset: 'azure', baseURL, apiKey: KEY });
+    const bearer = new EmbeddingsClient({ preset: 'azure', baseURL, apiKey: KEY, apiKeyHeader: 'authorization' });
+    await preset.embeddings.create(params);
+    await bearer.embeddings.create(params);
+    expect(api.requests.map((request) => [request.headers['api-key'], request.headers.authorization])).toEqual([
+      [KEY, undefined],
+      [undefined, `Bearer ${KEY}`],
+    ]);
+    await Promise.all([preset.close(), bearer.close()]);
+  });
+
   test('a token provider is sent as Authorization: Bearer, never as api-key, asked before each attempt', async () => {
     const entra = tokenProvider();
     const client = createAzureClient({ endpoint: fakeEndpoint(), tokenProvider: entra.provider });
