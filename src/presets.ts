@@ -67,9 +67,16 @@ export interface Preset {
   readonly base64: boolean;
   /** The request field `dimensions` is sent as. */
   readonly dimensionsField: 'dimensions' | 'output_dimension';
-  /** Whether the provider documents an output size at all (else `dimensions` is sent as is and the server decides). */
+  /**
+   * Whether the server honours an output size. Where it does not, `dimensions` is refused
+   * before any request (the answer would hold the model's own length and fail the length
+   * check), unless the field is passed through `extraBody`, which is sent as given.
+   */
   readonly dimensions: boolean;
-  /** The rate-limit headers it answers with: OpenAI's six, Azure's remaining-only pair, or none documented. */
+  /**
+   * The rate-limit headers the server sends: OpenAI's six, Azure's remaining-only pair, or none
+   * documented. Informational: the client's limiter reads whichever headers an answer carries.
+   */
   readonly headerStyle: 'openai' | 'azure' | 'none';
   /** The field `inputType` is sent as; `undefined` where the provider has none. */
   readonly inputType: InputTypeField | undefined;

@@ -34,11 +34,28 @@ export function buildRequestBody(
   // No format from the caller: base64 is a quarter of float JSON's size and decodes far faster.
   const format = encoding_format ?? (preset.base64 ? 'base64' : undefined);
   if (format !== undefined) body.encoding_format = format;
-  if (dimensions !== undefined) body[preset.dimensionsField] = dimensions;
+  if (dimensions !== undefined) {
+    checkDimensions(preset, dimensions, extraBody);
+    body[preset.dimensionsField] = dimensions;
+  }
   if (inputType !== undefined && preset.inputType !== undefined) {
     body[preset.inputType.field] = preset.inputType[inputType];
   }
   return Object.assign(body, extraBody);
+}
+
+/**
+ * `dimensions` for a preset whose server ignores it (Ollama, LM Studio, Cohere's compatibility
+ * API) is refused before any request: the server answers the model's own length, and every
+ * vector would then fail the length check. A user who knows their server takes it sends the
+ * field through `extraBody` (`{ dimensions: 256 }`), which is sent as given; `dimensions` beside
+ * it then only sets the length the answer is checked against.
+ */
+function checkDimensions(preset: Preset, dimensions: number, extraBody: Record<string, unknown>): void {
+  if (preset.dimensions || Object.hasOwn(extraBody, preset.dimensionsField)) return;
+  throw new InvalidArgumentError(
+    `Invalid embeddings params: \`dimensions\` is not sent to preset '${preset.name}', whose server answers the model's own length whatever is asked: leave it out, or pass \`extraBody: { ${preset.dimensionsField}: ${dimensions} }\` if yours takes it (got dimensions: ${dimensions})`,
+  );
 }
 
 function withPrefix(

@@ -147,6 +147,33 @@ describe('dimensions and encoding_format per preset', () => {
     expect(res.data.map((item) => item.embedding.length)).toEqual([16, 16]);
   });
 
+  test.each(['ollama', 'lmstudio', 'cohere-compat'] as const)(
+    '%s ignores dimensions: it is refused before any request, by create() and createMany()',
+    async (preset) => {
+      const client = clientFor(preset);
+      const refusal = new InvalidArgumentError(
+        `Invalid embeddings params: \`dimensions\` is not sent to preset '${preset}', whose server answers the model's own length whatever is asked: leave it out, or pass \`extraBody: { dimensions: 16 }\` if yours takes it (got dimensions: 16)`,
+      );
+      await expect(client.embeddings.create({ model: 'm', input: ['a'], dimensions: 16 })).rejects.toThrow(refusal);
+      // A job stops at it: every input fails with the refusal, none is sent.
+      const res = await client.embeddings.createMany(
+        { model: 'm', input: numberedTexts(50), dimensions: 16 },
+        { onFailure: 'collect' },
+      );
+      expect(res.failures).toHaveLength(50);
+      expect(new Set(res.failures.map((failure) => failure.error.message))).toEqual(new Set([refusal.message]));
+      expect(api.requests).toHaveLength(0);
+    },
+  );
+
+  test('dimensions passed through extraBody reach a preset that ignores it, and the answer is checked against it', async () => {
+    api.use(sized);
+    const client = clientFor('ollama', { extraBody: { dimensions: 16 } });
+    const res = await client.embeddings.create({ model: 'm', input: ['a', 'b'], dimensions: 16 });
+    expect(extras(api.requests[0]!)).toEqual({ dimensions: 16 });
+    expect(res.data.map((item) => item.embedding.length)).toEqual([16, 16]);
+  });
+
   test.each(Object.values(PRESETS).map((preset) => [preset.name, preset.base64] as const))(
     '%s: base64 asked for only where the server answers it (%s), floats otherwise',
     async (name, base64) => {
