@@ -4,7 +4,6 @@ import { InvalidArgumentError } from './errors.js';
 import { checkHeaders, type HeadersInput } from './headers.js';
 import { PRESETS, type Preset, type PresetName } from './presets.js';
 import { InMemoryRateLimiter, type RateLimit, type RateLimiter } from './rate-limit/index.js';
-import { checkExtraBody } from './request-body.js';
 import { parseClientOptions, parseRequestOptions } from './schemas.js';
 
 /** How vectors are returned: `number[]` (`'array'`) or `Float32Array` (`'float32'`, less memory). */
@@ -217,7 +216,6 @@ export function resolveClientOptions(
   env: NodeJS.ProcessEnv = process.env,
 ): ResolvedClientOptions {
   parseClientOptions(options);
-  checkExtraBody(options.extraBody, 'EmbeddingsClient options');
   const fromEnv = (names: readonly string[]) => names.map((name) => env[name]).find((value) => value);
   const preset = PRESETS[options.preset ?? 'openai'];
   // Our own variable, then the preset's root, then OpenAI's variable, which was set for another server.
@@ -290,7 +288,6 @@ export function resolveRequestOptions(
   options: RequestOptions = {},
 ): ResolvedRequestOptions {
   parseRequestOptions(options);
-  checkExtraBody(options.extraBody, 'request options');
   if (options.headers) checkHeaders(options.headers, 'headers');
   return {
     timeout: options.timeout ?? client.timeout,

@@ -3,20 +3,6 @@ import { InvalidArgumentError } from './errors.js';
 import { promptPrefix, type Preset } from './presets.js';
 import type { EmbeddingCreateParams } from './schemas.js';
 
-/** Body fields the client sets from `params`: `extraBody` may not hold them. */
-export const RESERVED_BODY_FIELDS = ['model', 'input', 'encoding_format'] as const;
-
-/** Throws when `extraBody` holds a field `params` sets, naming it and where it belongs. */
-export function checkExtraBody(extraBody: Record<string, unknown> | undefined, where: string): void {
-  if (extraBody === undefined) return;
-  const taken = RESERVED_BODY_FIELDS.find((field) => Object.hasOwn(extraBody, field));
-  if (taken !== undefined) {
-    throw new InvalidArgumentError(
-      `Invalid ${where}: \`extraBody.${taken}\` is set from the params; pass \`${taken}\` there (got extraBody with ${taken})`,
-    );
-  }
-}
-
 /**
  * `params` as `preset`'s server reads them: `dimensions` under the provider's name for it,
  * `inputType` as its field (or as a prompt prefix before each text, for models that want one;
