@@ -39,6 +39,14 @@ const CACHE_LOOKUP_CHUNK = 2048;
  */
 const ABORT_LISTENERS_PER_REQUEST = 5;
 
+/** What follows a request once the probe gate has its answer. */
+interface AfterAnswer {
+  /** More requests (parts, halves) or the answer's delivery, run after the gate opens. */
+  next?: () => Promise<void>;
+  /** A guessed cap closed the gate again: the first part probes it, so this request does not open it. */
+  probeAgain?: boolean;
+}
+
 export class Job {
   readonly progress: ProgressTracker;
   /** The client's rate limiter, behind the job's own when the call set a `rateLimit`. */
@@ -208,19 +216,32 @@ export class Job {
   async send(batch: Batch, lone: LoneFailures = { count: 0, message: '' }): Promise<void> {
     if (batch.units.length === 0) return;
     const opens = await this.#gate.enter();
-    if (this.#fatal !== undefined) {
-      this.#answered(opens);
-      return this.#fail(batch.units, this.#fatal);
+    let after: AfterAnswer = {};
+    try {
+      after = await this.#request(batch, lone);
+    } finally {
+      // Opened on every exit, throws included: a request that held it closed would hang the job.
+      // Only a guessed cap keeps it closed, for the first of the parts to probe again.
+      if (!after.probeAgain) this.#answered(opens);
     }
-    if (this.stopped) return this.#answered(opens);
+    await after.next?.();
+  }
+
+  /**
+   * Sends `batch` once and decides what follows; what follows runs once the probe gate has its
+   * answer (requests held back go meanwhile), so parts and halves are not held behind themselves.
+   */
+  async #request(batch: Batch, lone: LoneFailures): Promise<AfterAnswer> {
+    if (this.#fatal !== undefined) {
+      this.#fail(batch.units, this.#fatal);
+      return {};
+    }
+    if (this.stopped) return {};
     // A cap learnt since this request was packed (by this job or another of the client's).
     const limits = this.#limits();
     const over = batch.units.length > limits.maxInputsPerRequest || batch.tokens > limits.maxTokensPerRequest;
     // One input over a token cap goes alone: the server's answer decides its fate.
-    if (over && batch.units.length > 1) {
-      this.#answered(opens);
-      return this.#sendParts(batch, limits, lone);
-    }
+    if (over && batch.units.length > 1) return { next: () => this.#sendParts(batch, limits, lone) };
     let response: Awaited<ReturnType<typeof createEmbeddings>>;
     try {
       response = await createEmbeddings(
@@ -230,33 +251,41 @@ export class Job {
         this.#hooks(batch.tokens),
       );
     } catch (caught) {
-      if (this.controller.signal.aborted) return this.#answered(opens);
+      if (this.controller.signal.aborted) return {};
       const error = caught instanceof EmbeddingsError ? caught : new EmbeddingsError(String(caught), { cause: caught });
       // A refusal that states a cap: every later request of the client fits it, this one is sent again in parts that do.
       const learnt = learnCap(error, this.#caps, batch.units.length, batch.tokens);
       if (learnt !== undefined) {
         // A guessed cap is probed again by the first part before the others go.
         if (learnt === 'guessed') this.#gate.close();
-        else this.#answered(opens);
-        return this.#sendParts(batch, this.#limits(), lone);
+        return { next: () => this.#sendParts(batch, this.#limits(), lone), probeAgain: learnt === 'guessed' };
       }
-      this.#answered(opens);
       const verdict = this.#record.judge(error, batch.units.length, lone);
       if (verdict === 'split') {
         const [left, right] = halves(batch);
         // One half after the other: the split stays inside this request's concurrency slot.
-        await this.send(left, lone);
-        await this.send(right, lone);
-        return;
+        return {
+          next: async () => {
+            await this.send(left, lone);
+            await this.send(right, lone);
+          },
+        };
       }
-      if (verdict === 'halt') return this.halt(error);
+      if (verdict === 'halt') {
+        this.halt(error);
+        return {};
+      }
       if (verdict === 'fatal') this.#fatal = error;
-      return this.#fail(batch.units, error);
+      this.#fail(batch.units, error);
+      return {};
     }
-
     this.#record.succeeded();
     this.#caps.answered = true;
-    this.#answered(opens);
+    return { next: () => this.#accept(batch, response) };
+  }
+
+  /** Counts an answer, caches its vectors and hands them on. */
+  async #accept(batch: Batch, response: Awaited<ReturnType<typeof createEmbeddings>>): Promise<void> {
     this.model ??= response.model;
     this.usage.prompt_tokens += response.usage.prompt_tokens;
     this.usage.total_tokens += response.usage.total_tokens;
