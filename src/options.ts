@@ -224,7 +224,7 @@ export function resolveClientOptions(
     /\/+$/,
     '',
   );
-  if (options.baseURL === undefined && preset.baseURL === undefined && fromEnv(BASE_URL_VARS) === undefined) {
+  if (options.baseURL === undefined && preset.baseURL === undefined && (ownBaseURL ?? openaiBaseURL) === undefined) {
     throw new InvalidArgumentError(
       `\`preset: '${preset.name}'\` has no API root of its own: pass \`baseURL\`, your server's (got none, and ${BASE_URL_VARS.join(' and ')} are empty)`,
     );
