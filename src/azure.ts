@@ -25,7 +25,7 @@ export interface AzureClientOptions<V extends VectorType = VectorType> extends O
    * deployments form) is not read for it.
    */
   apiVersion?: string | undefined;
-  /** A resource key, sent as `api-key`. Read from `AZURE_OPENAI_API_KEY`. A function is called before each attempt. */
+  /** A resource key, sent as `api-key`. Read from `AZURE_OPENAI_API_KEY` only (not `EMBEDRAIL_API_KEY`). A function is called before each attempt. */
   apiKey?: string | ApiKeyFunction | undefined;
   /**
    * Microsoft Entra ID: a function giving an access token, sent as `Authorization: Bearer`, called
@@ -104,7 +104,8 @@ export function createAzureClient<V extends VectorType = 'array'>(
     ...rest,
     baseURL,
     apiKey: key,
-    apiKeyHeader: tokenProvider === undefined ? 'api-key' : 'authorization',
+    // A key goes as the azure preset sends it (`api-key`); an Entra ID token as a bearer token.
+    ...(tokenProvider === undefined ? {} : { apiKeyHeader: 'authorization' as const }),
     defaultQuery: apiVersion === undefined ? rest.defaultQuery : { ...rest.defaultQuery, 'api-version': apiVersion },
   });
 }
@@ -121,7 +122,7 @@ function resourceURL(endpoint: string | undefined): string {
   // `/openai/...` is added here: pasted in as well, every request would go to /openai/v1/openai/v1.
   if (/\/openai(\/|$)/i.test(url.pathname) || url.search) {
     throw new InvalidArgumentError(
-      `\`endpoint\` is the resource's URL, e.g. 'https://my-resource.openai.azure.com': drop /openai/... and any query, which createAzureClient adds (got ${JSON.stringify(endpoint)})`,
+      `\`endpoint\` is the resource's URL, e.g. 'https://my-resource.openai.azure.com': drop /openai/... and any query, which createAzureClient adds (got ${JSON.stringify(url.origin + url.pathname)}${url.search ? ' and a query, not shown: it may hold a key' : ''})`,
     );
   }
   return trimmed;

@@ -295,13 +295,49 @@ export class ResponseTooLargeError extends EmbeddingsError {
 
 function serverErrorFields(body: unknown): ServerErrorFields | undefined {
   if (typeof body !== 'object' || body === null) return undefined;
-  const error = (body as { error?: unknown }).error;
+  const { error, message, detail, type } = body as {
+    error?: unknown;
+    message?: unknown;
+    detail?: unknown;
+    type?: unknown;
+  };
   if (typeof error === 'object' && error !== null) return error;
   // Text Embeddings Inference and others send `{ "error": "<message>", "error_type": ... }`.
   if (typeof error === 'string') return { message: error };
   // Some compatible servers (vLLM, TEI) put the message at the top level.
-  if (typeof (body as ServerErrorFields).message === 'string') return body;
-  return undefined;
+  if (typeof message === 'string') return body;
+  // Mistral wraps its validation's `{ detail: [...] }` in `message`, beside OpenAI's `type`.
+  if (typeof message === 'object' && message !== null) {
+    const nested = detailFields((message as { detail?: unknown }).detail);
+    if (nested) return typeof type === 'string' ? { ...nested, type } : nested;
+  }
+  // Voyage and Jina send `{ "detail": "<message>" }`; FastAPI servers pydantic's `{ "detail": [...] }`.
+  return detailFields(detail);
+}
+
+/** One of pydantic's validation errors: where (`["body", "truncate"]`) and what. */
+interface PydanticError {
+  loc?: unknown;
+  msg?: unknown;
+}
+
+/**
+ * FastAPI's `detail`: a string, or pydantic's list of errors. The first error's place becomes
+ * `param` (without pydantic's leading `body`), so a refused field stops a job like OpenAI's
+ * `param` does instead of splitting it; every error's text becomes the message.
+ */
+function detailFields(detail: unknown): ServerErrorFields | undefined {
+  if (typeof detail === 'string') return { message: detail };
+  if (!Array.isArray(detail)) return undefined;
+  const errors = detail.filter(
+    (item): item is PydanticError =>
+      typeof item === 'object' && item !== null && typeof (item as PydanticError).msg === 'string',
+  );
+  if (errors.length === 0) return undefined;
+  const place = (item: PydanticError): string =>
+    Array.isArray(item.loc) ? item.loc.filter((part, i) => !(i === 0 && part === 'body')).join('.') : '';
+  const message = errors.map((item) => (place(item) ? `${place(item)}: ${String(item.msg)}` : String(item.msg)));
+  return { message: message.join('; '), param: place(errors[0]!) || null };
 }
 
 /** What the common socket error codes mean, in words a user can act on. */

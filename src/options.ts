@@ -5,7 +5,6 @@ import { checkHeaders, type HeadersInput } from './headers.js';
 import { resolveLog, type Log, type Logger, type LogLevel } from './observe/logger.js';
 import { PRESETS, type Preset, type PresetName } from './presets.js';
 import { InMemoryRateLimiter, type RateLimit, type RateLimiter } from './rate-limit/index.js';
-import { checkExtraBody } from './request-body.js';
 import { parseClientOptions, parseRequestOptions } from './schemas.js';
 
 /** How vectors are returned: `number[]` (`'array'`) or `Float32Array` (`'float32'`, less memory). */
@@ -61,7 +60,7 @@ export interface SharedOptions<V extends VectorType = VectorType> {
 export interface ClientOptions<V extends VectorType = VectorType> extends SharedOptions<V> {
   /**
    * Bearer token. Read from `EMBEDRAIL_API_KEY`, then `OPENAI_API_KEY` (a hosted provider's preset
-   * reads its own variable instead, e.g. `VOYAGE_API_KEY`). Required for api.openai.com and a
+   * reads only its own variable, e.g. `VOYAGE_API_KEY`, so a key set for OpenAI is not sent there). Required for api.openai.com and a
    * preset's hosted API; without one, no `Authorization` header is sent (local servers). A
    * function is called before each attempt (cache inside it) and again with `forceRefresh: true`
    * after a 401, once, for a token that expires mid-job.
@@ -70,7 +69,7 @@ export interface ClientOptions<V extends VectorType = VectorType> extends Shared
   /**
    * How the key is sent: `'authorization'` as `Authorization: Bearer <key>`, `'api-key'` as
    * `api-key: <key>` (Azure OpenAI's keys, and gateways in front of it).
-   * @default 'authorization'
+   * @default the preset's (`'api-key'` for `preset: 'azure'`), else 'authorization'
    */
   apiKeyHeader?: 'authorization' | 'api-key';
   /** Query parameters of every request, e.g. `{ 'api-version': '2024-10-21' }`. Per call: `query`. */
@@ -241,7 +240,6 @@ export function resolveClientOptions(
   env: NodeJS.ProcessEnv = process.env,
 ): ResolvedClientOptions {
   parseClientOptions(options);
-  checkExtraBody(options.extraBody, 'EmbeddingsClient options');
   const fromEnv = (names: readonly string[]) => names.map((name) => env[name]).find((value) => value);
   const preset = PRESETS[options.preset ?? 'openai'];
   // Our own variable, then the preset's root, then OpenAI's variable, which was set for another server.
@@ -250,7 +248,7 @@ export function resolveClientOptions(
     /\/+$/,
     '',
   );
-  if (options.baseURL === undefined && preset.baseURL === undefined && fromEnv(BASE_URL_VARS) === undefined) {
+  if (options.baseURL === undefined && preset.baseURL === undefined && (ownBaseURL ?? openaiBaseURL) === undefined) {
     throw new InvalidArgumentError(
       `\`preset: '${preset.name}'\` has no API root of its own: pass \`baseURL\`, your server's (got none, and ${BASE_URL_VARS.join(' and ')} are empty)`,
     );
@@ -272,13 +270,13 @@ export function resolveClientOptions(
   const apiKey = options.apiKey ?? fromEnv(keyVars);
   if (!apiKey && (url.hostname === 'api.openai.com' || isPresetHost(preset, url))) {
     throw new InvalidArgumentError(
-      `No API key for ${baseURL}: pass \`apiKey\` or set ${keyVars.join(' or ')} (both were empty)`,
+      `No API key for ${baseURL}: pass \`apiKey\` or set ${keyVars.join(' or ')} (${keyVars.length === 1 ? 'it was' : 'both were'} empty)`,
     );
   }
   const log = resolveLog(options, env, DEFAULTS.logLevel);
   return {
     apiKey: apiKey || undefined,
-    apiKeyHeader: options.apiKeyHeader ?? DEFAULTS.apiKeyHeader,
+    apiKeyHeader: options.apiKeyHeader ?? preset.apiKeyHeader ?? DEFAULTS.apiKeyHeader,
     defaultQuery: options.defaultQuery ?? {},
     baseURL,
     organization: options.organization,
@@ -318,7 +316,6 @@ export function resolveRequestOptions(
   options: RequestOptions = {},
 ): ResolvedRequestOptions {
   parseRequestOptions(options);
-  checkExtraBody(options.extraBody, 'request options');
   if (options.headers) checkHeaders(options.headers, 'headers');
   return {
     timeout: options.timeout ?? client.timeout,

@@ -40,10 +40,16 @@ export interface Preset {
   readonly baseURL: string | undefined;
   /**
    * Environment variables the API key is read from, in order, when `apiKey` is not given.
-   * Hosted providers other than OpenAI never read `OPENAI_API_KEY`: it would send an OpenAI key
-   * to another company.
+   * Hosted providers other than OpenAI read their own variable only, neither `OPENAI_API_KEY`
+   * nor the generic `EMBEDRAIL_API_KEY`: a key set there for OpenAI would be sent to another
+   * company.
    */
   readonly apiKeyEnv: readonly string[];
+  /**
+   * How the key is sent where `apiKeyHeader` is not given: Azure OpenAI's keys go as `api-key`;
+   * `undefined` is `Authorization: Bearer`.
+   */
+  readonly apiKeyHeader?: 'api-key' | undefined;
   /** Most inputs one request may hold; `createMany()`'s `maxInputsPerRequest` default. */
   readonly maxInputsPerRequest: number;
   /** Most tokens one request may hold, as the batch engine counts them; its `maxTokensPerRequest` default. */
@@ -61,9 +67,16 @@ export interface Preset {
   readonly base64: boolean;
   /** The request field `dimensions` is sent as. */
   readonly dimensionsField: 'dimensions' | 'output_dimension';
-  /** Whether the provider documents an output size at all (else `dimensions` is sent as is and the server decides). */
+  /**
+   * Whether the server honours an output size. Where it does not, `dimensions` is refused
+   * before any request (the answer would hold the model's own length and fail the length
+   * check), unless the field is passed through `extraBody`, which is sent as given.
+   */
   readonly dimensions: boolean;
-  /** The rate-limit headers it answers with: OpenAI's six, Azure's remaining-only pair, or none documented. */
+  /**
+   * The rate-limit headers the server sends: OpenAI's six, Azure's remaining-only pair, or none
+   * documented. Informational: the client's limiter reads whichever headers an answer carries.
+   */
   readonly headerStyle: 'openai' | 'azure' | 'none';
   /** The field `inputType` is sent as; `undefined` where the provider has none. */
   readonly inputType: InputTypeField | undefined;
@@ -108,7 +121,8 @@ const table: Record<PresetName, Preset> = {
   azure: {
     name: 'azure',
     baseURL: undefined,
-    apiKeyEnv: ['EMBEDRAIL_API_KEY', 'AZURE_OPENAI_API_KEY'],
+    apiKeyEnv: ['AZURE_OPENAI_API_KEY'],
+    apiKeyHeader: 'api-key',
     ...OPENAI_CAPS,
     tokenizer: 'openai',
     base64: true,
@@ -127,7 +141,7 @@ const table: Record<PresetName, Preset> = {
   voyage: {
     name: 'voyage',
     baseURL: 'https://api.voyageai.com/v1',
-    apiKeyEnv: ['EMBEDRAIL_API_KEY', 'VOYAGE_API_KEY'],
+    apiKeyEnv: ['VOYAGE_API_KEY'],
     maxInputsPerRequest: 1000,
     // 120K is the smallest per-request total of Voyage's models (voyage-3-large, -code-3...);
     // the lite models take 1M, and a larger maxTokensPerRequest can be given for them.
@@ -143,7 +157,7 @@ const table: Record<PresetName, Preset> = {
   mistral: {
     name: 'mistral',
     baseURL: 'https://api.mistral.ai/v1',
-    apiKeyEnv: ['EMBEDRAIL_API_KEY', 'MISTRAL_API_KEY'],
+    apiKeyEnv: ['MISTRAL_API_KEY'],
     maxInputsPerRequest: 512,
     maxTokensPerRequest: 16_384,
     tokenizer: 'utf8-bytes',
@@ -157,7 +171,7 @@ const table: Record<PresetName, Preset> = {
   jina: {
     name: 'jina',
     baseURL: 'https://api.jina.ai/v1',
-    apiKeyEnv: ['EMBEDRAIL_API_KEY', 'JINA_API_KEY'],
+    apiKeyEnv: ['JINA_API_KEY'],
     ...OPENAI_CAPS,
     tokenizer: 'utf8-bytes',
     // Jina's binary forms go through its own `embedding_type`, not `encoding_format`.
@@ -171,7 +185,7 @@ const table: Record<PresetName, Preset> = {
   'gemini-openai': {
     name: 'gemini-openai',
     baseURL: 'https://generativelanguage.googleapis.com/v1beta/openai',
-    apiKeyEnv: ['EMBEDRAIL_API_KEY', 'GEMINI_API_KEY'],
+    apiKeyEnv: ['GEMINI_API_KEY'],
     maxInputsPerRequest: 100,
     maxTokensPerRequest: OPENAI_CAPS.maxTokensPerRequest,
     tokenizer: 'utf8-bytes',
@@ -186,7 +200,7 @@ const table: Record<PresetName, Preset> = {
   'cohere-compat': {
     name: 'cohere-compat',
     baseURL: 'https://api.cohere.ai/compatibility/v1',
-    apiKeyEnv: ['EMBEDRAIL_API_KEY', 'COHERE_API_KEY'],
+    apiKeyEnv: ['COHERE_API_KEY'],
     maxInputsPerRequest: 96,
     maxTokensPerRequest: OPENAI_CAPS.maxTokensPerRequest,
     tokenizer: 'utf8-bytes',

@@ -3,20 +3,6 @@ import { InvalidArgumentError } from './errors.js';
 import { promptPrefix, type Preset } from './presets.js';
 import type { EmbeddingCreateParams } from './schemas.js';
 
-/** Body fields the client sets from `params`: `extraBody` may not hold them. */
-export const RESERVED_BODY_FIELDS = ['model', 'input', 'encoding_format'] as const;
-
-/** Throws when `extraBody` holds a field `params` sets, naming it and where it belongs. */
-export function checkExtraBody(extraBody: Record<string, unknown> | undefined, where: string): void {
-  if (extraBody === undefined) return;
-  const taken = RESERVED_BODY_FIELDS.find((field) => Object.hasOwn(extraBody, field));
-  if (taken !== undefined) {
-    throw new InvalidArgumentError(
-      `Invalid ${where}: \`extraBody.${taken}\` is set from the params; pass \`${taken}\` there (got extraBody with ${taken})`,
-    );
-  }
-}
-
 /**
  * `params` as `preset`'s server reads them: `dimensions` under the provider's name for it,
  * `inputType` as its field (or as a prompt prefix before each text, for models that want one;
@@ -34,11 +20,28 @@ export function buildRequestBody(
   // No format from the caller: base64 is a quarter of float JSON's size and decodes far faster.
   const format = encoding_format ?? (preset.base64 ? 'base64' : undefined);
   if (format !== undefined) body.encoding_format = format;
-  if (dimensions !== undefined) body[preset.dimensionsField] = dimensions;
+  if (dimensions !== undefined) {
+    checkDimensions(preset, dimensions, extraBody);
+    body[preset.dimensionsField] = dimensions;
+  }
   if (inputType !== undefined && preset.inputType !== undefined) {
     body[preset.inputType.field] = preset.inputType[inputType];
   }
   return Object.assign(body, extraBody);
+}
+
+/**
+ * `dimensions` for a preset whose server ignores it (Ollama, LM Studio, Cohere's compatibility
+ * API) is refused before any request: the server answers the model's own length, and every
+ * vector would then fail the length check. A user who knows their server takes it sends the
+ * field through `extraBody` (`{ dimensions: 256 }`), which is sent as given; `dimensions` beside
+ * it then only sets the length the answer is checked against.
+ */
+function checkDimensions(preset: Preset, dimensions: number, extraBody: Record<string, unknown>): void {
+  if (preset.dimensions || Object.hasOwn(extraBody, preset.dimensionsField)) return;
+  throw new InvalidArgumentError(
+    `Invalid embeddings params: \`dimensions\` is not sent to preset '${preset.name}', whose server answers the model's own length whatever is asked: leave it out, or pass \`extraBody: { ${preset.dimensionsField}: ${dimensions} }\` if yours takes it (got dimensions: ${dimensions})`,
+  );
 }
 
 function withPrefix(

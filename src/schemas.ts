@@ -104,6 +104,12 @@ const queryInput = (values: z.ZodType) =>
   z.record(z.string(), values, { error: 'must be an object of query parameter names to values' });
 const signal = z.custom<AbortSignal>((value) => value instanceof AbortSignal, 'must be an AbortSignal');
 
+/**
+ * Body fields the client sets from `params`: an `extraBody` holding one is refused where the
+ * options are parsed, before any request.
+ */
+const RESERVED_BODY_FIELDS = ['model', 'input', 'encoding_format'] as const;
+
 /** Options a client, a call and a batch share. */
 const sharedOptions = {
   // Node's timers fire at once beyond 2^31 − 1 ms: every attempt would time out immediately.
@@ -116,6 +122,12 @@ const sharedOptions = {
   extraBody: z
     .record(z.string(), z.unknown(), { error: 'must be an object of request fields' })
     .refine((value) => !Array.isArray(value), { error: 'must be an object of request fields' })
+    .superRefine((value, ctx) => {
+      const taken = RESERVED_BODY_FIELDS.find((field) => Object.hasOwn(value, field));
+      if (taken !== undefined) {
+        ctx.addIssue({ code: 'custom', path: [taken], message: `is set from the params; pass \`${taken}\` there` });
+      }
+    })
     .optional(),
 };
 

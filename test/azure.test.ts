@@ -4,6 +4,7 @@ import { afterEach, describe, expect, test, vi } from 'vitest';
 import {
   AuthenticationError,
   createAzureClient,
+  DEFAULTS,
   EmbeddingsClient,
   InvalidArgumentError,
   NotFoundError,
@@ -84,6 +85,19 @@ describe('createAzureClient: URL forms and headers at the wire', () => {
     await client.close();
   });
 
+  test("new EmbeddingsClient({ preset: 'azure' }) sends its key as api-key; an explicit apiKeyHeader wins", async () => {
+    const baseURL = `${fakeEndpoint()}/openai/v1`;
+    const preset = new EmbeddingsClient({ preset: 'azure', baseURL, apiKey: KEY });
+    const bearer = new EmbeddingsClient({ preset: 'azure', baseURL, apiKey: KEY, apiKeyHeader: 'authorization' });
+    await preset.embeddings.create(params);
+    await bearer.embeddings.create(params);
+    expect(api.requests.map((request) => [request.headers['api-key'], request.headers.authorization])).toEqual([
+      [KEY, undefined],
+      [undefined, `Bearer ${KEY}`],
+    ]);
+    await Promise.all([preset.close(), bearer.close()]);
+  });
+
   test('a token provider is sent as Authorization: Bearer, never as api-key, asked before each attempt', async () => {
     const entra = tokenProvider();
     const client = createAzureClient({ endpoint: fakeEndpoint(), tokenProvider: entra.provider });
@@ -151,6 +165,16 @@ describe('createAzureClient: URL forms and headers at the wire', () => {
     );
     expect(() => createAzureClient({ endpoint: `${resource}/openai/v1`, apiKey: KEY })).toThrow(
       /`endpoint` is the resource's URL.*drop \/openai/,
+    );
+    // A URL pasted with its query may carry a key or a SAS signature: the refusal shows origin and path only.
+    const pasted = `${resource}/openai/deployments/d/embeddings?api-version=2024-10-21&api-key=${KEY}&sig=s1gn4ture`;
+    expect(() => createAzureClient({ endpoint: pasted, apiKey: KEY })).toThrow(
+      new InvalidArgumentError(
+        "`endpoint` is the resource's URL, e.g. 'https://my-resource.openai.azure.com': drop /openai/... and any query, which createAzureClient adds (got \"https://r.openai.azure.com/openai/deployments/d/embeddings\" and a query, not shown: it may hold a key)",
+      ),
+    );
+    expect(() => createAzureClient({ endpoint: `${resource}?sig=s1gn4ture`, apiKey: KEY })).toThrow(
+      /\(got "https:\/\/r\.openai\.azure\.com\/" and a query, not shown: it may hold a key\)$/,
     );
     expect(() => createAzureClient({ endpoint: resource, apiKey: KEY, tokenProvider: () => 't' })).toThrow(
       /`apiKey` and `tokenProvider` exclude each other/,
@@ -316,6 +340,9 @@ describe('token refresh in a job', () => {
     expect(entra.forced()).toBe(Math.ceil(answered / 100) - 1);
     expect(entra.issued).toHaveLength(entra.forced() + 1);
     expect(server.stats.refused.auth).toBeGreaterThanOrEqual(entra.forced());
+    // At most the requests in flight when a token expires are refused with it: a refresh
+    // wasted per request would refuse far more.
+    expect(server.stats.refused.auth).toBeLessThanOrEqual(entra.forced() * DEFAULTS.maxConcurrency);
     expect(res.usage.prompt_tokens).toBeGreaterThan(0);
     await client.close();
   }, 60_000);

@@ -5,58 +5,166 @@
 import { HttpResponse } from 'msw';
 import { afterEach, describe, expect, test } from 'vitest';
 import { BadRequestError, EmbeddingsClient, UnprocessableEntityError } from '../src/index.js';
+import { apiErrorFor } from '../src/errors.js';
 import { readStatedCap } from '../src/batch/refusal-caps.js';
 import { createServer, localHashEmbedding, type LocalServer, type ServerOptions } from '../src/server/index.js';
+import { SERVER_STYLES, styleOf } from '../src/server/styles.js';
 import { useBatchApi } from './support/batch-api.js';
 import { numberedTexts } from './support/openai-like.js';
+
+/** The message a client's APIError carries for `body`: the words readStatedCap is given in a job. */
+function refusalMessage(body: unknown, status = 400): string {
+  return apiErrorFor({ method: 'POST', path: '/embeddings', status, headers: {}, body }).message;
+}
+
+/** OpenAI's error body, which Azure and DashScope's compatible mode copy. */
+const openAIError = (message: string, param: string | null = null, code: string | null = null) => ({
+  error: { message, type: 'invalid_request_error', param, code },
+});
 
 describe('readStatedCap reads the cap real servers state', () => {
   test.each([
     // text-embeddings-inference, and gateways in front of it
-    ['batch size 60 > maximum allowed batch size 32', 'inputs', 32],
-    ['input batch size 473 > maximum allowed batch size 64', 'inputs', 64],
+    [{ error: 'batch size 60 > maximum allowed batch size 32', error_type: 'Validation' }, 'inputs', 32],
+    [{ error: 'input batch size 473 > maximum allowed batch size 64', error_type: 'Validation' }, 'inputs', 64],
     // Azure OpenAI, older deployments
     [
-      'Too many inputs. The max number of inputs is 16.  We hope to increase the number of inputs per request soon.',
+      openAIError(
+        'Too many inputs. The max number of inputs is 16.  We hope to increase the number of inputs per request soon.',
+      ),
       'inputs',
       16,
     ],
-    ['Too many inputs for model None. The max number of inputs is 1.', 'inputs', 1],
+    [openAIError('Too many inputs for model None. The max number of inputs is 1.'), 'inputs', 1],
     // Gemini's OpenAI endpoint
-    ['* BatchEmbedContentsRequest.requests: at most 100 requests can be in one batch\n', 'inputs', 100],
+    [
+      {
+        error: {
+          code: 400,
+          message: '* BatchEmbedContentsRequest.requests: at most 100 requests can be in one batch\n',
+          status: 'INVALID_ARGUMENT',
+        },
+      },
+      'inputs',
+      100,
+    ],
     // Cohere
-    ['invalid request: total number of texts must be at most 96 - received 100', 'inputs', 96],
+    [{ message: 'invalid request: total number of texts must be at most 96 - received 100' }, 'inputs', 96],
     // pydantic validation (FastAPI servers)
-    ['List should have at most 512 items after validation, not 600', 'inputs', 512],
-    ['`input` must have less than 512 items', 'inputs', 511],
+    [
+      {
+        detail: [
+          {
+            type: 'too_long',
+            loc: ['body', 'input'],
+            msg: 'List should have at most 512 items after validation, not 600',
+          },
+        ],
+      },
+      'inputs',
+      512,
+    ],
+    // vLLM's error body
+    [
+      {
+        object: 'error',
+        message: '`input` must have less than 512 items',
+        type: 'BadRequestError',
+        param: null,
+        code: 400,
+      },
+      'inputs',
+      511,
+    ],
     // OpenAI
     [
-      "Invalid 'input': array too long. Expected an array with maximum length 2048, but got an array with length 3000 instead.",
+      openAIError(
+        "Invalid 'input': array too long. Expected an array with maximum length 2048, but got an array with length 3000 instead.",
+        'input',
+        'array_above_max_length',
+      ),
       'inputs',
       2048,
     ],
     // DashScope
     [
-      '<400> InternalError.Algo.InvalidParameter: Value error, batch size is invalid, it should not be larger than 10.: input.contents',
+      openAIError(
+        '<400> InternalError.Algo.InvalidParameter: Value error, batch size is invalid, it should not be larger than 10.: input.contents',
+      ),
       'inputs',
       10,
     ],
-    // Voyage, as the local server words it
-    ['The max allowed batch size is 1000. Your batch has 1001 inputs. Please lower the batch size.', 'inputs', 1000],
-    // token caps of a whole request
-    ['Requested 310000 tokens, max 300000 tokens per request', 'tokens', 300_000],
-    ['Too many tokens in batch. Max is 16384 got 17555', 'tokens', 16_384],
+    // Voyage and Jina answer { detail }, as the local server words them
     [
-      "Request to model 'voyage-3-large' failed. The max allowed tokens per submitted batch is 120000. Your batch has 124302 tokens after truncation.",
+      { detail: 'The max allowed batch size is 1000. Your batch has 1001 inputs. Please lower the batch size.' },
+      'inputs',
+      1000,
+    ],
+    [{ detail: 'Too many inputs: 2049. The maximum number of inputs is 2048.' }, 'inputs', 2048],
+    // token caps of a whole request
+    [
+      {
+        error: {
+          ...openAIError('Requested 310000 tokens, max 300000 tokens per request').error,
+          type: 'max_tokens_per_request',
+        },
+      },
+      'tokens',
+      300_000,
+    ],
+    [
+      {
+        object: 'error',
+        message: 'Too many tokens in batch. Max is 16384 got 17555',
+        type: 'invalid_request_error',
+        param: null,
+        code: null,
+      },
+      'tokens',
+      16_384,
+    ],
+    [
+      {
+        detail:
+          "Request to model 'voyage-3-large' failed. The max allowed tokens per submitted batch is 120000. Your batch has 124302 tokens after truncation.",
+      },
       'tokens',
       120_000,
     ],
-    ['at most 8,192 tokens per request', 'tokens', 8192],
+    [openAIError('at most 8,192 tokens per request'), 'tokens', 8192],
     // the kind without a number: Mistral
-    ['Too many inputs in request, split into more batches.', 'inputs', undefined],
-    ['Too many tokens overall, split into more batches.', 'tokens', undefined],
-  ] as const)('%j: %s, %s', (message, kind, max) => {
-    expect(readStatedCap(`POST /embeddings failed with status 400: ${message}`)).toEqual({ kind, max });
+    [
+      {
+        object: 'error',
+        message: 'Too many inputs in request, split into more batches.',
+        type: 'invalid_request_prompt',
+        param: null,
+        code: '3210',
+      },
+      'inputs',
+      undefined,
+    ],
+    [
+      {
+        object: 'error',
+        message: 'Too many tokens overall, split into more batches.',
+        type: 'invalid_request_prompt',
+        param: null,
+        code: '3210',
+      },
+      'tokens',
+      undefined,
+    ],
+  ] as const)('%j: %s, %s', (body, kind, max) => {
+    expect(readStatedCap(refusalMessage(body))).toEqual({ kind, max });
+  });
+
+  test.each(SERVER_STYLES)("the local server's %s refusals state their caps to the client", (name) => {
+    const style = styleOf(name);
+    const inputs = style.tooManyInputs(17, 16);
+    // Mistral names no number: the job halves the request instead.
+    const max = name === 'mistral' ? undefined : 16;
+    expect(readStatedCap(refusalMessage(inputs.body, inputs.status))).toEqual({ kind: 'inputs', max });
   });
 
   test.each([
@@ -107,6 +215,8 @@ describe('a job learns the cap a refusal states and is refused once', () => {
   test.each([
     ['tei (422, cap 32)', { style: 'tei' }, 32],
     ['azure (400, the old message, cap 16)', { style: 'azure', maxInputsPerRequest: 16 }, 16],
+    ['voyage (400 { detail }, cap 16)', { style: 'voyage', maxInputsPerRequest: 16 }, 16],
+    ['jina (400 { detail }, cap 16)', { style: 'jina', maxInputsPerRequest: 16 }, 16],
   ] as const)(
     '10,000 inputs against %s: every vector, in order, one refusal',
     async (_name, options, cap) => {
@@ -117,9 +227,7 @@ describe('a job learns the cap a refusal states and is refused once', () => {
       expectEveryVector(res.data, input);
       expect(server.stats.refused.inputs).toBe(1);
       expect(server.stats.inputs).toBe(10_000);
-      expect(server.stats.embeddings).toBe(
-        10_000 / cap === Math.floor(10_000 / cap) ? 10_000 / cap : Math.ceil(10_000 / cap),
-      );
+      expect(server.stats.embeddings).toBe(Math.ceil(10_000 / cap));
       // Hundreds of requests through a server in this process: seconds alone, more beside other files.
     },
     60_000,
@@ -164,6 +272,26 @@ describe('a job learns the cap a refusal states and is refused once', () => {
     expectEveryVector(res.data, input);
     expect(server.stats.refused.tokens).toBe(1);
     expect(server.stats.refused.inputs).toBe(0);
+  });
+});
+
+describe("a refused field stops the job in the server's words", () => {
+  test("Mistral's 422 extra_forbidden: the job is failed fast, not split, with the field and the server's text", async () => {
+    const { server, client } = await serving({ style: 'mistral' });
+    const input = numberedTexts(400);
+    const res = await client.embeddings.createMany(
+      { model: MODEL, input },
+      { onFailure: 'collect', maxConcurrency: 1, extraBody: { truncate: 'END' } },
+    );
+    expect(res.data).toEqual([]);
+    expect(res.failures.map((failure) => failure.index)).toEqual(input.map((_, i) => i));
+    const error = res.failures[0]!.error;
+    expect(error).toBeInstanceOf(UnprocessableEntityError);
+    expect(error.message).toBe('POST /embeddings failed with status 422: truncate: Extra inputs are not permitted');
+    expect((error as UnprocessableEntityError).param).toBe('truncate');
+    // One request, not a bisection down to single inputs.
+    expect(server.stats.requests).toBe(1);
+    expect(server.stats.refused.field).toBe(1);
   });
 });
 

@@ -82,6 +82,31 @@ describe('apiErrorFor', () => {
     );
   });
 
+  test("takes FastAPI's detail: a string (Voyage, Jina), or pydantic's errors with the field as param (Mistral)", () => {
+    expect(make(400, { detail: 'The max allowed batch size is 16.' }).message).toBe(
+      'POST /embeddings failed with status 400: The max allowed batch size is 16.',
+    );
+    const pydantic = make(422, {
+      detail: [
+        { type: 'extra_forbidden', loc: ['body', 'truncate'], msg: 'Extra inputs are not permitted', input: 'END' },
+        { type: 'missing', loc: ['body', 'model'], msg: 'Field required' },
+      ],
+    });
+    expect(pydantic.message).toBe(
+      'POST /embeddings failed with status 422: truncate: Extra inputs are not permitted; model: Field required',
+    );
+    expect(pydantic.param).toBe('truncate');
+    const mistral = make(422, {
+      object: 'error',
+      message: { detail: [{ type: 'extra_forbidden', loc: ['body', 'task'], msg: 'Extra inputs are not permitted' }] },
+      type: 'invalid_request_error',
+      param: null,
+      code: null,
+    });
+    expect(mistral.message).toBe('POST /embeddings failed with status 422: task: Extra inputs are not permitted');
+    expect([mistral.param, mistral.type]).toEqual(['task', 'invalid_request_error']);
+  });
+
   test('keeps a message with method, path and status when the body is not JSON', () => {
     const error = make(502, '<html>Bad Gateway</html>');
     expect(error.message).toBe('POST /embeddings failed with status 502');

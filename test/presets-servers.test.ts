@@ -33,8 +33,23 @@ function wrongVectors(data: { index: number; embedding: number[] }[]): number[] 
     .map(({ index }) => index);
 }
 
-/** The field each preset sends the input type in, which the server counts as it reads it. */
-const inputTypeField = (preset: PresetName) => PRESETS[preset].inputType?.field;
+/**
+ * The fields beside `model` and `input` each server receives for document vectors, values
+ * included, written out here rather than read from PRESETS: a wrong row there must fail here.
+ */
+const EXPECTED_FIELDS: Record<PresetName, Record<string, unknown>> = {
+  openai: { encoding_format: 'base64' },
+  azure: { encoding_format: 'base64' },
+  ollama: {},
+  vllm: { encoding_format: 'base64' },
+  tei: { encoding_format: 'base64' },
+  lmstudio: {},
+  voyage: { encoding_format: 'base64', input_type: 'document' },
+  mistral: { encoding_format: 'base64' },
+  jina: { task: 'retrieval.passage' },
+  'gemini-openai': {},
+  'cohere-compat': { encoding_format: 'base64', input_type: 'search_document' },
+};
 
 describe('createMany() of 5,000 inputs against the local server playing each preset', () => {
   test.each(Object.keys(PRESETS) as PresetName[])('%s: every vector right, nothing refused', async (preset) => {
@@ -53,10 +68,11 @@ describe('createMany() of 5,000 inputs against the local server playing each pre
     expect(server.stats.refused).toEqual({ inputs: 0, tokens: 0, field: 0, deployment: 0, auth: 0 });
     // Requests as full as the preset's cap allows: no more of them than the cap makes necessary.
     expect(server.stats.embeddings).toBe(Math.ceil(input.length / PRESETS[preset].maxInputsPerRequest));
-    const field = inputTypeField(preset);
-    expect(server.stats.fields).toEqual({
-      ...(PRESETS[preset].base64 ? { encoding_format: server.stats.embeddings } : {}),
-      ...(field === undefined ? {} : { [field]: server.stats.embeddings }),
-    });
+    const expected = EXPECTED_FIELDS[preset];
+    expect(server.stats.lastFields).toEqual(expected);
+    // Every request carried them, not only the last.
+    expect(server.stats.fields).toEqual(
+      Object.fromEntries(Object.keys(expected).map((name) => [name, server.stats.embeddings])),
+    );
   });
 });

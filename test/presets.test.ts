@@ -147,6 +147,33 @@ describe('dimensions and encoding_format per preset', () => {
     expect(res.data.map((item) => item.embedding.length)).toEqual([16, 16]);
   });
 
+  test.each(['ollama', 'lmstudio', 'cohere-compat'] as const)(
+    '%s ignores dimensions: it is refused before any request, by create() and createMany()',
+    async (preset) => {
+      const client = clientFor(preset);
+      const refusal = new InvalidArgumentError(
+        `Invalid embeddings params: \`dimensions\` is not sent to preset '${preset}', whose server answers the model's own length whatever is asked: leave it out, or pass \`extraBody: { dimensions: 16 }\` if yours takes it (got dimensions: 16)`,
+      );
+      await expect(client.embeddings.create({ model: 'm', input: ['a'], dimensions: 16 })).rejects.toThrow(refusal);
+      // A job stops at it: every input fails with the refusal, none is sent.
+      const res = await client.embeddings.createMany(
+        { model: 'm', input: numberedTexts(50), dimensions: 16 },
+        { onFailure: 'collect' },
+      );
+      expect(res.failures).toHaveLength(50);
+      expect(new Set(res.failures.map((failure) => failure.error.message))).toEqual(new Set([refusal.message]));
+      expect(api.requests).toHaveLength(0);
+    },
+  );
+
+  test('dimensions passed through extraBody reach a preset that ignores it, and the answer is checked against it', async () => {
+    api.use(sized);
+    const client = clientFor('ollama', { extraBody: { dimensions: 16 } });
+    const res = await client.embeddings.create({ model: 'm', input: ['a', 'b'], dimensions: 16 });
+    expect(extras(api.requests[0]!)).toEqual({ dimensions: 16 });
+    expect(res.data.map((item) => item.embedding.length)).toEqual([16, 16]);
+  });
+
   test.each(Object.values(PRESETS).map((preset) => [preset.name, preset.base64] as const))(
     '%s: base64 asked for only where the server answers it (%s), floats otherwise',
     async (name, base64) => {
@@ -255,12 +282,12 @@ describe('preset options', () => {
     ['ollama', 'http://127.0.0.1:11434/v1'],
     ['lmstudio', 'http://127.0.0.1:1234/v1'],
   ] as const)("%s's baseURL is %s, over OPENAI_BASE_URL; baseURL and EMBEDRAIL_BASE_URL win", (preset, url) => {
-    const env = { OPENAI_BASE_URL: 'http://elsewhere/v1', EMBEDRAIL_API_KEY: 'k' };
-    expect(resolveClientOptions({ preset }, env).baseURL).toBe(url);
+    const env = { OPENAI_BASE_URL: 'http://elsewhere/v1' };
+    expect(resolveClientOptions({ preset, apiKey: 'k' }, env).baseURL).toBe(url);
     expect(resolveClientOptions({ preset, baseURL: 'http://mine/v1' }, env).baseURL).toBe('http://mine/v1');
-    expect(resolveClientOptions({ preset }, { ...env, EMBEDRAIL_BASE_URL: 'http://ours/v1' }).baseURL).toBe(
-      'http://ours/v1',
-    );
+    expect(
+      resolveClientOptions({ preset, apiKey: 'k' }, { ...env, EMBEDRAIL_BASE_URL: 'http://ours/v1' }).baseURL,
+    ).toBe('http://ours/v1');
   });
 
   test.each(['tei', 'vllm', 'azure'] as const)(
@@ -275,10 +302,26 @@ describe('preset options', () => {
     },
   );
 
+  test.each(['voyage', 'mistral', 'jina', 'gemini-openai', 'cohere-compat'] as const)(
+    '%s reads only its own key variable: a key set for OpenAI, under either name, is not sent there',
+    (preset) => {
+      const env = { OPENAI_API_KEY: 'sk-openai', EMBEDRAIL_API_KEY: 'sk-openai-too' };
+      const own = PRESETS[preset].apiKeyEnv;
+      expect(own).toHaveLength(1);
+      expect(() => resolveClientOptions({ preset }, env)).toThrow(
+        new InvalidArgumentError(
+          `No API key for ${PRESETS[preset].baseURL}: pass \`apiKey\` or set ${own[0]} (it was empty)`,
+        ),
+      );
+      expect(resolveClientOptions({ preset }, { ...env, [own[0]!]: 'own' }).apiKey).toBe('own');
+      expect(resolveClientOptions({ preset, apiKey: 'given' }, env).apiKey).toBe('given');
+    },
+  );
+
   test("a hosted provider's preset reads its own key variable and never OPENAI_API_KEY", () => {
     expect(() => resolveClientOptions({ preset: 'voyage' }, { OPENAI_API_KEY: 'sk-openai' })).toThrow(
       new InvalidArgumentError(
-        'No API key for https://api.voyageai.com/v1: pass `apiKey` or set EMBEDRAIL_API_KEY or VOYAGE_API_KEY (both were empty)',
+        'No API key for https://api.voyageai.com/v1: pass `apiKey` or set VOYAGE_API_KEY (it was empty)',
       ),
     );
     expect(resolveClientOptions({ preset: 'voyage' }, { VOYAGE_API_KEY: 'pa-v' }).apiKey).toBe('pa-v');

@@ -12,7 +12,6 @@ import {
   rateLimitOption,
   requestOptions,
 } from '../schemas.js';
-import { checkExtraBody } from '../request-body.js';
 import { batchDefaultsFor } from '../preset-defaults.js';
 import type { Tokenizer } from '../tokenizer.js';
 import type { CacheKeyScope, EmbeddingCache } from './cache.js';
@@ -100,7 +99,6 @@ export function resolveBatchConfig(
   if (checked.inputType !== undefined) batchParams.inputType = checked.inputType;
 
   parseArgument(BatchOptionsSchema, 'batch options', options);
-  checkExtraBody(options.extraBody, 'batch options');
   const request: RequestOptions = { normalize: false, vectorType: 'float32' };
   if (options.timeout !== undefined) request.timeout = options.timeout;
   if (options.maxRetries !== undefined) request.maxRetries = options.maxRetries;

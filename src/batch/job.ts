@@ -21,6 +21,13 @@ import { estimateTokens, knowsTokensPerByte, learnTokensPerByte } from '../token
 import { ProgressTracker } from './progress.js';
 import type { BatchProgress } from './types.js';
 
+/** What a request charges the rate limiter: tokens, whether estimated, and the bytes of its uncounted texts. */
+interface Charge {
+  tokens: number;
+  estimated: boolean;
+  bytes: number | undefined;
+}
+
 /** Where a job hands each input's outcome. */
 export interface JobSink {
   embedding(index: number, id: string | undefined, vector: number[] | Float32Array): void;
@@ -40,6 +47,14 @@ const CACHE_LOOKUP_CHUNK = 2048;
  * or retry sleep. A full window of 8 is past Node's default of 10, and the warning says "leak".
  */
 const ABORT_LISTENERS_PER_REQUEST = 5;
+
+/** What follows a request once the probe gate has its answer. */
+interface AfterAnswer {
+  /** More requests (parts, halves) or the answer's delivery, run after the gate opens. */
+  next?: () => Promise<void>;
+  /** A guessed cap closed the gate again: the first part probes it, so this request does not open it. */
+  probeAgain?: boolean;
+}
 
 export class Job {
   readonly progress: ProgressTracker;
@@ -216,11 +231,27 @@ export class Job {
   async send(batch: Batch, lone: LoneFailures = { count: 0, message: '' }): Promise<void> {
     if (batch.units.length === 0) return;
     const opens = await this.#gate.enter();
-    if (this.#fatal !== undefined) {
-      this.#answered(opens);
-      return this.#fail(batch.units, this.#fatal);
+    let after: AfterAnswer = {};
+    try {
+      after = await this.#request(batch, lone);
+    } finally {
+      // Opened on every exit, throws included: a request that held it closed would hang the job.
+      // Only a guessed cap keeps it closed, for the first of the parts to probe again.
+      if (!after.probeAgain) this.#answered(opens);
     }
-    if (this.stopped) return this.#answered(opens);
+    await after.next?.();
+  }
+
+  /**
+   * Sends `batch` once and decides what follows; what follows runs once the probe gate has its
+   * answer (requests held back go meanwhile), so parts and halves are not held behind themselves.
+   */
+  async #request(batch: Batch, lone: LoneFailures): Promise<AfterAnswer> {
+    if (this.#fatal !== undefined) {
+      this.#fail(batch.units, this.#fatal);
+      return {};
+    }
+    if (this.stopped) return {};
     // A cap learnt since this request was packed (by this job or another of the client's).
     const limits = this.#limits();
     // The packed total is an upper bound: counted exactly only when a learnt cap is below it.
@@ -229,10 +260,7 @@ export class Job {
       (batch.tokens > limits.maxTokensPerRequest &&
         countBatch(batch, this.#config.tokenizer) > limits.maxTokensPerRequest);
     // One input over a token cap goes alone: the server's answer decides its fate.
-    if (over && batch.units.length > 1) {
-      this.#answered(opens);
-      return this.#sendParts(batch, limits, lone);
-    }
+    if (over && batch.units.length > 1) return { next: () => this.#sendParts(batch, limits, lone) };
     const charge = this.#charge(batch);
     let response: Awaited<ReturnType<typeof createEmbeddings>>;
     try {
@@ -243,33 +271,41 @@ export class Job {
         this.#hooks(charge.tokens),
       );
     } catch (caught) {
-      if (this.controller.signal.aborted) return this.#answered(opens);
+      if (this.controller.signal.aborted) return {};
       const error = caught instanceof EmbeddingsError ? caught : new EmbeddingsError(String(caught), { cause: caught });
       // A refusal that states a cap: every later request of the client fits it, this one is sent again in parts that do.
       const learnt = learnCap(error, this.#caps, batch.units.length, countBatch(batch, this.#config.tokenizer));
       if (learnt !== undefined) {
         // A guessed cap is probed again by the first part before the others go.
         if (learnt === 'guessed') this.#gate.close();
-        else this.#answered(opens);
-        return this.#sendParts(batch, this.#limits(), lone);
+        return { next: () => this.#sendParts(batch, this.#limits(), lone), probeAgain: learnt === 'guessed' };
       }
-      this.#answered(opens);
       const verdict = this.#record.judge(error, batch.units.length, lone);
       if (verdict === 'split') {
         const [left, right] = halves(batch);
         // One half after the other: the split stays inside this request's concurrency slot.
-        await this.send(left, lone);
-        await this.send(right, lone);
-        return;
+        return {
+          next: async () => {
+            await this.send(left, lone);
+            await this.send(right, lone);
+          },
+        };
       }
-      if (verdict === 'halt') return this.halt(error);
+      if (verdict === 'halt') {
+        this.halt(error);
+        return {};
+      }
       if (verdict === 'fatal') this.#fatal = error;
-      return this.#fail(batch.units, error);
+      this.#fail(batch.units, error);
+      return {};
     }
-
     this.#record.succeeded();
     this.#caps.answered = true;
-    this.#answered(opens);
+    return { next: () => this.#accept(batch, response, charge) };
+  }
+
+  /** Counts an answer, caches its vectors and hands them on. */
+  async #accept(batch: Batch, response: Awaited<ReturnType<typeof createEmbeddings>>, charge: Charge): Promise<void> {
     this.model ??= response.model;
     this.usage.prompt_tokens += response.usage.prompt_tokens;
     this.usage.total_tokens += response.usage.total_tokens;
@@ -300,7 +336,7 @@ export class Job {
    * overcharge a budget four times for English, and misteach the burst a server's
    * `remaining-tokens` measures.
    */
-  #charge(batch: Batch): { tokens: number; estimated: boolean; bytes: number | undefined } {
+  #charge(batch: Batch): Charge {
     let counted = 0;
     let uncounted = 0;
     let bytes: number | undefined = 0;

@@ -107,6 +107,19 @@ function openAIShapedCap(sent: number, max: number): ProviderRefusal {
   );
 }
 
+/**
+ * Ollama and LM Studio, llama.cpp underneath: OpenAI's fields read, float arrays whatever
+ * `encoding_format` asks (https://github.com/ollama/ollama/issues/6934) and the model's own
+ * length whatever `dimensions` asks (https://github.com/fredrikburmester/streamystats/pull/380).
+ */
+const LLAMA_CPP: ServerStyle = {
+  ...OPENAI,
+  ...LENIENT,
+  dimensionsField: undefined,
+  base64: false,
+  tooManyInputs: openAIShapedCap,
+};
+
 const STYLES: Record<ServerStyleName, ServerStyle> = {
   openai: OPENAI,
   azure: {
@@ -133,8 +146,7 @@ const STYLES: Record<ServerStyleName, ServerStyle> = {
     // (https://huggingface.co/docs/text-embeddings-inference/cli_arguments); a larger request gets
     // 422 with this body (https://github.com/huggingface/text-embeddings-inference/issues/378).
     maxInputs: 32,
-    // OpenAICompatRequest: input, model, encoding_format (float | base64), dimensions, user.
-    fields: ['encoding_format', 'dimensions', 'user'],
+    // OpenAICompatRequest: input, model, encoding_format (float | base64), dimensions, user: OpenAI's fields.
     tooManyInputs: (sent, max) =>
       new ProviderRefusal(
         422,
@@ -142,28 +154,10 @@ const STYLES: Record<ServerStyleName, ServerStyle> = {
         'inputs',
       ),
   },
-  ollama: {
-    ...OPENAI,
-    ...LENIENT,
-    // https://github.com/ollama/ollama/blob/main/docs/openai.md (/v1/embeddings: model, input).
-    // It answers float arrays whatever `encoding_format` asks
-    // (https://github.com/ollama/ollama/issues/6934) and the model's own length whatever
-    // `dimensions` asks (https://github.com/fredrikburmester/streamystats/pull/380).
-    fields: ['encoding_format', 'dimensions', 'user'],
-    dimensionsField: undefined,
-    base64: false,
-    tooManyInputs: openAIShapedCap,
-  },
-  lmstudio: {
-    ...OPENAI,
-    ...LENIENT,
-    // https://lmstudio.ai/docs/app/api/endpoints/openai (/v1/embeddings: model, input); like
-    // Ollama, llama.cpp underneath answers floats and the model's own length.
-    fields: ['encoding_format', 'dimensions', 'user'],
-    dimensionsField: undefined,
-    base64: false,
-    tooManyInputs: openAIShapedCap,
-  },
+  // https://github.com/ollama/ollama/blob/main/docs/openai.md (/v1/embeddings: model, input).
+  ollama: LLAMA_CPP,
+  // https://lmstudio.ai/docs/app/api/endpoints/openai (/v1/embeddings: model, input).
+  lmstudio: LLAMA_CPP,
   vllm: {
     ...OPENAI,
     ...LENIENT,
