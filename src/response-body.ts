@@ -10,9 +10,9 @@ const DECODERS: Record<string, () => Transform> = {
   br: createBrotliDecompress,
 };
 
-/** What reading a body gave: its text, or why there is none. */
+/** What reading a body gave: its decoded chunks as they came (never joined here), or why there are none. */
 export type BodyResult =
-  | { kind: 'text'; text: string; truncated: boolean }
+  | { kind: 'bytes'; chunks: Buffer[]; truncated: boolean }
   | { kind: 'too-large'; received: number }
   | { kind: 'unknown-encoding' }
   | { kind: 'undecodable'; error: Error };
@@ -33,8 +33,13 @@ export function contentEncodings(header: string | undefined): string[] {
     .filter((value) => value !== '' && value !== 'identity');
 }
 
+/** The chunks of a body as one UTF-8 string. */
+export function bodyText(chunks: readonly Buffer[]): string {
+  return (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)).toString('utf8');
+}
+
 /**
- * Reads `body` as UTF-8 text, decoding `encodings` as it streams, and counts decoded bytes as
+ * Reads `body`, decoding `encodings` as it streams, and counts decoded bytes as
  * chunks arrive: once past `maxBytes` it stops and destroys the body (closing the connection),
  * so neither an endless answer nor a zip bomb is ever held whole. Errors of the body itself
  * (socket, abort) are thrown as they are, for the caller to classify.
@@ -83,5 +88,5 @@ export async function readBody(body: Readable, encodings: string[], options: Rea
       throw error;
     }
   }
-  return { kind: 'text', text: Buffer.concat(chunks).toString('utf8'), truncated: overflow };
+  return { kind: 'bytes', chunks, truncated: overflow };
 }

@@ -10,7 +10,7 @@ import {
   apiErrorFor,
 } from './errors.js';
 import { checkHeaderValue, checkHeaders, mergeHeaders, type HeadersInput } from './headers.js';
-import { contentEncodings, readBody } from './response-body.js';
+import { bodyText, contentEncodings, readBody } from './response-body.js';
 import { abortError } from './retry.js';
 import { VERSION } from './version.js';
 
@@ -39,11 +39,14 @@ export interface AttemptOptions {
 /** Query parameter values; `null` removes one set at a lower level (the client's `defaultQuery`). */
 export type QueryInput = Record<string, string | null | undefined>;
 
-/** A 2xx answer: status, lower-cased headers and the body as text. */
+/** A 2xx answer: status, lower-cased headers and the body, as the chunks it came in and as text. */
 export interface TransportResponse {
   status: number;
   headers: Record<string, string>;
-  text: string;
+  /** The decoded body's chunks, split wherever the network split them. */
+  body: readonly Buffer[];
+  /** The body as one string, made on first read: the fast reader of an answer never asks for it. */
+  readonly text: string;
   /** Masks the credentials this request carried in `text` taken from the body, for messages. */
   redact: (text: string) => string;
 }
@@ -137,7 +140,7 @@ export class Transport {
       if (ok) {
         const requestId = responseHeaders['x-request-id'];
         const encoding = encodings.join(', ') || undefined;
-        if (read.kind === 'text') return { status, headers: responseHeaders, text: read.text, redact };
+        if (read.kind === 'bytes') return answer(status, responseHeaders, read.chunks, redact);
         if (read.kind === 'too-large') {
           const { maxResponseBytes: limit } = options;
           throw new ResponseTooLargeError({
@@ -160,7 +163,7 @@ export class Transport {
         });
       }
       // An error status is what matters: an error body that cannot be decoded is left out.
-      const errorBody = read.kind === 'text' ? parseErrorBody(redact(read.text), read.truncated) : '';
+      const errorBody = read.kind === 'bytes' ? parseErrorBody(redact(bodyText(read.chunks)), read.truncated) : '';
       const error = apiErrorFor({ method: 'POST', path, status, headers: responseHeaders, body: errorBody });
       if (status === 401 && this.#key.refreshable) this.#refused.set(error, generation);
       throw error;
@@ -235,6 +238,24 @@ function credentials(headers: Record<string, string>, query: Record<string, stri
     if (token !== undefined) secrets.add(token);
   }
   return [...secrets].filter((s) => s.length >= MIN_SECRET_LENGTH).sort((a, b) => b.length - a.length);
+}
+
+function answer(
+  status: number,
+  headers: Record<string, string>,
+  body: Buffer[],
+  redact: (text: string) => string,
+): TransportResponse {
+  let text: string | undefined;
+  return {
+    status,
+    headers,
+    body,
+    get text() {
+      return (text ??= bodyText(body));
+    },
+    redact,
+  };
 }
 
 function flattenHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {
