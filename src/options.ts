@@ -5,8 +5,13 @@ import { checkHeaders, type HeadersInput } from './headers.js';
 import { InMemoryRateLimiter, type RateLimit, type RateLimiter } from './rate-limit/index.js';
 import { parseClientOptions, parseRequestOptions } from './schemas.js';
 
-/** How vectors are returned: `number[]` (`'array'`) or `Float32Array` (`'float32'`, less memory). */
-export type VectorType = 'array' | 'float32';
+/**
+ * How vectors are returned: `number[]` (`'array'`), a `Float32Array` that owns its memory
+ * (`'float32'`), or a `Float32Array` row view into one buffer per response (`'float32-view'`:
+ * no allocation per vector; a row kept alive keeps its whole response's buffer alive, and
+ * transferring one row's `buffer` detaches every row of that response).
+ */
+export type VectorType = 'array' | 'float32' | 'float32-view';
 
 export type { HeadersInput };
 
