@@ -1,6 +1,7 @@
 import { createMany } from './batch/create-many.js';
 import { stream } from './batch/stream.js';
 import type {
+  CreateManyMatrixResponse,
   CreateManyOptions,
   CreateManyParams,
   CreateManyResponse,
@@ -42,14 +43,29 @@ export class Embeddings<V extends VectorType = 'array'> {
    * sliding window, paced to the rate limits, identical texts sent once. Resolves in
    * `create()`'s shape, `data[i].index === i`; with failures it rejects with
    * `BatchEmbeddingError` (or, under `onFailure: 'collect'`, lists them in `failures`).
+   * With `matrix: true` it resolves with one contiguous `matrix` (`{ data, rows, dimensions }`).
    * @example
    * const res = await client.embeddings.createMany({ model: 'text-embedding-3-small', input: texts });
+   * const { matrix } = await client.embeddings.createMany({ model, input: texts }, { matrix: true });
+   * topK(query, matrix.data, 10);
    */
+  createMany(
+    params: CreateManyParams,
+    options: CreateManyOptions & { matrix: true },
+  ): Promise<CreateManyMatrixResponse>;
+  createMany<T extends VectorType = V>(
+    params: CreateManyParams,
+    options?: CreateManyOptions<T> & { matrix?: false },
+  ): Promise<CreateManyResponse<VectorFor<T>>>;
   createMany<T extends VectorType = V>(
     params: CreateManyParams,
     options?: CreateManyOptions<T>,
-  ): Promise<CreateManyResponse<VectorFor<T>>> {
-    return createMany(this.#client, params, options) as Promise<CreateManyResponse<VectorFor<T>>>;
+  ): Promise<CreateManyResponse<VectorFor<T>> | CreateManyMatrixResponse>;
+  createMany(
+    params: CreateManyParams,
+    options?: CreateManyOptions,
+  ): Promise<CreateManyResponse<VectorFor<VectorType>> | CreateManyMatrixResponse> {
+    return createMany(this.#client, params, options);
   }
 
   /**
