@@ -305,12 +305,7 @@ export class EmbeddingsReader {
     const row = this.#row;
     // write() decodes natively; fewer bytes than the length promises means a character was skipped.
     if (this.#bytes!.write(text, row * bytes, bytes, 'base64') !== bytes) throw BAIL;
-    const vector = this.#floats!.subarray(row * this.#dimensions, (row + 1) * this.#dimensions);
-    let squares = 0;
-    for (let k = 0; k < vector.length; k++) squares += vector[k]! * vector[k]!;
-    // A float32 squared and summed over any real length stays finite: a non-finite sum is a NaN or ±Infinity.
-    if (!Number.isFinite(squares)) throw BAIL;
-    if (this.#init.normalize) normalizeInPlace(vector);
+    if (!checkRow(this.#floats!, row * this.#dimensions, this.#dimensions, this.#init.normalize)) throw BAIL;
   }
 
   #reserve(dimensions: number): void {
@@ -378,4 +373,26 @@ export class EmbeddingsReader {
     }
     return out;
   }
+}
+
+/**
+ * Checks one row of `floats` and normalises it, in place and while it is in cache: `false` when
+ * it holds a NaN or an infinity. Always called with the answer's one Float32Array, so the loops
+ * stay monomorphic; the sums run in the order {@link normalizeInPlace} uses, so the result is
+ * the same to the bit, and its careful path takes the rows whose squares leave the safe range.
+ */
+function checkRow(floats: Float32Array, from: number, length: number, normalize: boolean): boolean {
+  const to = from + length;
+  let squares = 0;
+  for (let k = from; k < to; k++) squares += floats[k]! * floats[k]!;
+  // A float32 squared and summed over any real length stays finite: a non-finite sum is a NaN or ±Infinity.
+  if (!Number.isFinite(squares)) return false;
+  if (!normalize) return true;
+  if (squares < 1e-290) {
+    normalizeInPlace(floats.subarray(from, to));
+    return true;
+  }
+  const scale = 1 / Math.sqrt(squares);
+  for (let k = from; k < to; k++) floats[k] = floats[k]! * scale;
+  return true;
 }
