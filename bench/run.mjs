@@ -12,6 +12,8 @@ const BENCHES = [
   ['rate-limit.mjs', 'rate-limit efficiency'],
   ['rate-limit-cases.mjs', 'rate limits as servers enforce them'],
   ['decode-cost.mjs', 'client cost per vector'],
+  ['receive-cpu.mjs', 'receive CPU, 8,192 × 1,536'],
+  ['receive-memory.mjs', 'a million vectors kept in each layout'],
   ['stream-memory.mjs', 'stream() memory'],
   ['search-memory.mjs', 'search memory'],
   ['token-count.mjs', 'token counting cost'],
