@@ -2,7 +2,8 @@ import type { EmbeddingsClient } from './client.js';
 import type { RequestOptions, VectorType } from './options.js';
 import type { RateLimiter } from './rate-limit/index.js';
 import { requesterOf, type AttemptHooks } from './requester.js';
-import { readResponse, type AnyVector } from './response.js';
+import { answerReader } from './receive/answer.js';
+import { countInputs, readResponse, type AnyVector } from './response.js';
 import { parseCreateParams, type EmbeddingCreateParams } from './schemas.js';
 import { tokenizerForModel } from './tokenizer.js';
 import type { CreateEmbeddingResponse } from './types.js';
@@ -23,7 +24,9 @@ export async function createEmbeddings(
   const body = { ...checked, encoding_format: checked.encoding_format ?? 'base64' };
   const limiter = hooks.rateLimiter ?? requester.rateLimiter;
   const tokens = hooks.tokens ?? (paysTokens(limiter) ? countTokens(checked) : 0);
-  const response = await requester.post(PATH, body, resolved, { ...hooks, tokens });
+  // The answer is read as its chunks arrive, by a reader made for each attempt.
+  const receive = answerReader(checked, countInputs(checked.input), resolved);
+  const response = await requester.post(PATH, body, { ...resolved, receive }, { ...hooks, tokens });
   return readResponse(PATH, response, checked, resolved);
 }
 

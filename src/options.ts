@@ -4,6 +4,7 @@ import { InvalidArgumentError } from './errors.js';
 import { checkHeaders, type HeadersInput } from './headers.js';
 import { InMemoryRateLimiter, type RateLimit, type RateLimiter } from './rate-limit/index.js';
 import { parseClientOptions, parseRequestOptions } from './schemas.js';
+import type { BodySink } from './transport.js';
 
 /**
  * How vectors are returned: `number[]` (`'array'`), a `Float32Array` that owns its memory
@@ -172,6 +173,8 @@ export interface ResolvedRequestOptions {
   signal: AbortSignal | undefined;
   headers: HeadersInput;
   query: Record<string, string | null>;
+  /** Set by `create()`: the answer's reader for each attempt, handed through to the transport. */
+  receive?: (() => BodySink) | undefined;
 }
 
 const API_KEY_VARS = ['EMBEDRAIL_API_KEY', 'OPENAI_API_KEY'] as const;

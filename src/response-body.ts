@@ -22,6 +22,8 @@ export interface ReadBodyOptions {
   maxBytes: number;
   /** Past `maxBytes`, keep the first `maxBytes` (error pages) instead of giving up (answers). */
   truncate: boolean;
+  /** Given each decoded chunk within `maxBytes` as it arrives, beside the chunks kept. */
+  onChunk?: ((chunk: Buffer) => void) | undefined;
 }
 
 /** The encodings a `content-encoding` header lists, in the order they were applied. */
@@ -77,6 +79,7 @@ export async function readBody(body: Readable, encodings: string[], options: Rea
         throw new Error('body over maxBytes');
       }
       chunks.push(chunk);
+      options.onChunk?.(chunk);
     }
   };
   try {

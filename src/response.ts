@@ -21,7 +21,7 @@ type Item = EmbeddingResponseEnvelope['data'][number];
 type Fail = (reason: string, cause?: unknown) => ResponseValidationError;
 
 /** Number of vectors a request must get back. */
-function countInputs(input: EmbeddingCreateParams['input']): number {
+export function countInputs(input: EmbeddingCreateParams['input']): number {
   if (typeof input === 'string') return 1;
   return typeof input[0] === 'number' ? 1 : input.length;
 }

@@ -34,6 +34,13 @@ export interface AttemptOptions {
   headers: HeadersInput;
   /** This call's query parameters; `null` removes a default one. */
   query: QueryInput;
+  /** Makes, for each attempt, what reads a 2xx body's chunks as they arrive (the answer's reader). */
+  receive?: (() => BodySink) | undefined;
+}
+
+/** Reads a body chunk by chunk, as it arrives. */
+export interface BodySink {
+  write(chunk: Buffer): void;
 }
 
 /** Query parameter values; `null` removes one set at a lower level (the client's `defaultQuery`). */
@@ -49,6 +56,8 @@ export interface TransportResponse {
   readonly text: string;
   /** Masks the credentials this request carried in `text` taken from the body, for messages. */
   redact: (text: string) => string;
+  /** What `receive` made for this attempt, fed every chunk of the body. */
+  sink?: BodySink | undefined;
 }
 
 /** Error bodies are kept for diagnosis, but an HTML error page need not be kept whole. */
@@ -132,15 +141,17 @@ export class Transport {
       const responseHeaders = flattenHeaders(response.headers);
       const ok = status >= 200 && status < 300;
       const encodings = contentEncodings(responseHeaders['content-encoding']);
+      const sink = ok ? options.receive?.() : undefined;
       // Reading the body stays inside the timer: a server that stalls mid-body times out too.
       const read = await readBody(response.body, encodings, {
         maxBytes: ok ? options.maxResponseBytes : Math.min(options.maxResponseBytes, MAX_ERROR_BODY_BYTES),
         truncate: !ok,
+        onChunk: sink && ((chunk) => sink.write(chunk)),
       });
       if (ok) {
         const requestId = responseHeaders['x-request-id'];
         const encoding = encodings.join(', ') || undefined;
-        if (read.kind === 'bytes') return answer(status, responseHeaders, read.chunks, redact);
+        if (read.kind === 'bytes') return answer(status, responseHeaders, read.chunks, redact, sink);
         if (read.kind === 'too-large') {
           const { maxResponseBytes: limit } = options;
           throw new ResponseTooLargeError({
@@ -245,12 +256,14 @@ function answer(
   headers: Record<string, string>,
   body: Buffer[],
   redact: (text: string) => string,
+  sink: BodySink | undefined,
 ): TransportResponse {
   let text: string | undefined;
   return {
     status,
     headers,
     body,
+    sink,
     get text() {
       return (text ??= bodyText(body));
     },

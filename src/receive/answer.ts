@@ -6,10 +6,33 @@ import type { CreateEmbeddingResponse, Embedding } from '../types.js';
 import { EmbeddingsReader } from './reader.js';
 
 /**
- * `create()`'s answer read by {@link EmbeddingsReader}, in the layout asked for, or `undefined`
- * when the body must be read the full way (a float answer, an unusual one, a faulty one: the
- * full way's checks name the fault). Taken only when the client chose base64 itself: a caller
- * who asked for `encoding_format` gets the server's strings or floats as they are.
+ * The reader for an answer to `params`, made afresh for each attempt so it reads the body's
+ * chunks as they arrive; `undefined` when the answer is not for it: taken only when the client
+ * chose base64 itself (a caller who asked for `encoding_format` gets the server's strings or
+ * floats as they are), and on little-endian hosts (a big-endian one would swap every float:
+ * the full way does that).
+ */
+export function answerReader(
+  params: EmbeddingCreateParams,
+  rows: number,
+  options: ResolvedRequestOptions,
+): (() => EmbeddingsReader) | undefined {
+  if (params.encoding_format !== undefined || !LITTLE_ENDIAN_HOST) return undefined;
+  const init = {
+    rows,
+    dimensions: params.dimensions,
+    // Arrays are normalised as doubles, after conversion, as the full way does.
+    normalize: options.normalize && options.vectorType !== 'array',
+    maxBytes: options.maxResponseBytes,
+  };
+  return () => new EmbeddingsReader(init);
+}
+
+/**
+ * `create()`'s answer as {@link EmbeddingsReader} read it, in the layout asked for, or
+ * `undefined` when the body must be read the full way (a float answer, an unusual one, a
+ * faulty one: the full way's checks name the fault). A response read without a reader (one
+ * the transport was not given) is read from its chunks here.
  */
 export function readAnswerFast(
   response: TransportResponse,
@@ -17,17 +40,13 @@ export function readAnswerFast(
   rows: number,
   options: ResolvedRequestOptions,
 ): CreateEmbeddingResponse<number[] | Float32Array> | undefined {
-  // A big-endian host would need every float swapped: the full way does that.
-  if (params.encoding_format !== undefined || !LITTLE_ENDIAN_HOST) return undefined;
+  let reader = response.sink instanceof EmbeddingsReader ? response.sink : undefined;
+  if (reader === undefined) {
+    reader = answerReader(params, rows, options)?.();
+    if (reader === undefined) return undefined;
+    for (const chunk of response.body) reader.write(chunk);
+  }
   const layout = options.vectorType;
-  const reader = new EmbeddingsReader({
-    rows,
-    dimensions: params.dimensions,
-    // Arrays are normalised as doubles, after conversion, as the full way does.
-    normalize: options.normalize && layout !== 'array',
-    maxBytes: options.maxResponseBytes,
-  });
-  for (const chunk of response.body) reader.write(chunk);
   const answer = reader.end();
   if (answer === undefined) return undefined;
   const envelope = EmbeddingResponseEnvelope.safeParse({ ...answer.rest, data: [] });
