@@ -40,8 +40,14 @@ try {
       cache,
       maxInputsPerRequest: 50,
       maxConcurrency: 4,
-      onProgress: (p) =>
-        console.log(`  ${p.completedInputs}/${p.totalInputs} inputs, ${p.requests} requests, ${p.tokens} tokens`),
+      // Called as requests complete, and as a wait for the rate limiter starts (the first
+      // request goes alone until the server's answer tells its limits).
+      onProgress: (p) => {
+        const waiting = p.rateLimit?.waitReason ? `, waiting (${p.rateLimit.waitReason})` : '';
+        console.log(
+          `  ${p.completedInputs}/${p.totalInputs} inputs, ${p.requests} requests, ${p.tokens} tokens${waiting}`,
+        );
+      },
     },
   );
   console.log(`createMany: ${res.data.length} vectors, ${res.usage.total_tokens} tokens\n`);

@@ -100,6 +100,7 @@ export function createAzureClient<V extends VectorType = 'array'>(
       ? `${endpoint}/openai/v1`
       : `${endpoint}/openai/deployments/${encodeURIComponent(deployment)}`;
   return new EmbeddingsClient<V>({
+    preset: 'azure',
     ...rest,
     baseURL,
     apiKey: key,

@@ -58,6 +58,8 @@ export {
 } from './errors.js';
 export { decodeBase64Float32, encodeFloat32Base64 } from './decode.js';
 export { DEFAULTS } from './options.js';
+export { INPUT_TYPES, PRESET_NAMES, PRESETS } from './presets.js';
+export type { InputType, InputTypeField, Preset, PresetName } from './presets.js';
 export type { ClientOptions, HeadersInput, RequestOptions, SharedOptions, VectorType } from './options.js';
 export type { EmbeddingCreateParams, EncodingFormat } from './schemas.js';
 export { cl100kTokenizer, tokenizerForModel, utf8ByteTokenizer } from './tokenizer.js';

@@ -2,7 +2,9 @@ import type { Dispatcher } from 'undici';
 import type { ApiKeyFunction } from './api-key.js';
 import { InvalidArgumentError } from './errors.js';
 import { checkHeaders, type HeadersInput } from './headers.js';
+import { PRESETS, type Preset, type PresetName } from './presets.js';
 import { InMemoryRateLimiter, type RateLimit, type RateLimiter } from './rate-limit/index.js';
+import { checkExtraBody } from './request-body.js';
 import { parseClientOptions, parseRequestOptions } from './schemas.js';
 import type { BodySink } from './transport.js';
 
@@ -47,15 +49,27 @@ export interface SharedOptions<V extends VectorType = VectorType> {
    * @default 'array'
    */
   vectorType?: V;
+  /**
+   * Fields merged into every request's JSON body as given, for what a provider takes beyond
+   * OpenAI's params (`truncate`, `truncation`, `truncate_prompt_tokens`, `prompt_name`...). Fields
+   * that change the vector format (`output_dtype`, `embedding_type`) are sent but not decoded.
+   * A call's fields are merged over the client's, and they win over the fields the preset maps
+   * (`dimensions`, `inputType`). `model`, `input` and `encoding_format` come from the params
+   * only: an `extraBody` holding one of them is refused with `InvalidArgumentError` before any
+   * request. Nothing here is checked against the provider: a field it does not know is its 400.
+   * @example { truncate: 'END' }
+   */
+  extraBody?: Record<string, unknown>;
 }
 
 /** Options for `new EmbeddingsClient(options)`. */
 export interface ClientOptions<V extends VectorType = VectorType> extends SharedOptions<V> {
   /**
-   * Bearer token. Read from `EMBEDRAIL_API_KEY`, then `OPENAI_API_KEY`. Required for api.openai.com;
-   * without one, no `Authorization` header is sent (local servers). A function is called before
-   * each attempt (cache inside it) and again with `forceRefresh: true` after a 401, once, for a
-   * token that expires mid-job.
+   * Bearer token. Read from `EMBEDRAIL_API_KEY`, then `OPENAI_API_KEY` (a hosted provider's preset
+   * reads its own variable instead, e.g. `VOYAGE_API_KEY`). Required for api.openai.com and a
+   * preset's hosted API; without one, no `Authorization` header is sent (local servers). A
+   * function is called before each attempt (cache inside it) and again with `forceRefresh: true`
+   * after a 401, once, for a token that expires mid-job.
    */
   apiKey?: string | ApiKeyFunction | undefined;
   /**
@@ -67,11 +81,20 @@ export interface ClientOptions<V extends VectorType = VectorType> extends Shared
   /** Query parameters of every request, e.g. `{ 'api-version': '2024-10-21' }`. Per call: `query`. */
   defaultQuery?: Record<string, string>;
   /**
-   * API root; requests go to `${baseURL}/embeddings`. Read from `EMBEDRAIL_BASE_URL`, then `OPENAI_BASE_URL`.
+   * API root; requests go to `${baseURL}/embeddings`. Read from `EMBEDRAIL_BASE_URL`, then the
+   * preset's root, then `OPENAI_BASE_URL`.
    * @default 'https://api.openai.com/v1'
    * @example 'http://127.0.0.1:11434/v1' // Ollama
    */
   baseURL?: string | undefined;
+  /**
+   * The server the client talks to, by name (`PRESETS` holds each one's conventions): its
+   * `baseURL` where it has a well-known one, its key variable, its caps as `createMany()`
+   * defaults, its field names for `dimensions` and `inputType`, and base64 only where it answers
+   * base64. Every option you set yourself wins over the preset's.
+   * @default 'openai' (OpenAI's conventions, today's behaviour)
+   */
+  preset?: PresetName | undefined;
   /** Sent as `OpenAI-Organization`. */
   organization?: string | undefined;
   /** Sent as `OpenAI-Project`. */
@@ -161,6 +184,8 @@ export interface ResolvedClientOptions {
   defaultHeaders: HeadersInput;
   dispatcher: Dispatcher | undefined;
   rateLimiter: RateLimiter;
+  preset: Preset;
+  extraBody: Record<string, unknown>;
 }
 
 /** What one call runs with: per call > client > defaults. */
@@ -173,11 +198,12 @@ export interface ResolvedRequestOptions {
   signal: AbortSignal | undefined;
   headers: HeadersInput;
   query: Record<string, string | null>;
+  /** The client's `extraBody` with the call's merged over it. */
+  extraBody: Record<string, unknown>;
   /** Set by `create()`: the answer's reader for each attempt, handed through to the transport. */
   receive?: (() => BodySink) | undefined;
 }
 
-const API_KEY_VARS = ['EMBEDRAIL_API_KEY', 'OPENAI_API_KEY'] as const;
 const BASE_URL_VARS = ['EMBEDRAIL_BASE_URL', 'OPENAI_BASE_URL'] as const;
 
 /** `value`, the option called `option`, as an absolute http(s) URL; anything else is refused naming both. */
@@ -199,8 +225,20 @@ export function resolveClientOptions(
   env: NodeJS.ProcessEnv = process.env,
 ): ResolvedClientOptions {
   parseClientOptions(options);
+  checkExtraBody(options.extraBody, 'EmbeddingsClient options');
   const fromEnv = (names: readonly string[]) => names.map((name) => env[name]).find((value) => value);
-  const baseURL = (options.baseURL ?? fromEnv(BASE_URL_VARS) ?? DEFAULTS.baseURL).replace(/\/+$/, '');
+  const preset = PRESETS[options.preset ?? 'openai'];
+  // Our own variable, then the preset's root, then OpenAI's variable, which was set for another server.
+  const [ownBaseURL, openaiBaseURL] = BASE_URL_VARS.map((name) => fromEnv([name]));
+  const baseURL = (options.baseURL ?? ownBaseURL ?? presetBaseURL(preset) ?? openaiBaseURL ?? DEFAULTS.baseURL).replace(
+    /\/+$/,
+    '',
+  );
+  if (options.baseURL === undefined && preset.baseURL === undefined && fromEnv(BASE_URL_VARS) === undefined) {
+    throw new InvalidArgumentError(
+      `\`preset: '${preset.name}'\` has no API root of its own: pass \`baseURL\`, your server's (got none, and ${BASE_URL_VARS.join(' and ')} are empty)`,
+    );
+  }
   const url = parseHttpURL(baseURL, 'baseURL');
   // The endpoint's own URL pasted as the root would send every request to .../embeddings/embeddings
   // and come back as a 404 naming only the path.
@@ -214,10 +252,11 @@ export function resolveClientOptions(
       'Invalid EmbeddingsClient options: `rateLimit` and `rateLimiter` exclude each other: give the limits to the limiter (got both)',
     );
   }
-  const apiKey = options.apiKey ?? fromEnv(API_KEY_VARS);
-  if (!apiKey && url.hostname === 'api.openai.com') {
+  const keyVars = preset.apiKeyEnv;
+  const apiKey = options.apiKey ?? fromEnv(keyVars);
+  if (!apiKey && (url.hostname === 'api.openai.com' || isPresetHost(preset, url))) {
     throw new InvalidArgumentError(
-      `No API key for ${baseURL}: pass \`apiKey\` or set ${API_KEY_VARS.join(' or ')} (both were empty)`,
+      `No API key for ${baseURL}: pass \`apiKey\` or set ${keyVars.join(' or ')} (both were empty)`,
     );
   }
   return {
@@ -236,7 +275,22 @@ export function resolveClientOptions(
     defaultHeaders: options.defaultHeaders ?? {},
     dispatcher: options.dispatcher,
     rateLimiter: options.rateLimiter ?? new InMemoryRateLimiter(options.rateLimit),
+    preset,
+    extraBody: options.extraBody ?? {},
   };
+}
+
+/**
+ * The preset's API root, except OpenAI's, which stays the last resort after `OPENAI_BASE_URL`
+ * as it always was. A self-hosted server has no root of its own and must be given one.
+ */
+function presetBaseURL(preset: Preset): string | undefined {
+  return preset.name === 'openai' ? undefined : preset.baseURL;
+}
+
+/** The preset's own hosted API (not a server on the user's machine), which needs a key as OpenAI's does. */
+function isPresetHost(preset: Preset, url: URL): boolean {
+  return preset.baseURL?.startsWith('https:') === true && new URL(preset.baseURL).host === url.host;
 }
 
 export function resolveRequestOptions(
@@ -244,6 +298,7 @@ export function resolveRequestOptions(
   options: RequestOptions = {},
 ): ResolvedRequestOptions {
   parseRequestOptions(options);
+  checkExtraBody(options.extraBody, 'request options');
   if (options.headers) checkHeaders(options.headers, 'headers');
   return {
     timeout: options.timeout ?? client.timeout,
@@ -254,5 +309,6 @@ export function resolveRequestOptions(
     signal: options.signal,
     headers: options.headers ?? {},
     query: options.query ?? {},
+    extraBody: options.extraBody === undefined ? client.extraBody : { ...client.extraBody, ...options.extraBody },
   };
 }

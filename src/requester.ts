@@ -10,7 +10,7 @@ import {
   type VectorType,
 } from './options.js';
 import type { RateLimitAnswer, RateLimiter, RateLimitGrant, RateLimitWait } from './rate-limit/index.js';
-import { abortError, isRetryable, retryDelay, sleep } from './retry.js';
+import { abortError, isRetryable, rejectOnAbort, retryDelay, sleep } from './retry.js';
 import { Transport, type TransportResponse } from './transport.js';
 
 /** What one request sends through the rate limiter, and where the batch engine hooks into each HTTP attempt. */
@@ -173,22 +173,6 @@ function once(grant: RateLimitGrant): RateLimitGrant {
       grant.cancel();
     },
   };
-}
-
-/**
- * Rejects as soon as `signal` aborts, even while the work waits in the limiter's queue.
- * Work is only started while the signal is live: started and then left behind, its own
- * rejection would go unhandled.
- */
-function rejectOnAbort<T>(start: () => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return start();
-  if (signal.aborted) return Promise.reject(abortError(signal));
-  const work = start();
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(abortError(signal));
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
 }
 
 // Filled by the client's constructor: the layers below the client reach its requester

@@ -65,7 +65,7 @@ export function parseResponse(
     object: 'list',
     data: sorted.map(decode),
     model,
-    usage: usage ?? { prompt_tokens: 0, total_tokens: 0 },
+    usage,
   };
 }
 

@@ -92,3 +92,19 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 export function abortError(signal: AbortSignal): APIUserAbortError {
   return new APIUserAbortError('Request was aborted', { cause: signal.reason });
 }
+
+/**
+ * Rejects as soon as `signal` aborts, even while the work waits (in a queue, on a key provider).
+ * Work is only started while the signal is live: started and then left behind, its own
+ * rejection would go unhandled.
+ */
+export function rejectOnAbort<T>(start: () => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return start();
+  if (signal.aborted) return Promise.reject(abortError(signal));
+  const work = start();
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(abortError(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}

@@ -1,6 +1,7 @@
 import { constants } from 'node:buffer';
 import { z } from 'zod';
 import { InvalidArgumentError } from './errors.js';
+import { INPUT_TYPES, PRESET_NAMES } from './presets.js';
 
 /*
  * Every rule below carries its own message, phrased to follow the field's name: errors read
@@ -51,6 +52,11 @@ export const EmbeddingCreateParams = z
       encoding_format: z.enum(['float', 'base64'], { error: 'must be "float" or "base64"' }).optional(),
       /** Your end-user id, for the provider's abuse monitoring. */
       user: stringOption.optional(),
+      /**
+       * What the texts are for, sent as the client's preset names it (`input_type`, `task`, a
+       * prompt prefix); not sent where the preset has no such field (plain OpenAI).
+       */
+      inputType: z.enum(INPUT_TYPES, { error: 'must be "query" or "document"' }).optional(),
     },
     { error: 'must be an object' },
   )
@@ -72,10 +78,18 @@ export const EmbeddingResponseEnvelope = z.object({
     }),
   ),
   model: z.string(),
-  // Some compatible servers omit usage; zeros are reported then.
+  // Servers differ here and nothing about the vectors depends on it: some omit usage (zeros are
+  // reported then), Voyage sends total_tokens alone (prompt_tokens is the same count then).
   usage: z
-    .object({ prompt_tokens: z.number().int().nonnegative(), total_tokens: z.number().int().nonnegative() })
-    .optional(),
+    .object({
+      prompt_tokens: z.number().int().nonnegative().optional(),
+      total_tokens: z.number().int().nonnegative().optional(),
+    })
+    .nullish()
+    .transform((usage) => ({
+      prompt_tokens: usage?.prompt_tokens ?? usage?.total_tokens ?? 0,
+      total_tokens: usage?.total_tokens ?? usage?.prompt_tokens ?? 0,
+    })),
 });
 export type EmbeddingResponseEnvelope = z.infer<typeof EmbeddingResponseEnvelope>;
 
@@ -100,6 +114,10 @@ const sharedOptions = {
   normalize: booleanOption.optional(),
   vectorType: z
     .enum(['array', 'float32', 'float32-view'], { error: 'must be "array", "float32" or "float32-view"' })
+    .optional(),
+  extraBody: z
+    .record(z.string(), z.unknown(), { error: 'must be an object of request fields' })
+    .refine((value) => !Array.isArray(value), { error: 'must be an object of request fields' })
     .optional(),
 };
 
@@ -141,6 +159,9 @@ const ClientOptionsSchema = z
       apiKeyHeader: z.enum(['authorization', 'api-key'], { error: 'must be "authorization" or "api-key"' }).optional(),
       defaultQuery: queryInput(stringOption).optional(),
       baseURL: stringOption.optional(),
+      preset: z
+        .enum(PRESET_NAMES, { error: `must be one of ${PRESET_NAMES.map((name) => `"${name}"`).join(', ')}` })
+        .optional(),
       organization: stringOption.optional(),
       project: stringOption.optional(),
       maxConcurrency: integerIn(1).optional(),

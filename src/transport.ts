@@ -1,5 +1,5 @@
 import { Agent, request, type Dispatcher } from 'undici';
-import { ApiKeySource, type ApiKeyFunction } from './api-key.js';
+import { ApiKeySource, type ApiKeyFunction, type AttemptKey } from './api-key.js';
 import {
   APIConnectionError,
   APITimeoutError,
@@ -11,7 +11,7 @@ import {
 } from './errors.js';
 import { checkHeaderValue, checkHeaders, mergeHeaders, type HeadersInput } from './headers.js';
 import { bodyText, contentEncodings, readBody } from './response-body.js';
-import { abortError } from './retry.js';
+import { abortError, rejectOnAbort } from './retry.js';
 import { VERSION } from './version.js';
 
 export interface TransportInit {
@@ -117,18 +117,27 @@ export class Transport {
   async post(path: string, body: unknown, options: AttemptOptions): Promise<TransportResponse> {
     const { signal } = options;
     if (signal?.aborted) throw abortError(signal);
-    // Asked for before each attempt, so a token that expires mid-job is replaced as it runs out.
-    const { key, generation } = await this.#key.get();
-    const auth = key === undefined ? undefined : this.#keyHeader === 'api-key' ? key : `Bearer ${key}`;
-    const headers = mergeHeaders(this.#headers, { [this.#keyHeader]: auth }, this.#defaultHeaders, options.headers);
     const query = mergeQuery(this.#defaultQuery, options.query);
-    const redact = redactor(headers, query);
-    if (signal?.aborted) throw abortError(signal);
     const search = new URLSearchParams(query).toString();
     const url = `${this.baseURL}${path}${search ? `?${search}` : ''}`;
+    // The attempt's time runs from here: a key function that hangs times out like a server.
     const timeout = new AbortController();
     const timer = setTimeout(() => timeout.abort(), options.timeout);
     const combined = signal ? AbortSignal.any([signal, timeout.signal]) : timeout.signal;
+    let attemptKey: AttemptKey;
+    try {
+      // Asked for before each attempt, so a token that expires mid-job is replaced as it runs out.
+      attemptKey = await rejectOnAbort(() => this.#key.get(), combined);
+    } catch (error) {
+      clearTimeout(timer);
+      if (signal?.aborted) throw abortError(signal);
+      if (timeout.signal.aborted) throw new APITimeoutError('POST', displayURL(url), options.timeout, { cause: error });
+      throw error;
+    }
+    const { key, generation } = attemptKey;
+    const auth = key === undefined ? undefined : this.#keyHeader === 'api-key' ? key : `Bearer ${key}`;
+    const headers = mergeHeaders(this.#headers, { [this.#keyHeader]: auth }, this.#defaultHeaders, options.headers);
+    const redact = redactor(headers, query);
     try {
       const response = await request(url, {
         method: 'POST',

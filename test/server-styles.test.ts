@@ -1,3 +1,5 @@
+import { rmSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, test } from 'vitest';
 import { cl100kTokenizer, InvalidArgumentError } from '../src/index.js';
@@ -9,7 +11,8 @@ import {
   type LocalServer,
   type ServerOptions,
 } from '../src/server/index.js';
-import { capture, until } from './support/cli-helpers.js';
+import { startCli } from './support/cli-child.js';
+import { buildCli, capture, expectVectorsOf, readJsonl, tempDir, until } from './support/cli-helpers.js';
 
 const servers: LocalServer[] = [];
 afterEach(async () => {
@@ -115,6 +118,21 @@ describe('each style caps a request at its documented count and refuses in its w
     });
     const ok = await post(`${server.url}/embeddings`, { model: 'local-hash-embedding', input: texts(16) }, AZURE_KEY);
     expect(ok.status).toBe(200);
+    expect(server.stats.refused.inputs).toBe(1);
+  });
+
+  test.each([
+    ['ollama', 400, { error: { message: 'Too many inputs: 5. At most 4 inputs are allowed per request.' } }],
+    ['lmstudio', 400, { error: { message: 'Too many inputs: 5. At most 4 inputs are allowed per request.' } }],
+    ['vllm', 400, { object: 'error', message: 'This server accepts at most 4 inputs per request, got 5.', code: 400 }],
+    ['jina', 400, { detail: 'Too many inputs: 5. The maximum number of inputs is 4.' }],
+  ] as const)('%s with an unannounced cap of 4 refuses 5 with %i in its body', async (style, status, body) => {
+    const server = await start({ style, maxInputsPerRequest: 4 });
+    expect(await post(`${server.url}/embeddings`, { model: 'm', input: texts(5) })).toMatchObject({
+      status,
+      json: body,
+    });
+    expect((await post(`${server.url}/embeddings`, { model: 'm', input: texts(4) })).status).toBe(200);
     expect(server.stats.refused.inputs).toBe(1);
   });
 
@@ -421,4 +439,34 @@ describe('embedrail serve --style', () => {
     expect(bad).toBe(2);
     expect(stderr.text).toContain("argument 'bedrock' is invalid");
   });
+});
+
+describe('embedrail serve --style tei as a process', () => {
+  test(
+    'embedrail embed of 100 lines against it writes every vector: the 422 teaches the cap',
+    { timeout: 120_000 },
+    async () => {
+      const cli = await buildCli();
+      const dir = tempDir();
+      const server = startCli(cli, ['serve', '--port', '0', '--style', 'tei', '--dimensions', '64']);
+      try {
+        await until(() => /\/v1\b/.test(server.stdout()), 10_000);
+        const url = /http:\/\/127\.0\.0\.1:\d+\/v1/.exec(server.stdout())![0];
+        const lines = Object.fromEntries(texts(100).map((text, i) => [String(i + 1), text]));
+        const file = dir.path('lines.txt');
+        writeFileSync(file, `${Object.values(lines).join('\n')}\n`);
+        const out = dir.path('out.jsonl');
+        const embedded = await startCli(cli, ['embed', file, '--out', out, '--base-url', url]).exit;
+        expect(embedded.stderr).toMatch(/100 embedded, 0 failed/);
+        expect(embedded.code).toBe(0);
+        expectVectorsOf(readJsonl(out), lines);
+      } finally {
+        server.child.kill('SIGTERM');
+        const exit = await server.exit;
+        dir.remove();
+        rmSync(dirname(cli), { recursive: true, force: true });
+        expect(exit.code).toBe(0);
+      }
+    },
+  );
 });

@@ -4,6 +4,8 @@ import { Agent, type Dispatcher } from 'undici';
 import { describe, expect, test } from 'vitest';
 import {
   APIConnectionError,
+  APITimeoutError,
+  APIUserAbortError,
   AuthenticationError,
   EmbeddingsClient,
   InternalServerError,
@@ -110,6 +112,40 @@ test('keeps a non-JSON error body for diagnosis, cut to 2 kB', async () => {
     .catch((e) => e);
   expect(error).toBeInstanceOf(InternalServerError);
   expect(error.body).toBe(`${page.slice(0, 2048)}...`);
+});
+
+describe('an apiKey function that never answers', () => {
+  const never = () => new Promise<string>(() => undefined);
+
+  test("times out with the attempt's timeout, retried like one, and nothing is sent", async () => {
+    const client = new EmbeddingsClient({ baseURL: api.url, apiKey: never, timeout: 50, maxRetries: 1 });
+    const calls: number[] = [];
+    const keyed = new EmbeddingsClient({
+      baseURL: api.url,
+      apiKey: () => {
+        calls.push(calls.length);
+        return never();
+      },
+      timeout: 50,
+      maxRetries: 1,
+    });
+    await expect(client.embeddings.create(params)).rejects.toThrow(APITimeoutError);
+    await expect(keyed.embeddings.create(params)).rejects.toThrow(APITimeoutError);
+    // Asked again for the retry: a provider that hung once may answer the next time.
+    expect(calls).toHaveLength(2);
+    expect(api.requests).toHaveLength(0);
+    await Promise.all([client.close(), keyed.close()]);
+  });
+
+  test('ends at once when the call is aborted', async () => {
+    const client = new EmbeddingsClient({ baseURL: api.url, apiKey: never });
+    const controller = new AbortController();
+    const call = client.embeddings.create(params, { signal: controller.signal });
+    setImmediate(() => controller.abort(new Error('stop')));
+    await expect(call).rejects.toThrow(APIUserAbortError);
+    expect(api.requests).toHaveLength(0);
+    await client.close();
+  });
 });
 
 describe('a server that echoes the credentials it got', () => {

@@ -21,12 +21,22 @@ export interface CacheKeyScope {
   host: string;
   model: string;
   dimensions: number | undefined;
+  /** A query and a document of one text are different vectors. */
+  inputType?: string | undefined;
+  /** The `extraBody` sent, as sorted JSON: provider fields (`truncate`, `task`, a prompt name) change the vector too. */
+  extraBody?: string | undefined;
 }
 
-/** sha256 over (host, model, dimensions, text), hex; NUL-separated so no two tuples collide. */
+/**
+ * sha256 over (host, model, dimensions, [input type,] [extra body,] text), hex; NUL-separated so
+ * no two tuples collide. Without an input type or extra body the key is what it always was, so
+ * stored caches stay valid.
+ */
 export function cacheKey(scope: CacheKeyScope, text: string): string {
+  const typed = scope.inputType === undefined ? '' : `\x01${scope.inputType}\0`;
+  const extra = scope.extraBody === undefined ? '' : `\x02${scope.extraBody}\0`;
   return createHash('sha256')
-    .update(`${scope.host}\0${scope.model}\0${scope.dimensions ?? ''}\0`)
+    .update(`${scope.host}\0${scope.model}\0${scope.dimensions ?? ''}\0${typed}${extra}`)
     .update(text)
     .digest('hex');
 }

@@ -12,7 +12,9 @@ import {
   rateLimitOption,
   requestOptions,
 } from '../schemas.js';
-import { tokenizerForModel, type Tokenizer } from '../tokenizer.js';
+import { checkExtraBody } from '../request-body.js';
+import { batchDefaultsFor } from '../preset-defaults.js';
+import type { Tokenizer } from '../tokenizer.js';
 import type { CacheKeyScope, EmbeddingCache } from './cache.js';
 import type { RateLimit } from '../rate-limit/index.js';
 import type { BatchParams, BatchProgress, CreateManyOptions } from './types.js';
@@ -109,8 +111,10 @@ export function resolveBatchConfig(
   if (checked.dimensions !== undefined) batchParams.dimensions = checked.dimensions;
   if (checked.user !== undefined) batchParams.user = checked.user;
   if (checked.encoding_format === 'float') batchParams.encoding_format = 'float';
+  if (checked.inputType !== undefined) batchParams.inputType = checked.inputType;
 
   parseArgument(BatchOptionsSchema, 'batch options', options);
+  checkExtraBody(options.extraBody, 'batch options');
   // Without a cache the rows may stay views into their response's buffer (the job copies those
   // that must own their memory); a cache keeps what it is given, so it gets rows of their own.
   const request: RequestOptions = {
@@ -121,6 +125,7 @@ export function resolveBatchConfig(
   if (options.maxRetries !== undefined) request.maxRetries = options.maxRetries;
   if (options.maxResponseBytes !== undefined) request.maxResponseBytes = options.maxResponseBytes;
   if (options.headers !== undefined) request.headers = options.headers;
+  if (options.extraBody !== undefined) request.extraBody = options.extraBody;
   // Resolving through the client adds its defaults and checks header names and values.
   const resolved = resolveCallOptions(client, {
     ...request,
@@ -130,8 +135,10 @@ export function resolveBatchConfig(
   });
 
   const maxConcurrency = options.maxConcurrency ?? client.maxConcurrency;
-  const maxInputsPerRequest = options.maxInputsPerRequest ?? BATCH_DEFAULTS.maxInputsPerRequest;
-  const maxTokensPerRequest = options.maxTokensPerRequest ?? BATCH_DEFAULTS.maxTokensPerRequest;
+  // The preset's caps and tokenizer, where the call sets none.
+  const preset = batchDefaultsFor(requesterOf(client).options.preset, batchParams);
+  const maxInputsPerRequest = options.maxInputsPerRequest ?? preset.maxInputsPerRequest;
+  const maxTokensPerRequest = options.maxTokensPerRequest ?? preset.maxTokensPerRequest;
   const maxTokensPerInput = options.maxTokensPerInput ?? BATCH_DEFAULTS.maxTokensPerInput;
   if (maxTokensPerInput > maxTokensPerRequest) {
     throw new InvalidArgumentError(
@@ -142,7 +149,7 @@ export function resolveBatchConfig(
   const rateLimit: RateLimit = {};
   if (requestsPerMinute !== undefined) rateLimit.requestsPerMinute = requestsPerMinute;
   if (tokensPerMinute !== undefined) rateLimit.tokensPerMinute = tokensPerMinute;
-  const tokenizer = options.tokenizer ?? tokenizerForModel(batchParams.model);
+  const tokenizer = preset.withPrefix(options.tokenizer ?? preset.tokenizer);
   // The tokens limit configured on the client's limiter, however much lower the server's is.
   const clientTokensPerMinute = requesterOf(client).rateLimiter.limits?.tokensPerMinute;
 
@@ -166,8 +173,23 @@ export function resolveBatchConfig(
     rateLimit,
     tokenizer,
     cache: options.cache,
-    cacheScope: { host: new URL(client.baseURL).host, model: batchParams.model, dimensions: batchParams.dimensions },
+    cacheScope: {
+      host: new URL(client.baseURL).host,
+      model: batchParams.model,
+      dimensions: batchParams.dimensions,
+      inputType: batchParams.inputType,
+      extraBody: Object.keys(resolved.extraBody).length === 0 ? undefined : stableJSON(resolved.extraBody),
+    },
     onProgress: options.onProgress,
     signal: options.signal,
   };
+}
+
+/** `value` as JSON with every object's keys sorted, so equal bodies give one cache key whatever their order. */
+function stableJSON(value: unknown): string {
+  return JSON.stringify(value, (_key, node: unknown) =>
+    typeof node === 'object' && node !== null && !Array.isArray(node)
+      ? Object.fromEntries(Object.entries(node).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : node,
+  );
 }

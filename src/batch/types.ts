@@ -1,6 +1,7 @@
 /** Public types of the batch engine: `createMany()` and `stream()` params, options and results. */
 import type { EmbeddingsError } from '../errors.js';
 import type { HeadersInput, VectorType } from '../options.js';
+import type { InputType } from '../presets.js';
 import type { Tokenizer } from '../tokenizer.js';
 import type { Embedding, EmbeddingUsage } from '../types.js';
 import type { EmbeddingCache } from './cache.js';
@@ -19,6 +20,11 @@ export interface BatchParams {
    * mishandle base64; the batch engine always returns vectors, never base64 strings.
    */
   encoding_format?: 'float';
+  /**
+   * What every text of the job is for, sent as the client's preset names it; see `create()`.
+   * Part of each cache key: a query and a document of one text are different vectors.
+   */
+  inputType?: InputType;
 }
 
 /** Params of `createMany()`: `create()`'s, with any number of texts. */
@@ -83,12 +89,12 @@ export interface CreateManyOptions<V extends VectorType = VectorType> {
   maxConcurrency?: number;
   /**
    * Inputs per request; a request closes at this count or at `maxTokensPerRequest`.
-   * @default 2048 (OpenAI's cap)
+   * @default the client's preset's cap: 2048 (OpenAI's) unless a preset says otherwise (TEI 32, Voyage 1000...)
    */
   maxInputsPerRequest?: number;
   /**
    * Tokens per request, counted with `tokenizer`.
-   * @default 297000 (OpenAI's 300,000 less 1%; see DEFAULTS)
+   * @default the client's preset's cap: 297000 (OpenAI's 300,000 less 1%; see DEFAULTS) unless a preset says otherwise (Mistral 16384, Voyage 120000)
    */
   maxTokensPerRequest?: number;
   /**
@@ -124,7 +130,7 @@ export interface CreateManyOptions<V extends VectorType = VectorType> {
   cache?: EmbeddingCache;
   /**
    * Counts and cuts tokens. Must never undercount what the server counts.
-   * @default cl100k_base for text-embedding-3-* and ada-002, else UTF-8 bytes (an upper bound)
+   * @default cl100k_base for text-embedding-3-* and ada-002 (openai and azure presets), else UTF-8 bytes (an upper bound)
    */
   tokenizer?: Tokenizer;
   /** Stops new requests at once and cancels those in flight. */
@@ -148,6 +154,8 @@ export interface CreateManyOptions<V extends VectorType = VectorType> {
   maxRetries?: number;
   /** Extra headers for every request of the job; `null` removes one. */
   headers?: HeadersInput;
+  /** Fields merged into every request's body, over the client's `extraBody`; see `ClientOptions.extraBody`. */
+  extraBody?: Record<string, unknown>;
   /**
    * Scale every vector to L2 norm 1.
    * @default the client's `normalize` (true unless set)

@@ -2,6 +2,7 @@ import { rmSync } from 'node:fs';
 import { realpath } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { InvalidArgumentError } from '../index.js';
+import type { InputType, PresetName } from '../index.js';
 import { newClient } from './client.js';
 import { FailuresFile, failuresPath } from './failures.js';
 import { exists } from './files.js';
@@ -25,10 +26,14 @@ export interface EmbedFlags extends FieldNames {
   dimensions?: number;
   baseUrl?: string;
   apiKey?: string;
+  preset: PresetName;
+  /** Absent: no input-type field is sent, as the library does. */
+  inputType?: InputType;
   concurrency: number;
   rpm?: number;
   tpm?: number;
-  batchSize: number;
+  /** Absent: the preset's cap. */
+  batchSize?: number;
   truncate: boolean;
   maxRetries: number;
   timeout: number;
@@ -50,6 +55,7 @@ export async function embed(input: string, flags: EmbedFlags, io: CliIo): Promis
   const client = newClient({
     baseURL: flags.baseUrl,
     apiKey: flags.apiKey,
+    preset: flags.preset,
     maxConcurrency: flags.concurrency,
     maxRetries: flags.maxRetries,
     timeout: flags.timeout,
@@ -63,6 +69,7 @@ export async function embed(input: string, flags: EmbedFlags, io: CliIo): Promis
     overwrite: flags.overwrite,
     dimensions: flags.dimensions,
     model: flags.model,
+    inputType: flags.inputType,
   }).catch(async (error: unknown) => {
     await client.close();
     throw error;
@@ -97,9 +104,10 @@ export async function embed(input: string, flags: EmbedFlags, io: CliIo): Promis
         model: flags.model,
         input: inputs,
         ...(output.requestDimensions === undefined ? {} : { dimensions: output.requestDimensions }),
+        ...(output.requestInputType === undefined ? {} : { inputType: output.requestInputType }),
       },
       {
-        maxInputsPerRequest: flags.batchSize,
+        ...(flags.batchSize === undefined ? {} : { maxInputsPerRequest: flags.batchSize }),
         truncate: flags.truncate,
         ...(flags.rpm === undefined && flags.tpm === undefined
           ? {}

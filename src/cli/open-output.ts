@@ -1,5 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { extname } from 'node:path';
+import type { InputType } from '../index.js';
 import { UsageError } from './io.js';
 import { openJsonlOutput } from './output-jsonl.js';
 import { openNpyOutput } from './output-npy.js';
@@ -9,6 +10,8 @@ import { contradiction, loadMeta, metaPath, type OpenOptions, type OutputMeta, t
 export interface Output extends OutputWriter {
   /** `--dimensions`; when resuming without it, what the output was made with. */
   readonly requestDimensions: number | undefined;
+  /** `--input-type`; when resuming without it, what the output was made with. */
+  readonly requestInputType: InputType | undefined;
 }
 
 /**
@@ -29,9 +32,14 @@ export async function openOutput(path: string, options: OpenOptions): Promise<Ou
     const writer = await open(path, options);
     // Without a record (an output from before records were kept), the vectors' own length.
     const requestDimensions = options.dimensions ?? (recorded ? (recorded.dimensions ?? undefined) : writer.dimensions);
-    const meta: OutputMeta = { model: options.model, dimensions: requestDimensions ?? null };
+    const requestInputType = options.inputType ?? recorded?.inputType ?? undefined;
+    const meta: OutputMeta = {
+      model: options.model,
+      dimensions: requestDimensions ?? null,
+      inputType: requestInputType ?? null,
+    };
     writeFileSync(metaPath(path), `${JSON.stringify(meta)}\n`);
-    return Object.assign(writer, { files: [...writer.files, metaPath(path)], requestDimensions });
+    return Object.assign(writer, { files: [...writer.files, metaPath(path)], requestDimensions, requestInputType });
   } catch (error) {
     // A missing folder or a read-only file is a problem with the command line, not the run.
     const code = (error as NodeJS.ErrnoException).code;
@@ -50,6 +58,16 @@ function readMeta(path: string, options: OpenOptions): OutputMeta | undefined {
   if (found) {
     const advice = found.flag === '--model' ? `; pass --model '${meta.model}', or --overwrite to start again` : '';
     throw new UsageError(`cannot resume '${path}': it ${found.text}${advice}`);
+  }
+  // Without the flag the record's input type goes on, as --dimensions does; a record of none
+  // (null) refuses one, since its vectors were embedded without any.
+  const given = options.inputType;
+  if (given !== undefined && meta.inputType !== undefined && given !== meta.inputType) {
+    const made = meta.inputType === null ? 'no --input-type' : `--input-type ${meta.inputType}`;
+    throw new UsageError(
+      `cannot resume '${path}': it was made with ${made} but --input-type is ${given}; ` +
+        `a query and a document of one text are two vectors: rerun as it was made, or --overwrite to start again`,
+    );
   }
   return meta;
 }

@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { INPUT_TYPES } from '../index.js';
+import type { InputType } from '../index.js';
 import { UsageError } from './io.js';
 
 /**
@@ -34,6 +36,8 @@ export interface OpenOptions {
   dimensions: number | undefined;
   /** `--model`, recorded beside the output and checked when resuming. */
   model: string;
+  /** `--input-type`, recorded and checked like `model`; undefined: none sent. */
+  inputType?: InputType | undefined;
 }
 
 /**
@@ -45,6 +49,12 @@ export interface OutputMeta {
   model: string;
   /** `--dimensions` as given; null when the model's own length was asked for. */
   dimensions: number | null;
+  /**
+   * `--input-type`; null when none was sent. Absent from records written before it was kept,
+   * which are not checked: a query and a document of one text are two vectors, and a resumed
+   * run with the other would mix them in one file.
+   */
+  inputType?: InputType | null;
 }
 
 /** The file beside output `path` that records the model and dimensions it was made with. */
@@ -66,8 +76,11 @@ export function loadMeta(path: string): OutputMeta | null | undefined {
     throw error;
   }
   const dimensions = meta?.dimensions;
+  const inputType = meta?.inputType;
   const valid =
-    typeof meta?.model === 'string' && (dimensions === null || (Number.isInteger(dimensions) && dimensions! > 0));
+    typeof meta?.model === 'string' &&
+    (dimensions === null || (Number.isInteger(dimensions) && dimensions! > 0)) &&
+    (inputType === undefined || inputType === null || (INPUT_TYPES as readonly unknown[]).includes(inputType));
   return valid ? (meta as OutputMeta) : null;
 }
 

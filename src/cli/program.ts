@@ -1,5 +1,5 @@
 import { Command, CommanderError, Option } from 'commander';
-import { BATCH_DEFAULTS, DEFAULTS, VERSION } from '../index.js';
+import { BATCH_DEFAULTS, DEFAULTS, INPUT_TYPES, PRESET_NAMES, PRESETS, VERSION } from '../index.js';
 import { HEADER_STYLES, MAX_DIMENSIONS, MAX_INPUTS, SERVER_DEFAULTS, SERVER_STYLES } from '../server/index.js';
 import { embed } from './embed.js';
 import type { EmbedFlags } from './embed.js';
@@ -15,8 +15,12 @@ import type { ServeFlags } from './serve.js';
 /** The model `embed` and `search` use without `--model`. */
 export const DEFAULT_MODEL = 'text-embedding-3-small';
 
-const ENV_BASE_URL = `$EMBEDRAIL_BASE_URL, then $OPENAI_BASE_URL, then ${DEFAULTS.baseURL}`;
-const ENV_API_KEY = '$EMBEDRAIL_API_KEY, then $OPENAI_API_KEY; prefer these, a key on the command line shows in ps';
+const ENV_BASE_URL = `$EMBEDRAIL_BASE_URL, then the --preset's root, then $OPENAI_BASE_URL, then ${DEFAULTS.baseURL}`;
+const ENV_API_KEY =
+  '$EMBEDRAIL_API_KEY, then $OPENAI_API_KEY, or for a hosted --preset its own ($VOYAGE_API_KEY, ...); ' +
+  'prefer these, a key on the command line shows in ps';
+/** The library's preset when none is named: what `--preset` defaults to. */
+const DEFAULT_PRESET = 'openai';
 
 /**
  * Runs one command line (`argv` without node and the script) and resolves with the exit code:
@@ -75,7 +79,15 @@ export function buildProgram(io: CliIo, done: (code: number) => void = () => {})
         integer(1),
       )
       .option('--base-url <url>', `API root; requests go to <url>/embeddings (default: ${ENV_BASE_URL})`, nonEmpty)
-      .option('--api-key <key>', `API key (default: ${ENV_API_KEY})`, nonEmpty);
+      .option('--api-key <key>', `API key (default: ${ENV_API_KEY})`, nonEmpty)
+      .addOption(
+        new Option(
+          '--preset <name>',
+          'the server by name: its API root (unless --base-url or $EMBEDRAIL_BASE_URL gives one), key variable, caps and field names',
+        )
+          .choices(PRESET_NAMES)
+          .default(DEFAULT_PRESET),
+      );
 
   const embedCommand = client(
     program
@@ -100,9 +112,16 @@ export function buildProgram(io: CliIo, done: (code: number) => void = () => {})
     )
     .option(
       '--batch-size <n>',
-      'inputs per request; a request also closes at the token budget',
+      "inputs per request; a request also closes at the token budget (default: the --preset's cap, " +
+        `${BATCH_DEFAULTS.maxInputsPerRequest} for openai, ${PRESETS.tei.maxInputsPerRequest} for tei)`,
       integer(1),
-      BATCH_DEFAULTS.maxInputsPerRequest,
+    )
+    .addOption(
+      new Option(
+        '--input-type <type>',
+        "what the texts are for, sent as the --preset's field (voyage: input_type) or prompt prefix " +
+          '(default: none, no field is sent; openai never receives one)',
+      ).choices(INPUT_TYPES),
     )
     .option(
       '--truncate',
@@ -141,6 +160,15 @@ export function buildProgram(io: CliIo, done: (code: number) => void = () => {})
       .argument('<query>', 'the text to search for'),
   )
     .option('-k, --top-k <n>', 'how many ids to print', integer(1), 5)
+    .addOption(
+      new Option(
+        '--input-type <type>',
+        "what the query text is for, sent as the --preset's field or prompt prefix; " +
+          'vectors embedded with --input-type document want the default',
+      )
+        .choices(INPUT_TYPES)
+        .default('query'),
+    )
     .option(
       '--texts <input>',
       "the input file given to embed (.txt, .jsonl or .csv), to print each hit's text after its id (default: none, ids only)",

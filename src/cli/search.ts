@@ -1,5 +1,5 @@
 import { topK } from '../index.js';
-import type { Vector } from '../index.js';
+import type { InputType, PresetName, Vector } from '../index.js';
 import { newClient } from './client.js';
 import type { CliIo } from './io.js';
 import { EXIT, UsageError } from './io.js';
@@ -16,6 +16,9 @@ export interface SearchFlags extends FieldNames {
   dimensions?: number;
   baseUrl?: string;
   apiKey?: string;
+  preset: PresetName;
+  /** What the query is for: `query` unless the flag says otherwise. */
+  inputType: InputType;
   /** The input given to `embed`, to print each hit's text beside its id. */
   texts?: string;
   /** Whether `--model` was given rather than left at its default. */
@@ -68,11 +71,11 @@ export async function search(vectorsPath: string, query: string, flags: SearchFl
   const vectors = await openVectors(vectorsPath);
   if (vectors.rows === 0) throw new UsageError(`'${vectorsPath}' holds no vectors`);
   const { model, dimensions } = queryModel(vectorsPath, flags);
-  const client = newClient({ baseURL: flags.baseUrl, apiKey: flags.apiKey });
+  const client = newClient({ baseURL: flags.baseUrl, apiKey: flags.apiKey, preset: flags.preset });
   let vector: Vector;
   try {
     const response = await client.embeddings.create(
-      { model, input: query, ...(dimensions === undefined ? {} : { dimensions }) },
+      { model, input: query, inputType: flags.inputType, ...(dimensions === undefined ? {} : { dimensions }) },
       { signal: io.signal },
     );
     vector = response.data[0]!.embedding;

@@ -4,23 +4,12 @@
  * rate-limit headers) and the bodies it refuses with, in the provider's own words. Each fact
  * carries the page it comes from. Azure's URLs and auth need code: see azure.ts.
  */
+import { PRESET_NAMES } from '../index.js';
 import type { RateLimitHeaderStyle } from './options.js';
 import { MAX_INPUTS, MAX_TOKENS_PER_REQUEST } from './validate.js';
 
-/** The style names, the same as the client's preset names. */
-export const SERVER_STYLES = Object.freeze([
-  'openai',
-  'azure',
-  'ollama',
-  'vllm',
-  'tei',
-  'lmstudio',
-  'voyage',
-  'mistral',
-  'jina',
-  'gemini-openai',
-  'cohere-compat',
-] as const);
+/** The style names: the client's preset names, so each preset has a server playing it. */
+export const SERVER_STYLES = PRESET_NAMES;
 export type ServerStyleName = (typeof SERVER_STYLES)[number];
 
 /** Why the server refused a request, as `stats.refused` counts them. */

@@ -37,6 +37,7 @@ export function requestOptions(vectorType: VectorType, normalize = true): Resolv
     signal: undefined,
     headers: {},
     query: {},
+    extraBody: {},
   };
 }
 
