@@ -18,6 +18,7 @@ const BENCHES = [
   ['stream-memory.mjs', 'stream() memory'],
   ['search-memory.mjs', 'search memory'],
   ['token-count.mjs', 'token counting cost'],
+  ['import-cost.mjs', 'import cost'],
   ['cli-memory.mjs', 'CLI memory'],
 ];
 

@@ -3,8 +3,9 @@
 // without cache hits) and random text. Near-linear cost shows as a ratio of ~2 per doubling.
 // Then the local server: how long a small request waits behind one hostile input.
 import { createRequire } from 'node:module';
-import { cl100kTokenizer } from '../dist/index.js';
+import { cl100kTokenizer, EmbeddingsClient } from '../dist/index.js';
 import { startChildServer } from './child-server.mjs';
+import { textAt } from './corpus.mjs';
 
 // The cl100k encoding dist/ loads (bundled into dist/cl100k.cjs): its merge cache is emptied
 // before each figure, so a run of one character is measured cold, not as the cache hit its
@@ -58,6 +59,66 @@ async function waitBehind(url, hostile) {
   return { smallMs, bigMs };
 }
 
+/**
+ * Client CPU of createMany() for `input`, counting only what UTF-8 bytes cannot settle (cl100k
+ * itself, which the engine knows to be byte-level) or every input (the same tokenizer behind
+ * a wrapper, which the engine must count: how every job counted before).
+ */
+async function createManyCpu(url, input, tokenizer) {
+  const client = new EmbeddingsClient({ baseURL: url, maxRetries: 0 });
+  try {
+    globalThis.gc?.();
+    const since = process.cpuUsage();
+    const res = await client.embeddings.createMany({ model: 'local-hash-embedding', input }, { tokenizer });
+    const used = process.cpuUsage(since);
+    if (res.data.length !== input.length) throw new Error('createMany: wrong answer shape');
+    return (used.user + used.system) / 1000;
+  } finally {
+    await client.close();
+  }
+}
+
+async function skippedCountingBench() {
+  const everyInput = {
+    count: (text) => cl100kTokenizer.count(text),
+    countUpTo: (text, limit) => cl100kTokenizer.countUpTo(text, limit),
+    truncate: (text, max) => cl100kTokenizer.truncate(text, max),
+  };
+  const server = await startChildServer({ dimensions: 8 });
+  const corpora = [
+    ['8,192 sentences of ~60 bytes', Array.from({ length: 8192 }, (_, i) => textAt(i))],
+    [
+      '8,192 texts of ~180 bytes',
+      Array.from({ length: 8192 }, (_, i) => `${textAt(i)} ${textAt(i + 8192)} ${textAt(i + 16_384)}`),
+    ],
+    [
+      '1,024 texts of ~6 kB',
+      Array.from({ length: 1024 }, (_, i) => Array.from({ length: 100 }, (_, k) => textAt(i * 100 + k)).join(' ')),
+    ],
+  ];
+  console.log(
+    '   createMany() client CPU, 8 dimensions (median of 3): inputs counted only where bytes cannot settle a limit, vs every input counted',
+  );
+  try {
+    await createManyCpu(server.url, corpora[0][1].slice(0, 100), cl100kTokenizer);
+    for (const [label, input] of corpora) {
+      const skipped = [];
+      const counted = [];
+      for (let r = 0; r < 3; r++) {
+        skipped.push(await createManyCpu(server.url, input, cl100kTokenizer));
+        counted.push(await createManyCpu(server.url, input, everyInput));
+      }
+      const median = (values) => values.sort((a, b) => a - b)[1];
+      const [after, before] = [median(skipped), median(counted)];
+      console.log(
+        `   ${label.padEnd(30)} ${before.toFixed(0).padStart(5)} ms → ${after.toFixed(0).padStart(5)} ms (×${(before / after).toFixed(2)})`,
+      );
+    }
+  } finally {
+    await server.close();
+  }
+}
+
 export async function tokenCountBench() {
   cl100kTokenizer.count('load the ranks before measuring');
   console.log(
@@ -81,6 +142,8 @@ export async function tokenCountBench() {
     return `${label} ${ms.toFixed(0)} ms`;
   });
   console.log(`   truncate(n = ${longest / 1000}k, 8192): ${cuts.join(', ')}`);
+
+  await skippedCountingBench();
 
   const server = await startChildServer({});
   try {

@@ -58,6 +58,8 @@ say "the install holds cl100k alone, not all of gpt-tokenizer"
 [ -f "$app/node_modules/embedrail/dist/cl100k.cjs" ] || fail "dist/cl100k.cjs is not in the package"
 [ ! -e "$app/node_modules/gpt-tokenizer" ] || fail "gpt-tokenizer was installed: it is bundled as dist/cl100k.cjs"
 grep -q 'MIT License' "$app/node_modules/embedrail/dist/cl100k.cjs" || fail "dist/cl100k.cjs lacks gpt-tokenizer's licence"
+# Optional peer: the requests below prove both builds run without it (it is imported lazily).
+[ ! -e "$app/node_modules/@opentelemetry/api" ] || fail "@opentelemetry/api was installed: it is an optional peer"
 echo "OK ($(du -sk "$app/node_modules" | cut -f1) kB of node_modules)"
 
 say "import (ESM)"

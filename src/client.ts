@@ -1,5 +1,7 @@
 import { inspect } from 'node:util';
 import { Embeddings } from './embeddings.js';
+import { InvalidArgumentError } from './errors.js';
+import { CLIENT_EVENTS, type ClientEventListener, type ClientEventName } from './observe/events.js';
 import { resolveClientOptions, type ClientOptions, type VectorType } from './options.js';
 import { Requester, attachRequester } from './requester.js';
 
@@ -27,6 +29,23 @@ export class EmbeddingsClient<V extends VectorType = 'array'> {
     this.embeddings = new Embeddings(this);
   }
 
+  /**
+   * Calls `listener` with each `event` of this client's requests: `request`, `attempt`,
+   * `response`, `retry`, `rateLimitWait`, `requestEnd`, `batchProgress` (payloads typed by `ClientEvents`).
+   * A listener that throws breaks no request. Payloads never hold the key or input text.
+   * @example client.on('retry', (e) => metrics.increment('embeddings.retry', { status: e.status }));
+   */
+  on<E extends ClientEventName>(event: E, listener: ClientEventListener<E>): this {
+    this.#requester.observer.events.on(checkEvent(event, listener), listener);
+    return this;
+  }
+
+  /** Removes a listener added with {@link on}. */
+  off<E extends ClientEventName>(event: E, listener: ClientEventListener<E>): this {
+    this.#requester.observer.events.off(checkEvent(event, listener), listener);
+    return this;
+  }
+
   /** Closes the connection pool the client created (not a `dispatcher` you passed in). */
   close(): Promise<void> {
     return this.#requester.close();
@@ -40,4 +59,17 @@ export class EmbeddingsClient<V extends VectorType = 'array'> {
   toJSON(): { baseURL: string; maxConcurrency: number } {
     return { baseURL: this.baseURL, maxConcurrency: this.maxConcurrency };
   }
+}
+
+/** A misspelt event name would otherwise never fire, and say nothing. */
+function checkEvent<E extends ClientEventName>(event: E, listener: unknown): E {
+  if (!CLIENT_EVENTS.includes(event)) {
+    throw new InvalidArgumentError(
+      `Unknown event ${JSON.stringify(event)}: the client emits ${CLIENT_EVENTS.map((name) => `"${name}"`).join(', ')}`,
+    );
+  }
+  if (typeof listener !== 'function') {
+    throw new InvalidArgumentError(`The listener of "${event}" must be a function (got ${typeof listener})`);
+  }
+  return event;
 }

@@ -6,7 +6,7 @@ import { answerReader } from './receive/answer.js';
 import { buildRequestBody } from './request-body.js';
 import { countInputs, readResponse, type AnyVector } from './response.js';
 import { parseCreateParams, type EmbeddingCreateParams } from './schemas.js';
-import { tokenizerForModel } from './tokenizer.js';
+import { estimateTokens, learnTokensPerByte } from './token-charge.js';
 import type { CreateEmbeddingResponse } from './types.js';
 
 const PATH = '/embeddings';
@@ -23,11 +23,38 @@ export async function createEmbeddings(
   const resolved = requester.resolve(options);
   const body = buildRequestBody(requester.options.preset, checked, resolved.extraBody);
   const limiter = hooks.rateLimiter ?? requester.rateLimiter;
-  const tokens = hooks.tokens ?? (paysTokens(limiter) ? countTokens(checked) : 0);
-  // The answer is read as its chunks arrive, by a reader made for each attempt.
-  const receive = answerReader(checked, countInputs(checked.input), resolved);
-  const response = await requester.post(PATH, body, { ...resolved, receive }, { ...hooks, tokens });
-  return readResponse(PATH, response, checked, resolved);
+  // The batch engine charges what it counted itself; a single call learns and estimates here.
+  const size = hooks.tokens === undefined ? measure(checked) : undefined;
+  let tokens = hooks.tokens ?? 0;
+  if (size !== undefined && paysTokens(limiter))
+    tokens = size.tokens + estimateTokens(client, checked.model, size.bytes);
+  const trace = await requester.observer.start({
+    baseURL: requester.options.baseURL,
+    path: PATH,
+    model: checked.model,
+    input: checked.input,
+    encodingFormat: body.encoding_format as string | undefined,
+    preset: requester.options.preset.name,
+    dimensions: checked.dimensions,
+  });
+  let result: CreateEmbeddingResponse<AnyVector>;
+  try {
+    // The answer is read as its chunks arrive, by a reader made for each attempt.
+    const receive = answerReader(checked, countInputs(checked.input), resolved);
+    const response = await requester.post(PATH, body, { ...resolved, receive }, { ...hooks, tokens, trace });
+    result = readResponse(PATH, response, checked, resolved);
+    trace.succeeded(result);
+  } catch (error) {
+    trace.failed(error);
+    throw error;
+  }
+  if (size !== undefined) {
+    const used = result.usage.prompt_tokens;
+    learnTokensPerByte(client, checked.model, size.bytes, used - size.tokens);
+    // Texts were charged an estimate: the server's count replaces it.
+    if (size.bytes > 0 && tokens > 0 && used > 0) limiter.reconcile?.({ charged: tokens, used });
+  }
+  return result;
 }
 
 /**
@@ -40,15 +67,19 @@ function paysTokens(limiter: RateLimiter): boolean {
   return belief === undefined || belief.perMinute !== undefined || belief.burst !== undefined;
 }
 
-/** Tokens of `params.input` as the batch engine counts them: token ids as they are, texts with the model's tokenizer. */
-function countTokens({ input, model }: EmbeddingCreateParams): number {
-  const tokenizer = tokenizerForModel(model);
-  if (typeof input === 'string') return tokenizer.count(input);
-  let total = 0;
+/**
+ * The size of `params.input` without a tokenizer (loading one and counting every text would
+ * cost more than most requests): token ids as they are, texts by their UTF-8 bytes, which the
+ * tokens charged are estimated from.
+ */
+function measure({ input }: EmbeddingCreateParams): { tokens: number; bytes: number } {
+  if (typeof input === 'string') return { tokens: 0, bytes: Buffer.byteLength(input, 'utf8') };
+  let tokens = 0;
+  let bytes = 0;
   for (const item of input) {
-    if (typeof item === 'number') total += 1;
-    else if (typeof item === 'string') total += tokenizer.count(item);
-    else total += item.length;
+    if (typeof item === 'number') tokens += 1;
+    else if (typeof item === 'string') bytes += Buffer.byteLength(item, 'utf8');
+    else tokens += item.length;
   }
-  return total;
+  return { tokens, bytes };
 }

@@ -1,5 +1,3 @@
-import { createMany } from './batch/create-many.js';
-import { stream } from './batch/stream.js';
 import type {
   CreateManyMatrixResponse,
   CreateManyOptions,
@@ -65,7 +63,9 @@ export class Embeddings<V extends VectorType = 'array'> {
     params: CreateManyParams,
     options?: CreateManyOptions,
   ): Promise<CreateManyResponse<VectorFor<VectorType>> | CreateManyMatrixResponse> {
-    return createMany(this.#client, params, options);
+    // The batch engine is loaded on the first batch call: a program that only calls create()
+    // never pays for parsing it (see "Import cost" in the README).
+    return import('./batch/create-many.js').then(({ createMany }) => createMany(this.#client, params, options));
   }
 
   /**
@@ -74,10 +74,12 @@ export class Embeddings<V extends VectorType = 'array'> {
    * @example
    * for await (const item of client.embeddings.stream({ model, input: lines })) save(item);
    */
-  stream<T extends VectorType = V>(
+  async *stream<T extends VectorType = V>(
     params: StreamParams,
     options?: StreamOptions<T>,
   ): AsyncGenerator<StreamItem<VectorFor<T>>, void, undefined> {
-    return stream(this.#client, params, options) as AsyncGenerator<StreamItem<VectorFor<T>>, void, undefined>;
+    // Loaded on the first pull, as createMany() loads it; yield* hands return() and throw() on.
+    const { stream } = await import('./batch/stream.js');
+    yield* stream(this.#client, params, options) as AsyncGenerator<StreamItem<VectorFor<T>>, void, undefined>;
   }
 }

@@ -1,6 +1,6 @@
 export { createMemoryCache } from './batch/cache.js';
 export type { EmbeddingCache, MemoryCacheOptions } from './batch/cache.js';
-export { BATCH_DEFAULTS } from './batch/config.js';
+export { BATCH_DEFAULTS } from './batch/defaults.js';
 export { BatchEmbeddingError } from './batch/errors.js';
 export type {
   BatchFailure,
@@ -17,6 +17,18 @@ export type {
   StreamParams,
 } from './batch/types.js';
 export { EmbeddingsClient } from './client.js';
+export type {
+  AttemptEvent,
+  ClientEventListener,
+  ClientEventName,
+  ClientEvents,
+  RateLimitWaitEvent,
+  RequestEndEvent,
+  RequestEvent,
+  ResponseEvent,
+  RetryEvent,
+} from './observe/events.js';
+export type { Logger, LogLevel } from './observe/logger.js';
 export { createAzureClient } from './azure.js';
 export type { AzureClientOptions } from './azure.js';
 export type { ApiKeyFunction, ApiKeyRequest } from './api-key.js';
@@ -33,6 +45,7 @@ export type {
   RateLimitSnapshot,
   RateLimitWait,
   RateLimitWaitReason,
+  TokensCorrection,
 } from './rate-limit/index.js';
 export { Embeddings } from './embeddings.js';
 export type { CreateEmbeddingResponse, Embedding, EmbeddingUsage, ResultVector, VectorFor } from './types.js';

@@ -2,6 +2,7 @@ import type { Dispatcher } from 'undici';
 import type { ApiKeyFunction } from './api-key.js';
 import { InvalidArgumentError } from './errors.js';
 import { checkHeaders, type HeadersInput } from './headers.js';
+import { resolveLog, type Log, type Logger, type LogLevel } from './observe/logger.js';
 import { PRESETS, type Preset, type PresetName } from './presets.js';
 import { InMemoryRateLimiter, type RateLimit, type RateLimiter } from './rate-limit/index.js';
 import { checkExtraBody } from './request-body.js';
@@ -124,6 +125,25 @@ export interface ClientOptions<V extends VectorType = VectorType> extends Shared
    * @default a new `InMemoryRateLimiter` with `rateLimit`, for this client alone
    */
   rateLimiter?: RateLimiter;
+  /**
+   * Where the client logs each request and attempt (method, URL without query, status,
+   * duration, request id, retries and their reason, rate-limit waits): any object with
+   * `debug`, `info`, `warn` and `error`, `console` included. Never a key, a token or input text.
+   * @default standard error when a `logLevel` or `EMBEDRAIL_LOG` is set; else no log
+   */
+  logger?: Logger | undefined;
+  /**
+   * The least severe lines logged: `'debug'` every attempt, `'info'` retries and rate-limit
+   * waits, `'warn'` unusable rate-limit headers, `'error'` requests that failed for good.
+   * Read from `EMBEDRAIL_LOG` when not given.
+   * @default 'warn'
+   */
+  logLevel?: LogLevel | undefined;
+  /**
+   * Also log the input text of each request, at `'debug'` only (never at another level).
+   * @default false
+   */
+  logInputs?: boolean;
 }
 
 /** Per-call options for `client.embeddings.create(params, options)`. */
@@ -152,6 +172,7 @@ export const DEFAULTS = Object.freeze({
   maxConcurrency: 8,
   normalize: true,
   vectorType: 'array',
+  logLevel: 'warn',
   apiKeyHeader: 'authorization',
 } as const satisfies Required<
   Pick<
@@ -163,6 +184,7 @@ export const DEFAULTS = Object.freeze({
     | 'maxConcurrency'
     | 'normalize'
     | 'vectorType'
+    | 'logLevel'
     | 'apiKeyHeader'
   >
 >);
@@ -184,6 +206,8 @@ export interface ResolvedClientOptions {
   defaultHeaders: HeadersInput;
   dispatcher: Dispatcher | undefined;
   rateLimiter: RateLimiter;
+  /** Undefined when the client logs nothing. */
+  log: Log | undefined;
   preset: Preset;
   extraBody: Record<string, unknown>;
 }
@@ -259,6 +283,7 @@ export function resolveClientOptions(
       `No API key for ${baseURL}: pass \`apiKey\` or set ${keyVars.join(' or ')} (both were empty)`,
     );
   }
+  const log = resolveLog(options, env, DEFAULTS.logLevel);
   return {
     apiKey: apiKey || undefined,
     apiKeyHeader: options.apiKeyHeader ?? DEFAULTS.apiKeyHeader,
@@ -274,7 +299,10 @@ export function resolveClientOptions(
     vectorType: options.vectorType ?? DEFAULTS.vectorType,
     defaultHeaders: options.defaultHeaders ?? {},
     dispatcher: options.dispatcher,
-    rateLimiter: options.rateLimiter ?? new InMemoryRateLimiter(options.rateLimit),
+    rateLimiter:
+      options.rateLimiter ??
+      new InMemoryRateLimiter({ ...options.rateLimit, ...(log && { onWarning: (message) => log.warn(message) }) }),
+    log,
     preset,
     extraBody: options.extraBody ?? {},
   };

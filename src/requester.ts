@@ -9,6 +9,7 @@ import {
   type ResolvedRequestOptions,
   type VectorType,
 } from './options.js';
+import { Observer, type RequestTrace } from './observe/observer.js';
 import type { RateLimitAnswer, RateLimiter, RateLimitGrant, RateLimitWait } from './rate-limit/index.js';
 import { abortError, isRetryable, rejectOnAbort, retryDelay, sleep } from './retry.js';
 import { Transport, type TransportResponse } from './transport.js';
@@ -30,6 +31,8 @@ export interface AttemptHooks {
    * limiter waits that delay out (every request of the client pauses), not the retry.
    */
   onRetry?: (info: { attempt: number; error: EmbeddingsError; delayMs: number }) => void;
+  /** Where the request's attempts, answers, retries and waits are logged, emitted and traced. */
+  trace?: RequestTrace;
 }
 
 /**
@@ -39,12 +42,15 @@ export interface AttemptHooks {
 export class Requester {
   readonly options: ResolvedClientOptions;
   readonly rateLimiter: RateLimiter;
+  /** The client's log, events and OpenTelemetry. */
+  readonly observer: Observer;
   readonly #transport: Transport;
   readonly #limit: LimitFunction;
 
   constructor(options: ResolvedClientOptions) {
     this.options = options;
     this.rateLimiter = options.rateLimiter;
+    this.observer = new Observer(options.log);
     this.#transport = new Transport(options);
     this.#limit = pLimit(options.maxConcurrency);
   }
@@ -73,6 +79,8 @@ export class Requester {
     const { signal } = options;
     const limiter = hooks.rateLimiter ?? this.rateLimiter;
     const tokens = hooks.tokens ?? 0;
+    const { trace } = hooks;
+    const onWait = trace && ((wait: RateLimitWait) => (trace.wait(wait), hooks.onWait?.(wait)));
     const send = (): Promise<TransportResponse> =>
       rejectOnAbort(
         () =>
@@ -81,8 +89,9 @@ export class Requester {
           // `remaining` (counted when the request reached the server) would be read as older
           // than it is.
           this.#limit(async () => {
-            const grant = once(await acquire(limiter, tokens, signal, hooks.onWait));
+            const grant = once(await acquire(limiter, tokens, signal, onWait ?? hooks.onWait));
             hooks.onAttempt?.();
+            trace?.attempt();
             try {
               const response = await this.#transport.post(path, body, options);
               answered(grant, response);
@@ -110,6 +119,7 @@ export class Requester {
       });
     const answered = (grant: RateLimitGrant, answer: RateLimitAnswer) => {
       grant.complete(answer);
+      trace?.answered(answer.status, answer.headers);
       hooks.onResponse?.(answer.status, answer.headers);
     };
     const shouldRetry = ({ error }: RetryContext) => !signal?.aborted && isRetryable(error);
@@ -128,6 +138,7 @@ export class Requester {
           const { error, attemptNumber } = context;
           const delayMs = retryDelay(attemptNumber, error instanceof APIError ? error.headers : undefined);
           hooks.onRetry?.({ attempt: attemptNumber, error: error, delayMs });
+          trace?.retry(attemptNumber, error, delayMs);
           // A 429 told the rate limiter, which holds every request of the client (this retry
           // included) for the advised pause: sleeping here as well would wait twice.
           if (!(error instanceof RateLimitError)) await sleep(delayMs, signal);

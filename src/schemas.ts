@@ -176,6 +176,23 @@ const ClientOptionsSchema = z
           'must be a RateLimiter, with an acquire(options) method',
         )
         .optional(),
+      logger: z
+        .custom(
+          (value) =>
+            typeof value === 'object' &&
+            value !== null &&
+            ['debug', 'info', 'warn', 'error'].every(
+              (m) => typeof (value as Record<string, unknown>)[m] === 'function',
+            ),
+          'must be an object with debug, info, warn and error methods',
+        )
+        .optional(),
+      logLevel: z
+        .enum(['debug', 'info', 'warn', 'error', 'off'], {
+          error: 'must be "debug", "info", "warn", "error" or "off"',
+        })
+        .optional(),
+      logInputs: booleanOption.optional(),
     },
     { error: 'must be an object' },
   )

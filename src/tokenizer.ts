@@ -267,6 +267,15 @@ export const utf8ByteTokenizer: Tokenizer = {
   },
 };
 
+/**
+ * Whether a text's UTF-8 byte length bounds `tokenizer`'s count from above: true of byte-level
+ * BPE (cl100k), where every token covers at least one byte. A text of at most `n` bytes then
+ * fits `n` tokens without being counted. Plugged-in tokenizers are always counted.
+ */
+export function boundedByBytes(tokenizer: Tokenizer): boolean {
+  return tokenizer === cl100kTokenizer || tokenizer === utf8ByteTokenizer;
+}
+
 const CL100K_MODELS = /^(text-embedding-3-(small|large)|text-embedding-ada-002)$/;
 
 /** The tokenizer the batch engine uses for `model` when none is given. */

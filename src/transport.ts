@@ -300,7 +300,7 @@ function parseErrorBody(text: string, truncated: boolean): unknown {
  * The URL an error may show: origin and path only. A base URL may carry credentials
  * (`https://user:key@host`) or a key in its query string; neither belongs in a message.
  */
-function displayURL(url: string): string {
+export function displayURL(url: string): string {
   try {
     const parsed = new URL(url);
     return `${parsed.origin}${parsed.pathname}`;

@@ -5,7 +5,15 @@ import { cl100kTokenizer, utf8ByteTokenizer } from '../src/tokenizer.js';
 import { watchBpe } from './support/bpe-watch.js';
 
 const rules = { tokenizer: cl100kTokenizer, maxTokensPerInput: 8192, truncate: false };
-const unit = (text: string, tokens: number, index = 0): Unit => ({ text, tokens, indices: [index], ids: [undefined] });
+const unit = (text: string, tokens: number, index = 0): Unit => ({
+  text,
+  tokens,
+  bound: tokens,
+  bytes: undefined,
+  indices: [index],
+  ids: [undefined],
+});
+const counted = (text: string, tokens: number) => ({ text, tokens, bound: tokens, bytes: undefined });
 
 describe('prepareText', () => {
   test.each([
@@ -85,7 +93,7 @@ describe('prepareText', () => {
 
   test('a huge run of one character is cut to the limit after counting a bounded stretch of it', () => {
     const text = 'a'.repeat(2_000_000);
-    let prepared = { text: '', tokens: 0 };
+    let prepared: { text: string; tokens: number | undefined } = { text: '', tokens: 0 };
     const watched = watchBpe(() => {
       prepared = prepareText(text, 'input[0]', { ...rules, truncate: true });
     });
@@ -102,12 +110,13 @@ describe('prepareText', () => {
     const tokenizer = { count: (text: string) => Array.from(text).length, truncate: () => '' };
     for (const max of [1, 2, 3, 7]) {
       const prepared = prepareText('𝒜b𝒞d'.repeat(3), 'input[0]', { tokenizer, maxTokensPerInput: max, truncate: true });
-      expect(prepared).toEqual({ text: Array.from('𝒜b𝒞d'.repeat(3)).slice(0, max).join(''), tokens: max });
+      expect(prepared).toEqual({ ...counted(Array.from('𝒜b𝒞d'.repeat(3)).slice(0, max).join(''), max) });
     }
   });
 
   test('counts tokens with the given tokenizer', () => {
-    expect(prepareText('héllo', 'input[0]', { ...rules, tokenizer: utf8ByteTokenizer }).tokens).toBe(6);
+    const doubled = { count: (text: string) => 2 * text.length, truncate: (text: string) => text };
+    expect(prepareText('héllo', 'input[0]', { ...rules, tokenizer: doubled }).tokens).toBe(10);
   });
 });
 
@@ -129,60 +138,61 @@ describe('readItem', () => {
 describe('Deduper', () => {
   test('merges identical texts into one unit that lists every position and id', () => {
     const deduper = new Deduper(true);
-    const first = deduper.add(0, 'a', 'same', 1);
-    expect(deduper.add(1, undefined, 'other', 1)).toBeDefined();
-    expect(deduper.add(2, 'c', 'same', 1)).toBeUndefined();
-    expect(first).toEqual({ text: 'same', tokens: 1, indices: [0, 2], ids: ['a', 'c'] });
+    const first = deduper.add(0, 'a', counted('same', 1));
+    expect(deduper.add(1, undefined, counted('other', 1))).toBeDefined();
+    expect(deduper.add(2, 'c', counted('same', 1))).toBeUndefined();
+    expect(first).toEqual({ ...counted('same', 1), indices: [0, 2], ids: ['a', 'c'] });
   });
 
   test('a closed unit takes no more inputs: the next identical text starts a new unit', () => {
     const deduper = new Deduper(true);
-    const first = deduper.add(0, undefined, 'same', 1)!;
+    const first = deduper.add(0, undefined, counted('same', 1))!;
     deduper.close(first);
-    const second = deduper.add(1, undefined, 'same', 1);
+    const second = deduper.add(1, undefined, counted('same', 1));
     expect(second).toBeDefined();
     expect(first.indices).toEqual([0]);
   });
 
   test('dedupe: false gives every input its own unit', () => {
     const deduper = new Deduper(false);
-    expect(deduper.add(0, undefined, 'same', 1)).toBeDefined();
-    expect(deduper.add(1, undefined, 'same', 1)).toBeDefined();
+    expect(deduper.add(0, undefined, counted('same', 1))).toBeDefined();
+    expect(deduper.add(1, undefined, counted('same', 1))).toBeDefined();
   });
 });
 
 describe('packing requests', () => {
   test('a request closes at maxInputsPerRequest', () => {
     const units = Array.from({ length: 5000 }, (_, i) => unit(`t${i}`, 1, i));
-    const batches = packBatches(units, { maxInputsPerRequest: 2048, maxTokensPerRequest: 1e9 });
+    const batches = packBatches(units, { maxInputsPerRequest: 2048, maxTokensPerRequest: 1e9 }, utf8ByteTokenizer);
     expect(batches.map((b) => b.units.length)).toEqual([2048, 2048, 904]);
   });
 
   test('a request closes before maxTokensPerRequest would be exceeded', () => {
     const units = Array.from({ length: 10 }, (_, i) => unit(`t${i}`, 40, i));
-    const batches = packBatches(units, { maxInputsPerRequest: 2048, maxTokensPerRequest: 100 });
+    const batches = packBatches(units, { maxInputsPerRequest: 2048, maxTokensPerRequest: 100 }, utf8ByteTokenizer);
     expect(batches.map((b) => b.tokens)).toEqual([80, 80, 80, 80, 80]);
   });
 
   test('whichever limit comes first closes the request, and units keep their order', () => {
     const sizes = [30, 30, 30, 5, 5, 5, 5, 90, 10];
     const units = sizes.map((tokens, i) => unit(`t${i}`, tokens, i));
-    const batches = packBatches(units, { maxInputsPerRequest: 3, maxTokensPerRequest: 95 });
+    const batches = packBatches(units, { maxInputsPerRequest: 3, maxTokensPerRequest: 95 }, utf8ByteTokenizer);
     expect(batches.map((b) => b.units.map((u) => u.indices[0]))).toEqual([[0, 1, 2], [3, 4, 5], [6, 7], [8]]);
   });
 
   test('with one input per request, every add closes exactly the request of that input', () => {
-    const builder = new BatchBuilder({ maxInputsPerRequest: 1, maxTokensPerRequest: 10 });
+    const builder = new BatchBuilder({ maxInputsPerRequest: 1, maxTokensPerRequest: 10 }, utf8ByteTokenizer);
     expect(builder.add(unit('a', 5)).map((b) => b.units.map((u) => u.text))).toEqual([['a']]);
     expect(builder.add(unit('b', 9)).map((b) => b.units.map((u) => u.text))).toEqual([['b']]);
     expect(builder.size).toBe(0);
   });
 
   test('a unit larger than the token budget goes alone', () => {
-    const batches = packBatches([unit('a', 5), unit('b', 500), unit('c', 5)], {
-      maxInputsPerRequest: 10,
-      maxTokensPerRequest: 100,
-    });
+    const batches = packBatches(
+      [unit('a', 5), unit('b', 500), unit('c', 5)],
+      { maxInputsPerRequest: 10, maxTokensPerRequest: 100 },
+      utf8ByteTokenizer,
+    );
     expect(batches.map((b) => b.units.map((u) => u.text))).toEqual([['a'], ['b'], ['c']]);
   });
 

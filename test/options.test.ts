@@ -20,6 +20,7 @@ describe('options', () => {
       maxConcurrency: 8,
       normalize: true,
       vectorType: 'array',
+      logLevel: 'warn',
       apiKeyHeader: 'authorization',
     });
     expect(Object.isFrozen(DEFAULTS)).toBe(true);

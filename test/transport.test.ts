@@ -74,7 +74,13 @@ describe('transport', () => {
 
 test('the client shows no request internals: callers cannot reach past validation and retries', () => {
   const client = new EmbeddingsClient({ baseURL: api.url });
-  expect(Object.getOwnPropertyNames(EmbeddingsClient.prototype).sort()).toEqual(['close', 'constructor', 'toJSON']);
+  expect(Object.getOwnPropertyNames(EmbeddingsClient.prototype).sort()).toEqual([
+    'close',
+    'constructor',
+    'off',
+    'on',
+    'toJSON',
+  ]);
   expect(Object.keys(client).sort()).toEqual(['baseURL', 'embeddings', 'maxConcurrency']);
 });
 

@@ -7,10 +7,10 @@ import type { EmbeddingsClient } from '../client.js';
 import { InvalidArgumentError, ResponseValidationError } from '../errors.js';
 import type { VectorType } from '../options.js';
 import { preview } from '../schemas.js';
-import { resolveBatchConfig } from './config.js';
+import { resolveBatchConfig, type BatchConfig } from './config.js';
 import { BatchEmbeddingError } from './errors.js';
 import { Job } from './job.js';
-import { Deduper, packBatches, prepareText, type Unit } from './planner.js';
+import { BatchBuilder, Deduper, prepareText, type Batch, type Unit } from './planner.js';
 import { RequestWindow } from './window.js';
 import type { Embedding } from '../types.js';
 import type {
@@ -43,8 +43,7 @@ export async function createMany(
   const units: Unit[] = [];
   // A plain loop, not forEach: forEach skips the holes of a sparse array, which would lose them.
   for (let index = 0; index < texts.length; index++) {
-    const { text, tokens } = prepareText(texts[index], `input[${index}]`, rules);
-    const unit = deduper.add(index, undefined, text, tokens);
+    const unit = deduper.add(index, undefined, prepareText(texts[index], `input[${index}]`, rules));
     if (unit) units.push(unit);
   }
 
@@ -71,10 +70,7 @@ export async function createMany(
 
   try {
     const misses = await job.lookup(units);
-    const batches = packBatches(misses, config);
-    const requests = new RequestWindow(job, config.maxConcurrency);
-    // Queued requests are dropped at once after an abort, and failed unsent after a fatal error (send() checks first).
-    await Promise.all(batches.map((batch) => requests.run(() => job.send(batch))));
+    await sendAll(job, misses, config);
   } finally {
     job.dispose();
   }
@@ -143,6 +139,30 @@ class MatrixRows {
     const dimensions = this.#dimensions ?? 0;
     return { data: this.#data ?? new Float32Array(this.rows * dimensions), rows: this.rows, dimensions };
   }
+}
+
+/**
+ * Packs `units` into requests as the window has room for them, so that what counting packing
+ * needs (see BatchBuilder) overlaps the requests in flight instead of delaying the first.
+ */
+async function sendAll(job: Job, units: Unit[], config: BatchConfig): Promise<void> {
+  const requests = new RequestWindow(job, config.maxConcurrency);
+  const builder = new BatchBuilder(config, config.tokenizer);
+  const inFlight = new Set<Promise<void>>();
+  const dispatch = async (batch: Batch) => {
+    while (!requests.hasRoom) await Promise.race(inFlight);
+    // After an abort the rest is dropped; after a fatal error, failed unsent (send() checks first).
+    const sent = requests.run(() => job.send(batch));
+    inFlight.add(sent);
+    void sent.then(() => inFlight.delete(sent));
+  };
+  for (const unit of units) {
+    if (job.controller.signal.aborted) break;
+    for (const batch of builder.add(unit)) await dispatch(batch);
+  }
+  const last = builder.flush();
+  if (last !== undefined && !job.controller.signal.aborted) await dispatch(last);
+  await Promise.all(inFlight);
 }
 
 function readInput(input: unknown): readonly unknown[] {

@@ -16,8 +16,10 @@ import { cacheKey } from './cache.js';
 import { learnCap, learntCapsOf, RequestRecord, type LearntCaps, type LoneFailures } from './job-errors.js';
 import type { BatchConfig } from './config.js';
 import { ProbeGate } from './probe-gate.js';
-import { halves, packBatches, toBatch, type Batch, type RequestLimits, type Unit } from './planner.js';
+import { countBatch, halves, packBatches, toBatch, type Batch, type RequestLimits, type Unit } from './planner.js';
+import { estimateTokens, knowsTokensPerByte, learnTokensPerByte } from '../token-charge.js';
 import { ProgressTracker } from './progress.js';
+import type { BatchProgress } from './types.js';
 
 /** Where a job hands each input's outcome. */
 export interface JobSink {
@@ -91,7 +93,13 @@ export class Job {
     // sends a full window at once, as before.
     if (!this.#caps.answered && shared.snapshot?.().concurrency !== undefined) this.#gate.close();
     const snapshot = this.rateLimiter.snapshot?.bind(this.rateLimiter);
-    this.progress = new ProgressTracker(totalInputs, config.onProgress, () => snapshot?.());
+    const { observer } = requesterOf(client);
+    // The client's batchProgress listeners hear what onProgress hears; only onProgress may stop the job.
+    const onProgress = (progress: BatchProgress) => {
+      config.onProgress?.(progress);
+      observer.batchProgress(progress);
+    };
+    this.progress = new ProgressTracker(totalInputs, onProgress, () => snapshot?.());
     // The job owns this signal and bounds its requests by the window: that many listeners is no leak.
     setMaxListeners(
       Math.max(defaultMaxListeners, ABORT_LISTENERS_PER_REQUEST * config.maxConcurrency),
@@ -215,25 +223,30 @@ export class Job {
     if (this.stopped) return this.#answered(opens);
     // A cap learnt since this request was packed (by this job or another of the client's).
     const limits = this.#limits();
-    const over = batch.units.length > limits.maxInputsPerRequest || batch.tokens > limits.maxTokensPerRequest;
+    // The packed total is an upper bound: counted exactly only when a learnt cap is below it.
+    const over =
+      batch.units.length > limits.maxInputsPerRequest ||
+      (batch.tokens > limits.maxTokensPerRequest &&
+        countBatch(batch, this.#config.tokenizer) > limits.maxTokensPerRequest);
     // One input over a token cap goes alone: the server's answer decides its fate.
     if (over && batch.units.length > 1) {
       this.#answered(opens);
       return this.#sendParts(batch, limits, lone);
     }
+    const charge = this.#charge(batch);
     let response: Awaited<ReturnType<typeof createEmbeddings>>;
     try {
       response = await createEmbeddings(
         this.#client,
         { ...this.#config.params, input: batch.units.map((unit) => unit.text) },
         { ...this.#config.request, signal: this.controller.signal },
-        this.#hooks(batch.tokens),
+        this.#hooks(charge.tokens),
       );
     } catch (caught) {
       if (this.controller.signal.aborted) return this.#answered(opens);
       const error = caught instanceof EmbeddingsError ? caught : new EmbeddingsError(String(caught), { cause: caught });
       // A refusal that states a cap: every later request of the client fits it, this one is sent again in parts that do.
-      const learnt = learnCap(error, this.#caps, batch.units.length, batch.tokens);
+      const learnt = learnCap(error, this.#caps, batch.units.length, countBatch(batch, this.#config.tokenizer));
       if (learnt !== undefined) {
         // A guessed cap is probed again by the first part before the others go.
         if (learnt === 'guessed') this.#gate.close();
@@ -260,7 +273,12 @@ export class Job {
     this.model ??= response.model;
     this.usage.prompt_tokens += response.usage.prompt_tokens;
     this.usage.total_tokens += response.usage.total_tokens;
-    this.progress.tokens += response.usage.prompt_tokens || batch.tokens;
+    const used = response.usage.prompt_tokens;
+    this.progress.tokens += used || charge.tokens;
+    const { model } = this.#config.params;
+    if (charge.bytes !== undefined) learnTokensPerByte(this.#client, model, charge.bytes, used);
+    // What was estimated is replaced by the server's count.
+    if (charge.estimated && used > 0) this.rateLimiter.reconcile?.({ charged: charge.tokens, used });
     const vectors = response.data.map((item) => item.embedding as Float32Array);
     const { cache, cacheScope } = this.#config;
     if (cache !== undefined) {
@@ -273,6 +291,30 @@ export class Job {
     }
     batch.units.forEach((unit, i) => this.#deliver(unit, vectors[i]!, cache === undefined));
     this.#report();
+  }
+
+  /**
+   * Tokens a request is charged against the tokens-per-minute budget: what was counted, and an
+   * estimate from the server's tokens per byte for the rest (reconciled with its answer). Until
+   * an answer taught that ratio, the request is counted exactly: a byte per token would
+   * overcharge a budget four times for English, and misteach the burst a server's
+   * `remaining-tokens` measures.
+   */
+  #charge(batch: Batch): { tokens: number; estimated: boolean; bytes: number | undefined } {
+    let counted = 0;
+    let uncounted = 0;
+    let bytes: number | undefined = 0;
+    for (const unit of batch.units) {
+      bytes = unit.bytes === undefined || bytes === undefined ? undefined : bytes + unit.bytes;
+      if (unit.tokens !== undefined) counted += unit.tokens;
+      else uncounted += unit.bytes ?? unit.bound;
+    }
+    if (uncounted === 0) return { tokens: counted, estimated: false, bytes };
+    const { model } = this.#config.params;
+    if (!knowsTokensPerByte(this.#client, model)) {
+      return { tokens: countBatch(batch, this.#config.tokenizer), estimated: false, bytes };
+    }
+    return { tokens: counted + estimateTokens(this.#client, model, uncounted), estimated: true, bytes };
   }
 
   /** Requests of the job may hold no more than this: the job's options, tightened by what refusals stated. */
@@ -302,7 +344,7 @@ export class Job {
 
   /** Sends `batch` again as requests that fit `limits`, one after the other inside this request's slot. */
   async #sendParts(batch: Batch, limits: RequestLimits, lone: LoneFailures): Promise<void> {
-    for (const part of packBatches(batch.units, limits)) await this.send(part, lone);
+    for (const part of packBatches(batch.units, limits, this.#config.tokenizer)) await this.send(part, lone);
   }
 
   /** The probe has its answer (when `opens`): the requests held back may go. */

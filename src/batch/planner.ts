@@ -4,13 +4,20 @@
  * token total, whichever comes first.
  */
 import { InvalidArgumentError } from '../errors.js';
-import { COUNT_PAST_LIMIT, countUpTo, longestPrefixWithin, type Tokenizer } from '../tokenizer.js';
+import { boundedByBytes, COUNT_PAST_LIMIT, countUpTo, longestPrefixWithin, type Tokenizer } from '../tokenizer.js';
 
 /** One text to embed and every input position that asked for it. */
 export interface Unit {
   text: string;
-  /** Tokens the text occupies, counted with the job's tokenizer. */
-  tokens: number;
+  /**
+   * Tokens the text occupies, counted with the job's tokenizer; undefined while its UTF-8 size
+   * alone settled every check (see {@link Prepared.tokens}).
+   */
+  tokens: number | undefined;
+  /** An upper bound of its tokens: `tokens` once counted, its UTF-8 byte length before. */
+  bound: number;
+  /** Its UTF-8 byte length, when the tokenizer is byte-level (what an estimate of its tokens starts from). */
+  bytes: number | undefined;
   /** Input positions that receive this unit's vector (several when deduplicated). */
   indices: number[];
   /** The caller's id for each position in `indices` (stream() inputs may carry one). */
@@ -31,11 +38,25 @@ export interface TextRules {
   truncate: boolean;
 }
 
+/** A checked input: the text to send and what is known of its size. */
+export interface Prepared {
+  text: string;
+  /**
+   * Its exact count, or undefined when the tokenizer is byte-level (every token covers at least
+   * one byte) and the text has at most `maxTokensPerInput` UTF-8 bytes: it then fits without
+   * counting, and is counted only if a request's byte total cannot settle its packing.
+   */
+  tokens: number | undefined;
+  /** Upper bound of its tokens: `tokens`, or its UTF-8 byte length. */
+  bound: number;
+  bytes: number | undefined;
+}
+
 /**
- * Checks one input and returns the text to send with its token count. Errors name the
- * input's position: `field` is `input[7]` (or `input[7].text` for `{ id, text }` items).
+ * Checks one input and returns the text to send with its size. Errors name the input's
+ * position: `field` is `input[7]` (or `input[7].text` for `{ id, text }` items).
  */
-export function prepareText(text: unknown, field: string, rules: TextRules): { text: string; tokens: number } {
+export function prepareText(text: unknown, field: string, rules: TextRules): Prepared {
   if (typeof text !== 'string') {
     throw new InvalidArgumentError(`\`${field}\` must be a string (got ${describe(text)})`);
   }
@@ -44,9 +65,14 @@ export function prepareText(text: unknown, field: string, rules: TextRules): { t
     throw new InvalidArgumentError(`\`${field}\` must not be an empty string (got "")`);
   }
   const { tokenizer, maxTokensPerInput: max } = rules;
+  let bytes: number | undefined;
+  if (boundedByBytes(tokenizer)) {
+    bytes = Buffer.byteLength(text, 'utf8');
+    if (bytes <= max) return { text, tokens: undefined, bound: bytes, bytes };
+  }
   const cap = max + COUNT_PAST_LIMIT;
   const tokens = checkedCount(countUpTo(tokenizer, text, cap), field);
-  if (tokens <= max) return { text, tokens };
+  if (tokens <= max) return { text, tokens, bound: tokens, bytes };
   if (!rules.truncate) {
     const size = tokens > cap && typeof tokenizer.countUpTo === 'function' ? `more than ${cap}` : String(tokens);
     throw new InvalidArgumentError(
@@ -68,7 +94,22 @@ export function prepareText(text: unknown, field: string, rules: TextRules): { t
       `\`${field}\` cannot be cut to \`maxTokensPerInput\` (${max}): its first character alone takes more tokens`,
     );
   }
-  return { text: cut, tokens: cutTokens };
+  return {
+    text: cut,
+    tokens: cutTokens,
+    bound: cutTokens,
+    bytes: bytes === undefined ? undefined : Buffer.byteLength(cut),
+  };
+}
+
+/** Counts `unit` exactly if it was not yet, and returns how many tokens its bound dropped by. */
+export function countUnit(unit: Unit, tokenizer: Tokenizer): number {
+  if (unit.tokens !== undefined) return 0;
+  const tokens = checkedCount(tokenizer.count(unit.text), 'input');
+  const saved = unit.bound - tokens;
+  unit.tokens = tokens;
+  unit.bound = tokens;
+  return saved;
 }
 
 /** A plugged-in tokenizer that answers nonsense would silently break every token budget. */
@@ -107,7 +148,7 @@ export class Deduper {
   constructor(private readonly dedupe: boolean) {}
 
   /** The new unit for this text, or `undefined` when the input joined an open unit. */
-  add(index: number, id: string | undefined, text: string, tokens: number): Unit | undefined {
+  add(index: number, id: string | undefined, { text, tokens, bound, bytes }: Prepared): Unit | undefined {
     if (this.dedupe) {
       const existing = this.open.get(text);
       if (existing !== undefined) {
@@ -116,7 +157,7 @@ export class Deduper {
         return undefined;
       }
     }
-    const unit: Unit = { text, tokens, indices: [index], ids: [id] };
+    const unit: Unit = { text, tokens, bound, bytes, indices: [index], ids: [id] };
     if (this.dedupe) this.open.set(text, unit);
     return unit;
   }
@@ -127,7 +168,7 @@ export class Deduper {
   }
 }
 
-/** The units of one request and their token total. */
+/** The units of one request and an upper bound of their tokens (exact once all are counted). */
 export interface Batch {
   units: Unit[];
   tokens: number;
@@ -137,12 +178,22 @@ export interface Batch {
  * Packs units into requests in arrival order. `add()` returns the request it closed, if any
  * (the open one when the new unit would overflow its tokens, or the new one when it reaches
  * the input count); `flush()` returns what is left.
+ *
+ * Requests close exactly where exact counts would close them, yet most units are never
+ * counted: while the open request's bounds (UTF-8 bytes for uncounted units) stay within
+ * `maxTokensPerRequest`, so do its tokens. Only when the bounds say it might overflow are its
+ * units counted, oldest first, until they say it fits or all are counted and the totals decide.
  */
 export class BatchBuilder {
   private units: Unit[] = [];
   private tokens = 0;
+  /** Units before this one in `units` are counted. */
+  private counted = 0;
 
-  constructor(private readonly limits: RequestLimits) {}
+  constructor(
+    private readonly limits: RequestLimits,
+    private readonly tokenizer: Tokenizer,
+  ) {}
 
   /** Units waiting in the open request. */
   get size(): number {
@@ -151,13 +202,22 @@ export class BatchBuilder {
 
   add(unit: Unit): Batch[] {
     const closed: Batch[] = [];
-    if (this.units.length > 0 && this.tokens + unit.tokens > this.limits.maxTokensPerRequest) {
-      closed.push(this.flush()!);
-    }
+    if (this.units.length > 0 && !this.fits(unit)) closed.push(this.flush()!);
     this.units.push(unit);
-    this.tokens += unit.tokens;
+    this.tokens += unit.bound;
     if (this.units.length >= this.limits.maxInputsPerRequest) closed.push(this.flush()!);
     return closed;
+  }
+
+  /** Whether `unit` fits in the open request, counting only what the bounds leave open. */
+  private fits(unit: Unit): boolean {
+    const max = this.limits.maxTokensPerRequest;
+    if (this.tokens + unit.bound <= max) return true;
+    countUnit(unit, this.tokenizer);
+    while (this.tokens + unit.bound > max && this.counted < this.units.length) {
+      this.tokens -= countUnit(this.units[this.counted++]!, this.tokenizer);
+    }
+    return this.tokens + unit.bound <= max;
   }
 
   flush(): Batch | undefined {
@@ -165,13 +225,14 @@ export class BatchBuilder {
     const batch = { units: this.units, tokens: this.tokens };
     this.units = [];
     this.tokens = 0;
+    this.counted = 0;
     return batch;
   }
 }
 
 /** Every request for `units`, in order. */
-export function packBatches(units: Iterable<Unit>, limits: RequestLimits): Batch[] {
-  const builder = new BatchBuilder(limits);
+export function packBatches(units: Iterable<Unit>, limits: RequestLimits, tokenizer: Tokenizer): Batch[] {
+  const builder = new BatchBuilder(limits, tokenizer);
   const batches: Batch[] = [];
   for (const unit of units) {
     batches.push(...builder.add(unit));
@@ -179,6 +240,12 @@ export function packBatches(units: Iterable<Unit>, limits: RequestLimits): Batch
   const last = builder.flush();
   if (last) batches.push(last);
   return batches;
+}
+
+/** `batch` with every unit counted: its exact token total. */
+export function countBatch(batch: Batch, tokenizer: Tokenizer): number {
+  for (const unit of batch.units) batch.tokens -= countUnit(unit, tokenizer);
+  return batch.tokens;
 }
 
 /** Splits a request in two halves by unit count (for 413s and 400s about one input). */
@@ -191,7 +258,7 @@ export function halves(batch: Batch): [Batch, Batch] {
 
 /** A request of `units`, with their token total. */
 export function toBatch(units: Unit[]): Batch {
-  return { units, tokens: units.reduce((sum, unit) => sum + unit.tokens, 0) };
+  return { units, tokens: units.reduce((sum, unit) => sum + unit.bound, 0) };
 }
 
 function describe(value: unknown): string {

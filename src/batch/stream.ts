@@ -15,7 +15,7 @@ import type { VectorType } from '../options.js';
 import { resolveBatchConfig } from './config.js';
 import { BatchEmbeddingError } from './errors.js';
 import { Job } from './job.js';
-import { BatchBuilder, Deduper, prepareText, readItem, type Batch } from './planner.js';
+import { BatchBuilder, Deduper, prepareText, readItem, type Batch, type Prepared } from './planner.js';
 import { ResultQueue } from './results.js';
 import { iteratorOf, SourceReader } from './source.js';
 import type { BatchFailure, StreamItem, StreamOptions, StreamParams } from './types.js';
@@ -71,7 +71,7 @@ export async function* stream(
   const requests = new RequestWindow(job, config.maxConcurrency, () => wakeup.wake());
   const dispatch = (batch: Batch) => void requests.run(() => job.lookupAndSend(batch));
   const rules = { tokenizer: config.tokenizer, maxTokensPerInput: config.maxTokensPerInput, truncate: config.truncate };
-  const builder = new BatchBuilder(config);
+  const builder = new BatchBuilder(config, config.tokenizer);
   // What was read is still sent (or failed, after a fatal error) unless the job was stopped.
   const flushRest = () => {
     const rest = builder.flush();
@@ -90,7 +90,7 @@ export async function* stream(
       mayRead: (read) => requests.hasRoom && read - results.released < readAhead,
       add: (value, index) => {
         let id: string | undefined;
-        let prepared: { text: string; tokens: number };
+        let prepared: Prepared;
         try {
           const item = readItem(value, index);
           id = item.id;
@@ -106,7 +106,7 @@ export async function* stream(
           );
           return;
         }
-        const unit = deduper.add(index, id, prepared.text, prepared.tokens);
+        const unit = deduper.add(index, id, prepared);
         if (unit) for (const batch of builder.add(unit)) dispatch(batch);
       },
       sendPartial: () => {

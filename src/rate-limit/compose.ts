@@ -33,6 +33,7 @@ export function composeRateLimiters(...limiters: RateLimiter[]): RateLimiter {
         cancel: () => grants.forEach((grant) => grant.cancel()),
       };
     },
+    reconcile: (correction) => limiters.forEach((limiter) => limiter.reconcile?.(correction)),
   };
   const snapshots = limiters.filter((limiter) => limiter.snapshot !== undefined);
   if (snapshots.length > 0) {

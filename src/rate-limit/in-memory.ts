@@ -11,6 +11,7 @@ import type {
   RateLimitGrant,
   RateLimitSnapshot,
   RateLimitWait,
+  TokensCorrection,
 } from './types.js';
 import { AdaptiveRate, ConcurrencyWindow } from './window.js';
 
@@ -35,6 +36,11 @@ export interface InMemoryRateLimiterOptions extends RateLimit {
   learnFromAnswers?: boolean;
   /** Time source and timers; tests pass a fake one. @default Date.now and the global timers */
   clock?: RateLimitClock;
+  /**
+   * Where the one warning about unusable headers goes (a client with a `logger` sends it there).
+   * @default process.emitWarning, with the code `EMBEDRAIL_RATE_LIMIT_HEADER`
+   */
+  onWarning?: (message: string) => void;
 }
 
 interface Waiter {
@@ -87,6 +93,7 @@ export class InMemoryRateLimiter implements RateLimiter {
   private timer: unknown;
   private warned = false;
   private readonly learns: boolean;
+  private readonly onWarning: ((message: string) => void) | undefined;
   readonly limits: Readonly<RateLimit>;
 
   constructor(options: InMemoryRateLimiterOptions = {}) {
@@ -105,6 +112,7 @@ export class InMemoryRateLimiter implements RateLimiter {
     });
     this.clock = options.clock ?? systemClock;
     this.learns = options.learnFromAnswers ?? true;
+    this.onWarning = options.onWarning;
     const now = this.clock.now();
     this.configured = {
       requests: options.requestsPerMinute === undefined ? undefined : new Budget(now, options.requestsPerMinute),
@@ -160,6 +168,20 @@ export class InMemoryRateLimiter implements RateLimiter {
       waitReason: head?.reason,
       rateLimited: this.rateLimited,
     };
+  }
+
+  /**
+   * A charge was an estimate: the configured tokens budget takes the difference (or gets it
+   * back). The learnt one needs nothing: its level follows the answers' `remaining-tokens`,
+   * which count what the server used; only the running total it measures refill against
+   * is corrected.
+   */
+  reconcile({ charged, used }: TokensCorrection): void {
+    const difference = used - charged;
+    if (!Number.isFinite(difference) || difference === 0) return;
+    this.configured.tokens?.take(difference, this.clock.now());
+    this.sentSoFar.tokens += difference;
+    this.schedule();
   }
 
   /** The tighter of the configured and the learnt budget: the configured one when it paces slower. */
@@ -343,9 +365,9 @@ export class InMemoryRateLimiter implements RateLimiter {
   private warn(name: string, value: string): void {
     if (this.warned) return;
     this.warned = true;
-    process.emitWarning(`Ignoring the rate-limit header ${name}: ${JSON.stringify(value)} (not a usable value)`, {
-      code: RATE_LIMITER_DEFAULTS.warningCode,
-    });
+    const message = `Ignoring the rate-limit header ${name}: ${JSON.stringify(value)} (not a usable value)`;
+    if (this.onWarning !== undefined) this.onWarning(message);
+    else process.emitWarning(message, { code: RATE_LIMITER_DEFAULTS.warningCode });
   }
 }
 

@@ -8,6 +8,7 @@ export type {
   RateLimitSnapshot,
   RateLimitWait,
   RateLimitWaitReason,
+  TokensCorrection,
 } from './types.js';
 export { InMemoryRateLimiter, RATE_LIMITER_DEFAULTS, type InMemoryRateLimiterOptions } from './in-memory.js';
 export { composeRateLimiters } from './compose.js';

@@ -101,4 +101,17 @@ export interface RateLimiter {
   readonly limits?: Readonly<RateLimit>;
   /** What the limiter believes, for progress reports. Optional: a remote store may not know. */
   snapshot?(): RateLimitSnapshot;
+  /**
+   * Optional: a request that was charged `charged` tokens at `acquire()` (an estimate, its
+   * texts not counted) was answered with `used`, the server's own count (`usage.prompt_tokens`).
+   * Called once, after its grant completed; the limiter moves its tokens budget by the
+   * difference. A limiter without it keeps the estimate, which is then what it paces on.
+   */
+  reconcile?(correction: TokensCorrection): void;
+}
+
+/** See {@link RateLimiter.reconcile}. */
+export interface TokensCorrection {
+  charged: number;
+  used: number;
 }
