@@ -4,7 +4,8 @@
 // into another's figures; each server runs in a process of its own for the same reason.
 // Bounded: about six minutes on two cores (stream() stops at its 70 s budget; the CLI's
 // million lines take about 90 s and stop at 240 s; each of the five rate-limit cases takes
-// 15–30 s and stops at 90 s).
+// 15–30 s and stops at 90 s; the receive benchmarks take about 3 minutes for CPU, 21 short
+// processes, and up to 12 for a million vectors kept in each of three layouts on a busy machine).
 import { spawnSync } from 'node:child_process';
 import { cpus } from 'node:os';
 
@@ -12,6 +13,8 @@ const BENCHES = [
   ['rate-limit.mjs', 'rate-limit efficiency'],
   ['rate-limit-cases.mjs', 'rate limits as servers enforce them'],
   ['decode-cost.mjs', 'client cost per vector'],
+  ['receive-cpu.mjs', 'receive CPU, 8,192 × 1,536'],
+  ['receive-memory.mjs', 'a million vectors kept in each layout'],
   ['stream-memory.mjs', 'stream() memory'],
   ['search-memory.mjs', 'search memory'],
   ['token-count.mjs', 'token counting cost'],

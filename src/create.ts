@@ -2,8 +2,9 @@ import type { EmbeddingsClient } from './client.js';
 import type { RequestOptions, VectorType } from './options.js';
 import type { RateLimiter } from './rate-limit/index.js';
 import { requesterOf, type AttemptHooks } from './requester.js';
+import { answerReader } from './receive/answer.js';
 import { buildRequestBody } from './request-body.js';
-import { readResponse, type AnyVector } from './response.js';
+import { countInputs, readResponse, type AnyVector } from './response.js';
 import { parseCreateParams, type EmbeddingCreateParams } from './schemas.js';
 import { estimateTokens, learnTokensPerByte } from './token-charge.js';
 import type { CreateEmbeddingResponse } from './types.js';
@@ -38,7 +39,9 @@ export async function createEmbeddings(
   });
   let result: CreateEmbeddingResponse<AnyVector>;
   try {
-    const response = await requester.post(PATH, body, resolved, { ...hooks, tokens, trace });
+    // The answer is read as its chunks arrive, by a reader made for each attempt.
+    const receive = answerReader(checked, countInputs(checked.input), resolved);
+    const response = await requester.post(PATH, body, { ...resolved, receive }, { ...hooks, tokens, trace });
     result = readResponse(PATH, response, checked, resolved);
     trace.succeeded(result);
   } catch (error) {

@@ -1,6 +1,6 @@
 import { endianness } from 'node:os';
 
-const LITTLE_ENDIAN_HOST = endianness() === 'LE';
+export const LITTLE_ENDIAN_HOST = endianness() === 'LE';
 
 /**
  * Bytes that `base64` encodes, from its length alone. Node's decoder skips characters outside
@@ -10,6 +10,22 @@ const LITTLE_ENDIAN_HOST = endianness() === 'LE';
 export function base64ByteLength(base64: string): number {
   const padding = base64.endsWith('==') ? 2 : base64.endsWith('=') ? 1 : 0;
   return Math.floor(((base64.length - padding) * 3) / 4);
+}
+
+/**
+ * Bytes that `base64` decodes to when it is standard base64, or -1 when its length, padding
+ * or alphabet say it is not. Node's decoder skips characters outside the alphabet and reads
+ * base64url's `-` and `_` too, so it cannot be asked; a decode is then proved whole when it
+ * writes exactly this many bytes: with padding only on a length that is a multiple of 4 and
+ * no unpadded length of 4k + 1 (which no base64 string has), every skipped character lowers
+ * the byte count, so an equal count means every character was in the alphabet.
+ */
+export function strictBase64ByteLength(base64: string): number {
+  const length = base64.length;
+  const padding = base64.endsWith('==') ? 2 : base64.endsWith('=') ? 1 : 0;
+  if (padding > 0 ? length % 4 !== 0 : length % 4 === 1) return -1;
+  if (base64.includes('-') || base64.includes('_')) return -1;
+  return Math.floor(((length - padding) * 3) / 4);
 }
 
 /**
@@ -39,8 +55,9 @@ export function encodeFloat32Base64(vector: ArrayLike<number>): string {
  * on any machine through it.
  */
 export function decodeBase64Float32ForHost(base64: string, littleEndianHost: boolean): Float32Array {
+  const expected = strictBase64ByteLength(base64);
   const bytes = Buffer.from(base64, 'base64');
-  if (bytes.byteLength !== base64ByteLength(base64)) {
+  if (expected === -1 || bytes.byteLength !== expected) {
     throw new RangeError(`not base64 (${JSON.stringify(base64.slice(0, 40))})`);
   }
   if (bytes.byteLength % 4 !== 0) {

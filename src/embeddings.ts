@@ -1,4 +1,5 @@
 import type {
+  CreateManyMatrixResponse,
   CreateManyOptions,
   CreateManyParams,
   CreateManyResponse,
@@ -40,18 +41,31 @@ export class Embeddings<V extends VectorType = 'array'> {
    * sliding window, paced to the rate limits, identical texts sent once. Resolves in
    * `create()`'s shape, `data[i].index === i`; with failures it rejects with
    * `BatchEmbeddingError` (or, under `onFailure: 'collect'`, lists them in `failures`).
+   * With `matrix: true` it resolves with one contiguous `matrix` (`{ data, rows, dimensions }`).
    * @example
    * const res = await client.embeddings.createMany({ model: 'text-embedding-3-small', input: texts });
+   * const { matrix } = await client.embeddings.createMany({ model, input: texts }, { matrix: true });
+   * topK(query, matrix.data, 10);
    */
+  createMany(
+    params: CreateManyParams,
+    options: CreateManyOptions & { matrix: true },
+  ): Promise<CreateManyMatrixResponse>;
+  createMany<T extends VectorType = V>(
+    params: CreateManyParams,
+    options?: CreateManyOptions<T> & { matrix?: false },
+  ): Promise<CreateManyResponse<VectorFor<T>>>;
   createMany<T extends VectorType = V>(
     params: CreateManyParams,
     options?: CreateManyOptions<T>,
-  ): Promise<CreateManyResponse<VectorFor<T>>> {
+  ): Promise<CreateManyResponse<VectorFor<T>> | CreateManyMatrixResponse>;
+  createMany(
+    params: CreateManyParams,
+    options?: CreateManyOptions,
+  ): Promise<CreateManyResponse<VectorFor<VectorType>> | CreateManyMatrixResponse> {
     // The batch engine is loaded on the first batch call: a program that only calls create()
     // never pays for parsing it (see "Import cost" in the README).
-    return import('./batch/create-many.js').then(
-      ({ createMany }) => createMany(this.#client, params, options) as Promise<CreateManyResponse<VectorFor<T>>>,
-    );
+    return import('./batch/create-many.js').then(({ createMany }) => createMany(this.#client, params, options));
   }
 
   /**

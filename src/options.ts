@@ -6,9 +6,15 @@ import { resolveLog, type Log, type Logger, type LogLevel } from './observe/logg
 import { PRESETS, type Preset, type PresetName } from './presets.js';
 import { InMemoryRateLimiter, type RateLimit, type RateLimiter } from './rate-limit/index.js';
 import { parseClientOptions, parseRequestOptions } from './schemas.js';
+import type { BodySink } from './transport.js';
 
-/** How vectors are returned: `number[]` (`'array'`) or `Float32Array` (`'float32'`, less memory). */
-export type VectorType = 'array' | 'float32';
+/**
+ * How vectors are returned: `number[]` (`'array'`), a `Float32Array` that owns its memory
+ * (`'float32'`), or a `Float32Array` row view into one buffer per response (`'float32-view'`:
+ * no allocation per vector; a row kept alive keeps its whole response's buffer alive, and
+ * transferring one row's `buffer` detaches every row of that response).
+ */
+export type VectorType = 'array' | 'float32' | 'float32-view';
 
 export type { HeadersInput };
 
@@ -217,6 +223,8 @@ export interface ResolvedRequestOptions {
   query: Record<string, string | null>;
   /** The client's `extraBody` with the call's merged over it. */
   extraBody: Record<string, unknown>;
+  /** Set by `create()`: the answer's reader for each attempt, handed through to the transport. */
+  receive?: (() => BodySink) | undefined;
 }
 
 const BASE_URL_VARS = ['EMBEDRAIL_BASE_URL', 'OPENAI_BASE_URL'] as const;

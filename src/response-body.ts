@@ -10,9 +10,9 @@ const DECODERS: Record<string, () => Transform> = {
   br: createBrotliDecompress,
 };
 
-/** What reading a body gave: its text, or why there is none. */
+/** What reading a body gave: its decoded chunks as they came (never joined here), or why there are none. */
 export type BodyResult =
-  | { kind: 'text'; text: string; truncated: boolean }
+  | { kind: 'bytes'; chunks: Buffer[]; truncated: boolean }
   | { kind: 'too-large'; received: number }
   | { kind: 'unknown-encoding' }
   | { kind: 'undecodable'; error: Error };
@@ -22,6 +22,8 @@ export interface ReadBodyOptions {
   maxBytes: number;
   /** Past `maxBytes`, keep the first `maxBytes` (error pages) instead of giving up (answers). */
   truncate: boolean;
+  /** Given each decoded chunk within `maxBytes` as it arrives, beside the chunks kept. */
+  onChunk?: ((chunk: Buffer) => void) | undefined;
 }
 
 /** The encodings a `content-encoding` header lists, in the order they were applied. */
@@ -33,8 +35,13 @@ export function contentEncodings(header: string | undefined): string[] {
     .filter((value) => value !== '' && value !== 'identity');
 }
 
+/** The chunks of a body as one UTF-8 string. */
+export function bodyText(chunks: readonly Buffer[]): string {
+  return (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)).toString('utf8');
+}
+
 /**
- * Reads `body` as UTF-8 text, decoding `encodings` as it streams, and counts decoded bytes as
+ * Reads `body`, decoding `encodings` as it streams, and counts decoded bytes as
  * chunks arrive: once past `maxBytes` it stops and destroys the body (closing the connection),
  * so neither an endless answer nor a zip bomb is ever held whole. Errors of the body itself
  * (socket, abort) are thrown as they are, for the caller to classify.
@@ -72,6 +79,7 @@ export async function readBody(body: Readable, encodings: string[], options: Rea
         throw new Error('body over maxBytes');
       }
       chunks.push(chunk);
+      options.onChunk?.(chunk);
     }
   };
   try {
@@ -83,5 +91,5 @@ export async function readBody(body: Readable, encodings: string[], options: Rea
       throw error;
     }
   }
-  return { kind: 'text', text: Buffer.concat(chunks).toString('utf8'), truncated: overflow };
+  return { kind: 'bytes', chunks, truncated: overflow };
 }

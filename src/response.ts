@@ -9,6 +9,7 @@ import {
 import { ResponseValidationError } from './errors.js';
 import type { ResolvedRequestOptions } from './options.js';
 import { EmbeddingResponseEnvelope, preview, type EmbeddingCreateParams } from './schemas.js';
+import { readAnswerFast } from './receive/answer.js';
 import type { TransportResponse } from './transport.js';
 import type { CreateEmbeddingResponse, Embedding } from './types.js';
 
@@ -20,7 +21,7 @@ type Item = EmbeddingResponseEnvelope['data'][number];
 type Fail = (reason: string, cause?: unknown) => ResponseValidationError;
 
 /** Number of vectors a request must get back. */
-function countInputs(input: EmbeddingCreateParams['input']): number {
+export function countInputs(input: EmbeddingCreateParams['input']): number {
   if (typeof input === 'string') return 1;
   return typeof input[0] === 'number' ? 1 : input.length;
 }
@@ -31,6 +32,22 @@ function countInputs(input: EmbeddingCreateParams['input']): number {
  * share one length. Every failure is a `ResponseValidationError` naming the field.
  */
 export function readResponse(
+  path: string,
+  response: TransportResponse,
+  params: EmbeddingCreateParams,
+  options: ResolvedRequestOptions,
+): CreateEmbeddingResponse<AnyVector> {
+  return (
+    readAnswerFast(response, params, countInputs(params.input), options) ??
+    parseResponse(path, response, params, options)
+  );
+}
+
+/**
+ * {@link readResponse} the full way: the body as one string through `JSON.parse`, then every
+ * check. Every answer the fast reader does not take comes here, and tests hold it to this.
+ */
+export function parseResponse(
   path: string,
   response: TransportResponse,
   params: EmbeddingCreateParams,
@@ -94,7 +111,8 @@ function itemDecoder(
   fail: Fail,
 ): (item: Item) => Embedding<AnyVector> {
   const wantBase64 = params.encoding_format === 'base64';
-  const wantFloat32 = options.vectorType === 'float32';
+  // Both float32 layouts: a vector read the full way owns its memory, which a view may too.
+  const wantFloat32 = options.vectorType !== 'array';
   let dimensions = params.dimensions;
   const checkLength = (at: string, length: number) => {
     if (length === 0) throw fail(`${at} is empty`);

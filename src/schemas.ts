@@ -118,7 +118,9 @@ const sharedOptions = {
   maxResponseBytes: integerIn(1, constants.MAX_STRING_LENGTH).optional(),
   maxRetries: integerIn(0).optional(),
   normalize: booleanOption.optional(),
-  vectorType: z.enum(['array', 'float32'], { error: 'must be "array" or "float32"' }).optional(),
+  vectorType: z
+    .enum(['array', 'float32', 'float32-view'], { error: 'must be "array", "float32" or "float32-view"' })
+    .optional(),
   extraBody: z
     .record(z.string(), z.unknown(), { error: 'must be an object of request fields' })
     .refine((value) => !Array.isArray(value), { error: 'must be an object of request fields' })

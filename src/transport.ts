@@ -10,7 +10,7 @@ import {
   apiErrorFor,
 } from './errors.js';
 import { checkHeaderValue, checkHeaders, mergeHeaders, type HeadersInput } from './headers.js';
-import { contentEncodings, readBody } from './response-body.js';
+import { bodyText, contentEncodings, readBody } from './response-body.js';
 import { abortError, rejectOnAbort } from './retry.js';
 import { VERSION } from './version.js';
 
@@ -34,18 +34,30 @@ export interface AttemptOptions {
   headers: HeadersInput;
   /** This call's query parameters; `null` removes a default one. */
   query: QueryInput;
+  /** Makes, for each attempt, what reads a 2xx body's chunks as they arrive (the answer's reader). */
+  receive?: (() => BodySink) | undefined;
+}
+
+/** Reads a body chunk by chunk, as it arrives. */
+export interface BodySink {
+  write(chunk: Buffer): void;
 }
 
 /** Query parameter values; `null` removes one set at a lower level (the client's `defaultQuery`). */
 export type QueryInput = Record<string, string | null | undefined>;
 
-/** A 2xx answer: status, lower-cased headers and the body as text. */
+/** A 2xx answer: status, lower-cased headers and the body, as the chunks it came in and as text. */
 export interface TransportResponse {
   status: number;
   headers: Record<string, string>;
-  text: string;
+  /** The decoded body's chunks, split wherever the network split them. */
+  body: readonly Buffer[];
+  /** The body as one string, made on first read: the fast reader of an answer never asks for it. */
+  readonly text: string;
   /** Masks the credentials this request carried in `text` taken from the body, for messages. */
   redact: (text: string) => string;
+  /** What `receive` made for this attempt, fed every chunk of the body. */
+  sink?: BodySink | undefined;
 }
 
 /** Error bodies are kept for diagnosis, but an HTML error page need not be kept whole. */
@@ -138,15 +150,17 @@ export class Transport {
       const responseHeaders = flattenHeaders(response.headers);
       const ok = status >= 200 && status < 300;
       const encodings = contentEncodings(responseHeaders['content-encoding']);
+      const sink = ok ? options.receive?.() : undefined;
       // Reading the body stays inside the timer: a server that stalls mid-body times out too.
       const read = await readBody(response.body, encodings, {
         maxBytes: ok ? options.maxResponseBytes : Math.min(options.maxResponseBytes, MAX_ERROR_BODY_BYTES),
         truncate: !ok,
+        onChunk: sink && ((chunk) => sink.write(chunk)),
       });
       if (ok) {
         const requestId = responseHeaders['x-request-id'];
         const encoding = encodings.join(', ') || undefined;
-        if (read.kind === 'text') return { status, headers: responseHeaders, text: read.text, redact };
+        if (read.kind === 'bytes') return answer(status, responseHeaders, read.chunks, redact, sink);
         if (read.kind === 'too-large') {
           const { maxResponseBytes: limit } = options;
           throw new ResponseTooLargeError({
@@ -169,7 +183,7 @@ export class Transport {
         });
       }
       // An error status is what matters: an error body that cannot be decoded is left out.
-      const errorBody = read.kind === 'text' ? parseErrorBody(redact(read.text), read.truncated) : '';
+      const errorBody = read.kind === 'bytes' ? parseErrorBody(redact(bodyText(read.chunks)), read.truncated) : '';
       const error = apiErrorFor({ method: 'POST', path, status, headers: responseHeaders, body: errorBody });
       if (status === 401 && this.#key.refreshable) this.#refused.set(error, generation);
       throw error;
@@ -244,6 +258,26 @@ function credentials(headers: Record<string, string>, query: Record<string, stri
     if (token !== undefined) secrets.add(token);
   }
   return [...secrets].filter((s) => s.length >= MIN_SECRET_LENGTH).sort((a, b) => b.length - a.length);
+}
+
+function answer(
+  status: number,
+  headers: Record<string, string>,
+  body: Buffer[],
+  redact: (text: string) => string,
+  sink: BodySink | undefined,
+): TransportResponse {
+  let text: string | undefined;
+  return {
+    status,
+    headers,
+    body,
+    sink,
+    get text() {
+      return (text ??= bodyText(body));
+    },
+    redact,
+  };
 }
 
 function flattenHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {

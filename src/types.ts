@@ -1,7 +1,7 @@
 import type { VectorType } from './options.js';
 
-/** `number[]` for `vectorType: 'array'`, `Float32Array` for `'float32'`. */
-export type VectorFor<T extends VectorType> = T extends 'float32' ? Float32Array : number[];
+/** `number[]` for `vectorType: 'array'`, `Float32Array` for `'float32'` and `'float32-view'`. */
+export type VectorFor<T extends VectorType> = T extends 'float32' | 'float32-view' ? Float32Array : number[];
 
 /** What `create()` returns per vector: base64 strings when asked for explicitly, else vectors. */
 export type ResultVector<F, T extends VectorType> = F extends 'base64' ? string : VectorFor<T>;

@@ -99,7 +99,12 @@ export function resolveBatchConfig(
   if (checked.inputType !== undefined) batchParams.inputType = checked.inputType;
 
   parseArgument(BatchOptionsSchema, 'batch options', options);
-  const request: RequestOptions = { normalize: false, vectorType: 'float32' };
+  // Without a cache the rows may stay views into their response's buffer (the job copies those
+  // that must own their memory); a cache keeps what it is given, so it gets rows of their own.
+  const request: RequestOptions = {
+    normalize: false,
+    vectorType: options.cache === undefined ? 'float32-view' : 'float32',
+  };
   if (options.timeout !== undefined) request.timeout = options.timeout;
   if (options.maxRetries !== undefined) request.maxRetries = options.maxRetries;
   if (options.maxResponseBytes !== undefined) request.maxResponseBytes = options.maxResponseBytes;

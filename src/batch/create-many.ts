@@ -4,7 +4,7 @@
  * keeps `maxConcurrency` of them in flight until every input has a vector or a failure.
  */
 import type { EmbeddingsClient } from '../client.js';
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError, ResponseValidationError } from '../errors.js';
 import type { VectorType } from '../options.js';
 import { preview } from '../schemas.js';
 import { resolveBatchConfig, type BatchConfig } from './config.js';
@@ -13,16 +13,28 @@ import { Job } from './job.js';
 import { BatchBuilder, Deduper, prepareText, type Batch, type Unit } from './planner.js';
 import { RequestWindow } from './window.js';
 import type { Embedding } from '../types.js';
-import type { BatchFailure, CreateManyOptions, CreateManyParams, CreateManyResponse } from './types.js';
+import type {
+  BatchFailure,
+  CreateManyMatrixResponse,
+  CreateManyOptions,
+  CreateManyParams,
+  CreateManyResponse,
+} from './types.js';
 
 const METHOD = 'createMany';
 
 export async function createMany(
   client: EmbeddingsClient<VectorType>,
   params: CreateManyParams,
-  options?: CreateManyOptions,
-): Promise<CreateManyResponse<number[] | Float32Array>> {
-  const config = resolveBatchConfig(client, params, options);
+  options: CreateManyOptions = {},
+): Promise<CreateManyResponse<number[] | Float32Array> | CreateManyMatrixResponse> {
+  const { matrix: asMatrix = false, ...batchOptions } = options;
+  if (typeof asMatrix !== 'boolean') {
+    throw new InvalidArgumentError(`Invalid batch options: \`matrix\` must be a boolean (got ${preview(asMatrix)})`);
+  }
+  const config = resolveBatchConfig(client, params, batchOptions);
+  // Rows are copied into the matrix as they arrive: views into each answer save a copy first.
+  if (asMatrix) config.vectorType = 'float32-view';
   const texts = readInput(params.input);
 
   // Every input is checked first, so a bad one at the end fails the call before any request.
@@ -35,14 +47,19 @@ export async function createMany(
     if (unit) units.push(unit);
   }
 
-  const vectors: (number[] | Float32Array | undefined)[] = new Array<number[] | Float32Array | undefined>(texts.length);
+  const vectors: (number[] | Float32Array | undefined)[] = new Array<number[] | Float32Array | undefined>(
+    asMatrix ? 0 : texts.length,
+  );
+  const rows = asMatrix ? new MatrixRows(texts.length, config.params.dimensions) : undefined;
   const failures: BatchFailure[] = [];
   const job = new Job(
     client,
     config,
     {
       embedding: (index, _id, vector) => {
-        vectors[index] = vector;
+        const misfit = rows?.put(index, vector as Float32Array);
+        if (misfit !== undefined) failures.push({ index, error: misfit });
+        else if (rows === undefined) vectors[index] = vector;
       },
       failure: (index, _id, error) => {
         failures.push({ index, error });
@@ -62,20 +79,66 @@ export async function createMany(
   job.throwIfCut(METHOD, job.progress.settledInputs >= texts.length);
 
   const data: Embedding<number[] | Float32Array>[] = [];
-  vectors.forEach((embedding, index) => {
-    if (embedding !== undefined) data.push({ object: 'embedding', index, embedding });
-  });
+  if (rows !== undefined) {
+    for (const index of rows.filled()) data.push({ object: 'embedding', index, embedding: rows.row(index) });
+  } else {
+    vectors.forEach((embedding, index) => {
+      if (embedding !== undefined) data.push({ object: 'embedding', index, embedding });
+    });
+  }
   failures.sort((a, b) => a.index - b.index);
   if (failures.length > 0 && config.onFailure === 'throw') {
     throw new BatchEmbeddingError(METHOD, data, failures, texts.length);
   }
-  return {
-    object: 'list',
-    data,
-    model: job.model ?? config.params.model,
-    usage: job.usage,
-    failures,
-  };
+  const summary = { model: job.model ?? config.params.model, usage: job.usage, failures };
+  if (rows !== undefined) return { object: 'matrix', matrix: rows.matrix(), ...summary };
+  return { object: 'list', data, ...summary };
+}
+
+/** createMany()'s rows in one Float32Array, sized by the first vector unless `dimensions` was asked for. */
+class MatrixRows {
+  #data: Float32Array | undefined;
+  #dimensions: number | undefined;
+  readonly #filled: Uint8Array;
+
+  constructor(
+    readonly rows: number,
+    dimensions: number | undefined,
+  ) {
+    this.#dimensions = dimensions;
+    this.#filled = new Uint8Array(rows);
+  }
+
+  /** Copies `vector` into row `index`; an error when its length is not the matrix's. */
+  put(index: number, vector: Float32Array): ResponseValidationError | undefined {
+    this.#dimensions ??= vector.length;
+    if (vector.length !== this.#dimensions) {
+      return new ResponseValidationError(
+        'POST',
+        '/embeddings',
+        200,
+        `input[${index}] got ${vector.length} dimensions, the matrix has ${this.#dimensions}`,
+      );
+    }
+    this.#data ??= new Float32Array(this.rows * this.#dimensions);
+    this.#data.set(vector, index * this.#dimensions);
+    this.#filled[index] = 1;
+    return undefined;
+  }
+
+  *filled(): Generator<number> {
+    for (let index = 0; index < this.rows; index++) if (this.#filled[index]) yield index;
+  }
+
+  row(index: number): Float32Array {
+    const d = this.#dimensions ?? 0;
+    return this.#data!.subarray(index * d, (index + 1) * d);
+  }
+
+  matrix(): { data: Float32Array; rows: number; dimensions: number } {
+    const dimensions = this.#dimensions ?? 0;
+    return { data: this.#data ?? new Float32Array(this.rows * dimensions), rows: this.rows, dimensions };
+  }
 }
 
 /**

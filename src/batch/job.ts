@@ -443,7 +443,14 @@ export class Job {
   #deliver(unit: Unit, raw: Float32Array, owned: boolean): void {
     const { normalize, vectorType } = this.#config;
     this.#sink.unitSettled?.(unit);
-    let first: number[] | Float32Array = vectorType === 'float32' ? (owned ? raw : raw.slice()) : toNumberArray(raw);
+    // A row view shares its response's buffer: only 'float32-view' may hand it on as it is.
+    const ownsBuffer = raw.byteLength === raw.buffer.byteLength;
+    let first: number[] | Float32Array =
+      vectorType === 'array'
+        ? toNumberArray(raw)
+        : owned && (vectorType === 'float32-view' || ownsBuffer)
+          ? raw
+          : raw.slice();
     if (normalize) first = normalizeInPlace(first);
     unit.indices.forEach((index, k) => {
       const vector = k === 0 ? first : first.slice();

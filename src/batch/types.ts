@@ -162,14 +162,36 @@ export interface CreateManyOptions<V extends VectorType = VectorType> {
    */
   normalize?: boolean;
   /**
-   * `number[]` or `Float32Array` vectors.
+   * `number[]` or `Float32Array` vectors; `'float32-view'` rows are views into one buffer per
+   * response (see {@link VectorType}).
    * @default the client's `vectorType` ('array' unless set)
    */
   vectorType?: V;
+  /**
+   * `createMany()` only: resolve with every vector in one contiguous {@link EmbeddingMatrix}
+   * (`matrix`, row `i` for input `i`) instead of one array per input, ready for `topK` or a
+   * `.npy` file. One allocation for the whole job, rows copied in as each answer arrives;
+   * `vectorType` does not apply. A failed input's row stays zeros, named in `failures`.
+   * @default false
+   */
+  matrix?: boolean;
+}
+
+/** Vectors back to back: row `i` is `data.subarray(i * dimensions, (i + 1) * dimensions)`. */
+export interface EmbeddingMatrix {
+  data: Float32Array;
+  rows: number;
+  dimensions: number;
+}
+
+/** The answer of `createMany(params, { matrix: true })`: `createMany()`'s, the vectors as one matrix. */
+export interface CreateManyMatrixResponse extends Omit<CreateManyResponse<never>, 'data' | 'object'> {
+  object: 'matrix';
+  matrix: EmbeddingMatrix;
 }
 
 /** Options of `stream()`: `createMany()`'s, plus `ordered`. */
-export interface StreamOptions<V extends VectorType = VectorType> extends CreateManyOptions<V> {
+export interface StreamOptions<V extends VectorType = VectorType> extends Omit<CreateManyOptions<V>, 'matrix'> {
   /**
    * Yield results in input order instead of as requests complete.
    * @default false

@@ -1,0 +1,107 @@
+// One measurement of bench/receive-cpu.mjs, in a process of its own so "cold" means cold:
+// argv = [case, mode, url]. Receives 8,192 × 1,536 base64 vectors from the server at url
+// (4 requests of 2,048) and prints { cpuMs } as JSON. Modes: 'cold-import' counts loading the
+// client's modules and the first run, 'cold' the first run alone (modules loaded first),
+// 'warm' the mean of 3 runs after 2 unmeasured ones.
+import { textAt } from './corpus.mjs';
+
+const [name, mode, url] = process.argv.slice(2);
+const INPUTS = 8192;
+const PER_REQUEST = 2048;
+const DIMENSIONS = 1536;
+const model = 'local-hash-embedding';
+const input = Array.from({ length: INPUTS }, (_, i) => textAt(i));
+const parts = Array.from({ length: INPUTS / PER_REQUEST }, (_, r) =>
+  input.slice(r * PER_REQUEST, (r + 1) * PER_REQUEST),
+);
+
+const cpuMs = (since) => {
+  const used = process.cpuUsage(since);
+  return (used.user + used.system) / 1000;
+};
+
+function check(rows, dimensions) {
+  if (rows !== INPUTS || dimensions !== DIMENSIONS) throw new Error(`${name}: got ${rows} × ${dimensions}`);
+}
+
+/** Loads what the case needs and returns one run of it. */
+async function load() {
+  if (name === 'undici') {
+    const { request } = await import('undici');
+    return async () => {
+      let bytes = 0;
+      for (const texts of parts) {
+        const res = await request(`${url}/embeddings`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ model, input: texts, encoding_format: 'base64' }),
+        });
+        for await (const chunk of res.body) bytes += chunk.length;
+      }
+      if (bytes < INPUTS * DIMENSIONS * 4) throw new Error('undici: short bodies');
+    };
+  }
+  if (name === 'openai') {
+    const { default: OpenAI } = await import('openai');
+    const client = new OpenAI({ baseURL: url, apiKey: 'local', maxRetries: 0 });
+    return async () => {
+      let rows = 0;
+      let dimensions = 0;
+      for (const texts of parts) {
+        const res = await client.embeddings.create({ model, input: texts });
+        rows += res.data.length;
+        dimensions = res.data[0].embedding.length;
+      }
+      check(rows, dimensions);
+    };
+  }
+  const { EmbeddingsClient } = await import('../dist/index.js');
+  const client = new EmbeddingsClient({ baseURL: url, maxRetries: 0, timeout: 300_000 });
+  if (name.startsWith('create-')) {
+    const vectorType = name.slice('create-'.length);
+    return async () => {
+      let rows = 0;
+      let dimensions = 0;
+      for (const texts of parts) {
+        const res = await client.embeddings.create({ model, input: texts }, { vectorType });
+        rows += res.data.length;
+        dimensions = res.data[0].embedding.length;
+      }
+      check(rows, dimensions);
+    };
+  }
+  if (name === 'createMany-matrix') {
+    return async () => {
+      const res = await client.embeddings.createMany({ model, input }, { matrix: true, maxConcurrency: 1 });
+      check(res.matrix.rows, res.matrix.dimensions);
+    };
+  }
+  const vectorType = name.slice('createMany-'.length);
+  return async () => {
+    // One request at a time, as create() ×4 sends them: the figures compare the same work.
+    const res = await client.embeddings.createMany({ model, input }, { vectorType, maxConcurrency: 1 });
+    check(res.data.length, res.data[0].embedding.length);
+  };
+}
+
+let cpu;
+if (mode === 'cold-import') {
+  const since = process.cpuUsage();
+  const run = await load();
+  await run();
+  cpu = cpuMs(since);
+} else if (mode === 'cold') {
+  const run = await load();
+  const since = process.cpuUsage();
+  await run();
+  cpu = cpuMs(since);
+} else {
+  const run = await load();
+  await run();
+  await run();
+  const since = process.cpuUsage();
+  for (let i = 0; i < 3; i++) await run();
+  cpu = cpuMs(since) / 3;
+}
+console.log(JSON.stringify({ cpuMs: cpu }));
+process.exit(0);

@@ -1,0 +1,398 @@
+import { normalizeInPlace, strictBase64ByteLength } from '../decode.js';
+
+/**
+ * Reads an embeddings answer from its body's chunks, split anywhere, without building the
+ * body as one string: each item's `index` and base64 `embedding` are found in the raw bytes,
+ * every vector is decoded straight into one Float32Array for the whole answer, checked and
+ * normalised while its bytes are still in cache, and only the small remainder (model, usage,
+ * object and any other top-level member) goes through `JSON.parse`.
+ *
+ * It reads only the plain shape every server sends. Anything else (float arrays, escapes in a
+ * key or a vector, unknown or repeated item keys, a number that is not a plain integer, an
+ * item count or vector length that does not fit, a truncated body) makes `end()` return
+ * `undefined`, and the caller reads the chunks the full way, whose checks then name the
+ * fault: the reader never decides an error, so it can never word one differently.
+ */
+export interface ReaderInit {
+  /** Items the answer must hold. */
+  rows: number;
+  /** The vector length asked for, if any. */
+  dimensions: number | undefined;
+  /** Normalise each row in place after it is checked. */
+  normalize: boolean;
+  /** Largest body accepted: bounds the memory reserved from the first vector's length. */
+  maxBytes: number;
+}
+
+/** The vectors of an answer, back to back in arrival-independent index order, and its other members. */
+export interface ReadAnswer {
+  vectors: Float32Array;
+  rows: number;
+  dimensions: number;
+  /** Every top-level member but `data`, parsed. */
+  rest: Record<string, unknown>;
+}
+
+/** Thrown inside the scan to leave it: one object, so leaving costs no stack capture. */
+const BAIL = new Error('not the plain embeddings answer');
+
+// Where the scan stands, between tokens.
+const TOP_OPEN = 0;
+const TOP_FIRST_KEY = 1;
+const TOP_KEY = 2;
+const TOP_COLON = 3;
+const TOP_VALUE = 4;
+const TOP_NEXT = 5;
+const END = 6;
+const DATA_FIRST = 7;
+const DATA_ITEM = 8;
+const DATA_NEXT = 9;
+const ITEM_FIRST_KEY = 10;
+const ITEM_KEY = 11;
+const ITEM_COLON = 12;
+const ITEM_VALUE = 13;
+const ITEM_NEXT = 14;
+
+// What the bytes being read belong to, when not structure.
+const NONE = 0;
+const KEY = 1;
+const SHORT = 2;
+const VECTOR = 3;
+const GENERIC = 4;
+const DIGITS = 5;
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+
+export class EmbeddingsReader {
+  readonly #init: ReaderInit;
+  #state = TOP_OPEN;
+  #mode = NONE;
+  #failed = false;
+  /** The state a key or short string leads to once it closes. */
+  #after = TOP_OPEN;
+  #key = '';
+  readonly #topKeys = new Set<string>();
+  readonly #members: string[] = [];
+  // A top-level member other than `data`: its raw bytes, however it spans chunks.
+  #genericPieces: Buffer[] = [];
+  #genericFrom = 0;
+  #genericDepth = 0;
+  #genericKind = 0;
+  #genericInString = false;
+  #genericEscape = false;
+  // The item being read.
+  #itemKeys = 0;
+  #index = -1;
+  #digits = 0;
+  #vectorPieces: string[] = [];
+  #row = 0;
+  readonly #indexes: Int32Array;
+  #dimensions = 0;
+  #floats: Float32Array | undefined;
+  #bytes: Buffer | undefined;
+  /** Position of the next backslash in the chunk being read, -1 for none. */
+  #backslash = -1;
+
+  constructor(init: ReaderInit) {
+    this.#init = init;
+    this.#indexes = new Int32Array(init.rows).fill(-1);
+  }
+
+  /** Reads the next chunk of the body. */
+  write(chunk: Buffer): void {
+    if (this.#failed) return;
+    try {
+      this.#scan(chunk);
+    } catch (error) {
+      if (error !== BAIL) throw error;
+      this.#failed = true;
+      this.#floats = undefined;
+      this.#bytes = undefined;
+    }
+  }
+
+  /** The answer, or `undefined` when the body must be read the full way. */
+  end(): ReadAnswer | undefined {
+    if (this.#failed || this.#state !== END || this.#row !== this.#init.rows || this.#floats === undefined) {
+      return undefined;
+    }
+    const vectors = this.#inIndexOrder(this.#floats);
+    if (vectors === undefined) return undefined;
+    let rest: unknown;
+    try {
+      rest = JSON.parse(`{${this.#members.join(',')}}`);
+    } catch {
+      return undefined;
+    }
+    return { vectors, rows: this.#init.rows, dimensions: this.#dimensions, rest: rest as Record<string, unknown> };
+  }
+
+  #scan(chunk: Buffer): void {
+    const length = chunk.length;
+    this.#backslash = chunk.indexOf(BACKSLASH);
+    this.#genericFrom = 0;
+    let i = 0;
+    while (i < length) {
+      const mode = this.#mode;
+      if (mode === VECTOR) i = this.#vector(chunk, i);
+      else if (mode === KEY || mode === SHORT) i = this.#short(chunk, i);
+      else if (mode === GENERIC) i = this.#generic(chunk, i);
+      else if (mode === DIGITS) i = this.#number(chunk, i);
+      else {
+        const c = chunk[i]!;
+        if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) i++;
+        else if (this.#structure(c, i)) i++;
+      }
+    }
+    if (this.#mode === GENERIC) this.#genericPieces.push(chunk.subarray(this.#genericFrom));
+  }
+
+  /** One byte of structure in the current state; `false` when a value starts at it and reads it itself. */
+  #structure(c: number, at: number): boolean {
+    switch (this.#state) {
+      case TOP_OPEN:
+        return this.#expect(c === 0x7b, TOP_FIRST_KEY);
+      case TOP_FIRST_KEY:
+      case TOP_KEY:
+        if (c !== QUOTE) throw BAIL;
+        return this.#startString(KEY, TOP_COLON);
+      case TOP_COLON:
+        return this.#expect(c === 0x3a, TOP_VALUE);
+      case TOP_VALUE:
+        if (this.#key === 'data') return this.#expect(c === 0x5b, DATA_FIRST);
+        this.#mode = GENERIC;
+        this.#genericFrom = at;
+        this.#genericKind = c;
+        this.#genericInString = c === QUOTE;
+        this.#genericEscape = false;
+        this.#genericDepth = c === 0x7b || c === 0x5b ? 1 : 0;
+        this.#genericPieces = [];
+        return true;
+      case TOP_NEXT:
+        if (c === 0x2c) this.#state = TOP_KEY;
+        else this.#expect(c === 0x7d, END);
+        return true;
+      case DATA_FIRST:
+        if (c === 0x5d) return this.#expect(true, TOP_NEXT);
+        return this.#startItem(c);
+      case DATA_ITEM:
+        return this.#startItem(c);
+      case DATA_NEXT:
+        if (c === 0x2c) return this.#expect(true, DATA_ITEM);
+        return this.#expect(c === 0x5d, TOP_NEXT);
+      case ITEM_FIRST_KEY:
+      case ITEM_KEY:
+        if (c !== QUOTE) throw BAIL;
+        return this.#startString(KEY, ITEM_COLON);
+      case ITEM_COLON:
+        return this.#expect(c === 0x3a, ITEM_VALUE);
+      case ITEM_VALUE:
+        return this.#itemValue(c);
+      case ITEM_NEXT:
+        if (c === 0x2c) return this.#expect(true, ITEM_KEY);
+        if (c !== 0x7d || (this.#itemKeys & 6) !== 6) throw BAIL;
+        this.#indexes[this.#row++] = this.#index;
+        return this.#expect(true, DATA_NEXT);
+      default:
+        // END: only whitespace may follow the answer.
+        throw BAIL;
+    }
+  }
+
+  #expect(ok: boolean, next: number): boolean {
+    if (!ok) throw BAIL;
+    this.#state = next;
+    return true;
+  }
+
+  #startString(mode: number, after: number): boolean {
+    this.#mode = mode;
+    this.#after = after;
+    this.#key = '';
+    return true;
+  }
+
+  #startItem(c: number): boolean {
+    if (c !== 0x7b || this.#row >= this.#init.rows) throw BAIL;
+    this.#itemKeys = 0;
+    this.#index = -1;
+    return this.#expect(true, ITEM_FIRST_KEY);
+  }
+
+  #itemValue(c: number): boolean {
+    const key = this.#key;
+    // Each key once: JSON.parse would keep the last of two, which this reader does not follow.
+    const bit = key === 'object' ? 1 : key === 'index' ? 2 : key === 'embedding' ? 4 : 0;
+    if (bit === 0 || this.#itemKeys & bit) throw BAIL;
+    this.#itemKeys |= bit;
+    this.#state = ITEM_NEXT;
+    if (bit === 2) {
+      if (c < 0x30 || c > 0x39) throw BAIL;
+      this.#mode = DIGITS;
+      this.#index = 0;
+      this.#digits = 0;
+      return false;
+    }
+    if (c !== QUOTE) throw BAIL;
+    this.#mode = bit === 4 ? VECTOR : SHORT;
+    this.#after = ITEM_NEXT;
+    return true;
+  }
+
+  /** A key or the item's `object`: short, with no escape or control character. */
+  #short(chunk: Buffer, i: number): number {
+    const keep = this.#mode === KEY;
+    for (; i < chunk.length; i++) {
+      const c = chunk[i]!;
+      if (c === QUOTE) {
+        this.#mode = NONE;
+        this.#state = this.#after;
+        if (keep && this.#after === TOP_COLON) {
+          if (this.#topKeys.has(this.#key)) throw BAIL;
+          this.#topKeys.add(this.#key);
+        }
+        return i + 1;
+      }
+      if (c === BACKSLASH || c < 0x20) throw BAIL;
+      if (keep) {
+        if (c > 0x7e || this.#key.length > 64) throw BAIL;
+        this.#key += String.fromCharCode(c);
+      }
+    }
+    return i;
+  }
+
+  /** The digits of `index`: a plain integer, as every server writes it. */
+  #number(chunk: Buffer, i: number): number {
+    for (; i < chunk.length; i++) {
+      const c = chunk[i]!;
+      if (c >= 0x30 && c <= 0x39) {
+        if ((this.#digits > 0 && this.#index === 0) || ++this.#digits > 9) throw BAIL;
+        this.#index = this.#index * 10 + (c - 0x30);
+        continue;
+      }
+      // A sign, fraction or exponent makes it a number this reader does not read.
+      if (c === 0x2e || c === 0x65 || c === 0x45 || c === 0x2b || c === 0x2d) throw BAIL;
+      this.#mode = NONE;
+      return i;
+    }
+    return i;
+  }
+
+  /** Base64 up to its closing quote, found with indexOf: the bulk of the body is never read byte by byte. */
+  #vector(chunk: Buffer, i: number): number {
+    const quote = chunk.indexOf(QUOTE, i);
+    const end = quote === -1 ? chunk.length : quote;
+    if (this.#backslash !== -1 && this.#backslash < i) this.#backslash = chunk.indexOf(BACKSLASH, i);
+    if (this.#backslash !== -1 && this.#backslash < end) throw BAIL;
+    this.#vectorPieces.push(chunk.toString('latin1', i, end));
+    if (quote === -1) return end;
+    const text = this.#vectorPieces.length === 1 ? this.#vectorPieces[0]! : this.#vectorPieces.join('');
+    this.#vectorPieces = [];
+    this.#decode(text);
+    this.#mode = NONE;
+    this.#state = ITEM_NEXT;
+    return quote + 1;
+  }
+
+  /** Decodes one vector into its row (arrival order), then checks and normalises it. */
+  #decode(text: string): void {
+    const bytes = strictBase64ByteLength(text);
+    if (bytes <= 0 || bytes % 4 !== 0) throw BAIL;
+    if (this.#bytes === undefined) this.#reserve(bytes / 4);
+    if (bytes !== this.#dimensions * 4) throw BAIL;
+    const row = this.#row;
+    // write() decodes natively; fewer bytes than the length promises means a character was skipped.
+    if (this.#bytes!.write(text, row * bytes, bytes, 'base64') !== bytes) throw BAIL;
+    if (!checkRow(this.#floats!, row * this.#dimensions, this.#dimensions, this.#init.normalize)) throw BAIL;
+  }
+
+  #reserve(dimensions: number): void {
+    const { rows, maxBytes } = this.#init;
+    if (this.#init.dimensions !== undefined && dimensions !== this.#init.dimensions) throw BAIL;
+    // A whole answer carries 4/3 of its floats' bytes: one that cannot fit is not reserved for.
+    if (rows * dimensions * 16 > maxBytes * 3) throw BAIL;
+    this.#dimensions = dimensions;
+    this.#floats = new Float32Array(rows * dimensions);
+    this.#bytes = Buffer.from(this.#floats.buffer, this.#floats.byteOffset, this.#floats.byteLength);
+  }
+
+  /**
+   * A top-level member other than `data`, kept raw for `JSON.parse`, which judges it: here
+   * only its end is found, where its nesting closes, its string closes, or a bare word stops.
+   */
+  #generic(chunk: Buffer, i: number): number {
+    const kind = this.#genericKind;
+    const container = kind === 0x7b || kind === 0x5b;
+    for (; i < chunk.length; i++) {
+      const c = chunk[i]!;
+      if (this.#genericInString) {
+        if (this.#genericEscape) this.#genericEscape = false;
+        else if (c === BACKSLASH) this.#genericEscape = true;
+        else if (c === QUOTE) {
+          this.#genericInString = false;
+          if (!container) return this.#endGeneric(chunk, i + 1);
+        }
+      } else if (container) {
+        if (c === QUOTE) this.#genericInString = true;
+        else if (c === 0x7b || c === 0x5b) this.#genericDepth++;
+        else if ((c === 0x7d || c === 0x5d) && --this.#genericDepth === 0) return this.#endGeneric(chunk, i + 1);
+      } else if (c === 0x2c || c === 0x7d || c === 0x5d || c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) {
+        return this.#endGeneric(chunk, i);
+      }
+    }
+    return i;
+  }
+
+  #endGeneric(chunk: Buffer, end: number): number {
+    this.#genericPieces.push(chunk.subarray(this.#genericFrom, end));
+    this.#members.push(`${JSON.stringify(this.#key)}:${Buffer.concat(this.#genericPieces).toString('utf8')}`);
+    this.#genericPieces = [];
+    this.#mode = NONE;
+    this.#state = TOP_NEXT;
+    return end;
+  }
+
+  /** The rows by `index`: as they are when they came in order, moved when they did not, nothing when indexes repeat or miss. */
+  #inIndexOrder(floats: Float32Array): Float32Array | undefined {
+    const indexes = this.#indexes;
+    let ordered = true;
+    const seen = new Uint8Array(indexes.length);
+    for (let row = 0; row < indexes.length; row++) {
+      const index = indexes[row]!;
+      if (index < 0 || index >= indexes.length || seen[index]) return undefined;
+      seen[index] = 1;
+      if (index !== row) ordered = false;
+    }
+    if (ordered) return floats;
+    const d = this.#dimensions;
+    const out = new Float32Array(floats.length);
+    for (let row = 0; row < indexes.length; row++) {
+      out.set(floats.subarray(row * d, (row + 1) * d), indexes[row]! * d);
+    }
+    return out;
+  }
+}
+
+/**
+ * Checks one row of `floats` and normalises it, in place and while it is in cache: `false` when
+ * it holds a NaN or an infinity. Always called with the answer's one Float32Array, so the loops
+ * stay monomorphic; the sums run in the order {@link normalizeInPlace} uses, so the result is
+ * the same to the bit, and its careful path takes the rows whose squares leave the safe range.
+ */
+function checkRow(floats: Float32Array, from: number, length: number, normalize: boolean): boolean {
+  const to = from + length;
+  let squares = 0;
+  for (let k = from; k < to; k++) squares += floats[k]! * floats[k]!;
+  // A float32 squared and summed over any real length stays finite: a non-finite sum is a NaN or ±Infinity.
+  if (!Number.isFinite(squares)) return false;
+  if (!normalize) return true;
+  if (squares < 1e-290) {
+    normalizeInPlace(floats.subarray(from, to));
+    return true;
+  }
+  const scale = 1 / Math.sqrt(squares);
+  for (let k = from; k < to; k++) floats[k] = floats[k]! * scale;
+  return true;
+}

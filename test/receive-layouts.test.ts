@@ -1,0 +1,93 @@
+/** The vector layouts at the wire: float32 rows own their memory, float32-view rows share one buffer per answer, createMany's matrix. */
+import { describe, expect, test } from 'vitest';
+import { InvalidArgumentError, topK, type StreamOptions } from '../src/index.js';
+import { useBatchApi } from './support/batch-api.js';
+import { expectedVector, numberedTexts } from './support/openai-like.js';
+
+const model = 'text-embedding-3-small';
+const wire = useBatchApi();
+
+const owns = (vector: Float32Array) => vector.byteOffset === 0 && vector.buffer.byteLength === vector.byteLength;
+
+describe('vector layouts', () => {
+  test("create() with 'float32-view': every row a view into one buffer for the answer, the same values", async () => {
+    wire.serve();
+    const input = numberedTexts(5);
+    const res = await wire.client.embeddings.create({ model, input }, { vectorType: 'float32-view' });
+    const rows = res.data.map((item) => item.embedding);
+    expect(new Set(rows.map((row) => row.buffer)).size).toBe(1);
+    rows.forEach((row, i) => {
+      expect(row.byteOffset).toBe(i * 8 * 4);
+      expect(Array.from(row)).toEqual(Array.from(Float32Array.from(expectedVector(input[i]!))));
+    });
+  });
+
+  test.each(['createMany', 'stream'] as const)(
+    "%s with 'float32': each vector owns its buffer; with 'float32-view' answers share theirs",
+    async (method) => {
+      wire.serve();
+      const input = numberedTexts(3000);
+      const run = async (vectorType: 'float32' | 'float32-view') => {
+        if (method === 'createMany') {
+          const res = await wire.client.embeddings.createMany({ model, input }, { vectorType });
+          return res.data.map((item) => item.embedding);
+        }
+        const out: Float32Array[] = [];
+        for await (const item of wire.client.embeddings.stream({ model, input }, { vectorType, ordered: true })) {
+          out.push(item.embedding!);
+        }
+        return out;
+      };
+      const owned = await run('float32');
+      expect(owned.every(owns)).toBe(true);
+      const views = await run('float32-view');
+      // Two requests (2,048 and 952 inputs): two buffers.
+      expect(new Set(views.map((row) => row.buffer)).size).toBe(2);
+      expect(views).toEqual(owned);
+      owned.forEach((row, i) =>
+        expect(Array.from(row)).toEqual(Array.from(Float32Array.from(expectedVector(input[i]!)))),
+      );
+    },
+  );
+
+  test('createMany({ matrix: true }): one Float32Array, row i the vector of input i, duplicates included, ready for topK', async () => {
+    wire.serve();
+    const input = numberedTexts(5000);
+    input[4999] = input[7]!;
+    const res = await wire.client.embeddings.createMany({ model, input }, { matrix: true });
+    expect(res.object).toBe('matrix');
+    expect(res).not.toHaveProperty('data');
+    const { data, rows, dimensions } = res.matrix;
+    expect([rows, dimensions, data.length]).toEqual([5000, 8, 40_000]);
+    expect(wire.server.seen.map((r) => r.texts.length).sort((a, b) => b - a)).toEqual([2048, 2048, 903]);
+    for (let i = 0; i < rows; i++) {
+      expect(Array.from(data.subarray(i * 8, (i + 1) * 8))).toEqual(
+        Array.from(Float32Array.from(expectedVector(input[i]!))),
+      );
+    }
+    expect(topK(data.subarray(42 * 8, 43 * 8), data, 1)).toEqual([{ index: 42, score: expect.closeTo(1, 6) }]);
+    expect(res.failures).toEqual([]);
+    expect(res.usage.prompt_tokens).toBeGreaterThan(0);
+  });
+
+  test("matrix under onFailure: 'collect': a failed input's row stays zeros and is named in failures", async () => {
+    wire.serve({ failText: (text) => text === 'text 2' });
+    const input = ['text 0', 'text 1', 'text 2', 'text 3'];
+    const res = await wire.client.embeddings.createMany({ model, input }, { matrix: true, onFailure: 'collect' });
+    expect(res.failures.map((f) => f.index)).toEqual([2]);
+    expect(Array.from(res.matrix.data.subarray(16, 24))).toEqual(new Array(8).fill(0));
+    expect(Array.from(res.matrix.data.subarray(24, 32))).toEqual(
+      Array.from(Float32Array.from(expectedVector('text 3'))),
+    );
+  });
+
+  test('matrix must be a boolean, and stream() has none; both refused before any request', async () => {
+    wire.serve();
+    await expect(
+      wire.client.embeddings.createMany({ model, input: ['a'] }, { matrix: 'yes' as unknown as boolean }),
+    ).rejects.toThrow(new InvalidArgumentError('Invalid batch options: `matrix` must be a boolean (got "yes")'));
+    const stream = wire.client.embeddings.stream({ model, input: ['a'] }, { matrix: true } as unknown as StreamOptions);
+    await expect(stream.next()).rejects.toThrow(InvalidArgumentError);
+    expect(wire.server.seen).toHaveLength(0);
+  });
+});

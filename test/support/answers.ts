@@ -1,0 +1,57 @@
+import { encodeFloat32Base64 } from '../../src/decode.js';
+import type { ResolvedRequestOptions, VectorType } from '../../src/options.js';
+import type { TransportResponse } from '../../src/transport.js';
+
+/** A 2xx answer whose body came in `chunks`, as the transport hands it to the reader. */
+export function answerOf(chunks: Buffer[]): TransportResponse {
+  return {
+    status: 200,
+    headers: {},
+    body: chunks,
+    get text() {
+      return Buffer.concat(chunks).toString('utf8');
+    },
+    redact: (text) => text,
+  };
+}
+
+/** `body` cut at `cuts` (sorted positions). */
+export function splitAt(body: Buffer, cuts: readonly number[]): Buffer[] {
+  const chunks: Buffer[] = [];
+  let from = 0;
+  for (const cut of cuts) {
+    chunks.push(body.subarray(from, cut));
+    from = cut;
+  }
+  chunks.push(body.subarray(from));
+  return chunks;
+}
+
+export function requestOptions(vectorType: VectorType, normalize = true): ResolvedRequestOptions {
+  return {
+    timeout: 60_000,
+    maxResponseBytes: 256 * 1024 * 1024,
+    maxRetries: 0,
+    normalize,
+    vectorType,
+    signal: undefined,
+    headers: {},
+    query: {},
+    extraBody: {},
+  };
+}
+
+/** A plain base64 answer of `rows` vectors of `dimensions`, values from `seed`, as OpenAI writes it. */
+export function base64Answer(rows: number, dimensions: number, seed = 1): { body: string; vectors: Float32Array[] } {
+  const vectors = Array.from({ length: rows }, (_, row) =>
+    Float32Array.from({ length: dimensions }, (_, k) => Math.sin(seed * 7.1 + row * 3.3 + k * 0.7)),
+  );
+  const data = vectors.map((vector, index) => ({ object: 'embedding', index, embedding: encodeFloat32Base64(vector) }));
+  const body = JSON.stringify({
+    object: 'list',
+    data,
+    model: 'text-embedding-3-small',
+    usage: { prompt_tokens: 5, total_tokens: 5 },
+  });
+  return { body, vectors };
+}
