@@ -237,7 +237,7 @@ describe("the preset's root, as the library resolves it", () => {
     ]);
     expect(code).toBe(2);
     expect(stderr).toMatch(
-      /^embedrail: No API key for https:\/\/api\.voyageai\.com\/v1: pass --api-key or set EMBEDRAIL_API_KEY or VOYAGE_API_KEY/,
+      /^embedrail: No API key for https:\/\/api\.voyageai\.com\/v1: pass --api-key or set VOYAGE_API_KEY \(it was empty\)/,
     );
   });
 
