@@ -7,7 +7,7 @@
  */
 
 /** Charged on top of the ratio learnt, so that texts denser in tokens than those seen so far are rarely undercharged. */
-export const TOKEN_ESTIMATE_MARGIN = 1.05;
+const TOKEN_ESTIMATE_MARGIN = 1.05;
 
 interface Ratio {
   bytes: number;

@@ -2,7 +2,8 @@
 import { HttpResponse } from 'msw';
 import { describe, expect, test } from 'vitest';
 import { EmbeddingsClient, InvalidArgumentError, type BatchProgress, type RateLimiter } from '../src/index.js';
-import { BATCH_DEFAULTS, resolveBatchConfig } from '../src/batch/config.js';
+import { resolveBatchConfig } from '../src/batch/config.js';
+import { BATCH_DEFAULTS } from '../src/batch/defaults.js';
 import { cl100kTokenizer } from '../src/tokenizer.js';
 import { expectBelongs, useBatchApi } from './support/batch-api.js';
 import { holdFirstUntil, numberedTexts, passage, vectorFor } from './support/openai-like.js';

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { http, HttpResponse } from 'msw';
 import { afterEach, describe, expect, test } from 'vitest';
-import { BATCH_DEFAULTS } from '../src/batch/config.js';
+import { BATCH_DEFAULTS } from '../src/batch/defaults.js';
 import { cacheKey, createMemoryCache } from '../src/batch/cache.js';
 import {
   EmbeddingsClient,

@@ -302,6 +302,27 @@ describe('the line', () => {
   });
 });
 
+describe('corrections and refunds never fill a bucket past its size', () => {
+  test('an estimate corrected down after the bucket refilled gives back no more than the bucket holds', async () => {
+    const { clock, limiter, acquire } = setup({ tokensPerMinute: 60_000 });
+    const first = acquire(10_000);
+    await clock.advance(0);
+    first.grant!.complete({ status: 200, headers: {} });
+    await clock.advance(20_000);
+    limiter.reconcile({ charged: 10_000, used: 2_000 });
+    expect(limiter.snapshot().tokens.available).toBe(60_000);
+  });
+
+  test('a refused attempt refunded after the bucket refilled', async () => {
+    const { clock, limiter, acquire } = setup({ tokensPerMinute: 60_000 });
+    const first = acquire(30_000);
+    await clock.advance(0);
+    await clock.advance(30_000);
+    first.grant!.complete({ status: 429, headers: {} });
+    expect(limiter.snapshot().tokens.available).toBe(60_000);
+  });
+});
+
 describe('composeRateLimiters', () => {
   test("a call's tighter limit holds a request the client's limiter would start; answers reach both", async () => {
     const clock = new VirtualClock();

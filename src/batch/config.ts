@@ -19,9 +19,6 @@ import type { RateLimit } from '../rate-limit/index.js';
 import type { BatchParams, BatchProgress, CreateManyOptions } from './types.js';
 import { BATCH_DEFAULTS } from './defaults.js';
 
-// In a module of its own: the package's entry exports it without loading the batch engine.
-export { BATCH_DEFAULTS } from './defaults.js';
-
 /** Everything a job runs with, checked and resolved once. */
 export interface BatchConfig {
   params: BatchParams;

@@ -116,14 +116,15 @@ export function learnCap(
   error: EmbeddingsError,
   caps: LearntCaps,
   inputs: number,
-  tokens: number,
+  tokens: () => number,
 ): 'stated' | 'guessed' | undefined {
   if (!(error instanceof APIError) || ![400, 413, 422].includes(error.status) || namesOtherField(error)) {
     return undefined;
   }
   const stated = readStatedCap(error.message);
   if (stated === undefined || inputs < 2) return undefined;
-  const size = stated.kind === 'inputs' ? inputs : tokens;
+  // Counted only for a refusal that states a tokens cap: any other failure leaves the tokenizer unloaded.
+  const size = stated.kind === 'inputs' ? inputs : tokens();
   const cap = stated.max ?? Math.floor(size / 2);
   if (cap < 1 || size <= cap) return undefined;
   caps[stated.kind] = Math.min(caps[stated.kind], cap);

@@ -274,7 +274,7 @@ export class Job {
       if (this.controller.signal.aborted) return {};
       const error = caught instanceof EmbeddingsError ? caught : new EmbeddingsError(String(caught), { cause: caught });
       // A refusal that states a cap: every later request of the client fits it, this one is sent again in parts that do.
-      const learnt = learnCap(error, this.#caps, batch.units.length, countBatch(batch, this.#config.tokenizer));
+      const learnt = learnCap(error, this.#caps, batch.units.length, () => countBatch(batch, this.#config.tokenizer));
       if (learnt !== undefined) {
         // A guessed cap is probed again by the first part before the others go.
         if (learnt === 'guessed') this.#gate.close();

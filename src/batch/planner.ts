@@ -103,7 +103,7 @@ export function prepareText(text: unknown, field: string, rules: TextRules): Pre
 }
 
 /** Counts `unit` exactly if it was not yet, and returns how many tokens its bound dropped by. */
-export function countUnit(unit: Unit, tokenizer: Tokenizer): number {
+function countUnit(unit: Unit, tokenizer: Tokenizer): number {
   if (unit.tokens !== undefined) return 0;
   const tokens = checkedCount(tokenizer.count(unit.text), 'input');
   const saved = unit.bound - tokens;

@@ -94,15 +94,18 @@ export class Budget {
     return Math.floor((need - this.level) / this.rate) + 1;
   }
 
+  /** Charges `cost`; a negative one (an estimate corrected down) gives back, never past a full bucket. */
   take(cost: number, now: number): void {
     this.refill(now);
-    this.level -= cost;
+    this.level = Math.min(this.level - cost, this.capacity ?? Infinity);
   }
 
-  /** A refused attempt took nothing at the server: give its cost back, so its retry is charged once. */
+  /**
+   * A refused attempt took nothing at the server: give its cost back, so its retry is charged
+   * once. Not past a full bucket: it may have refilled meanwhile.
+   */
   refund(cost: number, now: number): void {
-    this.refill(now);
-    this.level += cost;
+    this.take(-cost, now);
   }
 
   /** Brings the budget in line with what an answer's headers say. Configured budgets ignore them. */

@@ -65,5 +65,5 @@ export function readAnswerFast(
     data[index] = { object: 'embedding', index, embedding };
   }
   const { model, usage } = envelope.data;
-  return { object: 'list', data, model, usage: usage ?? { prompt_tokens: 0, total_tokens: 0 } };
+  return { object: 'list', data, model, usage };
 }

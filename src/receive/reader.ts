@@ -13,7 +13,7 @@ import { normalizeInPlace, strictBase64ByteLength } from '../decode.js';
  * `undefined`, and the caller reads the chunks the full way, whose checks then name the
  * fault: the reader never decides an error, so it can never word one differently.
  */
-export interface ReaderInit {
+interface ReaderInit {
   /** Items the answer must hold. */
   rows: number;
   /** The vector length asked for, if any. */
@@ -25,7 +25,7 @@ export interface ReaderInit {
 }
 
 /** The vectors of an answer, back to back in arrival-independent index order, and its other members. */
-export interface ReadAnswer {
+interface ReadAnswer {
   vectors: Float32Array;
   rows: number;
   dimensions: number;
