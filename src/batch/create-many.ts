@@ -147,7 +147,7 @@ class MatrixRows {
  */
 async function sendAll(job: Job, units: Unit[], config: BatchConfig): Promise<void> {
   const requests = new RequestWindow(job, config.maxConcurrency);
-  const builder = new BatchBuilder(config, config.tokenizer);
+  const builder = new BatchBuilder(job.limits, config.tokenizer);
   const inFlight = new Set<Promise<void>>();
   const dispatch = async (batch: Batch) => {
     while (!requests.hasRoom) await Promise.race(inFlight);

@@ -353,6 +353,9 @@ export class Job {
     return { tokens: counted + estimateTokens(this.#client, model, uncounted), estimated: true, bytes };
   }
 
+  /** What a request packed now may hold: read as each request opens, so packing follows the caps learnt. */
+  readonly limits = (): RequestLimits => this.#limits();
+
   /** Requests of the job may hold no more than this: the job's options, tightened by what refusals stated. */
   #limits(): RequestLimits {
     return {

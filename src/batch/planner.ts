@@ -189,11 +189,23 @@ export class BatchBuilder {
   private tokens = 0;
   /** Units before this one in `units` are counted. */
   private counted = 0;
+  /** The limits of the open request, read as it opens. */
+  private limits: RequestLimits;
 
+  /**
+   * `limits` may be a function, read as each request opens: a job packs with the caps it has
+   * learnt since it started (a refusal's, a burst's), not split every request it packs later.
+   */
   constructor(
-    private readonly limits: RequestLimits,
+    private readonly limitsNow: RequestLimits | (() => RequestLimits),
     private readonly tokenizer: Tokenizer,
-  ) {}
+  ) {
+    this.limits = this.read();
+  }
+
+  private read(): RequestLimits {
+    return typeof this.limitsNow === 'function' ? this.limitsNow() : this.limitsNow;
+  }
 
   /** Units waiting in the open request. */
   get size(): number {
@@ -203,6 +215,7 @@ export class BatchBuilder {
   add(unit: Unit): Batch[] {
     const closed: Batch[] = [];
     if (this.units.length > 0 && !this.fits(unit)) closed.push(this.flush()!);
+    if (this.units.length === 0) this.limits = this.read();
     this.units.push(unit);
     this.tokens += unit.bound;
     if (this.units.length >= this.limits.maxInputsPerRequest) closed.push(this.flush()!);

@@ -71,7 +71,7 @@ export async function* stream(
   const requests = new RequestWindow(job, config.maxConcurrency, () => wakeup.wake());
   const dispatch = (batch: Batch) => void requests.run(() => job.lookupAndSend(batch));
   const rules = { tokenizer: config.tokenizer, maxTokensPerInput: config.maxTokensPerInput, truncate: config.truncate };
-  const builder = new BatchBuilder(config, config.tokenizer);
+  const builder = new BatchBuilder(job.limits, config.tokenizer);
   // What was read is still sent (or failed, after a fatal error) unless the job was stopped.
   const flushRest = () => {
     const rest = builder.flush();
