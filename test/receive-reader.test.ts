@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import type { VectorType } from '../src/options.js';
 import { readAnswerFast } from '../src/receive/answer.js';
+import { EmbeddingsReader } from '../src/receive/reader.js';
 import { parseResponse, readResponse } from '../src/response.js';
 import type { EmbeddingCreateParams } from '../src/schemas.js';
 import { answerOf, base64Answer, requestOptions, splitAt } from './support/answers.js';
@@ -167,6 +168,11 @@ describe('the streaming reader', () => {
     const options = { ...requestOptions('float32'), maxResponseBytes: 1000 };
     // 1,000 rows of 64 floats need 341 kB of base64: no memory is set aside for them.
     expect(readAnswerFast(answerOf([Buffer.from(text)]), params(1000), 1000, options)).toBeUndefined();
+    // A billion rows of 64 floats would be 256 GB: reserved from the first vector's length,
+    // the Float32Array alone would throw a RangeError. The bound leaves it to the full parse.
+    const reader = new EmbeddingsReader({ rows: 1e9, dimensions: undefined, normalize: false, maxBytes: 1 << 28 });
+    expect(() => reader.write(Buffer.from(text))).not.toThrow();
+    expect(reader.end()).toBeUndefined();
   });
 });
 
