@@ -6,6 +6,7 @@ import { resolveBatchConfig } from '../src/batch/config.js';
 import { BATCH_DEFAULTS } from '../src/batch/defaults.js';
 import { cl100kTokenizer } from '../src/tokenizer.js';
 import { expectBelongs, useBatchApi } from './support/batch-api.js';
+import { beliefOf, restingSnapshot } from './support/rate-sim.js';
 import { holdFirstUntil, numberedTexts, passage, vectorFor } from './support/openai-like.js';
 
 const model = 'text-embedding-3-small';
@@ -94,21 +95,10 @@ describe('createMany defaults', () => {
 
   test("the client limiter's configured tokensPerMinute caps a request however much lower the rate it learnt", () => {
     // Paced on a lower limit read from headers, its snapshot no longer says "configured".
-    const learnt = { perMinute: 100, source: 'header', burst: 100, available: 100 } as const;
     const rateLimiter: RateLimiter = {
       limits: { tokensPerMinute: 600 },
       acquire: () => Promise.resolve({ complete: () => undefined, cancel: () => undefined }),
-      snapshot: () => ({
-        requests: { perMinute: undefined, source: undefined, burst: undefined, available: undefined },
-        tokens: learnt,
-        headerStyle: 'openai',
-        concurrency: undefined,
-        inFlight: 0,
-        waiting: 0,
-        waitingUntil: undefined,
-        waitReason: undefined,
-        rateLimited: 0,
-      }),
+      snapshot: () => restingSnapshot({ tokens: beliefOf(100), headerStyle: 'openai' }),
     };
     const client = new EmbeddingsClient({ baseURL: wire.api.url, rateLimiter });
     expect(resolveBatchConfig(client, { model }, {}).maxTokensPerRequest).toBe(600);

@@ -16,6 +16,7 @@ import {
 import { SLOW_START_THRESHOLD } from '../src/rate-limit/window.js';
 import type { ServerRateLimits } from '../src/server/rate-limit.js';
 import { useBatchApi } from './support/batch-api.js';
+import { beliefOf, restingSnapshot } from './support/rate-sim.js';
 import { mismatchedIndexes, numberedTexts as texts, passage, type SeenRequest } from './support/openai-like.js';
 
 const model = 'text-embedding-3-small';
@@ -280,29 +281,13 @@ describe("a 429's pause, slept once and shown at once", () => {
 
   test('create() charges its tokens to the limiter only when it has a tokens budget to charge', async () => {
     const charged: number[] = [];
-    const belief = (perMinute: number | undefined) => ({
-      perMinute,
-      source: undefined,
-      burst: undefined,
-      available: undefined,
-    });
     const known = { tokensPerMinute: undefined as number | undefined };
     const limiter: RateLimiter = {
       acquire: ({ tokens }) => {
         charged.push(tokens);
         return Promise.resolve({ complete: () => {}, cancel: () => {} });
       },
-      snapshot: () => ({
-        requests: belief(undefined),
-        tokens: belief(known.tokensPerMinute),
-        headerStyle: 'unknown',
-        concurrency: undefined,
-        inFlight: 0,
-        waiting: 0,
-        waitingUntil: undefined,
-        waitReason: undefined,
-        rateLimited: 0,
-      }),
+      snapshot: () => restingSnapshot({ tokens: beliefOf(known.tokensPerMinute) }),
     };
     serve();
     const client = new EmbeddingsClient({ baseURL: wire.api.url, rateLimiter: limiter });

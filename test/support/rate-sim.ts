@@ -5,7 +5,7 @@
  * pass. No socket and no real time: a run of minutes takes milliseconds and is deterministic.
  */
 import type { RateLimitClock } from '../../src/rate-limit/clock.js';
-import type { RateLimiter, RateLimitSnapshot } from '../../src/rate-limit/types.js';
+import type { RateLimitBelief, RateLimiter, RateLimitSnapshot } from '../../src/rate-limit/types.js';
 import { OpenAIError } from '../../src/server/http.js';
 import { RateLimiter as ServerLimits, type ServerRateLimits } from '../../src/server/rate-limit.js';
 
@@ -169,4 +169,26 @@ function minimumMs({ server, jobs }: SimulationOptions): number {
       all.reduce((sum, n) => sum + n, 0),
     ),
   );
+}
+
+/** A belief about a budget: what `perMinute` says, nothing else known. */
+export function beliefOf(perMinute?: number): RateLimitBelief {
+  const source = perMinute === undefined ? undefined : 'header';
+  return { perMinute, source, burst: perMinute, available: perMinute };
+}
+
+/** A limiter's snapshot at rest (nothing in flight or waiting), with the beliefs a test gives it. */
+export function restingSnapshot(beliefs: Partial<RateLimitSnapshot> = {}): RateLimitSnapshot {
+  return {
+    requests: beliefOf(),
+    tokens: beliefOf(),
+    headerStyle: 'unknown',
+    concurrency: undefined,
+    inFlight: 0,
+    waiting: 0,
+    waitingUntil: undefined,
+    waitReason: undefined,
+    rateLimited: 0,
+    ...beliefs,
+  };
 }
