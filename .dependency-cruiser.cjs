@@ -22,7 +22,10 @@ module.exports = {
         'The CLI is a user of the library: it imports what any user can, from src/index.ts and ' +
         'src/server/index.ts, so the public API is enough to build it.',
       from: { path: '^src/cli/' },
-      to: { path: '^src/', pathNot: ['^src/cli/', '^src/index[.]ts$', '^src/server/index[.]ts$'] },
+      to: {
+        path: '^src/',
+        pathNot: ['^src/cli/', '^src/index[.]ts$', '^src/server/index[.]ts$', '^src/redis/index[.]ts$'],
+      },
     },
     {
       name: 'server-through-public-entry',
@@ -33,6 +36,23 @@ module.exports = {
         path: '^src/',
         pathNot: ['^src/server/', '^src/index[.]ts$'],
       },
+    },
+    {
+      name: 'redis-beside-the-core',
+      comment:
+        'embedrail/redis is its own entry with ioredis as an optional peer: it builds on the ' +
+        'public entry and the rate-limit layer, and nothing in the core package imports it, so ' +
+        'the core never needs ioredis.',
+      severity: 'error',
+      from: { path: '^src/redis/' },
+      to: { path: '^src/', pathNot: ['^src/redis/', '^src/index[.]ts$', '^src/rate-limit/'] },
+    },
+    {
+      name: 'core-without-redis',
+      severity: 'error',
+      comment: 'Only the CLI and the redis entry itself may reach src/redis/.',
+      from: { path: '^src/', pathNot: ['^src/redis/', '^src/cli/'] },
+      to: { path: '^src/redis/' },
     },
     {
       name: 'no-test-code-in-src',

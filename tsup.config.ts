@@ -6,6 +6,7 @@ import { defineConfig } from 'tsup';
 const entry = {
   index: 'src/index.ts',
   server: 'src/server/index.ts',
+  redis: 'src/redis/index.ts',
   cli: 'src/cli/main.ts',
 };
 
@@ -35,7 +36,7 @@ export default defineConfig([
     define,
   },
   {
-    entry: { index: entry.index, server: entry.server },
+    entry: { index: entry.index, server: entry.server, redis: entry.redis },
     format: ['cjs'],
     dts: true,
     sourcemap: false,

@@ -1,0 +1,6 @@
+/**
+ * embedrail/redis: what several processes share through Redis. ioredis is an optional peer
+ * dependency: this entry takes an ioredis client from the caller and never imports ioredis
+ * itself, so the core package works without it.
+ */
+export {};
