@@ -16,6 +16,7 @@ export interface DiskCacheOptions {
   directory: string;
 }
 
+/** The disk cache's fixed bounds, in one place. */
 export const DISK_CACHE_DEFAULTS = {
   /**
    * A file larger than this is not read, and is a miss: 65,536 dimensions, eight times the

@@ -43,6 +43,7 @@ export interface RedisCacheOptions {
   onWarning?: (message: string) => void;
 }
 
+/** The Redis cache's defaults, in one place: what `createRedisCache()` uses for an option not given. */
 export const REDIS_CACHE_DEFAULTS = {
   prefix: 'embedrail:vector:',
   /** @unit ms */
