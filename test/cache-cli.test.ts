@@ -5,7 +5,9 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { openCache, withoutPassword } from '../src/cli/cache.js';
 import { UsageError } from '../src/cli/io.js';
-import { capture, embedHarness, run } from './support/cli-helpers.js';
+import { capture, embedHarness, readJsonl, run } from './support/cli-helpers.js';
+import { useFakeApi } from './support/fake-api.js';
+import { openAILike } from './support/openai-like.js';
 import { describeWithRedis, startRedis, type RedisProcess } from './support/redis-server.js';
 import { Readable } from 'node:stream';
 
@@ -108,6 +110,7 @@ describe('--cache redis://...', () => {
 });
 
 describeWithRedis('--cache redis:// against a redis-server', () => {
+  const api = useFakeApi();
   let redis: RedisProcess;
   let admin: Redis;
   beforeAll(async () => {
@@ -145,6 +148,42 @@ describeWithRedis('--cache redis:// against a redis-server', () => {
     expect([first.requests, second.requests]).toEqual([1, 0]);
     expect(second.stdout).toBe(first.stdout);
     expect(await otherClients()).toBe(0);
+  });
+
+  test('Redis stopped during a run: one warning on stderr, and every input is still embedded', async () => {
+    const seen = openAILike({
+      hold: async (_request, all) => {
+        if (all.length === 2) await redis.stop();
+      },
+    });
+    api.use(...seen.handlers);
+    const input = harness.input('outage.txt', lines);
+    const out = harness.out();
+    try {
+      const result = await run([
+        'embed',
+        input,
+        '--out',
+        out,
+        '--batch-size',
+        '20',
+        '--concurrency',
+        '1',
+        '--cache',
+        redis.url,
+        '--base-url',
+        api.url,
+      ]);
+      expect(result.code).toBe(0);
+      const warnings = result.stderr.split('\n').filter((line) => line.startsWith('embedrail: warning:'));
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatch(/^embedrail: warning: Redis cache: (MGET|SET) of \d+ keys failed: /);
+      expect(seen.seen.flatMap((request) => request.texts).sort()).toEqual(lines.split('\n').sort());
+      expect(readJsonl(out).map((line) => line.id)).toHaveLength(120);
+    } finally {
+      await redis.restart();
+      await admin.ping();
+    }
   });
 
   test('stores what the library stores: raw float32 bytes under embedrail:vector:<sha256>', async () => {
