@@ -266,3 +266,17 @@ describeWithRedis('createRedisCache', () => {
     });
   });
 });
+
+test('embedrail/redis loads where ioredis is not installed: it imports ioredis types only', async () => {
+  vi.resetModules();
+  vi.doMock('ioredis', () => {
+    throw new Error('ioredis is not installed');
+  });
+  try {
+    const entry = await import('../src/redis/index.js');
+    expect(typeof entry.createRedisCache).toBe('function');
+  } finally {
+    vi.doUnmock('ioredis');
+    vi.resetModules();
+  }
+});
