@@ -26,6 +26,39 @@ describe('createKeyvCache with the batch engine', () => {
     await expectNormalizeServedFromOneCache(wire, createKeyvCache(new Keyv()));
   });
 
+  /** A keyv storage adapter whose every call fails, as a database that went away. */
+  const brokenStore = (withGetMany: boolean) => ({
+    get: () => Promise.reject(new Error('database is gone')),
+    set: () => Promise.reject(new Error('database is gone')),
+    delete: () => Promise.reject(new Error('database is gone')),
+    clear: () => Promise.reject(new Error('database is gone')),
+    ...(withGetMany && { getMany: () => Promise.reject(new Error('database is gone')) }),
+  });
+
+  test("a failing store that keyv reads key by key is read as misses, keyv's default: every text is embedded", async () => {
+    wire.serve();
+    const errors: unknown[] = [];
+    const keyv = new Keyv({ store: brokenStore(false) });
+    keyv.on('error', (error) => errors.push(error));
+    const input = numberedTexts(30);
+    const res = await wire.client.embeddings.createMany({ model, input }, { cache: createKeyvCache(keyv) });
+    expectBelongs(res.data, input);
+    expect(wire.server.seen.flatMap((r) => r.texts)).toEqual(input);
+    expect(errors.length).toBeGreaterThan(0);
+  });
+
+  test('a failing store that keyv reads with getMany stops the job with its error before any request', async () => {
+    wire.serve();
+    const keyv = new Keyv({ store: brokenStore(true) });
+    keyv.on('error', () => {});
+    const job = wire.client.embeddings.createMany(
+      { model, input: numberedTexts(30) },
+      { cache: createKeyvCache(keyv) },
+    );
+    await expect(job).rejects.toThrow('database is gone');
+    expect(wire.api.requests).toHaveLength(0);
+  });
+
   test('a stored value that is not a vector is a miss, and the job embeds that text again', async () => {
     wire.serve();
     const store = new Map<string, unknown>();

@@ -32,9 +32,10 @@ const KEYV_BASE64_PREFIX = ':base64:';
  * A value that is none of these, or not a whole number of finite float32s, is a miss.
  *
  * Expiry and the key namespace are the keyv instance's (`new Keyv({ ttl, namespace })`), and
- * so are store errors: keyv emits them as `'error'` events and reads a failed get as a miss,
- * unless it was made with `throwOnErrors: true`, in which case the batch job stops with the
- * error (inputs not done have no outcome; a rerun sends only what the cache lacks).
+ * so are store errors: keyv 5 emits a failed write, or a failed read of a store without
+ * `getMany`, as an `'error'` event and answers a miss; a failed `getMany` of the store, or any
+ * error under `throwOnErrors: true`, rejects, and the batch job stops with it (inputs not done
+ * have no outcome; a rerun sends only what the cache lacks).
  * @example
  * import Keyv from 'keyv';
  * import KeyvSqlite from '@keyv/sqlite';
