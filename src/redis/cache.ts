@@ -119,7 +119,11 @@ export function createRedisCache(options: RedisCacheOptions): EmbeddingCache {
       skipUntil = Date.now() + REDIS_CACHE_DEFAULTS.retryAfter;
       if (!warned) {
         warned = true;
-        warn(`${message}; reads are misses and writes are skipped until Redis answers again`);
+        try {
+          warn(`${message}; reads are misses and writes are skipped until Redis answers again`);
+        } catch {
+          // A broken warning handler loses its line, not the job.
+        }
       }
       return miss;
     }
