@@ -3,6 +3,7 @@ import { realpath } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { InvalidArgumentError } from '../index.js';
 import type { InputType, PresetName } from '../index.js';
+import { openCache } from './cache.js';
 import { newClient } from './client.js';
 import { FailuresFile, failuresPath } from './failures.js';
 import { exists } from './files.js';
@@ -40,6 +41,8 @@ export interface EmbedFlags extends FieldNames {
   resume: boolean;
   overwrite: boolean;
   format?: InputFormat;
+  /** A redis:// URL or a folder: vectors found there are not sent. */
+  cache?: string;
 }
 
 /**
@@ -60,6 +63,13 @@ export async function embed(input: string, flags: EmbedFlags, io: CliIo): Promis
     maxRetries: flags.maxRetries,
     timeout: flags.timeout,
   });
+  const cache =
+    flags.cache === undefined
+      ? undefined
+      : await openCache(flags.cache, io).catch(async (error: unknown) => {
+          await client.close();
+          throw error;
+        });
   // Files this run creates; a run that ends unfinished before its first vector (a usage error,
   // a stop, an interruption) removes them again, so the corrected command does not trip over an
   // empty output that "already exists".
@@ -72,6 +82,7 @@ export async function embed(input: string, flags: EmbedFlags, io: CliIo): Promis
     inputType: flags.inputType,
   }).catch(async (error: unknown) => {
     await client.close();
+    await cache?.close();
     throw error;
   });
   const failures = new FailuresFile(failuresPath(flags.out));
@@ -113,6 +124,7 @@ export async function embed(input: string, flags: EmbedFlags, io: CliIo): Promis
           ? {}
           : { rateLimit: { requestsPerMinute: flags.rpm, tokensPerMinute: flags.tpm } }),
         onFailure: 'collect',
+        ...(cache === undefined ? {} : { cache: cache.cache }),
         vectorType: 'float32',
         signal: io.signal,
         onProgress: (progress) => {
@@ -158,6 +170,7 @@ export async function embed(input: string, flags: EmbedFlags, io: CliIo): Promis
       // A usage error is reported on its own line; a summary beside it would bury it.
       display.stop(usage !== undefined ? undefined : { out: flags.out, failures: failures.path });
       await client.close();
+      await cache?.close();
     }
   }
   if (usage !== undefined) {

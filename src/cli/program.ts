@@ -87,6 +87,12 @@ export function buildProgram(io: CliIo, done: (code: number) => void = () => {})
         )
           .choices(PRESET_NAMES)
           .default(DEFAULT_PRESET),
+      )
+      .option(
+        '--cache <redis URL | directory>',
+        'vectors kept between runs and shared with other processes: texts found there are not sent. ' +
+          'A redis:// or rediss:// URL (needs the ioredis package) or a folder on this machine (default: none)',
+        nonEmpty,
       );
 
   const embedCommand = client(

@@ -1,5 +1,7 @@
 import { topK } from '../index.js';
 import type { InputType, PresetName, Vector } from '../index.js';
+import { openCache } from './cache.js';
+import type { OpenedCache } from './cache.js';
 import { newClient } from './client.js';
 import type { CliIo } from './io.js';
 import { EXIT, UsageError } from './io.js';
@@ -23,6 +25,8 @@ export interface SearchFlags extends FieldNames {
   texts?: string;
   /** Whether `--model` was given rather than left at its default. */
   modelGiven?: boolean;
+  /** A redis:// URL or a folder: a query embedded before is not sent again. */
+  cache?: string;
 }
 
 /**
@@ -73,14 +77,23 @@ export async function search(vectorsPath: string, query: string, flags: SearchFl
   const { model, dimensions } = queryModel(vectorsPath, flags);
   const client = newClient({ baseURL: flags.baseUrl, apiKey: flags.apiKey, preset: flags.preset });
   let vector: Vector;
+  let cache: OpenedCache | undefined;
   try {
-    const response = await client.embeddings.create(
-      { model, input: query, inputType: flags.inputType, ...(dimensions === undefined ? {} : { dimensions }) },
-      { signal: io.signal },
-    );
-    vector = response.data[0]!.embedding;
+    const params = { model, inputType: flags.inputType, ...(dimensions === undefined ? {} : { dimensions }) };
+    if (flags.cache === undefined) {
+      vector = (await client.embeddings.create({ ...params, input: query }, { signal: io.signal })).data[0]!.embedding;
+    } else {
+      // The batch engine is what reads and writes a cache; one input is one request, or none.
+      cache = await openCache(flags.cache, io);
+      const response = await client.embeddings.createMany(
+        { ...params, input: [query] },
+        { signal: io.signal, cache: cache.cache, vectorType: 'float32' },
+      );
+      vector = response.data[0]!.embedding;
+    }
   } finally {
     await client.close();
+    await cache?.close();
   }
   if (vector.length !== vectors.dimensions) {
     throw new UsageError(

@@ -3,4 +3,5 @@
  * dependency: this entry takes an ioredis client from the caller and never imports ioredis
  * itself, so the core package works without it.
  */
-export {};
+export { createRedisCache, REDIS_CACHE_DEFAULTS } from './cache.js';
+export type { RedisCacheOptions } from './cache.js';
