@@ -5,7 +5,8 @@
 // Bounded: about six minutes on two cores (stream() stops at its 70 s budget; the CLI's
 // million lines take about 90 s and stop at 240 s; each of the five rate-limit cases takes
 // 15–30 s and stops at 90 s; the receive benchmarks take about 3 minutes for CPU, 21 short
-// processes, and up to 12 for a million vectors kept in each of three layouts on a busy machine).
+// processes, and up to 12 for a million vectors kept in each of three layouts on a busy machine;
+// the Redis cache case about 5 s).
 import { spawnSync } from 'node:child_process';
 import { cpus } from 'node:os';
 
@@ -20,6 +21,7 @@ const BENCHES = [
   ['token-count.mjs', 'token counting cost'],
   ['import-cost.mjs', 'import cost'],
   ['cli-memory.mjs', 'CLI memory'],
+  ['cache-redis.mjs', 'a second run from the Redis cache'],
 ];
 
 console.log(`embedrail benchmarks — Node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'})`);
