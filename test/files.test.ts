@@ -232,6 +232,25 @@ describe('files.retrieve, files.delete', () => {
   });
 });
 
+test('the log of a files request (debug, retries, failure) names the path, never the key or URL credentials', async () => {
+  const { url } = await start((_req, res) => json(res, 500, { error: { message: `bad key ${KEY}` } }));
+  const lines: string[] = [];
+  const record = (...args: unknown[]) => void lines.push(JSON.stringify(args));
+  const c = new EmbeddingsClient({
+    baseURL: url.replace('http://', `http://user:${KEY}@`),
+    apiKey: KEY,
+    maxRetries: 1,
+    logLevel: 'debug',
+    logger: { debug: record, info: record, warn: record, error: record },
+  });
+  await expect(c.files.retrieve('file-1')).rejects.toBeInstanceOf(InternalServerError);
+  await c.close();
+  expect(lines.length).toBeGreaterThanOrEqual(4);
+  expect(lines.join('\n')).toContain('/v1/files/file-1');
+  expect(lines.join('\n')).toContain('retrying GET');
+  for (const line of lines) expect(line).not.toContain(KEY);
+});
+
 describe('files.content', () => {
   test('streams the bytes as they arrive, decoded from gzip', async () => {
     const content = Buffer.from('{"a":1}\n'.repeat(10_000));
