@@ -123,7 +123,17 @@ export class BatchStore {
     const state: BatchState = { object, tokens: 0, cancelled: false };
     this.#batches.set(object.id, state);
     this.#order.push(object.id);
-    void this.#run(state, input.pieces, input.object.bytes);
+    this.#run(state, input.pieces, input.object.bytes).catch(() => {
+      // A fault of the server's own must end the batch, not the process.
+      state.tokens = 0;
+      state.object.errors = {
+        object: 'list',
+        data: [
+          { code: 'server_error', message: 'The batch failed on an error of the server.', param: null, line: null },
+        ],
+      };
+      this.#set(state, 'failed');
+    });
     return json(object);
   }
 
