@@ -109,6 +109,24 @@ describe('files.create', () => {
     }
   });
 
+  test('a File is sent under its own name and type, read a slice at a time, its size as length', async () => {
+    const content = 'é'.repeat(700_000);
+    const { url, requests } = await start((_req, res, seen) => json(res, 200, fileObject(seen.bytes)));
+    const c = client(url);
+    await c.files.create({
+      file: new File([content], 'from-file.jsonl', { type: 'application/jsonl' }),
+      purpose: 'batch',
+    });
+    await c.close();
+    const boundary = boundaryOf(requests[0]!.headers['content-type']);
+    const expected = expectedBody(boundary, [['purpose', 'batch']], 'from-file.jsonl', content).replace(
+      'Content-Type: application/octet-stream',
+      'Content-Type: application/jsonl',
+    );
+    expect(requests[0]!.body.toString('utf8')).toBe(expected);
+    expect(requests[0]!.headers['content-length']).toBe(String(requests[0]!.bytes));
+  });
+
   test('an async iterable is streamed chunked, once: a 500 is not retried, since its chunks are gone', async () => {
     async function* chunks() {
       yield 'a\n';
