@@ -405,9 +405,18 @@ function flattenHeaders(headers: Record<string, string | string[] | undefined>):
 
 /** `chunks`, calling `onChunk` as each one is taken. */
 async function* ticking(chunks: AsyncIterable<Uint8Array>, onChunk: () => void): AsyncGenerator<Uint8Array> {
-  for await (const chunk of chunks) {
-    onChunk();
-    yield chunk;
+  try {
+    for await (const chunk of chunks) {
+      onChunk();
+      yield chunk;
+    }
+  } catch (error) {
+    // The caller's source failed (a file gone, a generator that threw): no fault of the
+    // connection, and nothing another attempt would mend.
+    if (error instanceof EmbeddingsError) throw error;
+    throw new InvalidArgumentError(`the content to upload could not be read (${(error as Error).message})`, {
+      cause: error,
+    });
   }
   onChunk();
 }

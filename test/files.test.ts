@@ -145,6 +145,34 @@ describe('files.create', () => {
     expect(requests[0]!.body.toString('utf8')).toContain('\r\n\r\na\nb\n\r\n--');
   });
 
+  test('a source that fails while it is read is an InvalidArgumentError, not a connection error, and is not retried', async () => {
+    async function* failing() {
+      yield 'a\n';
+      throw new Error('disk gone');
+    }
+    const { url, requests } = await start((_req, res) => json(res, 200, fileObject(1)));
+    const c = client(url, { maxRetries: 3 });
+    const error = await c.files
+      .create({ file: toFile(failing(), 'x.jsonl'), purpose: 'batch' })
+      .catch((e: unknown) => e);
+    await c.close();
+    expect(error).toBeInstanceOf(InvalidArgumentError);
+    expect((error as Error).message).toContain('the content to upload could not be read (disk gone)');
+    expect(requests.length).toBeLessThanOrEqual(1);
+  });
+
+  test('a ReadStream of a missing file is refused before any request', async () => {
+    const { url, requests } = await start((_req, res) => json(res, 200, fileObject(1)));
+    const c = client(url);
+    const stream = createReadStream(join(dir, 'missing.jsonl'));
+    stream.on('error', () => {});
+    const error = await c.files.create({ file: stream, purpose: 'batch' }).catch((e: unknown) => e);
+    await c.close();
+    expect(error).toBeInstanceOf(InvalidArgumentError);
+    expect((error as Error).message).toContain('missing.jsonl');
+    expect(requests).toHaveLength(0);
+  });
+
   test('bytes are sent again after a 500, whole', async () => {
     const { url, requests } = await start((_req, res, seen, i) =>
       i === 0 ? json(res, 500, {}) : json(res, 200, fileObject(seen.bytes)),
