@@ -284,6 +284,8 @@ export class BatchStore {
           ? this.files.add(`${state.object.id}_error.jsonl`, 'batch_output', result.errors)
           : null;
       if (output === undefined || errors === undefined) {
+        // The one that fitted goes too: a failed batch leaves no file behind.
+        for (const file of [output, errors]) if (file) this.files.delete(file.object.id);
         state.object.errors = {
           object: 'list',
           data: [
