@@ -48,7 +48,7 @@ export type {
   TokensCorrection,
 } from './rate-limit/index.js';
 export { Embeddings } from './embeddings.js';
-export { Files } from './resources/files.js';
+export { FileList, Files } from './resources/files.js';
 export type { FileUploadParams } from './resources/files.js';
 export { BatchList, Batches } from './resources/batches.js';
 export { toFile } from './resources/uploadable.js';
@@ -62,8 +62,11 @@ export type {
   BatchPage,
   BatchStatus,
   FileDeleted,
+  FileListParams,
   FileObject,
+  FilePage,
 } from './resources/objects.js';
+export type { CursorPage } from './resources/pages.js';
 export {
   BatchDocumentedErrorLine,
   BatchErrorLine,
