@@ -4,6 +4,8 @@ import { InvalidArgumentError } from './errors.js';
 import { CLIENT_EVENTS, type ClientEventListener, type ClientEventName } from './observe/events.js';
 import { resolveClientOptions, type ClientOptions, type VectorType } from './options.js';
 import { Requester, attachRequester } from './requester.js';
+import { Batches } from './resources/batches.js';
+import { Files } from './resources/files.js';
 
 /**
  * A client for one OpenAI-compatible embeddings API. Resolves its options once, owns one
@@ -19,6 +21,10 @@ export class EmbeddingsClient<V extends VectorType = 'array'> {
   readonly maxConcurrency: number;
   /** `create()`, and the batch methods built on it. */
   readonly embeddings: Embeddings<V>;
+  /** Upload, read, download (streamed) and delete files: the Batch API's input and output files. */
+  readonly files: Files;
+  /** Create, follow, cancel and list Batch API batches. */
+  readonly batches: Batches;
   readonly #requester: Requester;
 
   constructor(options: ClientOptions<V> = {}) {
@@ -27,6 +33,8 @@ export class EmbeddingsClient<V extends VectorType = 'array'> {
     this.maxConcurrency = this.#requester.options.maxConcurrency;
     attachRequester(this, this.#requester);
     this.embeddings = new Embeddings(this);
+    this.files = new Files(this);
+    this.batches = new Batches(this);
   }
 
   /**

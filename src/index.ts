@@ -48,6 +48,36 @@ export type {
   TokensCorrection,
 } from './rate-limit/index.js';
 export { Embeddings } from './embeddings.js';
+export { Files } from './resources/files.js';
+export type { FileUploadParams } from './resources/files.js';
+export { BatchList, Batches } from './resources/batches.js';
+export { toFile } from './resources/uploadable.js';
+export type { FileContent, FileLike, Uploadable } from './resources/uploadable.js';
+export { BATCH_STATUSES } from './resources/objects.js';
+export type {
+  Batch,
+  BatchCreateParams,
+  BatchError,
+  BatchListParams,
+  BatchPage,
+  BatchStatus,
+  FileDeleted,
+  FileObject,
+} from './resources/objects.js';
+export {
+  BatchDocumentedErrorLine,
+  BatchErrorLine,
+  BatchInputLine,
+  BatchLineError,
+  BatchObservedErrorLine,
+  BatchOutputLine,
+  BatchResultLine,
+  batchLineFailure,
+  decodeBatchEmbeddings,
+  isBatchOutputLine,
+  readBatchLines,
+} from './resources/lines.js';
+export type { BatchLineFailure, NumberedLine, ReadBatchLinesOptions } from './resources/lines.js';
 export type { CreateEmbeddingResponse, Embedding, EmbeddingUsage, ResultVector, VectorFor } from './types.js';
 export {
   APIConnectionError,

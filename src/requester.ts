@@ -12,7 +12,13 @@ import {
 import { Observer, type RequestTrace } from './observe/observer.js';
 import type { RateLimitAnswer, RateLimiter, RateLimitGrant, RateLimitWait } from './rate-limit/index.js';
 import { abortError, isRetryable, rejectOnAbort, retryDelay, sleep } from './retry.js';
-import { Transport, type TransportResponse } from './transport.js';
+import {
+  Transport,
+  type HttpMethod,
+  type Payload,
+  type StreamingResponse,
+  type TransportResponse,
+} from './transport.js';
 
 /** What one request sends through the rate limiter, and where the batch engine hooks into each HTTP attempt. */
 export interface AttemptHooks {
@@ -149,6 +155,102 @@ export class Requester {
       // ended the call: p-retry rejects with the bare reason and has no hook to shape what it
       // rejects with, and an attempt may fail otherwise (a 500) just as the caller aborts.
       if (signal?.aborted && !(error instanceof APIUserAbortError)) throw abortError(signal);
+      throw error;
+    }
+  }
+
+  /**
+   * A request of the Files and Batches resources: the client's transport, key, headers,
+   * query, concurrency and retry policy, but not the embeddings rate limiter (those endpoints
+   * have limits of their own, and their answers carry none of the embeddings headers). A
+   * payload that cannot be sent twice (a stream the caller handed in) is sent once.
+   */
+  request(
+    method: HttpMethod,
+    path: string,
+    payload: Payload,
+    options: ResolvedRequestOptions,
+    init: { stream: true; replayable?: boolean },
+  ): Promise<StreamingResponse>;
+  request(
+    method: HttpMethod,
+    path: string,
+    payload: Payload,
+    options: ResolvedRequestOptions,
+    init?: { stream?: false; replayable?: boolean },
+  ): Promise<TransportResponse>;
+  async request(
+    method: HttpMethod,
+    path: string,
+    payload: Payload,
+    options: ResolvedRequestOptions,
+    init: { stream?: boolean; replayable?: boolean } = {},
+  ): Promise<TransportResponse | StreamingResponse> {
+    const { signal } = options;
+    const log = this.observer.log;
+    const url = `${this.options.baseURL}${path}`;
+    const send = (): Promise<TransportResponse | StreamingResponse> =>
+      rejectOnAbort(
+        () =>
+          this.#limit(async () => {
+            const started = performance.now();
+            try {
+              const response = await this.#transport.send(method, path, payload, options, init.stream === true);
+              log?.debug(`${method} ${url} ${response.status}`, {
+                method,
+                status: response.status,
+                durationMs: Math.round(performance.now() - started),
+                requestId: response.headers['x-request-id'],
+              });
+              return response;
+            } catch (error) {
+              if (error instanceof APIError) {
+                log?.debug(`${method} ${url} ${error.status}`, {
+                  method,
+                  status: error.status,
+                  requestId: error.requestId,
+                });
+              }
+              throw error;
+            }
+          }),
+        signal,
+      );
+    let keyRefreshed = false;
+    const attempt = (): Promise<TransportResponse | StreamingResponse> =>
+      send().catch(async (error: unknown) => {
+        if (keyRefreshed || !(error instanceof AuthenticationError)) throw error;
+        keyRefreshed = true;
+        if (!(await this.#transport.refreshKeyAfter(error))) throw error;
+        return send();
+      });
+    const shouldRetry = ({ error }: RetryContext) => !signal?.aborted && isRetryable(error);
+    try {
+      return await pRetry(attempt, {
+        retries: init.replayable === false ? 0 : options.maxRetries,
+        signal,
+        shouldRetry,
+        // As in post(): the server's retry-after wins over backoff, so the delay is slept here.
+        minTimeout: 0,
+        onFailedAttempt: async (context) => {
+          if (context.retriesLeft === 0 || !shouldRetry(context)) return;
+          const { error, attemptNumber } = context;
+          const delayMs = retryDelay(attemptNumber, error instanceof APIError ? error.headers : undefined);
+          log?.info(`retrying ${method} ${url} in ${delayMs} ms (attempt ${attemptNumber} failed: ${error.name})`, {
+            method,
+            attempt: attemptNumber,
+            delayMs,
+            status: error instanceof APIError ? error.status : undefined,
+          });
+          await sleep(delayMs, signal);
+        },
+      });
+    } catch (error) {
+      if (signal?.aborted && !(error instanceof APIUserAbortError)) throw abortError(signal);
+      log?.error(`${method} ${url} failed: ${(error as Error).name}`, {
+        method,
+        status: error instanceof APIError ? error.status : undefined,
+      });
       throw error;
     }
   }

@@ -1,4 +1,5 @@
 import type { Readable, Transform } from 'node:stream';
+import { pipeline as pipelineCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 
@@ -92,4 +93,17 @@ export async function readBody(body: Readable, encodings: string[], options: Rea
     }
   }
   return { kind: 'bytes', chunks, truncated: overflow };
+}
+
+/**
+ * `body` decoded from `encodings` as it streams, for a caller that reads it itself; undefined
+ * (and `body` left as it is) when an encoding is not one of {@link DECODERS}.
+ */
+export function decodedStream(body: Readable, encodings: string[]): Readable | undefined {
+  if (encodings.some((encoding) => !DECODERS[encoding])) return undefined;
+  if (encodings.length === 0) return body;
+  const decoders = encodings.toReversed().map((encoding) => DECODERS[encoding]!());
+  // An error anywhere (the socket, a decoder) reaches the last stream, which the caller reads.
+  (pipelineCallback as (...streams: unknown[]) => unknown)(body, ...decoders, () => {});
+  return decoders.at(-1)!;
 }

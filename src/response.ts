@@ -18,7 +18,10 @@ export type AnyVector = number[] | Float32Array | string;
 
 type Item = EmbeddingResponseEnvelope['data'][number];
 /** Builds the error for a bad answer; the reason names the field and what was wrong. */
-type Fail = (reason: string, cause?: unknown) => ResponseValidationError;
+export type Fail = (reason: string, cause?: unknown) => Error;
+
+/** What decoding reads of a call's options: whether to normalise, and the vectors' layout. */
+export type DecodeOptions = Pick<ResolvedRequestOptions, 'normalize' | 'vectorType'>;
 
 /** Number of vectors a request must get back. */
 export function countInputs(input: EmbeddingCreateParams['input']): number {
@@ -58,7 +61,31 @@ export function parseResponse(
       cause,
       requestId: response.headers['x-request-id'],
     });
-  const { data, model, usage } = readEnvelope(response, fail);
+  let json: unknown;
+  try {
+    json = JSON.parse(response.text);
+  } catch (error) {
+    throw fail(
+      `body is not JSON (${JSON.stringify(response.redact(response.text.slice(0, 1024)).slice(0, 80))})`,
+      error,
+    );
+  }
+  return decodeEmbeddingsBody(json, params, options, fail);
+}
+
+/**
+ * An embeddings answer already parsed from JSON (a batch output line's `body`), checked and
+ * decoded as `create()` checks and decodes one: the envelope, one item per input at indexes
+ * 0..n−1, vectors that decode, are finite and share one length, then normalised and laid out
+ * as `options` ask. Every failure is the error `fail` builds, its reason naming the field.
+ */
+export function decodeEmbeddingsBody(
+  json: unknown,
+  params: EmbeddingCreateParams,
+  options: DecodeOptions,
+  fail: Fail,
+): CreateEmbeddingResponse<AnyVector> {
+  const { data, model, usage } = readEnvelope(json, fail);
   const sorted = sortByIndex(data, countInputs(params.input), fail);
   const decode = itemDecoder(params, options, fail);
   return {
@@ -69,17 +96,8 @@ export function parseResponse(
   };
 }
 
-/** The body as JSON in the envelope's shape; vectors are left to `itemDecoder`. */
-function readEnvelope(response: TransportResponse, fail: Fail): EmbeddingResponseEnvelope {
-  let json: unknown;
-  try {
-    json = JSON.parse(response.text);
-  } catch (error) {
-    throw fail(
-      `body is not JSON (${JSON.stringify(response.redact(response.text.slice(0, 1024)).slice(0, 80))})`,
-      error,
-    );
-  }
+/** The parsed body in the envelope's shape; vectors are left to `itemDecoder`. */
+function readEnvelope(json: unknown, fail: Fail): EmbeddingResponseEnvelope {
   const envelope = EmbeddingResponseEnvelope.safeParse(json);
   if (!envelope.success) {
     const issue = envelope.error.issues[0]!;
@@ -107,7 +125,7 @@ function sortByIndex(data: Item[], expected: number, fail: Fail): Item[] {
  */
 function itemDecoder(
   params: EmbeddingCreateParams,
-  options: ResolvedRequestOptions,
+  options: DecodeOptions,
   fail: Fail,
 ): (item: Item) => Embedding<AnyVector> {
   const wantBase64 = params.encoding_format === 'base64';

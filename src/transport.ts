@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { Agent, request, type Dispatcher } from 'undici';
 import { ApiKeySource, type ApiKeyFunction, type AttemptKey } from './api-key.js';
 import {
@@ -10,7 +11,7 @@ import {
   apiErrorFor,
 } from './errors.js';
 import { checkHeaderValue, checkHeaders, mergeHeaders, type HeadersInput } from './headers.js';
-import { bodyText, contentEncodings, readBody } from './response-body.js';
+import { bodyText, contentEncodings, decodedStream, readBody } from './response-body.js';
 import { abortError, rejectOnAbort } from './retry.js';
 import { VERSION } from './version.js';
 
@@ -41,6 +42,35 @@ export interface AttemptOptions {
 /** Reads a body chunk by chunk, as it arrives. */
 export interface BodySink {
   write(chunk: Buffer): void;
+}
+
+/** The HTTP methods the resources use. */
+export type HttpMethod = 'GET' | 'POST' | 'DELETE';
+
+/**
+ * What a request sends: JSON, nothing, or a byte stream of a given type (a multipart upload),
+ * opened afresh for each attempt.
+ */
+export type Payload =
+  | { kind: 'json'; value: unknown }
+  | { kind: 'none' }
+  | {
+      kind: 'stream';
+      contentType: string;
+      /** Bytes in all, when known: sent as `content-length`, else the body goes chunked. */
+      length: number | undefined;
+      open: () => AsyncIterable<Uint8Array>;
+    };
+
+/** A 2xx answer whose body is left for the caller to read as it arrives. */
+export interface StreamingResponse {
+  status: number;
+  headers: Record<string, string>;
+  /** The body, decoded from its content-encoding. */
+  body: Readable;
+  redact: (text: string) => string;
+  /** Whether the body was ended because it stayed silent longer than `timeout`. */
+  timedOut: () => boolean;
 }
 
 /** Query parameter values; `null` removes one set at a lower level (the client's `defaultQuery`). */
@@ -115,6 +145,45 @@ export class Transport {
 
   /** POSTs `body` as JSON to `${baseURL}${path}`; throws typed errors for anything but 2xx. */
   async post(path: string, body: unknown, options: AttemptOptions): Promise<TransportResponse> {
+    const response = await this.send('POST', path, { kind: 'json', value: body }, options, false);
+    return response;
+  }
+
+  /**
+   * One attempt of `method` on `${baseURL}${path}` with `payload`. A 2xx body is read whole
+   * (bounded by `maxResponseBytes`) unless `stream` is set: then it is handed back unread, as
+   * a Node stream decoded from any content-encoding, and `timeout` bounds the wait for the
+   * headers and then each silence of the body, not the whole download. Anything but 2xx
+   * throws the typed error, as `post()` does.
+   */
+  send(
+    method: HttpMethod,
+    path: string,
+    payload: Payload,
+    options: AttemptOptions,
+    stream: true,
+  ): Promise<StreamingResponse>;
+  send(
+    method: HttpMethod,
+    path: string,
+    payload: Payload,
+    options: AttemptOptions,
+    stream: false,
+  ): Promise<TransportResponse>;
+  send(
+    method: HttpMethod,
+    path: string,
+    payload: Payload,
+    options: AttemptOptions,
+    stream: boolean,
+  ): Promise<TransportResponse | StreamingResponse>;
+  async send(
+    method: HttpMethod,
+    path: string,
+    payload: Payload,
+    options: AttemptOptions,
+    stream: boolean,
+  ): Promise<TransportResponse | StreamingResponse> {
     const { signal } = options;
     if (signal?.aborted) throw abortError(signal);
     const query = mergeQuery(this.#defaultQuery, options.query);
@@ -122,7 +191,7 @@ export class Transport {
     const url = `${this.baseURL}${path}${search ? `?${search}` : ''}`;
     // The attempt's time runs from here: a key function that hangs times out like a server.
     const timeout = new AbortController();
-    const timer = setTimeout(() => timeout.abort(), options.timeout);
+    let timer = setTimeout(() => timeout.abort(), options.timeout);
     const combined = signal ? AbortSignal.any([signal, timeout.signal]) : timeout.signal;
     let attemptKey: AttemptKey;
     try {
@@ -131,25 +200,64 @@ export class Transport {
     } catch (error) {
       clearTimeout(timer);
       if (signal?.aborted) throw abortError(signal);
-      if (timeout.signal.aborted) throw new APITimeoutError('POST', displayURL(url), options.timeout, { cause: error });
+      if (timeout.signal.aborted) throw new APITimeoutError(method, displayURL(url), options.timeout, { cause: error });
       throw error;
     }
     const { key, generation } = attemptKey;
     const auth = key === undefined ? undefined : this.#keyHeader === 'api-key' ? key : `Bearer ${key}`;
-    const headers = mergeHeaders(this.#headers, { [this.#keyHeader]: auth }, this.#defaultHeaders, options.headers);
+    const bodyHeaders: HeadersInput =
+      payload.kind === 'json'
+        ? {}
+        : payload.kind === 'none'
+          ? { 'content-type': null }
+          : { 'content-type': payload.contentType, 'content-length': payload.length?.toString() };
+    const headers = mergeHeaders(
+      this.#headers,
+      bodyHeaders,
+      { [this.#keyHeader]: auth },
+      this.#defaultHeaders,
+      options.headers,
+    );
     const redact = redactor(headers, query);
+    let handedOver = false;
     try {
       const response = await request(url, {
-        method: 'POST',
+        method,
         dispatcher: this.#dispatcher,
         headers,
-        body: JSON.stringify(body),
+        body:
+          payload.kind === 'json'
+            ? JSON.stringify(payload.value)
+            : payload.kind === 'none'
+              ? undefined
+              : Readable.from(payload.open(), { objectMode: false }),
         signal: combined,
       });
       const status = response.statusCode;
       const responseHeaders = flattenHeaders(response.headers);
       const ok = status >= 200 && status < 300;
       const encodings = contentEncodings(responseHeaders['content-encoding']);
+      if (ok && stream) {
+        const body = decodedStream(response.body, encodings);
+        if (body === undefined) {
+          response.body.on('error', () => {}).destroy();
+          throw new ResponseValidationError(method, path, status, unknownEncoding(encodings), {
+            requestId: responseHeaders['x-request-id'],
+          });
+        }
+        // From here the caller reads: each silence of the body longer than `timeout` ends it.
+        clearTimeout(timer);
+        handedOver = true;
+        const idle = (): NodeJS.Timeout => setTimeout(() => timeout.abort(), options.timeout);
+        timer = idle();
+        const clear = (): void => clearTimeout(timer);
+        body.on('data', () => {
+          clearTimeout(timer);
+          timer = idle();
+        });
+        body.once('end', clear).once('close', clear).once('error', clear);
+        return { status, headers: responseHeaders, body, redact, timedOut: () => timeout.signal.aborted };
+      }
       const sink = ok ? options.receive?.() : undefined;
       // Reading the body stays inside the timer: a server that stalls mid-body times out too.
       const read = await readBody(response.body, encodings, {
@@ -164,7 +272,7 @@ export class Transport {
         if (read.kind === 'too-large') {
           const { maxResponseBytes: limit } = options;
           throw new ResponseTooLargeError({
-            method: 'POST',
+            method,
             url: displayURL(url),
             status,
             limit,
@@ -175,34 +283,34 @@ export class Transport {
         }
         const reason =
           read.kind === 'unknown-encoding'
-            ? `content-encoding ${JSON.stringify(encoding)} is not supported (gzip, x-gzip, deflate and br are)`
+            ? unknownEncoding(encodings)
             : `body could not be decoded as ${encoding} (${read.error.message})`;
-        throw new ResponseValidationError('POST', path, status, reason, {
+        throw new ResponseValidationError(method, path, status, reason, {
           requestId,
           cause: read.kind === 'undecodable' ? read.error : undefined,
         });
       }
       // An error status is what matters: an error body that cannot be decoded is left out.
       const errorBody = read.kind === 'bytes' ? parseErrorBody(redact(bodyText(read.chunks)), read.truncated) : '';
-      const error = apiErrorFor({ method: 'POST', path, status, headers: responseHeaders, body: errorBody });
+      const error = apiErrorFor({ method, path, status, headers: responseHeaders, body: errorBody });
       if (status === 401 && this.#key.refreshable) this.#refused.set(error, generation);
       throw error;
     } catch (error) {
       if (error instanceof EmbeddingsError) throw error;
       if (signal?.aborted) throw abortError(signal);
-      if (timeout.signal.aborted) throw new APITimeoutError('POST', displayURL(url), options.timeout, { cause: error });
+      if (timeout.signal.aborted) throw new APITimeoutError(method, displayURL(url), options.timeout, { cause: error });
       const code = (error as { code?: unknown } | undefined)?.code;
       if (code === 'UND_ERR_INVALID_ARG') {
-        throw new InvalidArgumentError(`POST ${path}: ${(error as Error).message}`, { cause: error });
+        throw new InvalidArgumentError(`${method} ${path}: ${(error as Error).message}`, { cause: error });
       }
       // undici's socket errors (UND_ERR_*), Node's system errors (ECONNRESET, ENOTFOUND) and
       // TLS failures (CERT_HAS_EXPIRED, DEPTH_ZERO_SELF_SIGNED_CERT) all carry a code.
       if (error instanceof Error && typeof code === 'string') {
-        throw new APIConnectionError('POST', displayURL(url), { cause: error });
+        throw new APIConnectionError(method, displayURL(url), { cause: error });
       }
       throw error;
     } finally {
-      clearTimeout(timer);
+      if (!handedOver) clearTimeout(timer);
     }
   }
 
@@ -286,6 +394,10 @@ function flattenHeaders(headers: Record<string, string | string[] | undefined>):
     if (value !== undefined) out[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
   }
   return out;
+}
+
+function unknownEncoding(encodings: string[]): string {
+  return `content-encoding ${JSON.stringify(encodings.join(', '))} is not supported (gzip, x-gzip, deflate and br are)`;
 }
 
 function parseErrorBody(text: string, truncated: boolean): unknown {

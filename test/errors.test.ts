@@ -152,6 +152,7 @@ describe('error names', () => {
       'AuthenticationError',
       'BadRequestError',
       'BatchEmbeddingError',
+      'BatchLineError',
       'ConflictError',
       'EmbeddingsError',
       'InternalServerError',

@@ -1,4 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline, type Readable } from 'node:stream';
+import type { BatchStore } from './batches.js';
+import { deleteFile, fileContent, uploadFile, type FileStore } from './files.js';
 import { localHashEmbedding, localHashEmbeddingOfTokens } from './embedding.js';
 import { embeddingsBody } from './encode.js';
 import { BAD_GATEWAY_HTML, type FaultInjector, type FaultStatus } from './faults.js';
@@ -47,15 +50,21 @@ export interface HandlerContext {
   stats: ServerStats;
   /** Waits `ms` unless the server closes first; resolves false then. */
   delay(ms: number): Promise<boolean>;
+  /** The Files API's files, in memory. */
+  files: FileStore;
+  /** The Batch API's batches. */
+  batches: BatchStore;
 }
 
-type Answer = {
+export type Answer = {
   status: number;
   body: string;
   headers: Record<string, string>;
   contentType?: string;
   /** The request body was left unread: destroy the socket once the answer is out. */
   cutOff?: boolean;
+  /** A body streamed instead of `body` (a file's content), with backpressure. */
+  stream?: Readable;
 };
 
 function errorAnswer(error: OpenAIError): Answer {
@@ -196,11 +205,72 @@ async function azure(req: IncomingMessage, ctx: HandlerContext, path: string, qu
   return embeddings(req, ctx, matched.deployment);
 }
 
+/** The Files and Batches routes: each path's methods, and what answers them. */
+const FILE_ROUTES: {
+  pattern: RegExp;
+  methods: Record<
+    string,
+    (req: IncomingMessage, ctx: HandlerContext, id: string, query: URLSearchParams) => Promise<Answer> | Answer
+  >;
+}[] = [
+  { pattern: /^\/v1\/files$/, methods: { POST: (req, ctx) => uploadFile(req, ctx.files) } },
+  {
+    pattern: /^\/v1\/files\/([^/]+)$/,
+    methods: {
+      GET: (_req, ctx, id) => ({ status: 200, body: JSON.stringify(ctx.files.get(id).object), headers: {} }),
+      DELETE: (_req, ctx, id) => deleteFile(ctx.files, id),
+    },
+  },
+  { pattern: /^\/v1\/files\/([^/]+)\/content$/, methods: { GET: (_req, ctx, id) => fileContent(ctx.files, id) } },
+  {
+    pattern: /^\/v1\/batches$/,
+    methods: {
+      POST: async (req, ctx) => ctx.batches.create(await readJson(req, ctx)),
+      GET: (_req, ctx, _id, query) => ctx.batches.list(query),
+    },
+  },
+  { pattern: /^\/v1\/batches\/([^/]+)$/, methods: { GET: (_req, ctx, id) => ctx.batches.retrieve(id) } },
+  { pattern: /^\/v1\/batches\/([^/]+)\/cancel$/, methods: { POST: (_req, ctx, id) => ctx.batches.cancel(id) } },
+];
+
+/** A JSON request body, refused as the embeddings endpoint refuses one. */
+async function readJson(req: IncomingMessage, ctx: HandlerContext): Promise<unknown> {
+  const body = await readBody(req, ctx.maxBodyBytes);
+  if (!body.ok) {
+    throw new OpenAIError(
+      413,
+      `Request body too large: ${body.bytes} bytes exceeds the limit of ${ctx.maxBodyBytes} bytes.`,
+      {
+        code: 'request_too_large',
+        headers: { connection: 'close' },
+      },
+    );
+  }
+  try {
+    return JSON.parse(body.text);
+  } catch (cause) {
+    throw new OpenAIError(
+      400,
+      `We could not parse the JSON body of your request. (${(cause as Error).message}) The API expects a JSON payload.`,
+    );
+  }
+}
+
 async function route(req: IncomingMessage, ctx: HandlerContext): Promise<Answer> {
   const method = req.method ?? 'GET';
   const [path = '/', query = ''] = (req.url ?? '/').split('?');
   // Azure serves its own paths only.
   if (ctx.azure !== undefined) return azure(req, ctx, path, query);
+  for (const { pattern, methods } of FILE_ROUTES) {
+    const match = pattern.exec(path);
+    if (match === null) continue;
+    const answer = methods[method];
+    if (answer === undefined) {
+      const allow = Object.keys(methods).join(', ');
+      throw new OpenAIError(405, `Invalid method for URL (${method} ${path})`, { headers: { allow } });
+    }
+    return answer(req, ctx, decodePathSegment(match[1] ?? ''), new URLSearchParams(query));
+  }
   const modelMatch = /^\/v1\/models\/([^/]+)$/.exec(path);
   const allowed = modelMatch ? 'GET' : ROUTES[path];
   if (allowed === undefined) throw new OpenAIError(404, `Invalid URL (${method} ${path})`);
@@ -233,6 +303,16 @@ export async function handle(req: IncomingMessage, res: ServerResponse, ctx: Han
           );
   }
   if (ctx.latency > 0 && !(await ctx.delay(ctx.latency))) return;
+  if (answer.stream !== undefined) {
+    res.writeHead(answer.status, {
+      ...answer.headers,
+      'x-request-id': requestId,
+      'content-type': answer.contentType ?? 'application/octet-stream',
+    });
+    // A client that hangs up mid-download ends the stream; nothing else to do.
+    pipeline(answer.stream, res, () => {});
+    return;
+  }
   send(res, answer.status, answer.body, { ...answer.headers, 'x-request-id': requestId }, answer.contentType);
   if (answer.cutOff) {
     // The rest of an endless or huge upload is not read: end the socket once the answer is out.

@@ -6,6 +6,8 @@ import { RateLimiter } from './rate-limit.js';
 import { parsePort, parseServerOptions, SERVER_DEFAULTS, type RateLimitHeaderStyle } from './options.js';
 import { AZURE_BASE_PATH, AzureAuth } from './azure.js';
 import { styleOf, type ServerStyleName } from './styles.js';
+import { BatchStore } from './batches.js';
+import { FileStore } from './files.js';
 
 export { localHashEmbedding, localHashEmbeddingOfTokens } from './embedding.js';
 export { MAX_DIMENSIONS, MAX_INPUTS, MAX_TOKENS_PER_INPUT, MAX_TOKENS_PER_REQUEST } from './validate.js';
@@ -120,6 +122,62 @@ export interface ServerOptions {
    */
   model?: string;
   /**
+   * Largest file `POST /v1/files` takes; a larger upload is refused with 413 `file_too_large`.
+   * @unit bytes
+   * @default 536870912 (512 MiB, OpenAI's cap)
+   */
+  maxFileBytes?: number;
+  /**
+   * Bytes of files the server holds at once, uploads and batch output files together; an
+   * upload past it is refused with 413, a batch whose output would not fit fails.
+   * @unit bytes
+   * @default 1073741824 (1 GiB)
+   */
+  maxStoredBytes?: number;
+  /**
+   * A batch's life from `POST /v1/batches` to its end: `validating` for the first tenth,
+   * `in_progress` to nine tenths, then `finalizing`, then `completed`. Lines are embedded
+   * while it is `in_progress`, and `request_counts` grow as they are.
+   * @unit ms
+   * @default 1000
+   */
+  batchProcessingMs?: number;
+  /**
+   * Write batch output lines in another order than the input's (shuffled by the seeded PRNG),
+   * as OpenAI may.
+   * @default false
+   */
+  batchShuffle?: boolean;
+  /**
+   * Share of batch lines, 0 to 1, answered 429 or 500, written to the error file as OpenAI
+   * writes them: `error: null`, the status and the error body inside `response`.
+   * @default 0
+   */
+  batchFailRate?: number;
+  /** Share of batch lines, 0 to 1, answered 400 (`invalid_request_error`), in the same shape. @default 0 */
+  batchRejectRate?: number;
+  /** Share of batch lines, 0 to 1, written to neither the output nor the error file. @default 0 */
+  batchMissingRate?: number;
+  /**
+   * Share of batches, 0 to 1, that end `expired`: half their lines in the output file, the rest
+   * in the error file as `batch_expired` (`response: null`, `error: { code, message }`).
+   * @default 0
+   */
+  batchExpireRate?: number;
+  /**
+   * Tokens (cl100k) that may be queued in unfinished batches together; a batch that would
+   * pass it ends `failed` with `errors.data[0].code` `token_limit_exceeded`, as OpenAI's
+   * enqueued-token limit does. Unset: no cap.
+   * @default undefined (no cap)
+   */
+  batchQueueTokens?: number;
+  /** Requests (lines) an input file may hold; more fails the batch. @default 50000 (OpenAI's) */
+  batchMaxRequests?: number;
+  /** Embedding inputs a batch may hold across all its lines; more fails it. @default 50000 (OpenAI's) */
+  batchMaxInputs?: number;
+  /** Size of a batch input file; a larger one fails the batch. @unit bytes @default 209715200 (200 MB, OpenAI's) */
+  batchMaxInputBytes?: number;
+  /**
    * The rate limiter's clock. Tests pass a hand-moved one instead of waiting for real time.
    * @unit ms
    * @default performance.now
@@ -150,7 +208,9 @@ function formatUrl(address: AddressInfo, basePath: string): string {
 
 /**
  * Creates the local server: `POST /v1/embeddings` and `GET /v1/models` as OpenAI serves them,
- * backed by {@link localHashEmbedding}, with optional latency, rate limits and injected faults.
+ * backed by {@link localHashEmbedding}, with optional latency, rate limits and injected faults;
+ * and the Files and Batches APIs (`/v1/files`, `/v1/batches`) in memory, each batch line
+ * embedded as `/v1/embeddings` would embed it, with the batch faults above on request.
  * @throws InvalidArgumentError naming an option that is out of range, and its value.
  * @example
  * const server = createServer({ rpm: 60 });
@@ -174,7 +234,33 @@ export function createServer(options: ServerOptions = {}): LocalServer {
     fields: {},
     lastFields: undefined,
   };
+  const files = new FileStore(
+    options.maxFileBytes ?? SERVER_DEFAULTS.maxFileBytes,
+    options.maxStoredBytes ?? SERVER_DEFAULTS.maxStoredBytes,
+  );
+  const batches = new BatchStore(
+    {
+      processingMs: options.batchProcessingMs ?? SERVER_DEFAULTS.batchProcessingMs,
+      shuffle: options.batchShuffle ?? SERVER_DEFAULTS.batchShuffle,
+      failRate: options.batchFailRate ?? SERVER_DEFAULTS.batchFailRate,
+      rejectRate: options.batchRejectRate ?? SERVER_DEFAULTS.batchRejectRate,
+      missingRate: options.batchMissingRate ?? SERVER_DEFAULTS.batchMissingRate,
+      expireRate: options.batchExpireRate ?? SERVER_DEFAULTS.batchExpireRate,
+      queueTokens: options.batchQueueTokens,
+      limits: {
+        requests: options.batchMaxRequests ?? SERVER_DEFAULTS.batchMaxRequests,
+        inputs: options.batchMaxInputs ?? SERVER_DEFAULTS.batchMaxInputs,
+        inputFileBytes: options.batchMaxInputBytes ?? SERVER_DEFAULTS.batchMaxInputBytes,
+      },
+      model,
+      dimensions: options.dimensions ?? SERVER_DEFAULTS.dimensions,
+      seed: options.seed ?? SERVER_DEFAULTS.seed,
+    },
+    files,
+  );
   const ctx: HandlerContext = {
+    files,
+    batches,
     model,
     style,
     maxInputs: options.maxInputsPerRequest ?? style.maxInputs,
@@ -232,6 +318,7 @@ export function createServer(options: ServerOptions = {}): LocalServer {
       });
     },
     close() {
+      batches.close();
       for (const entry of timers) {
         clearTimeout(entry.timer);
         entry.resolve(false);

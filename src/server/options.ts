@@ -38,6 +38,22 @@ export const SERVER_DEFAULTS = Object.freeze({
   burstSeconds: 60,
   headerStyle: 'openai' satisfies RateLimitHeaderStyle,
   style: 'openai' satisfies (typeof SERVER_STYLES)[number],
+  /** OpenAI's cap on one uploaded file. @unit bytes */
+  maxFileBytes: 512 * 1024 * 1024,
+  /** Files the server holds at once, uploads and batch outputs together. @unit bytes */
+  maxStoredBytes: 1024 * 1024 * 1024,
+  /** A batch's life from creation to its end. @unit ms */
+  batchProcessingMs: 1000,
+  batchShuffle: false,
+  batchFailRate: 0,
+  batchRejectRate: 0,
+  batchMissingRate: 0,
+  batchExpireRate: 0,
+  /** OpenAI's limits on an embeddings batch. */
+  batchMaxRequests: 50_000,
+  batchMaxInputs: 50_000,
+  /** @unit bytes */
+  batchMaxInputBytes: 200 * 1024 * 1024,
 } as const);
 
 /** The longest burst window: a bucket holds at most the whole per-minute limit. @unit s */
@@ -101,6 +117,18 @@ const ServerOptionsSchema = z
         .min(1, { error: 'must name at least one deployment' })
         .optional(),
       tokenLifetimeRequests: integerIn(1).optional(),
+      maxFileBytes: integerIn(1).optional(),
+      maxStoredBytes: integerIn(1).optional(),
+      batchProcessingMs: numberIn(0, 2 ** 31 - 1).optional(),
+      batchShuffle: z.boolean({ error: 'must be a boolean' }).optional(),
+      batchFailRate: numberIn(0, 1).optional(),
+      batchRejectRate: numberIn(0, 1).optional(),
+      batchMissingRate: numberIn(0, 1).optional(),
+      batchExpireRate: numberIn(0, 1).optional(),
+      batchQueueTokens: integerIn(1).optional(),
+      batchMaxRequests: integerIn(1).optional(),
+      batchMaxInputs: integerIn(1).optional(),
+      batchMaxInputBytes: integerIn(1).optional(),
     },
     { error: 'must be an object' },
   )
