@@ -48,6 +48,10 @@ export type {
   TokensCorrection,
 } from './rate-limit/index.js';
 export { Embeddings } from './embeddings.js';
+export { BatchJobInputError } from './batch-job/errors.js';
+export { fileJournal } from './batch-job/journal.js';
+export type { BatchJobState, BatchJournalStore, JournalBatch, JournalFailure } from './batch-job/journal.js';
+export type { BatchJobOptions, BatchJobParams, BatchJobProgress, BatchJobSubmitted } from './batch-job/types.js';
 export { Files } from './resources/files.js';
 export type { FileUploadParams } from './resources/files.js';
 export { BatchList, Batches } from './resources/batches.js';

@@ -79,10 +79,14 @@ describe('journalStore', () => {
     expect(journalStore(undefined)).toBeUndefined();
   });
 
-  test.each([[''], [42], [{ read: () => undefined }], [null]])('refuses %j naming the option', (journal) => {
-    expect(() => journalStore(journal)).toThrow(
-      /`journal` must be a file path or an object with read\(\) and write\(state\)/,
-    );
+  test.each([
+    ['', /`journal` must not be empty \(got ""\)/],
+    [
+      { read: () => undefined },
+      /`journal` must be a file path or an object with read\(\) and write\(state\) \(got object\)/,
+    ],
+  ])('refuses %j naming the option', (journal, message) => {
+    expect(() => journalStore(journal as never)).toThrow(message);
   });
 });
 

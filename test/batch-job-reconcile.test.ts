@@ -1,9 +1,11 @@
 import { describe, expect, test } from 'vitest';
 import { encodeFloat32Base64 } from '../src/decode.js';
-import { reconcile, type BatchResultLine } from '../src/batch-job/reconcile.js';
+import { reconcile } from '../src/batch-job/reconcile.js';
+import type { BatchResultLine } from '../src/resources/lines.js';
 
 const params = { model: 'text-embedding-3-small' };
 const ok = (index: number, vector = [3, 4], job = 'j'): BatchResultLine => ({
+  id: 'batch_req_1',
   custom_id: `${job}-0-${index}`,
   response: {
     status_code: 200,
@@ -17,6 +19,7 @@ const ok = (index: number, vector = [3, 4], job = 'j'): BatchResultLine => ({
   error: null,
 });
 const answered = (index: number, status: number, code = 'x'): BatchResultLine => ({
+  id: 'batch_req_2',
   custom_id: `j-0-${index}`,
   response: {
     status_code: status,
@@ -25,6 +28,7 @@ const answered = (index: number, status: number, code = 'x'): BatchResultLine =>
   error: null,
 });
 const documented = (index: number, code: string): BatchResultLine => ({
+  id: 'batch_req_3',
   custom_id: `j-0-${index}`,
   response: null,
   error: { code, message: `${code} happened` },
@@ -56,6 +60,8 @@ describe('reconcile', () => {
 
   test('reads vectors as create() does: raw float JSON is taken, NaN and wrong sizes are refused', async () => {
     const floats: BatchResultLine = {
+      id: 'batch_req_4',
+      error: null,
       custom_id: 'j-0-0',
       response: {
         status_code: 200,

@@ -132,22 +132,20 @@ export function fileJournal(path: string): BatchJournalStore {
   };
 }
 
-/** The store `journal` names: a path, or a store of the caller's. */
-export function journalStore(journal: unknown): BatchJournalStore | undefined {
+/** The store `journal` names: a path, or a store of the caller's (checked by the options' schema). */
+export function journalStore(journal: string | BatchJournalStore | undefined): BatchJournalStore | undefined {
   if (journal === undefined) return undefined;
-  if (typeof journal === 'string' && journal !== '') return fileJournal(journal);
-  const store = journal;
-  if (
-    typeof store === 'object' &&
-    store !== null &&
-    typeof store.read === 'function' &&
-    typeof store.write === 'function'
-  ) {
-    return store as BatchJournalStore;
+  if (typeof journal === 'string') {
+    if (journal === '')
+      throw new InvalidArgumentError('Invalid batch job options: `journal` must not be empty (got "")');
+    return fileJournal(journal);
   }
-  throw new InvalidArgumentError(
-    `Invalid batch job options: \`journal\` must be a file path or an object with read() and write(state) (got ${typeof journal === 'string' ? '""' : typeof journal})`,
-  );
+  if (typeof journal.read !== 'function' || typeof journal.write !== 'function') {
+    throw new InvalidArgumentError(
+      `Invalid batch job options: \`journal\` must be a file path or an object with read() and write(state) (got ${typeof journal})`,
+    );
+  }
+  return journal;
 }
 
 function parseState(text: string, path: string): BatchJobState {

@@ -3,19 +3,16 @@
  * good (a 4xx on that input), or may succeed if sent again (429, 5xx, `batch_expired`, or a
  * line in neither file). Lines are read one at a time, as they stream in.
  */
-import { ResponseValidationError } from '../errors.js';
-import { parseResponse } from '../response.js';
-import type { ResolvedRequestOptions } from '../options.js';
 import type { BatchParams } from '../batch/types.js';
+import {
+  batchLineFailure,
+  decodeBatchEmbeddings,
+  isBatchOutputLine,
+  type BatchErrorLine,
+  type BatchResultLine,
+} from '../resources/lines.js';
 import { indexOfCustomId } from './plan.js';
 import { eachIndex, type JournalFailure, type Ranges } from './journal.js';
-
-/** One line of an output or error file, in either shape the Batch API writes. */
-export interface BatchResultLine {
-  custom_id: string;
-  response?: { status_code: number; request_id?: string | undefined; body?: unknown } | null | undefined;
-  error?: { code?: string | null | undefined; message?: string | null | undefined } | null | undefined;
-}
 
 /** What a batch's files said about its inputs. */
 export interface Reconciled {
@@ -51,32 +48,30 @@ export async function reconcile(
   for await (const line of lines) {
     const index = indexOfCustomId(jobId, line.custom_id);
     if (index === undefined || !pending.delete(index)) continue;
-    const { response, error } = line;
-    if (response !== null && response !== undefined && response.status_code >= 200 && response.status_code < 300) {
+    // Read before the type guard: an observed error line has the output line's shape, so the guard's
+    // else branch would leave only the documented shape.
+    const { response } = line;
+    if (isBatchOutputLine(line)) {
       try {
-        const vector = decodeLine(response.body, params, dimensions);
+        const vector = decodeLine(line, params, dimensions);
         dimensions ??= vector.embedding.length;
         result.okIndices.push(index);
         result.vectors.push(vector.embedding);
         result.tokens += vector.tokens;
       } catch (caught) {
-        const failure = caught as ResponseValidationError;
-        result.terminal.push({ index, code: 'invalid_response', message: failure.message });
+        result.terminal.push({ index, code: 'invalid_response', message: (caught as Error).message });
       }
       continue;
     }
-    if (response !== null && response !== undefined) {
-      const status = response.status_code;
-      const body = response.body;
-      const failure: JournalFailure = { index, status, message: messageOf(body) ?? `status ${status}`, body };
-      const code = codeOf(body);
-      if (code !== undefined) failure.code = code;
-      (status === 429 || status >= 500 ? result.retryable : result.terminal).push(failure);
-      continue;
-    }
-    const code = error?.code ?? 'batch_failed';
-    const failure: JournalFailure = { index, code, message: error?.message ?? `the batch gave no answer (${code})` };
-    (RETRYABLE_CODES.has(code) ? result.retryable : result.terminal).push(failure);
+    const errorLine: BatchErrorLine = line;
+    const why = batchLineFailure(errorLine);
+    const failure: JournalFailure = { index, message: why.message };
+    if (why.code !== null) failure.code = why.code;
+    if (why.status !== undefined) failure.status = why.status;
+    if (response !== null) failure.body = response.body;
+    const retryable =
+      why.status === undefined ? RETRYABLE_CODES.has(why.code ?? '') : why.status === 429 || why.status >= 500;
+    (retryable ? result.retryable : result.terminal).push(failure);
   }
   for (const index of pending) {
     result.retryable.push({
@@ -88,44 +83,22 @@ export async function reconcile(
   return result;
 }
 
-/** Options the answers are read with: raw float32, as create() reads them before shaping. */
-const READ_OPTIONS = { normalize: false, vectorType: 'float32' } as ResolvedRequestOptions;
-
-/** Decodes one line's embeddings answer exactly as create() decodes a one-input answer. */
+/** Decodes one line's embeddings answer exactly as create() decodes a one-input answer: raw float32, not normalised yet. */
 function decodeLine(
-  body: unknown,
+  line: Parameters<typeof decodeBatchEmbeddings>[0],
   params: BatchParams,
   dimensions: number | undefined,
 ): { embedding: Float32Array; tokens: number } {
-  const text = JSON.stringify(body ?? null);
-  const response = { status: 200, headers: {}, body: [], text, redact: (value: string) => value };
-  const answer = parseResponse(
-    '/v1/embeddings',
-    response,
+  const answer = decodeBatchEmbeddings(
+    line,
     {
       model: params.model,
-      input: [''],
+      // One text per line: the answer must hold one vector.
+      input: ['-'],
       ...(dimensions === undefined ? {} : { dimensions }),
       ...(params.encoding_format === undefined ? {} : { encoding_format: params.encoding_format }),
     },
-    READ_OPTIONS,
+    { normalize: false, vectorType: 'float32' },
   );
-  let embedding = answer.data[0]!.embedding as Float32Array | number[];
-  if (!(embedding instanceof Float32Array)) embedding = Float32Array.from(embedding);
-  return { embedding, tokens: answer.usage.prompt_tokens };
-}
-
-function errorObject(body: unknown): Record<string, unknown> | undefined {
-  const error = (body as { error?: unknown } | null | undefined)?.error;
-  return typeof error === 'object' && error !== null ? (error as Record<string, unknown>) : undefined;
-}
-
-function messageOf(body: unknown): string | undefined {
-  const message = errorObject(body)?.message;
-  return typeof message === 'string' ? message : undefined;
-}
-
-function codeOf(body: unknown): string | undefined {
-  const code = errorObject(body)?.code;
-  return typeof code === 'string' ? code : undefined;
+  return { embedding: answer.data[0]!.embedding as Float32Array, tokens: answer.usage.prompt_tokens };
 }
