@@ -48,6 +48,7 @@ export type {
   TokensCorrection,
 } from './rate-limit/index.js';
 export { Embeddings } from './embeddings.js';
+export { BATCH_JOB_DEFAULTS } from './batch-job/defaults.js';
 export { BatchJobInputError } from './batch-job/errors.js';
 export { fileJournal } from './batch-job/journal.js';
 export type { BatchJobState, BatchJournalStore, JournalBatch, JournalFailure } from './batch-job/journal.js';
