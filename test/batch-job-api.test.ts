@@ -126,7 +126,7 @@ describe('runBatchJob against the local Batch API', () => {
   });
 
   test('a batch failed with token_limit_exceeded is submitted again later, and the job completes', async () => {
-    const { client } = await start({ batchQueueTokens: 80, batchProcessingMs: 60 });
+    const { client } = await start({ batchQueueCap: 80, batchProcessingMs: 60 });
     const journal = dir.path('queue.json');
     const result = await client.embeddings.runBatchJob({ model, input: texts }, { ...fast, journal });
     expect(result.failures).toEqual([]);

@@ -241,6 +241,54 @@ export function buildProgram(io: CliIo, done: (code: number) => void = () => {})
       SERVER_DEFAULTS.failRate,
     )
     .option('--seed <n>', 'seed of the fault-injection PRNG', integer(Number.MIN_SAFE_INTEGER), SERVER_DEFAULTS.seed)
+    .option(
+      '--max-file-bytes <n>',
+      'largest file /v1/files takes (413 beyond)',
+      integer(1),
+      SERVER_DEFAULTS.maxFileBytes,
+    )
+    .option(
+      '--max-stored-bytes <n>',
+      'bytes of files held at once, uploads and batch outputs together',
+      integer(1),
+      SERVER_DEFAULTS.maxStoredBytes,
+    )
+    .option(
+      '--batch-processing-ms <ms>',
+      "a batch's life from creation to completed (validating, in_progress, finalizing)",
+      number(0, 2_147_483_647),
+      SERVER_DEFAULTS.batchProcessingMs,
+    )
+    .option('--batch-shuffle', 'write batch output lines in another order than the input', SERVER_DEFAULTS.batchShuffle)
+    .option(
+      '--batch-fail-rate <share>',
+      'share of batch lines, 0 to 1, answered 429 or 500 in the error file (error: null, the status in response)',
+      number(0, 1),
+      SERVER_DEFAULTS.batchFailRate,
+    )
+    .option(
+      '--batch-reject-rate <share>',
+      'share of batch lines, 0 to 1, answered 400 in the error file',
+      number(0, 1),
+      SERVER_DEFAULTS.batchRejectRate,
+    )
+    .option(
+      '--batch-missing-rate <share>',
+      'share of batch lines, 0 to 1, written to neither the output nor the error file',
+      number(0, 1),
+      SERVER_DEFAULTS.batchMissingRate,
+    )
+    .option(
+      '--batch-expire-rate <share>',
+      'share of batches, 0 to 1, that end expired with half their lines done, the rest batch_expired',
+      number(0, 1),
+      SERVER_DEFAULTS.batchExpireRate,
+    )
+    .option(
+      '--batch-queue-cap <tokens>',
+      'tokens queued in unfinished batches at most; a batch beyond it fails with token_limit_exceeded (default: no cap)',
+      integer(1),
+    )
     .action(async (flags: ServeFlags) => done(await serve(flags, io)));
 
   return program;

@@ -18,6 +18,16 @@ export interface ServeFlags {
   maxInputsPerRequest?: number;
   failRate: number;
   seed: number;
+  maxFileBytes: number;
+  maxStoredBytes: number;
+  batchProcessingMs: number;
+  batchShuffle: boolean;
+  batchFailRate: number;
+  batchRejectRate: number;
+  batchMissingRate: number;
+  batchExpireRate: number;
+  /** Unset: no cap. */
+  batchQueueCap?: number;
 }
 
 /**
@@ -90,6 +100,15 @@ export async function serve(flags: ServeFlags, io: CliIo): Promise<number> {
       maxInputsPerRequest: flags.maxInputsPerRequest,
       failRate: flags.failRate,
       seed: flags.seed,
+      maxFileBytes: flags.maxFileBytes,
+      maxStoredBytes: flags.maxStoredBytes,
+      batchProcessingMs: flags.batchProcessingMs,
+      batchShuffle: flags.batchShuffle,
+      batchFailRate: flags.batchFailRate,
+      batchRejectRate: flags.batchRejectRate,
+      batchMissingRate: flags.batchMissingRate,
+      batchExpireRate: flags.batchExpireRate,
+      batchQueueCap: flags.batchQueueCap,
     });
   } catch (error) {
     throw new UsageError(asFlags(oneLine(error)));

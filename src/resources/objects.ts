@@ -112,7 +112,9 @@ const expiresAfter = z
 export const FileCreateParams = z
   .object(
     {
-      file: z.unknown(),
+      file: z.custom((value) => value !== undefined, {
+        error: 'must be an fs.ReadStream, a File, or toFile(content, name)',
+      }),
       purpose: z.enum(['batch', 'assistants', 'fine-tune', 'vision', 'user_data', 'evals'], {
         error: 'must be "batch", "assistants", "fine-tune", "vision", "user_data" or "evals"',
       }),

@@ -82,10 +82,15 @@ export function toFile(content: FileContent, name: string, options: { type?: str
 export async function fileLikeOf(file: unknown): Promise<FileLike> {
   if (file instanceof ReadStream) {
     const path = typeof file.path === 'string' ? file.path : file.path.toString();
-    const { start, end } = file as unknown as { start?: number; end?: number };
+    const range = file as unknown as { start?: number; end?: number };
+    const start = range.start;
+    // Node sets `end` to Infinity when none was given.
+    const end = range.end === Infinity ? undefined : range.end;
     let size: number | undefined;
-    if (start === undefined && end === undefined && file.bytesRead === 0) {
-      size = (await stat(path)).size;
+    if (file.bytesRead === 0) {
+      const fileSize = (await stat(path)).size;
+      const from = start ?? 0;
+      size = Math.max(0, Math.min(end === undefined ? fileSize : end + 1, fileSize) - from);
     }
     let used = false;
     return {

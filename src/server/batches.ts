@@ -246,16 +246,20 @@ export class BatchStore {
       yieldNow: () => this.#wait(0),
     });
     if (this.#closed) return;
-    if (state.cancelled) {
-      // OpenAI's batch stays `cancelling` a while, then keeps what it had done.
-      if (!(await this.#wait(settings.processingMs * 0.1))) return;
-      return this.#finish(state, result, 'cancelled');
-    }
-    if (!(await until(0.9))) return;
+    // A cancel stops the lines at once; otherwise the batch waits out its clock.
+    if (!state.cancelled && !(await until(0.9))) return;
+    if (state.cancelled) return this.#cancelled(state, result);
     if (expires) return this.#finish(state, result, 'expired');
     this.#set(state, 'finalizing');
     if (!(await until(1))) return;
+    if (state.cancelled) return this.#cancelled(state, result);
     this.#finish(state, result, 'completed');
+  }
+
+  /** OpenAI's batch stays `cancelling` a while, then keeps what it had done. */
+  async #cancelled(state: BatchState, result: { output: Buffer[]; errors: Buffer[] }): Promise<void> {
+    if (!(await this.#wait(this.settings.processingMs * 0.1))) return;
+    this.#finish(state, result, 'cancelled');
   }
 
   /** Stores the output and error files (an empty one is not made) and ends the batch as `status`. */

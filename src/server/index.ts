@@ -170,7 +170,7 @@ export interface ServerOptions {
    * enqueued-token limit does. Unset: no cap.
    * @default undefined (no cap)
    */
-  batchQueueTokens?: number;
+  batchQueueCap?: number;
   /** Requests (lines) an input file may hold; more fails the batch. @default 50000 (OpenAI's) */
   batchMaxRequests?: number;
   /** Embedding inputs a batch may hold across all its lines; more fails it. @default 50000 (OpenAI's) */
@@ -246,7 +246,7 @@ export function createServer(options: ServerOptions = {}): LocalServer {
       rejectRate: options.batchRejectRate ?? SERVER_DEFAULTS.batchRejectRate,
       missingRate: options.batchMissingRate ?? SERVER_DEFAULTS.batchMissingRate,
       expireRate: options.batchExpireRate ?? SERVER_DEFAULTS.batchExpireRate,
-      queueTokens: options.batchQueueTokens,
+      queueTokens: options.batchQueueCap,
       limits: {
         requests: options.batchMaxRequests ?? SERVER_DEFAULTS.batchMaxRequests,
         inputs: options.batchMaxInputs ?? SERVER_DEFAULTS.batchMaxInputs,

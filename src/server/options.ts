@@ -125,7 +125,7 @@ const ServerOptionsSchema = z
       batchRejectRate: numberIn(0, 1).optional(),
       batchMissingRate: numberIn(0, 1).optional(),
       batchExpireRate: numberIn(0, 1).optional(),
-      batchQueueTokens: integerIn(1).optional(),
+      batchQueueCap: integerIn(1).optional(),
       batchMaxRequests: integerIn(1).optional(),
       batchMaxInputs: integerIn(1).optional(),
       batchMaxInputBytes: integerIn(1).optional(),
