@@ -177,6 +177,31 @@ describe('runBatchJob against the local Batch API', () => {
     expect(batches.map((b) => b.status)).toEqual(['cancelled', 'cancelled', 'cancelled', 'cancelled']);
   });
 
+  test('a lost journal is rebuilt from batches.list by jobId: nothing uploaded or created again', async () => {
+    const { client } = await start({ batchProcessingMs: 150 });
+    const submitted = await client.embeddings.runBatchJob(
+      { model, input: texts },
+      { ...fast, journal: dir.path('lost.json'), detach: true },
+    );
+    const result = await client.embeddings.runBatchJob(
+      { model, input: texts },
+      { ...fast, journal: dir.path('rebuilt.json'), jobId: submitted.jobId },
+    );
+    expectEachInputOnce(result, texts.length);
+    expect(result.failures).toEqual([]);
+    expect(await batchesOf(client, submitted.jobId)).toHaveLength(4);
+    // The same input files: a second upload would have a new id.
+    const fileIds = (name: string) =>
+      (JSON.parse(readFileSync(dir.path(name), 'utf8')) as BatchJobState).batches.map((b) => b.fileId);
+    expect(fileIds('rebuilt.json')).toEqual(fileIds('lost.json'));
+    await expect(
+      client.embeddings.runBatchJob(
+        { model, input: texts },
+        { ...fast, journal: dir.path('rebuilt.json'), jobId: 'another' },
+      ),
+    ).rejects.toThrow(`the journal holds job ${submitted.jobId}, not \`jobId\` "another"`);
+  });
+
   test('bad input fails before anything is uploaded', async () => {
     const { client, server } = await start();
     await expect(client.embeddings.runBatchJob({ model, input: ['a', ''] }, fast)).rejects.toThrow(

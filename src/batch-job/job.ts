@@ -47,6 +47,10 @@ const BatchJobOptionsSchema = z
       onFailure: z.enum(['throw', 'collect'], { error: 'must be "throw" or "collect"' }).optional(),
       cancel: booleanOption.optional(),
       detach: booleanOption.optional(),
+      jobId: z
+        .string({ error: 'must be a string' })
+        .regex(/^[A-Za-z0-9_-]{1,64}$/, { error: 'must be 1 to 64 letters, digits, _ or -' })
+        .optional(),
       maxTokensPerInput: integerIn(1).optional(),
       truncate: booleanOption.optional(),
       tokenizer: z
@@ -108,7 +112,7 @@ export async function runBatchJob(
     onProgress: options.onProgress,
   });
   try {
-    await runner.start(params.input);
+    await runner.start(params.input, options.jobId);
     if (options.cancel) await cancelJob(runner);
     if (options.detach) {
       await runner.runToEnd(() => runner.submitted || runner.done);

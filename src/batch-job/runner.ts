@@ -46,6 +46,8 @@ export class BatchJobRunner {
   plan!: Plan;
   readonly results: ResultsStore;
   readonly #startedAt = performance.now();
+  /** Batches of the job found in `batches.list` when its journal was lost, by their metadata key. */
+  #found = new Map<string, BatchObject>();
 
   constructor(
     readonly api: BatchApiPort,
@@ -56,9 +58,14 @@ export class BatchJobRunner {
   }
 
   /** Reads the journal and the input; checks they agree, and writes the plan before anything is uploaded. */
-  async start(input: unknown): Promise<void> {
+  async start(input: unknown, knownJobId?: string): Promise<void> {
     const saved = await this.store?.read();
-    const jobId = saved?.jobId ?? `ejob_${randomBytes(6).toString('hex')}`;
+    if (saved !== undefined && knownJobId !== undefined && saved.jobId !== knownJobId) {
+      throw new InvalidArgumentError(
+        `Invalid batch job options: the journal holds job ${saved.jobId}, not \`jobId\` ${JSON.stringify(knownJobId)}`,
+      );
+    }
+    const jobId = saved?.jobId ?? knownJobId ?? `ejob_${randomBytes(6).toString('hex')}`;
     this.plan = await planShards(input, jobId, this.config.params, this.config.rules, this.config.limits);
     if (saved !== undefined) {
       this.#checkResumable(saved);
@@ -81,6 +88,13 @@ export class BatchJobRunner {
         submissions: 0,
       })),
     };
+    // A job named without its journal: what it created is in batches.list, found by metadata.
+    if (knownJobId !== undefined) {
+      for await (const batch of this.api.list(this.config.signal)) {
+        const key = batch.metadata?.[BATCH_KEY];
+        if (batch.metadata?.[JOB_KEY] === jobId && key !== undefined) this.#found.set(key, batch);
+      }
+    }
     await this.save();
   }
 
@@ -168,15 +182,17 @@ export class BatchJobRunner {
   async #submit(batch: JournalBatch): Promise<boolean> {
     if (batch.notBefore !== undefined && batch.notBefore > Date.now()) return false;
     const { signal } = this.config;
+    const metadata = { [JOB_KEY]: this.state.jobId, [BATCH_KEY]: `${batch.key}#${batch.submissions + 1}` };
+    const found = this.#found.get(metadata[BATCH_KEY]);
+    if (batch.fileId === undefined && found?.input_file_id) batch.fileId = found.input_file_id;
     if (batch.fileId === undefined) {
       const body = this.#bodyOf(batch);
       batch.fileId = await this.api.upload(`${this.state.jobId}-${batch.key}.jsonl`, body, signal);
       await this.save();
     }
-    const metadata = { [JOB_KEY]: this.state.jobId, [BATCH_KEY]: `${batch.key}#${batch.submissions + 1}` };
     // A process killed after create() and before the journal was written left a batch the
     // journal does not name: find it by its metadata instead of creating a second one.
-    let created = batch.creating ? await this.#findCreated(metadata) : undefined;
+    let created = found ?? (batch.creating ? await this.#findCreated(metadata) : undefined);
     if (created === undefined) {
       batch.creating = true;
       await this.save();

@@ -92,6 +92,14 @@ export interface BatchJobOptions<V extends VectorType = VectorType> {
    * @default false
    */
   detach?: boolean;
+  /**
+   * The job's id (`[A-Za-z0-9_-]`, at most 64), which every `custom_id` and batch
+   * `metadata.embedrail_job` carries. Give a lost journal's job id (from `onProgress`, or the
+   * batches' metadata) with a new, empty journal and the same input: the job's batches are
+   * found in `batches.list` and adopted instead of created again.
+   * @default a random id, kept in the journal
+   */
+  jobId?: string;
   /** @default 8192, as `createMany()` */
   maxTokensPerInput?: number;
   /** @default false, as `createMany()` */
@@ -111,6 +119,7 @@ export interface BatchJobSubmitted {
 export interface BatchObject {
   id: string;
   status: string;
+  input_file_id?: string | undefined;
   output_file_id?: string | null | undefined;
   error_file_id?: string | null | undefined;
   errors?:

@@ -64,6 +64,7 @@ export async function batch(input: string, flags: BatchFlags, io: CliIo): Promis
       input: texts,
       ...(flags.dimensions === undefined ? {} : { dimensions: flags.dimensions }),
     };
+    let lastLine = '';
     const common = {
       journal: flags.journal,
       pollInterval: flags.pollInterval,
@@ -71,7 +72,12 @@ export async function batch(input: string, flags: BatchFlags, io: CliIo): Promis
       truncate: flags.truncate,
       ...(flags.maxInputsPerBatch === undefined ? {} : { maxInputsPerBatch: flags.maxInputsPerBatch }),
       signal: io.signal,
-      onProgress: (progress: BatchJobProgress) => io.stderr.write(`${progressLine(progress)}\n`),
+      onProgress: (progress: BatchJobProgress) => {
+        // A line per change: the journal is written more often than the counts move.
+        const line = progressLine(progress);
+        if (line !== lastLine) io.stderr.write(`${line}\n`);
+        lastLine = line;
+      },
     };
     if (flags.detach) {
       const submitted = await client.embeddings.runBatchJob(params, { ...common, detach: true });

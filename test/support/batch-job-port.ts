@@ -58,8 +58,8 @@ export class FakeBatchPort implements BatchApiPort {
   async retrieve(batchId: string): Promise<BatchObject> {
     const batch = this.batches.get(batchId)!;
     if (++batch.polls >= 2 && batch.status !== 'completed' && batch.status !== 'cancelled') this.#finish(batch);
-    const { polls: _p, input: _i, ...seen } = batch;
-    return seen;
+    const { polls: _p, input, ...seen } = batch;
+    return { ...seen, input_file_id: input };
   }
 
   async cancel(batchId: string): Promise<BatchObject> {
@@ -69,7 +69,9 @@ export class FakeBatchPort implements BatchApiPort {
   }
 
   async *list(): AsyncIterable<BatchObject> {
-    yield* [...this.batches.values()].reverse();
+    for (const { polls: _p, input, ...batch } of [...this.batches.values()].reverse()) {
+      yield { ...batch, input_file_id: input };
+    }
   }
 
   #finish(batch: BatchObject & { input: string }): void {
