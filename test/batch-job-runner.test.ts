@@ -140,6 +140,26 @@ describe('runBatchJob with the Batch API in memory', () => {
     expect(result.failures[0]!.error).toMatchObject({ name: 'BatchJobInputError', code: 'batch_cancelled' });
   });
 
+  test('cancel after a kill between a creation and its record cancels the batch found by its metadata', async () => {
+    const port = new FakeBatchPort();
+    const journal = memoryJournal();
+    const write = journal.write.bind(journal);
+    // Writes: the plan, s0's file, s0's creation mark, then s0's id, which never lands.
+    journal.write = (state) => {
+      if (journal.writes === 3) throw new Error('killed');
+      return write(state);
+    };
+    await expect(run(port, { journal })).rejects.toThrow('killed');
+    expect(journal.state!.batches[0]).toMatchObject({ creating: true });
+    expect(port.creates).toBe(1);
+    journal.write = write;
+    const result = await run(port, { journal, cancel: true });
+    expectEveryInputOnce(result, 10);
+    expect(port.creates).toBe(1);
+    expect([...port.batches.values()].map((b) => b.status)).toEqual(['cancelled']);
+    expect(result.failures.every((f) => (f.error as { code?: string }).code === 'batch_cancelled')).toBe(true);
+  });
+
   test('an abort stops waiting and leaves the journal to resume', async () => {
     const port = new FakeBatchPort();
     const journal = memoryJournal();

@@ -8,6 +8,7 @@ import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { LITTLE_ENDIAN_HOST } from '../decode.js';
 import { InvalidArgumentError } from '../errors.js';
+import type { BatchJobProgress } from './types.js';
 
 /** Inputs as runs of consecutive indices, `[start, end)`: a batch of 50,000 inputs is one pair. */
 export type Ranges = [number, number][];
@@ -231,4 +232,27 @@ export function* eachIndex(ranges: Ranges): Generator<number> {
 /** How many indices `ranges` hold. */
 export function rangeSize(ranges: Ranges): number {
   return ranges.reduce((sum, [start, end]) => sum + end - start, 0);
+}
+
+/**
+ * A job's counters as its journal records them: batches by last known status (`pending` before
+ * creation), inputs with a vector, failed, and sent again. What `onProgress` reports, less the time.
+ * @example
+ * const state = await fileJournal('corpus.job.json').read();
+ * if (state) console.log(batchJobProgress(state).batches);
+ */
+export function batchJobProgress(state: BatchJobState): Omit<BatchJobProgress, 'elapsedMs'> {
+  const batches: Record<string, number> = {};
+  let completedInputs = 0;
+  let failedInputs = 0;
+  let retriedInputs = 0;
+  for (const batch of state.batches) {
+    const status = batch.status ?? 'pending';
+    batches[status] = (batches[status] ?? 0) + 1;
+    if (batch.collected === undefined) continue;
+    completedInputs += batch.collected.ok;
+    failedInputs += batch.collected.failed.length;
+    retriedInputs += rangeSize(batch.collected.retry);
+  }
+  return { jobId: state.jobId, totalInputs: state.totalInputs, completedInputs, failedInputs, retriedInputs, batches };
 }

@@ -10,9 +10,8 @@ import { sleep } from '../retry.js';
 import type { BatchParams } from '../batch/types.js';
 import type { TextRules } from '../batch/planner.js';
 import {
+  batchJobProgress,
   eachIndex,
-  rangeSize,
-  toRanges,
   type BatchJobState,
   type BatchJournalStore,
   type JournalBatch,
@@ -182,7 +181,7 @@ export class BatchJobRunner {
   async #submit(batch: JournalBatch): Promise<boolean> {
     if (batch.notBefore !== undefined && batch.notBefore > Date.now()) return false;
     const { signal } = this.config;
-    const metadata = { [JOB_KEY]: this.state.jobId, [BATCH_KEY]: `${batch.key}#${batch.submissions + 1}` };
+    const metadata = this.#metadataOf(batch);
     const found = this.#found.get(metadata[BATCH_KEY]);
     if (batch.fileId === undefined && found?.input_file_id) batch.fileId = found.input_file_id;
     if (batch.fileId === undefined) {
@@ -207,6 +206,11 @@ export class BatchJobRunner {
     return true;
   }
 
+  /** What the next submission of `batch` is created with: the job and the submission, to find it by. */
+  #metadataOf(batch: JournalBatch): Record<typeof JOB_KEY | typeof BATCH_KEY, string> {
+    return { [JOB_KEY]: this.state.jobId, [BATCH_KEY]: `${batch.key}#${batch.submissions + 1}` };
+  }
+
   async #findCreated(metadata: Record<string, string>): Promise<BatchObject | undefined> {
     for await (const batch of this.api.list(this.config.signal)) {
       if (batch.metadata?.[JOB_KEY] === metadata[JOB_KEY] && batch.metadata?.[BATCH_KEY] === metadata[BATCH_KEY]) {
@@ -218,6 +222,17 @@ export class BatchJobRunner {
 
   /** A cancelled job submits nothing more: a batch not yet created fails its inputs. */
   async #failUnsubmitted(batch: JournalBatch): Promise<boolean> {
+    // Killed between its creation and the journal's record of it: the batch exists, cancel it too.
+    const created = batch.creating ? await this.#findCreated(this.#metadataOf(batch)) : undefined;
+    if (created !== undefined) {
+      batch.batchId = created.id;
+      batch.status = created.status;
+      batch.submissions++;
+      delete batch.creating;
+      await this.save();
+      if (!FINAL.has(created.status)) batch.status = (await this.api.cancel(created.id)).status;
+      return true;
+    }
     const message = 'the job was cancelled before this input was submitted';
     batch.collected = {
       ok: 0,
@@ -278,28 +293,6 @@ export class BatchJobRunner {
   }
 
   progress(): BatchJobProgress {
-    const batches: Record<string, number> = {};
-    let completedInputs = 0;
-    let failedInputs = 0;
-    let retriedInputs = 0;
-    for (const batch of this.state.batches) {
-      const status = batch.status ?? 'pending';
-      batches[status] = (batches[status] ?? 0) + 1;
-      if (batch.collected === undefined) continue;
-      completedInputs += batch.collected.ok;
-      failedInputs += batch.collected.failed.length;
-      retriedInputs += rangeSize(batch.collected.retry);
-    }
-    return {
-      jobId: this.state.jobId,
-      totalInputs: this.state.totalInputs,
-      completedInputs,
-      failedInputs,
-      retriedInputs,
-      batches,
-      elapsedMs: Math.max(0, performance.now() - this.#startedAt),
-    };
+    return { ...batchJobProgress(this.state), elapsedMs: Math.max(0, performance.now() - this.#startedAt) };
   }
 }
-
-export { toRanges };

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { APIUserAbortError, InvalidArgumentError } from '../index.js';
+import { APIUserAbortError, InvalidArgumentError, batchJobProgress } from '../index.js';
 import type { BatchJobProgress, BatchJobState, PresetName } from '../index.js';
 import { newClient } from './client.js';
 import { FailuresFile, failuresPath } from './failures.js';
@@ -137,27 +137,11 @@ export async function batchStatus(flags: { journal: string }, io: CliIo): Promis
   if (state?.version !== 1 || !Array.isArray(state.batches)) {
     throw new UsageError(`--journal '${flags.journal}' is not a batch job journal`);
   }
-  const progress = progressOf(state);
+  const progress = batchJobProgress(state);
   io.stdout.write(
     `${JSON.stringify({ ...progress, done: state.filesDeleted === true, cancelled: state.cancelled === true })}\n`,
   );
   return EXIT.ok;
-}
-
-function progressOf(state: BatchJobState): Omit<BatchJobProgress, 'elapsedMs'> {
-  const batches: Record<string, number> = {};
-  let completedInputs = 0;
-  let failedInputs = 0;
-  let retriedInputs = 0;
-  for (const b of state.batches) {
-    const status = b.status ?? 'pending';
-    batches[status] = (batches[status] ?? 0) + 1;
-    if (b.collected === undefined) continue;
-    completedInputs += b.collected.ok;
-    failedInputs += b.collected.failed.length;
-    retriedInputs += b.collected.retry.reduce((sum, [start, end]) => sum + end - start, 0);
-  }
-  return { jobId: state.jobId, totalInputs: state.totalInputs, completedInputs, failedInputs, retriedInputs, batches };
 }
 
 /** One progress line: batches by status, then inputs done, failed and retried. */
