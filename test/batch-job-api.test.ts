@@ -3,6 +3,7 @@
  * Batches API, with its faults.
  */
 import { readFileSync } from 'node:fs';
+import { Agent } from 'undici';
 import { afterEach, describe, expect, test } from 'vitest';
 import {
   APIUserAbortError,
@@ -200,6 +201,46 @@ describe('runBatchJob against the local Batch API', () => {
         { ...fast, journal: dir.path('rebuilt.json'), jobId: 'another' },
       ),
     ).rejects.toThrow(`the journal holds job ${submitted.jobId}, not \`jobId\` "another"`);
+  });
+
+  test('a rerun downloads only the batches the journal had not collected; a finished job answers without a request', async () => {
+    const { server } = await start({ batchProcessingMs: 30 });
+    // Every request's path, as the client sent it.
+    const paths: string[] = [];
+    const dispatcher = new Agent().compose((dispatch) => (options, handler) => {
+      paths.push(`${options.method} ${options.path}`);
+      return dispatch(options, handler);
+    });
+    const client = new EmbeddingsClient({ baseURL: server.url, apiKey: 'sk-test', maxRetries: 0, dispatcher });
+    const journal = dir.path('downloads.json');
+    const controller = new AbortController();
+    const first = client.embeddings.runBatchJob(
+      { model, input: texts },
+      {
+        ...fast,
+        journal,
+        signal: controller.signal,
+        onProgress: (p) => {
+          if (p.completedInputs >= 16) controller.abort();
+        },
+      },
+    );
+    await expect(first).rejects.toThrow(APIUserAbortError);
+    const state = JSON.parse(readFileSync(journal, 'utf8')) as BatchJobState;
+    const stored = state.batches.filter((b) => b.collected !== undefined);
+    expect(stored.length).toBeGreaterThanOrEqual(2);
+    const storedOutputs = new Set(stored.map((b) => b.outputFileId));
+    paths.length = 0;
+    const result = await client.embeddings.runBatchJob({ model, input: texts }, { ...fast, journal });
+    expectEachInputOnce(result, texts.length);
+    const downloads = paths.filter((path) => path.endsWith('/content'));
+    expect(downloads.length).toBe(4 - stored.length);
+    for (const path of downloads) expect(storedOutputs.has(/files\/([^/]+)\/content/.exec(path)![1])).toBe(false);
+    paths.length = 0;
+    const again = await client.embeddings.runBatchJob({ model, input: texts }, { ...fast, journal });
+    expect(again.data).toEqual(result.data);
+    expect(paths).toEqual([]);
+    await client.close();
   });
 
   test('bad input fails before anything is uploaded', async () => {
