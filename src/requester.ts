@@ -13,6 +13,7 @@ import { Observer, type RequestTrace } from './observe/observer.js';
 import type { RateLimitAnswer, RateLimiter, RateLimitGrant, RateLimitWait } from './rate-limit/index.js';
 import { abortError, isRetryable, rejectOnAbort, retryDelay, sleep } from './retry.js';
 import {
+  displayURL,
   Transport,
   type HttpMethod,
   type Payload,
@@ -188,7 +189,8 @@ export class Requester {
   ): Promise<TransportResponse | StreamingResponse> {
     const { signal } = options;
     const log = this.observer.log;
-    const url = `${this.options.baseURL}${path}`;
+    // Origin and path only: a base URL may carry credentials (`https://user:key@host`).
+    const url = displayURL(`${this.options.baseURL}${path}`);
     const send = (): Promise<TransportResponse | StreamingResponse> =>
       rejectOnAbort(
         () =>

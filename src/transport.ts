@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import { pipeline as pipelineCallback, Readable, Transform } from 'node:stream';
 import { Agent, request, type Dispatcher } from 'undici';
 import { ApiKeySource, type ApiKeyFunction, type AttemptKey } from './api-key.js';
 import {
@@ -220,6 +220,12 @@ export class Transport {
     );
     const redact = redactor(headers, query);
     let handedOver = false;
+    // An upload's time is its silences, not its length: each chunk sent restarts the timer,
+    // so a 200 MB file on a slow link is not cut off at `timeout`.
+    const restart = (): void => {
+      clearTimeout(timer);
+      timer = setTimeout(() => timeout.abort(), options.timeout);
+    };
     try {
       const response = await request(url, {
         method,
@@ -230,7 +236,7 @@ export class Transport {
             ? JSON.stringify(payload.value)
             : payload.kind === 'none'
               ? undefined
-              : Readable.from(payload.open(), { objectMode: false }),
+              : Readable.from(ticking(payload.open(), restart), { objectMode: false }),
         signal: combined,
       });
       const status = response.statusCode;
@@ -238,8 +244,8 @@ export class Transport {
       const ok = status >= 200 && status < 300;
       const encodings = contentEncodings(responseHeaders['content-encoding']);
       if (ok && stream) {
-        const body = decodedStream(response.body, encodings);
-        if (body === undefined) {
+        const decoded = decodedStream(response.body, encodings);
+        if (decoded === undefined) {
           response.body.on('error', () => {}).destroy();
           throw new ResponseValidationError(method, path, status, unknownEncoding(encodings), {
             requestId: responseHeaders['x-request-id'],
@@ -248,14 +254,15 @@ export class Transport {
         // From here the caller reads: each silence of the body longer than `timeout` ends it.
         clearTimeout(timer);
         handedOver = true;
-        const idle = (): NodeJS.Timeout => setTimeout(() => timeout.abort(), options.timeout);
-        timer = idle();
-        const clear = (): void => clearTimeout(timer);
-        body.on('data', () => {
-          clearTimeout(timer);
-          timer = idle();
+        restart();
+        // A pass-through that restarts the timer as each chunk goes by, at the reader's pace.
+        const body = new Transform({
+          transform(chunk: Buffer, _encoding, done) {
+            restart();
+            done(null, chunk);
+          },
         });
-        body.once('end', clear).once('close', clear).once('error', clear);
+        pipelineCallback(decoded, body, () => clearTimeout(timer));
         return { status, headers: responseHeaders, body, redact, timedOut: () => timeout.signal.aborted };
       }
       const sink = ok ? options.receive?.() : undefined;
@@ -394,6 +401,24 @@ function flattenHeaders(headers: Record<string, string | string[] | undefined>):
     if (value !== undefined) out[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
   }
   return out;
+}
+
+/** `chunks`, calling `onChunk` as each one is taken. */
+async function* ticking(chunks: AsyncIterable<Uint8Array>, onChunk: () => void): AsyncGenerator<Uint8Array> {
+  try {
+    for await (const chunk of chunks) {
+      onChunk();
+      yield chunk;
+    }
+  } catch (error) {
+    // The caller's source failed (a file gone, a generator that threw): no fault of the
+    // connection, and nothing another attempt would mend.
+    if (error instanceof EmbeddingsError) throw error;
+    throw new InvalidArgumentError(`the content to upload could not be read (${(error as Error).message})`, {
+      cause: error,
+    });
+  }
+  onChunk();
 }
 
 function unknownEncoding(encodings: string[]): string {

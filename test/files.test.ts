@@ -109,6 +109,24 @@ describe('files.create', () => {
     }
   });
 
+  test('a File is sent under its own name and type, read a slice at a time, its size as length', async () => {
+    const content = 'é'.repeat(700_000);
+    const { url, requests } = await start((_req, res, seen) => json(res, 200, fileObject(seen.bytes)));
+    const c = client(url);
+    await c.files.create({
+      file: new File([content], 'from-file.jsonl', { type: 'application/jsonl' }),
+      purpose: 'batch',
+    });
+    await c.close();
+    const boundary = boundaryOf(requests[0]!.headers['content-type']);
+    const expected = expectedBody(boundary, [['purpose', 'batch']], 'from-file.jsonl', content).replace(
+      'Content-Type: application/octet-stream',
+      'Content-Type: application/jsonl',
+    );
+    expect(requests[0]!.body.toString('utf8')).toBe(expected);
+    expect(requests[0]!.headers['content-length']).toBe(String(requests[0]!.bytes));
+  });
+
   test('an async iterable is streamed chunked, once: a 500 is not retried, since its chunks are gone', async () => {
     async function* chunks() {
       yield 'a\n';
@@ -125,6 +143,34 @@ describe('files.create', () => {
     expect(requests[0]!.headers['transfer-encoding']).toBe('chunked');
     expect(requests[0]!.headers['content-length']).toBeUndefined();
     expect(requests[0]!.body.toString('utf8')).toContain('\r\n\r\na\nb\n\r\n--');
+  });
+
+  test('a source that fails while it is read is an InvalidArgumentError, not a connection error, and is not retried', async () => {
+    async function* failing() {
+      yield 'a\n';
+      throw new Error('disk gone');
+    }
+    const { url, requests } = await start((_req, res) => json(res, 200, fileObject(1)));
+    const c = client(url, { maxRetries: 3 });
+    const error = await c.files
+      .create({ file: toFile(failing(), 'x.jsonl'), purpose: 'batch' })
+      .catch((e: unknown) => e);
+    await c.close();
+    expect(error).toBeInstanceOf(InvalidArgumentError);
+    expect((error as Error).message).toContain('the content to upload could not be read (disk gone)');
+    expect(requests.length).toBeLessThanOrEqual(1);
+  });
+
+  test('a ReadStream of a missing file is refused before any request', async () => {
+    const { url, requests } = await start((_req, res) => json(res, 200, fileObject(1)));
+    const c = client(url);
+    const stream = createReadStream(join(dir, 'missing.jsonl'));
+    stream.on('error', () => {});
+    const error = await c.files.create({ file: stream, purpose: 'batch' }).catch((e: unknown) => e);
+    await c.close();
+    expect(error).toBeInstanceOf(InvalidArgumentError);
+    expect((error as Error).message).toContain('missing.jsonl');
+    expect(requests).toHaveLength(0);
   });
 
   test('bytes are sent again after a 500, whole', async () => {
@@ -230,6 +276,25 @@ describe('files.retrieve, files.delete', () => {
       expect(text).not.toContain(KEY.slice(3));
     }
   });
+});
+
+test('the log of a files request (debug, retries, failure) names the path, never the key or URL credentials', async () => {
+  const { url } = await start((_req, res) => json(res, 500, { error: { message: `bad key ${KEY}` } }));
+  const lines: string[] = [];
+  const record = (...args: unknown[]) => void lines.push(JSON.stringify(args));
+  const c = new EmbeddingsClient({
+    baseURL: url.replace('http://', `http://user:${KEY}@`),
+    apiKey: KEY,
+    maxRetries: 1,
+    logLevel: 'debug',
+    logger: { debug: record, info: record, warn: record, error: record },
+  });
+  await expect(c.files.retrieve('file-1')).rejects.toBeInstanceOf(InternalServerError);
+  await c.close();
+  expect(lines.length).toBeGreaterThanOrEqual(4);
+  expect(lines.join('\n')).toContain('/v1/files/file-1');
+  expect(lines.join('\n')).toContain('retrying GET');
+  for (const line of lines) expect(line).not.toContain(KEY);
 });
 
 describe('files.content', () => {

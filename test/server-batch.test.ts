@@ -259,6 +259,22 @@ describe('file storage', () => {
     );
   });
 
+  test('a batch whose output would pass maxStoredBytes fails storage_limit_exceeded and leaves no file', async () => {
+    // The input (about 80 bytes a line) fits; its output (float vectors, kilobytes a line) does not.
+    const { client } = await start({ maxStoredBytes: 20_000, dimensions: 256 });
+    const { batch } = await settle(client, await submit(client, inputLines(20)));
+    expect(batch.status).toBe('failed');
+    expect(batch.errors?.data?.[0]?.code).toBe('storage_limit_exceeded');
+    expect(batch.output_file_id).toBeNull();
+    // All the room but the input's is free again.
+    const input = await client.files.retrieve(batch.input_file_id);
+    const filler = await client.files.create({
+      file: toFile('x'.repeat(20_000 - input.bytes), 'f.jsonl'),
+      purpose: 'batch',
+    });
+    expect(filler.bytes).toBe(20_000 - input.bytes);
+  });
+
   test('close() resolves while a batch waits on its timers (they are cleared, not awaited)', async () => {
     const { server, client } = await start({ batchProcessingMs: 60_000 });
     await submit(client, inputLines(2));

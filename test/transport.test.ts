@@ -81,7 +81,7 @@ test('the client shows no request internals: callers cannot reach past validatio
     'on',
     'toJSON',
   ]);
-  expect(Object.keys(client).sort()).toEqual(['baseURL', 'embeddings', 'maxConcurrency']);
+  expect(Object.keys(client).sort()).toEqual(['baseURL', 'batches', 'embeddings', 'files', 'maxConcurrency']);
 });
 
 test('a refused connection names the method and the URL tried, never the key or credentials', async () => {

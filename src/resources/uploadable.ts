@@ -88,7 +88,15 @@ export async function fileLikeOf(file: unknown): Promise<FileLike> {
     const end = range.end === Infinity ? undefined : range.end;
     let size: number | undefined;
     if (file.bytesRead === 0) {
-      const fileSize = (await stat(path)).size;
+      let fileSize: number;
+      try {
+        fileSize = (await stat(path)).size;
+      } catch (error) {
+        throw new InvalidArgumentError(
+          `Invalid files.create params: \`file\` is a ReadStream of ${JSON.stringify(path)}, which cannot be read (${(error as Error).message})`,
+          { cause: error },
+        );
+      }
       const from = start ?? 0;
       size = Math.max(0, Math.min(end === undefined ? fileSize : end + 1, fileSize) - from);
     }

@@ -123,7 +123,17 @@ export class BatchStore {
     const state: BatchState = { object, tokens: 0, cancelled: false };
     this.#batches.set(object.id, state);
     this.#order.push(object.id);
-    void this.#run(state, input.pieces, input.object.bytes);
+    this.#run(state, input.pieces, input.object.bytes).catch(() => {
+      // A fault of the server's own must end the batch, not the process.
+      state.tokens = 0;
+      state.object.errors = {
+        object: 'list',
+        data: [
+          { code: 'server_error', message: 'The batch failed on an error of the server.', param: null, line: null },
+        ],
+      };
+      this.#set(state, 'failed');
+    });
     return json(object);
   }
 
@@ -274,6 +284,8 @@ export class BatchStore {
           ? this.files.add(`${state.object.id}_error.jsonl`, 'batch_output', result.errors)
           : null;
       if (output === undefined || errors === undefined) {
+        // The one that fitted goes too: a failed batch leaves no file behind.
+        for (const file of [output, errors]) if (file) this.files.delete(file.object.id);
         state.object.errors = {
           object: 'list',
           data: [
