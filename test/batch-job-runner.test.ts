@@ -95,6 +95,27 @@ describe('runBatchJob with the Batch API in memory', () => {
     expect(new Set([...port.batches.values()].map((b) => b.input)).size).toBe(3);
   });
 
+  test('a batch failed on the server’s own error is sent again; one failed for its file fails its inputs', async () => {
+    const port = new FakeBatchPort();
+    port.serverFaults = 1;
+    const result = await run(port);
+    expect(result.failures).toEqual([]);
+    expectEveryInputOnce(result, 10);
+    expect(port.creates).toBe(4);
+    const exhausted = new FakeBatchPort();
+    exhausted.serverFaults = 9;
+    const failed = await run(exhausted, { maxAttempts: 3, maxInputsPerBatch: 10 });
+    expect(failed.failures.map((f) => f.error)).toEqual(
+      texts.map(() =>
+        expect.objectContaining({
+          code: 'batch_failed',
+          message: 'the batch failed: The batch failed on an error of the server.',
+        }),
+      ),
+    );
+    expect(exhausted.creates).toBe(3);
+  });
+
   test('a rerun with the journal after a crash at any write creates no batch twice and downloads nothing stored', async () => {
     for (let crashAt = 1; crashAt < 30; crashAt++) {
       const port = new FakeBatchPort();

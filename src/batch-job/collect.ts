@@ -58,6 +58,13 @@ export async function collect(
   await runner.results.write(batch.key, encodeResults(found.okIndices, found.vectors));
   const failed = found.terminal;
   let retry: JournalFailure[] = found.retryable;
+  if (failedByServer(seen)) {
+    // The batch failed on the provider's own error: its inputs never ran, and may run in another.
+    const message = `the batch failed: ${seen.errors?.data?.[0]?.message ?? 'server_error'}`;
+    retry = retry.map((f) =>
+      f.code === 'missing_from_output' ? { index: f.index, code: 'batch_failed', message } : f,
+    );
+  }
   // A batch that failed (its file refused) or was cancelled would fail the same way again.
   const reason = stoppedReason(seen, state.cancelled === true);
   if (reason !== undefined) {
@@ -90,11 +97,20 @@ export async function collect(
   return next;
 }
 
+/** Codes of a failed batch that are the provider's fault, not its input file's. */
+const SERVER_FAULTS = new Set(['server_error', 'internal_error']);
+
+function failedByServer(seen: BatchObject): boolean {
+  const errors = seen.errors?.data ?? [];
+  return seen.status === 'failed' && errors.length > 0 && errors.every((e) => SERVER_FAULTS.has(e.code ?? ''));
+}
+
+/** Why the inputs of a batch that stopped will not run if sent again: it was cancelled, or its file refused. */
 function stoppedReason(seen: BatchObject, cancelled: boolean): { code: string; message: string } | undefined {
   if (seen.status === 'cancelled' || cancelled) {
     return { code: 'batch_cancelled', message: 'the batch was cancelled before this input ran' };
   }
-  if (seen.status === 'failed') {
+  if (seen.status === 'failed' && !failedByServer(seen)) {
     const first = seen.errors?.data?.[0];
     return { code: 'batch_failed', message: `the batch failed: ${first?.message ?? first?.code ?? 'no reason given'}` };
   }

@@ -24,6 +24,8 @@ export class FakeBatchPort implements BatchApiPort {
   deleted: string[] = [];
   /** Queue refusals left: each create while above 0 ends `failed` with token_limit_exceeded. */
   queueFull = 0;
+  /** Batches left to fail on the server's own error (`server_error`), their lines never run. */
+  serverFaults = 0;
   #attempts = new Map<string, number>();
   #next = 0;
 
@@ -79,6 +81,12 @@ export class FakeBatchPort implements BatchApiPort {
       this.queueFull--;
       batch.status = 'failed';
       batch.errors = { data: [{ code: 'token_limit_exceeded', message: 'Enqueued token limit reached' }] };
+      return;
+    }
+    if (this.serverFaults > 0) {
+      this.serverFaults--;
+      batch.status = 'failed';
+      batch.errors = { data: [{ code: 'server_error', message: 'The batch failed on an error of the server.' }] };
       return;
     }
     const out: string[] = [];
