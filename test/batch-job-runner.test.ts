@@ -181,6 +181,24 @@ describe('runBatchJob with the Batch API in memory', () => {
     expect(result.failures.every((f) => (f.error as { code?: string }).code === 'batch_cancelled')).toBe(true);
   });
 
+  test('cancel of a batch that ended since the journal last saw it collects it instead of failing', async () => {
+    const port = new FakeBatchPort();
+    const journal = memoryJournal();
+    await runBatchJob(client, params, { pollInterval: 1, maxInputsPerBatch: 10, journal, detach: true }, port);
+    // The batch ends at the server (its second retrieve) while the journal still says validating.
+    const [batch] = port.batches.values();
+    await port.retrieve(batch!.id);
+    await port.retrieve(batch!.id);
+    const result = (await runBatchJob(
+      client,
+      params,
+      { pollInterval: 1, maxInputsPerBatch: 10, journal, cancel: true, onFailure: 'collect' },
+      port,
+    )) as CreateManyResponse<number[]>;
+    expect(result.failures).toEqual([]);
+    expectEveryInputOnce(result, 10);
+  });
+
   test('an abort stops waiting and leaves the journal to resume', async () => {
     const port = new FakeBatchPort();
     const journal = memoryJournal();

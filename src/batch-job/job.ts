@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import type { EmbeddingsClient } from '../client.js';
-import { InvalidArgumentError } from '../errors.js';
+import { APIError, InvalidArgumentError } from '../errors.js';
 import type { VectorType } from '../options.js';
 import { booleanOption, integerIn, parseArgument } from '../schemas.js';
 import { resolveBatchConfig } from '../batch/config.js';
@@ -140,8 +140,12 @@ async function cancelJob(runner: BatchJobRunner): Promise<void> {
   for (const batch of runner.state.batches) {
     if (batch.batchId === undefined || batch.collected !== undefined) continue;
     if (['completed', 'expired', 'cancelled', 'failed', 'cancelling'].includes(batch.status ?? '')) continue;
-    const seen = await runner.api.cancel(batch.batchId);
-    batch.status = seen.status;
+    try {
+      batch.status = (await runner.api.cancel(batch.batchId)).status;
+    } catch (error) {
+      // 409: it ended meanwhile (the journal's status was older); the next poll collects it.
+      if (!(error instanceof APIError && error.status === 409)) throw error;
+    }
   }
   await runner.save();
 }

@@ -1,4 +1,5 @@
 import { encodeFloat32Base64 } from '../../src/decode.js';
+import { apiErrorFor } from '../../src/errors.js';
 import type { BatchResultLine } from '../../src/resources/lines.js';
 import type { BatchApiPort, BatchObject } from '../../src/batch-job/types.js';
 
@@ -66,6 +67,15 @@ export class FakeBatchPort implements BatchApiPort {
 
   async cancel(batchId: string): Promise<BatchObject> {
     const batch = this.batches.get(batchId)!;
+    if (['completed', 'expired', 'failed', 'cancelled'].includes(batch.status)) {
+      throw apiErrorFor({
+        method: 'POST',
+        path: `/batches/${batchId}/cancel`,
+        status: 409,
+        headers: {},
+        body: { error: { message: `Cannot cancel a batch with status '${batch.status}'.` } },
+      });
+    }
     batch.status = 'cancelled';
     return { id: batchId, status: 'cancelling' };
   }
