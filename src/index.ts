@@ -53,7 +53,7 @@ export { BatchJobInputError } from './batch-job/errors.js';
 export { batchJobProgress, fileJournal } from './batch-job/journal.js';
 export type { BatchJobState, BatchJournalStore, JournalBatch, JournalFailure } from './batch-job/journal.js';
 export type { BatchJobOptions, BatchJobParams, BatchJobProgress, BatchJobSubmitted } from './batch-job/types.js';
-export { Files } from './resources/files.js';
+export { FileList, Files } from './resources/files.js';
 export type { FileUploadParams } from './resources/files.js';
 export { BatchList, Batches } from './resources/batches.js';
 export { toFile } from './resources/uploadable.js';
@@ -67,8 +67,11 @@ export type {
   BatchPage,
   BatchStatus,
   FileDeleted,
+  FileListParams,
   FileObject,
+  FilePage,
 } from './resources/objects.js';
+export type { CursorPage } from './resources/pages.js';
 export {
   BatchDocumentedErrorLine,
   BatchErrorLine,

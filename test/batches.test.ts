@@ -4,6 +4,7 @@ import {
   InvalidArgumentError,
   RateLimitError,
   ResponseValidationError,
+  toFile,
   type Batch,
 } from '../src/index.js';
 import { inputLines, settle, submit, useBatchServers } from './support/batch-server.js';
@@ -195,5 +196,49 @@ describe('batches against the local server', () => {
     expect(batch.status).toBe('cancelled');
     expect(batch.request_counts).toEqual({ total: 4, completed: 4, failed: 0 });
     expect(batch.output_file_id).toEqual(expect.any(String));
+  });
+});
+
+describe('files.list', () => {
+  test('iterates every file newest first across pages, filtered by purpose, with `after` the last id', async () => {
+    const { client, server } = await startLocal();
+    const created: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      created.push((await client.files.create({ file: toFile(`line ${i}\n`, `f${i}.jsonl`), purpose: 'batch' })).id);
+    }
+    await client.files.create({ file: toFile('other', 'o.txt'), purpose: 'user_data' });
+    const before = server.stats.requests;
+    const seen: string[] = [];
+    for await (const file of client.files.list({ purpose: 'batch', limit: 2 })) seen.push(file.id);
+    expect(seen).toEqual(created.toReversed());
+    expect(server.stats.requests - before).toBe(3);
+    const oldestFirst: string[] = [];
+    for await (const file of client.files.list({ purpose: 'batch', order: 'asc' })) oldestFirst.push(file.id);
+    expect(oldestFirst).toEqual(created);
+  });
+
+  test('list sends purpose, limit, order and after in the query', async () => {
+    const { url, requests } = await startRaw((_req, res) =>
+      json(res, 200, { object: 'list', data: [], first_id: null, last_id: null, has_more: false }),
+    );
+    const client = new EmbeddingsClient({ baseURL: url });
+    for await (const file of client.files.list({ purpose: 'batch', limit: 5, order: 'asc', after: 'file-1' })) {
+      void file;
+    }
+    await client.close();
+    expect(requests.map((r) => `${r.method} ${r.url}`)).toEqual([
+      'GET /v1/files?purpose=batch&limit=5&order=asc&after=file-1',
+    ]);
+  });
+
+  test.each([
+    [{ limit: 0 }, '`limit` must be an integer from 1 to 10000 (got 0)'],
+    [{ order: 'newest' }, '`order` must be "asc" or "desc" (got "newest")'],
+  ])('list refuses %j before any request', async (params, message) => {
+    const { url, requests } = await startRaw((_req, res) => json(res, 200, {}));
+    const client = new EmbeddingsClient({ baseURL: url });
+    expect(() => client.files.list(params as never)).toThrow(message);
+    await client.close();
+    expect(requests).toHaveLength(0);
   });
 });

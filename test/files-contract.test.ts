@@ -56,12 +56,19 @@ describe.runIf(runContract)('Files and Batches requests against OpenAI’s OpenA
     expect(file.object).toBe('file');
   });
 
-  test('files.retrieve, files.content and files.delete are accepted', async () => {
+  test('files.retrieve, files.content, files.delete and files.list are accepted', async () => {
     expect((await client.files.retrieve('file-abc')).object).toBe('file');
     const chunks: Buffer[] = [];
     for await (const chunk of await client.files.content('file-abc')) chunks.push(chunk as Buffer);
     expect(Buffer.concat(chunks).length).toBeGreaterThan(0);
     expect((await client.files.delete('file-abc')).object).toBe('file');
+    const pages = [];
+    for await (const page of client.files
+      .list({ purpose: 'batch', limit: 2, order: 'asc', after: 'file-abc' })
+      .pages()) {
+      pages.push(page);
+    }
+    expect(pages.length).toBeGreaterThan(0);
   });
 
   test('batches.create with metadata, retrieve, cancel and list pages are accepted', async () => {

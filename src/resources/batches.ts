@@ -1,9 +1,10 @@
 import type { EmbeddingsClient } from '../client.js';
-import type { RequestOptions, ResolvedRequestOptions, VectorType } from '../options.js';
+import type { RequestOptions, VectorType } from '../options.js';
 import { requesterOf } from '../requester.js';
 import { parseArgument } from '../schemas.js';
 import { id } from './files.js';
 import { Batch, BatchCreateParams, BatchListParams, BatchPage, readObject } from './objects.js';
+import { CursorList } from './pages.js';
 
 /** The Batches resource: `client.batches`, with openai-node's names. */
 export class Batches {
@@ -60,43 +61,9 @@ export class Batches {
     const checked = parseArgument(BatchListParams, 'batches.list params', params, false);
     // Options are checked now too, before the first page is asked for.
     const resolved = requesterOf(this.#client).resolve(options);
-    return new BatchList(this.#client, checked, resolved);
+    return new BatchList(this.#client, '/batches', checked, resolved, BatchPage);
   }
 }
 
-/** Every batch of `batches.list()`, page after page as it is iterated. */
-export class BatchList implements AsyncIterable<Batch> {
-  readonly #client: EmbeddingsClient<VectorType>;
-  readonly #params: BatchListParams;
-  readonly #options: ResolvedRequestOptions;
-
-  /** @internal */
-  constructor(client: EmbeddingsClient<VectorType>, params: BatchListParams, options: ResolvedRequestOptions) {
-    this.#client = client;
-    this.#params = params;
-    this.#options = options;
-  }
-
-  /** The pages, each fetched with `after` the previous page's `last_id`, until `has_more` is false. */
-  async *pages(): AsyncGenerator<BatchPage> {
-    const requester = requesterOf(this.#client);
-    let after = this.#params.after;
-    for (;;) {
-      const query: Record<string, string> = {};
-      if (this.#params.limit !== undefined) query.limit = String(this.#params.limit);
-      if (after !== undefined) query.after = after;
-      const options = { ...this.#options, query: { ...this.#options.query, ...query } };
-      const response = await requester.request('GET', '/batches', { kind: 'none' }, options);
-      const page = readObject('GET', '/batches', response, BatchPage);
-      yield page;
-      const last = page.last_id ?? page.data.at(-1)?.id;
-      // A page that says there is more but gives no cursor would be asked for again forever.
-      if (!page.has_more || last === undefined || last === after) return;
-      after = last;
-    }
-  }
-
-  async *[Symbol.asyncIterator](): AsyncGenerator<Batch> {
-    for await (const page of this.pages()) yield* page.data;
-  }
-}
+/** Every batch of `batches.list()`, newest first, page after page as it is iterated; `.pages()` gives the pages. */
+export class BatchList extends CursorList<Batch, BatchPage> {}

@@ -7,7 +7,16 @@ import { requesterOf } from '../requester.js';
 import { abortError } from '../retry.js';
 import { parseArgument } from '../schemas.js';
 import { displayURL, type StreamingResponse } from '../transport.js';
-import { FileCreateParams, FileDeleted, FileObject, readObject, ResourceId } from './objects.js';
+import {
+  FileCreateParams,
+  FileDeleted,
+  FileListParams,
+  FileObject,
+  FilePage,
+  readObject,
+  ResourceId,
+} from './objects.js';
+import { CursorList } from './pages.js';
 import { fileLikeOf, multipart, type Uploadable } from './uploadable.js';
 
 /** What `files.create()` takes: openai-node's params. */
@@ -65,6 +74,17 @@ export class Files {
     return readObject('GET', path, response, FileObject);
   }
 
+  /**
+   * The files of the organisation (OpenAI: newest first), across every page: iterate it with
+   * `for await`, or call `pages()` for one page at a time.
+   * @example for await (const file of client.files.list({ purpose: 'batch' })) ...
+   */
+  list(params: FileListParams = {}, options?: RequestOptions): FileList {
+    const checked = parseArgument(FileListParams, 'files.list params', params, false);
+    const resolved = requesterOf(this.#client).resolve(options);
+    return new FileList(this.#client, '/files', checked, resolved, FilePage);
+  }
+
   /** Deletes the file. */
   async delete(fileId: string, options?: RequestOptions): Promise<FileDeleted> {
     const path = `/files/${id(fileId, 'files.delete', 'fileId')}`;
@@ -93,6 +113,9 @@ export class Files {
     return Readable.from(checkedBody(response, url, resolved.timeout, resolved.signal), { objectMode: false });
   }
 }
+
+/** Every file of `files.list()`, page after page as it is iterated; `.pages()` gives the pages. */
+export class FileList extends CursorList<FileObject, FilePage> {}
 
 /** The body's chunks, with every way it can end early turned into this package's errors. */
 async function* checkedBody(

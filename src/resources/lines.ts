@@ -46,18 +46,24 @@ export type BatchInputLine = z.infer<typeof BatchInputLine>;
 /** An HTTP status code. */
 const status = z.number().int().min(100).max(599);
 
-/** A request of the batch that succeeded: the embeddings answer is `response.body`. */
-export const BatchOutputLine = z.object({
-  /** The batch's own id for this request (`batch_req_...`). */
-  id: z.string(),
-  custom_id: z.string(),
-  response: z.object({
-    status_code: status.refine((code) => code >= 200 && code < 300, { error: 'must be a 2xx status' }),
-    request_id: z.string().nullish(),
-    body: z.unknown(),
-  }),
-  error: z.null(),
-});
+/**
+ * A request of the batch that succeeded: the embeddings answer is `response.body`. Its type is
+ * branded: an observed error line has the same fields (only the status differs), and without
+ * the brand TypeScript could not tell the two apart after `isBatchOutputLine()`.
+ */
+export const BatchOutputLine = z
+  .object({
+    /** The batch's own id for this request (`batch_req_...`). */
+    id: z.string(),
+    custom_id: z.string(),
+    response: z.object({
+      status_code: status.refine((code) => code >= 200 && code < 300, { error: 'must be a 2xx status' }),
+      request_id: z.string().nullish(),
+      body: z.unknown(),
+    }),
+    error: z.null(),
+  })
+  .brand<'BatchOutputLine'>();
 export type BatchOutputLine = z.infer<typeof BatchOutputLine>;
 
 /** The error object of a documented error line, and of an error answer's body. */

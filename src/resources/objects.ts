@@ -28,6 +28,34 @@ export const FileObject = z.looseObject({
 });
 export type FileObject = z.infer<typeof FileObject>;
 
+/** One page of `GET /files`. */
+export const FilePage = z.looseObject({
+  object: z.literal('list'),
+  data: z.array(FileObject),
+  first_id: z.string().nullish(),
+  last_id: z.string().nullish(),
+  has_more: z.boolean(),
+});
+export type FilePage = z.infer<typeof FilePage>;
+
+/** Params of `files.list()`. */
+export const FileListParams = z
+  .object(
+    {
+      /** Only files of this purpose (`batch`, `batch_output`...). */
+      purpose: z.string({ error: 'must be a string' }).min(1, { error: 'must be a non-empty string' }).optional(),
+      /** Files per page, 1 to 10,000. @default 10000 (the server's) */
+      limit: integerIn(1, 10_000).optional(),
+      /** By creation time. @default 'desc' (the server's) */
+      order: z.enum(['asc', 'desc'], { error: 'must be "asc" or "desc"' }).optional(),
+      /** The id of the last file of the previous page: the list resumes after it. */
+      after: z.string({ error: 'must be a file id' }).min(1, { error: 'must be a file id' }).optional(),
+    },
+    { error: 'must be an object' },
+  )
+  .strict();
+export type FileListParams = z.infer<typeof FileListParams>;
+
 /** What `files.delete()` answers. */
 export const FileDeleted = z.looseObject({ id: z.string(), object: z.literal('file'), deleted: z.boolean() });
 export type FileDeleted = z.infer<typeof FileDeleted>;

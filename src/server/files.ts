@@ -107,6 +107,49 @@ export class FileStore {
     return file;
   }
 
+  /** `GET /v1/files`: `purpose`, `limit` (1 to 10,000), `order` (`desc` by default) and `after`, as OpenAI pages them. */
+  list(query: URLSearchParams): Answer {
+    const limitText = query.get('limit');
+    const limit = limitText === null ? 10_000 : Number(limitText);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) {
+      throw new OpenAIError(
+        400,
+        `Invalid 'limit': expected an integer between 1 and 10000, but got ${limitText} instead.`,
+        {
+          param: 'limit',
+          code: 'invalid_value',
+        },
+      );
+    }
+    const order = query.get('order') ?? 'desc';
+    if (order !== 'asc' && order !== 'desc') {
+      throw new OpenAIError(400, `Invalid value for 'order': '${order}'. Supported values are: 'asc' and 'desc'.`, {
+        param: 'order',
+        code: 'invalid_value',
+      });
+    }
+    const purpose = query.get('purpose');
+    let files = [...this.#files.values()].map((file) => file.object);
+    if (purpose !== null) files = files.filter((file) => file.purpose === purpose);
+    if (order === 'desc') files.reverse();
+    const after = query.get('after');
+    let start = 0;
+    if (after !== null) {
+      const at = files.findIndex((file) => file.id === after);
+      if (at === -1) throw new OpenAIError(400, `No such file: '${after}' (the 'after' cursor).`, { param: 'after' });
+      start = at + 1;
+    }
+    const page = files.slice(start, start + limit);
+    const body = {
+      object: 'list',
+      data: page,
+      first_id: page[0]?.id ?? null,
+      last_id: page.at(-1)?.id ?? null,
+      has_more: start + limit < files.length,
+    };
+    return { status: 200, body: JSON.stringify(body), headers: {} };
+  }
+
   delete(id: string): void {
     const file = this.get(id);
     this.#files.delete(id);

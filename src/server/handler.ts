@@ -213,7 +213,13 @@ const FILE_ROUTES: {
     (req: IncomingMessage, ctx: HandlerContext, id: string, query: URLSearchParams) => Promise<Answer> | Answer
   >;
 }[] = [
-  { pattern: /^\/v1\/files$/, methods: { POST: (req, ctx) => uploadFile(req, ctx.files) } },
+  {
+    pattern: /^\/v1\/files$/,
+    methods: {
+      POST: (req, ctx) => uploadFile(req, ctx.files),
+      GET: (_req, ctx, _id, query) => ctx.files.list(query),
+    },
+  },
   {
     pattern: /^\/v1\/files\/([^/]+)$/,
     methods: {
