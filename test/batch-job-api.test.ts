@@ -230,6 +230,11 @@ describe('runBatchJob against the local Batch API', () => {
     const stored = state.batches.filter((b) => b.collected !== undefined);
     expect(stored.length).toBeGreaterThanOrEqual(2);
     const storedOutputs = new Set(stored.map((b) => b.outputFileId));
+    // A collected batch's files go as soon as its vectors are stored, while the job runs on.
+    for (const batch of stored) {
+      for (const id of [batch.fileId, batch.outputFileId])
+        await expect(client.files.retrieve(id!)).rejects.toThrow(NotFoundError);
+    }
     paths.length = 0;
     const result = await client.embeddings.runBatchJob({ model, input: texts }, { ...fast, journal });
     expectEachInputOnce(result, texts.length);

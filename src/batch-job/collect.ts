@@ -27,6 +27,11 @@ export class ResultsStore {
 
   constructor(private readonly store: BatchJournalStore | undefined) {}
 
+  /** Results outlive the process: a collected batch's files are no longer needed. */
+  get persistent(): boolean {
+    return this.store?.writeResults !== undefined;
+  }
+
   async write(key: string, bytes: Uint8Array): Promise<void> {
     if (this.store?.writeResults !== undefined) await this.store.writeResults(key, bytes);
     else this.#memory.set(key, bytes);
@@ -176,13 +181,23 @@ async function recollect(runner: BatchJobRunner, batch: JournalBatch): Promise<U
   return bytes;
 }
 
-/** Deletes every file of the job (inputs, outputs, errors); a file already gone is fine. */
+/** Deletes every file of the job (inputs, outputs, errors) not deleted yet; a file already gone is fine. */
 export async function deleteFiles(runner: BatchJobRunner): Promise<void> {
   const ids = new Set<string>();
   for (const batch of runner.state.batches) {
+    if (batch.filesDeleted) continue;
     for (const id of [batch.fileId, batch.outputFileId, batch.errorFileId]) if (id !== undefined) ids.add(id);
   }
   for (const id of ids) await runner.api.deleteFile(id);
   runner.state.filesDeleted = true;
+  await runner.save();
+}
+
+/** Deletes the files of one collected batch, and journals that they are gone. */
+export async function deleteBatchFiles(runner: BatchJobRunner, batch: JournalBatch): Promise<void> {
+  for (const id of [batch.fileId, batch.outputFileId, batch.errorFileId]) {
+    if (id !== undefined) await runner.api.deleteFile(id);
+  }
+  batch.filesDeleted = true;
   await runner.save();
 }

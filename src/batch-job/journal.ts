@@ -60,6 +60,8 @@ export interface JournalBatch {
   notBefore?: number;
   /** Set once its files were read and its inputs sorted out. */
   collected?: Collected;
+  /** Its files were deleted once collected (its vectors being stored). */
+  filesDeleted?: boolean;
 }
 
 /** The whole state of a job, as the journal stores it. */

@@ -17,7 +17,7 @@ import {
   type JournalBatch,
 } from './journal.js';
 import { indexOfCustomId, planShards, type Plan, type ShardLimits } from './plan.js';
-import { collect, ResultsStore } from './collect.js';
+import { collect, deleteBatchFiles, ResultsStore } from './collect.js';
 import type { BatchApiPort, BatchJobProgress, BatchObject } from './types.js';
 
 /** Statuses after which a batch changes no more. */
@@ -277,6 +277,9 @@ export class BatchJobRunner {
     const retry = await collect(this, batch, seen);
     if (retry !== undefined) this.state.batches.push(retry);
     await this.save();
+    // Its vectors are stored: its files only take the organisation's storage (and the local
+    // server's maxStoredBytes) for the rest of a long job. A retry uploads its own file.
+    if (this.results.persistent) await deleteBatchFiles(this, batch);
   }
 
   #throwIfAborted(): void {
