@@ -53,6 +53,11 @@ export type {
   TokensCorrection,
 } from './rate-limit/index.js';
 export { Embeddings } from './embeddings.js';
+export { BATCH_JOB_DEFAULTS } from './batch-job/defaults.js';
+export { BatchJobInputError } from './batch-job/errors.js';
+export { batchJobProgress, fileJournal } from './batch-job/journal.js';
+export type { BatchJobState, BatchJournalStore, JournalBatch, JournalFailure } from './batch-job/journal.js';
+export type { BatchJobOptions, BatchJobParams, BatchJobProgress, BatchJobSubmitted } from './batch-job/types.js';
 export { FileList, Files } from './resources/files.js';
 export type { FileUploadParams } from './resources/files.js';
 export { BatchList, Batches } from './resources/batches.js';

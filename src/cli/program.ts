@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { BATCH_DEFAULTS, DEFAULTS, INPUT_TYPES, PRESET_NAMES, PRESETS, VERSION } from '../index.js';
 import { HEADER_STYLES, MAX_DIMENSIONS, MAX_INPUTS, SERVER_DEFAULTS, SERVER_STYLES } from '../server/index.js';
+import { addBatchCommand } from './batch-command.js';
 import { embed } from './embed.js';
 import type { EmbedFlags } from './embed.js';
 import type { CliIo } from './io.js';
@@ -154,6 +155,7 @@ export function buildProgram(io: CliIo, done: (code: number) => void = () => {})
       ).choices(INPUT_FORMATS),
     );
   fields(embedCommand).action(async (input: string, flags: EmbedFlags) => done(await embed(input, flags, io)));
+  addBatchCommand(program, io, done, client, fields);
 
   const searchCommand = client(
     program

@@ -1,0 +1,151 @@
+/**
+ * runBatchJob(): a whole corpus through the Batch API, at half the price of createMany(),
+ * resumable from its journal. Checks everything before anything is uploaded, then runs the
+ * job (batch-job/runner.ts) and answers in createMany()'s shape.
+ */
+import { z } from 'zod';
+import type { EmbeddingsClient } from '../client.js';
+import { APIError, InvalidArgumentError } from '../errors.js';
+import type { VectorType } from '../options.js';
+import { booleanOption, integerIn, parseArgument } from '../schemas.js';
+import { resolveBatchConfig } from '../batch/config.js';
+import { BatchEmbeddingError } from '../batch/errors.js';
+import type { CreateManyResponse } from '../batch/types.js';
+import { assemble, deleteFiles } from './collect.js';
+import { journalStore } from './journal.js';
+import { outputBytesPerInput } from './plan.js';
+import { BatchJobRunner } from './runner.js';
+import { BATCH_JOB_DEFAULTS } from './defaults.js';
+import type { BatchApiPort, BatchJobOptions, BatchJobParams, BatchJobSubmitted } from './types.js';
+
+const METHOD = 'runBatchJob';
+
+const BatchJobOptionsSchema = z
+  .object(
+    {
+      journal: z
+        .custom(
+          (value) =>
+            (typeof value === 'string' && value !== '') ||
+            (typeof value === 'object' &&
+              value !== null &&
+              typeof (value as Record<string, unknown>).read === 'function' &&
+              typeof (value as Record<string, unknown>).write === 'function'),
+          'must be a file path or an object with read() and write(state)',
+        )
+        .optional(),
+      pollInterval: integerIn(1).optional(),
+      maxInputsPerBatch: integerIn(1, BATCH_JOB_DEFAULTS.maxInputsPerBatch).optional(),
+      maxBatchBytes: integerIn(1, BATCH_JOB_DEFAULTS.maxBatchBytes).optional(),
+      maxAttempts: integerIn(1).optional(),
+      onProgress: z.custom((value) => typeof value === 'function', 'must be a function').optional(),
+      signal: z.custom((value) => value instanceof AbortSignal, 'must be an AbortSignal').optional(),
+      normalize: booleanOption.optional(),
+      vectorType: z
+        .enum(['array', 'float32', 'float32-view'], { error: 'must be "array", "float32" or "float32-view"' })
+        .optional(),
+      onFailure: z.enum(['throw', 'collect'], { error: 'must be "throw" or "collect"' }).optional(),
+      cancel: booleanOption.optional(),
+      detach: booleanOption.optional(),
+      jobId: z
+        .string({ error: 'must be a string' })
+        .regex(/^[A-Za-z0-9_-]{1,64}$/, { error: 'must be 1 to 64 letters, digits, _ or -' })
+        .optional(),
+      maxTokensPerInput: integerIn(1).optional(),
+      truncate: booleanOption.optional(),
+      tokenizer: z
+        .custom(
+          (value) => typeof (value as { count?: unknown } | null)?.count === 'function',
+          'must have count(text) and truncate(text, maxTokens) methods',
+        )
+        .optional(),
+    },
+    { error: 'must be an object' },
+  )
+  .strict();
+
+export async function runBatchJob(
+  client: EmbeddingsClient<VectorType>,
+  params: BatchJobParams,
+  options: BatchJobOptions = {},
+  port?: BatchApiPort,
+): Promise<CreateManyResponse<number[] | Float32Array> | BatchJobSubmitted> {
+  parseArgument(BatchJobOptionsSchema, 'batch job options', options);
+  const { maxTokensPerInput, truncate, tokenizer, normalize, vectorType, onFailure } = options;
+  // createMany()'s checks of params and of the token options, and its resolution of the rest.
+  const config = resolveBatchConfig(client, params, {
+    ...(maxTokensPerInput === undefined ? {} : { maxTokensPerInput }),
+    ...(truncate === undefined ? {} : { truncate }),
+    ...(tokenizer === undefined ? {} : { tokenizer }),
+    ...(normalize === undefined ? {} : { normalize }),
+    ...(vectorType === undefined ? {} : { vectorType }),
+    ...(onFailure === undefined ? {} : { onFailure }),
+  });
+  if (params.inputType !== undefined) {
+    throw new InvalidArgumentError(
+      `Invalid embeddings params: \`inputType\` is not sent in Batch API lines, which are OpenAI's (got ${JSON.stringify(params.inputType)})`,
+    );
+  }
+  const store = journalStore(options.journal);
+  if (options.cancel && store === undefined) {
+    throw new InvalidArgumentError(
+      'Invalid batch job options: `cancel: true` needs the `journal` of the job to cancel',
+    );
+  }
+  const controller = new AbortController();
+  const onAbort = () => controller.abort(options.signal?.reason);
+  if (options.signal?.aborted) onAbort();
+  else options.signal?.addEventListener('abort', onAbort, { once: true });
+  const api = port ?? (await import('./port.js')).portOf(client);
+  const runner = new BatchJobRunner(api, store, {
+    params: config.params,
+    rules: { tokenizer: config.tokenizer, maxTokensPerInput: config.maxTokensPerInput, truncate: config.truncate },
+    limits: {
+      maxInputsPerBatch: options.maxInputsPerBatch ?? BATCH_JOB_DEFAULTS.maxInputsPerBatch,
+      maxBatchBytes: options.maxBatchBytes ?? BATCH_JOB_DEFAULTS.maxBatchBytes,
+      maxOutputBytes: BATCH_JOB_DEFAULTS.maxOutputBytes,
+      outputBytesPerInput: outputBytesPerInput(config.params),
+    },
+    pollInterval: options.pollInterval ?? BATCH_JOB_DEFAULTS.pollInterval,
+    maxAttempts: options.maxAttempts ?? BATCH_JOB_DEFAULTS.maxAttempts,
+    signal: controller.signal,
+    onProgress: options.onProgress,
+  });
+  try {
+    await runner.start(params.input, options.jobId);
+    if (options.cancel) await cancelJob(runner);
+    if (options.detach) {
+      await runner.runToEnd(() => runner.submitted || runner.done);
+      return { object: 'batch_job.submitted', jobId: runner.state.jobId, progress: runner.progress() };
+    }
+    if (!runner.done) await runner.runToEnd();
+    const result = await assemble(runner, {
+      normalize: config.normalize,
+      vectorType: config.vectorType === 'array' ? 'array' : 'float32',
+    });
+    if (!runner.state.filesDeleted) await deleteFiles(runner);
+    if (result.failures.length > 0 && config.onFailure === 'throw') {
+      throw new BatchEmbeddingError(METHOD, result.data, result.failures, runner.state.totalInputs);
+    }
+    return result;
+  } finally {
+    options.signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/** Marks the job cancelled (no batch is created from here on) and cancels every batch still running. */
+async function cancelJob(runner: BatchJobRunner): Promise<void> {
+  runner.state.cancelled = true;
+  await runner.save();
+  for (const batch of runner.state.batches) {
+    if (batch.batchId === undefined || batch.collected !== undefined) continue;
+    if (['completed', 'expired', 'cancelled', 'failed', 'cancelling'].includes(batch.status ?? '')) continue;
+    try {
+      batch.status = (await runner.api.cancel(batch.batchId)).status;
+    } catch (error) {
+      // 409: it ended meanwhile (the journal's status was older); the next poll collects it.
+      if (!(error instanceof APIError && error.status === 409)) throw error;
+    }
+  }
+  await runner.save();
+}

@@ -1,0 +1,46 @@
+/** The Batch API as runBatchJob() reaches it: the client's `files` and `batches` resources. */
+import type { EmbeddingsClient } from '../client.js';
+import type { VectorType } from '../options.js';
+import { BatchResultLine, readBatchLines } from '../resources/lines.js';
+import { toFile } from '../resources/uploadable.js';
+import type { BatchApiPort } from './types.js';
+
+/**
+ * Input files expire on their own 30 days after upload if the job never ends (OpenAI keeps a
+ * batch's files otherwise until deleted); a job that ends deletes them at once.
+ */
+const FILE_EXPIRY_SECONDS = 30 * 24 * 60 * 60;
+
+export function portOf(client: EmbeddingsClient<VectorType>): BatchApiPort {
+  return {
+    async upload(filename, body, signal) {
+      const file = await client.files.create(
+        {
+          file: toFile(body, filename),
+          purpose: 'batch',
+          expires_after: { anchor: 'created_at', seconds: FILE_EXPIRY_SECONDS },
+        },
+        { signal },
+      );
+      return file.id;
+    },
+    async *lines(fileId, signal) {
+      const content = await client.files.content(fileId, { signal });
+      for await (const { value } of readBatchLines(content, BatchResultLine)) yield value;
+    },
+    async deleteFile(fileId) {
+      await client.files.delete(fileId).catch((error: unknown) => {
+        // A file already gone (deleted by an earlier run, or expired) is what was wanted.
+        if ((error as { status?: number }).status !== 404) throw error;
+      });
+    },
+    create: (inputFileId, metadata, signal) =>
+      client.batches.create(
+        { input_file_id: inputFileId, endpoint: '/v1/embeddings', completion_window: '24h', metadata },
+        { signal },
+      ),
+    retrieve: (batchId, signal) => client.batches.retrieve(batchId, { signal }),
+    cancel: (batchId) => client.batches.cancel(batchId),
+    list: (signal) => client.batches.list({ limit: 100 }, { signal }),
+  };
+}

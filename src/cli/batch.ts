@@ -1,0 +1,153 @@
+import { readFile } from 'node:fs/promises';
+import { APIUserAbortError, InvalidArgumentError, batchJobProgress } from '../index.js';
+import type { BatchJobProgress, BatchJobState, PresetName } from '../index.js';
+import { newClient } from './client.js';
+import { FailuresFile, failuresPath } from './failures.js';
+import { IdSet } from './id-set.js';
+import type { CliIo } from './io.js';
+import { EXIT, UsageError, oneLine } from './io.js';
+import { openOutput } from './open-output.js';
+import { checkReadable, inputFormat, openInput, readRecords } from './readers.js';
+import type { FieldNames, InputFormat } from './readers.js';
+
+/** The flags of `embedrail batch`, parsed. */
+export interface BatchFlags extends FieldNames {
+  out: string;
+  journal: string;
+  model: string;
+  dimensions?: number;
+  baseUrl?: string;
+  apiKey?: string;
+  preset: PresetName;
+  pollInterval: number;
+  maxInputsPerBatch?: number;
+  maxAttempts: number;
+  truncate: boolean;
+  detach: boolean;
+  format?: InputFormat;
+}
+
+/**
+ * `embedrail batch <input> --out <file> --journal <file>`: embeds the input through the Batch
+ * API at half the price, waiting for the batches (or, with `--detach`, submitting them and
+ * leaving). Rerunning the same command resumes from the journal; once the job is done the
+ * output is written whole, and failed ids go to `<out>.failures.jsonl`.
+ */
+export async function batch(input: string, flags: BatchFlags, io: CliIo): Promise<number> {
+  const explicit = inputFormat(input, flags.format);
+  if (input !== '-') await checkReadable(input, 'input');
+  const client = newClient({ baseURL: flags.baseUrl, apiKey: flags.apiKey, preset: flags.preset });
+  const failures = new FailuresFile(failuresPath(flags.out));
+  try {
+    // Bad records fail here, by id, as `embed` fails them; the job gets only what it can send.
+    const { stream, format } = await openInput(input, explicit, io.stdin);
+    const texts: { id: string; text: string }[] = [];
+    const seen = new IdSet();
+    let refused = 0;
+    for await (const record of readRecords(stream, format, flags)) {
+      const problem = seen.has(record.id)
+        ? `id '${record.id}' appears more than once in the input; ids must be unique`
+        : 'error' in record
+          ? record.error
+          : record.text === ''
+            ? `input '${record.id}' is an empty string, which the embeddings API rejects`
+            : undefined;
+      seen.add(record.id);
+      if (problem !== undefined) {
+        failures.add(record.id, new InvalidArgumentError(problem));
+        refused++;
+      } else texts.push(record as { id: string; text: string });
+    }
+    if (texts.length === 0) throw new UsageError(`input '${input}' holds no text to embed`);
+    const params = {
+      model: flags.model,
+      input: texts,
+      ...(flags.dimensions === undefined ? {} : { dimensions: flags.dimensions }),
+    };
+    let lastLine = '';
+    const common = {
+      journal: flags.journal,
+      pollInterval: flags.pollInterval,
+      maxAttempts: flags.maxAttempts,
+      truncate: flags.truncate,
+      ...(flags.maxInputsPerBatch === undefined ? {} : { maxInputsPerBatch: flags.maxInputsPerBatch }),
+      signal: io.signal,
+      onProgress: (progress: BatchJobProgress) => {
+        // A line per change: the journal is written more often than the counts move.
+        const line = progressLine(progress);
+        if (line !== lastLine) io.stderr.write(`${line}\n`);
+        lastLine = line;
+      },
+    };
+    if (flags.detach) {
+      const submitted = await client.embeddings.runBatchJob(params, { ...common, detach: true });
+      io.stderr.write(
+        `embedrail: job ${submitted.jobId} submitted; rerun this command (or embedrail batch status --journal ${flags.journal}) to follow it\n`,
+      );
+      return EXIT.ok;
+    }
+    const result = await client.embeddings.runBatchJob(params, {
+      ...common,
+      onFailure: 'collect',
+      vectorType: 'float32',
+    });
+    // The output is written whole from the job's results: a rerun writes the same file again.
+    const output = await openOutput(flags.out, {
+      resume: false,
+      overwrite: true,
+      dimensions: flags.dimensions,
+      model: flags.model,
+      inputType: undefined,
+    });
+    try {
+      for (const item of result.data) output.write(texts[item.index]!.id, item.embedding);
+    } finally {
+      output.close();
+    }
+    for (const failure of result.failures) failures.add(texts[failure.index]!.id, failure.error);
+    const failed = result.failures.length + refused;
+    io.stderr.write(
+      `embedrail: ${result.data.length} embedded, ${failed} failed; vectors in ${flags.out}` +
+        `${failed > 0 ? `, failures in ${failures.path}` : ''}\n`,
+    );
+    return failed > 0 ? EXIT.failed : EXIT.ok;
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    if (error instanceof InvalidArgumentError) throw new UsageError(oneLine(error));
+    if (error instanceof APIUserAbortError && io.signal?.aborted) {
+      io.stderr.write(`embedrail: interrupted; the batches keep running: rerun the same command to collect them\n`);
+      return EXIT.interrupted;
+    }
+    io.stderr.write(`embedrail: stopped: ${oneLine(error)}; rerun the same command to resume from ${flags.journal}\n`);
+    return EXIT.failed;
+  } finally {
+    failures.close();
+    await client.close();
+  }
+}
+
+/** `embedrail batch status --journal <file>`: what the journal says of the job, without a request. */
+export async function batchStatus(flags: { journal: string }, io: CliIo): Promise<number> {
+  let state: BatchJobState;
+  try {
+    state = JSON.parse(await readFile(flags.journal, 'utf8')) as BatchJobState;
+  } catch (error) {
+    throw new UsageError(`cannot read --journal '${flags.journal}': ${oneLine(error)}`);
+  }
+  if (state?.version !== 1 || !Array.isArray(state.batches)) {
+    throw new UsageError(`--journal '${flags.journal}' is not a batch job journal`);
+  }
+  const progress = batchJobProgress(state);
+  io.stdout.write(
+    `${JSON.stringify({ ...progress, done: state.filesDeleted === true, cancelled: state.cancelled === true })}\n`,
+  );
+  return EXIT.ok;
+}
+
+/** One progress line: batches by status, then inputs done, failed and retried. */
+export function progressLine(p: BatchJobProgress): string {
+  const statuses = Object.entries(p.batches)
+    .map(([status, count]) => `${status} ${count}`)
+    .join(', ');
+  return `embedrail: batches ${statuses} · inputs ${p.completedInputs}/${p.totalInputs} done, ${p.failedInputs} failed, ${p.retriedInputs} retried`;
+}

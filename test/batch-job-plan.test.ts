@@ -1,0 +1,143 @@
+import { describe, expect, test } from 'vitest';
+import fc from 'fast-check';
+import { InvalidArgumentError } from '../src/errors.js';
+import { customId, indexOfCustomId, outputBytesPerInput, planShards, type ShardLimits } from '../src/batch-job/plan.js';
+import { cl100kTokenizer, utf8ByteTokenizer } from '../src/tokenizer.js';
+
+const params = { model: 'text-embedding-3-small' };
+const rules = { tokenizer: utf8ByteTokenizer, maxTokensPerInput: 8192, truncate: false };
+const roomy: ShardLimits = {
+  maxInputsPerBatch: 50_000,
+  maxBatchBytes: 200 * 1024 * 1024,
+  maxOutputBytes: Infinity,
+  outputBytesPerInput: 1,
+};
+const linesOf = (body: Buffer) =>
+  body
+    .toString('utf8')
+    .trimEnd()
+    .split('\n')
+    .map(
+      (line) => JSON.parse(line) as { custom_id: string; method: string; url: string; body: Record<string, unknown> },
+    );
+
+describe('planShards', () => {
+  test('writes one request line per input, in order, with a deterministic custom_id', async () => {
+    const plan = await planShards(['a', 'b', 'c'], 'job1', { ...params, dimensions: 256 }, rules, roomy);
+    expect(plan.totalInputs).toBe(3);
+    expect(plan.shards).toHaveLength(1);
+    expect(linesOf(plan.shards[0]!.body)).toEqual(
+      ['a', 'b', 'c'].map((input, i) => ({
+        custom_id: `job1-0-${i}`,
+        method: 'POST',
+        url: '/v1/embeddings',
+        body: { model: 'text-embedding-3-small', input, dimensions: 256, encoding_format: 'base64' },
+      })),
+    );
+  });
+
+  test('a rerun plans the same shards, ids and digests', async () => {
+    const texts = Array.from({ length: 25 }, (_, i) => `text ${i}`);
+    const limits = { ...roomy, maxInputsPerBatch: 10 };
+    const first = await planShards(texts, 'j', params, rules, limits);
+    const again = await planShards(texts, 'j', params, rules, limits);
+    expect(again.shards.map((s) => s.sha256)).toEqual(first.shards.map((s) => s.sha256));
+    expect(first.shards.map((s) => [s.firstIndex, s.count])).toEqual([
+      [0, 10],
+      [10, 10],
+      [20, 5],
+    ]);
+  });
+
+  test('closes a shard at maxBatchBytes, never splitting a line, and ids name the shard the line went to', async () => {
+    const texts = Array.from({ length: 12 }, (_, i) => `${'x'.repeat(50)}${i}`);
+    const lineBytes = linesOf((await planShards(texts.slice(0, 1), 'j', params, rules, roomy)).shards[0]!.body);
+    const size = Buffer.byteLength(`${JSON.stringify(lineBytes[0])}\n`);
+    const plan = await planShards(texts, 'j', params, rules, { ...roomy, maxBatchBytes: size * 5 });
+    for (const shard of plan.shards) {
+      expect(shard.body.length).toBeLessThanOrEqual(size * 5);
+      linesOf(shard.body).forEach((line, k) =>
+        expect(line.custom_id).toBe(customId('j', shard.shard, shard.firstIndex + k)),
+      );
+    }
+    expect(plan.shards.reduce((sum, s) => sum + s.count, 0)).toBe(12);
+  });
+
+  test('closes a shard where its output would pass the output budget', async () => {
+    const per = outputBytesPerInput({ model: 'text-embedding-3-large' });
+    expect(per).toBe(3072 * 4 * (4 / 3) + 400);
+    const plan = await planShards(['a', 'b', 'c', 'd', 'e'], 'j', params, rules, {
+      ...roomy,
+      maxOutputBytes: per * 2,
+      outputBytesPerInput: per,
+    });
+    expect(plan.shards.map((s) => s.count)).toEqual([2, 2, 1]);
+  });
+
+  test('reads iterables and async iterables of strings and { id, text }, keeping the ids', async () => {
+    async function* source() {
+      yield 'a';
+      yield { id: 'doc-2', text: 'b' };
+    }
+    const plan = await planShards(source(), 'j', params, rules, roomy);
+    expect(plan.ids).toEqual([undefined, 'doc-2']);
+    const fromSet = await planShards(new Set(['x', 'y']), 'j', params, rules, roomy);
+    expect(fromSet.totalInputs).toBe(2);
+  });
+
+  test.each([
+    [['a', ''], /`input\[1\]` must not be an empty string/],
+    [['a', 7], /`input\[1\]` must be a string or an object \{ id, text \} \(got number 7\)/],
+    [[{ id: 3, text: 'a' }], /`input\[0\]\.id` must be a string/],
+    [[], /`input` must hold at least one text/],
+    [42, /`input` must be a string, an array, an iterable or an async iterable/],
+  ])('refuses bad input %j before planning anything', async (input, message) => {
+    await expect(planShards(input, 'j', params, rules, roomy)).rejects.toThrow(InvalidArgumentError);
+    await expect(planShards(input, 'j', params, rules, roomy)).rejects.toThrow(message);
+  });
+
+  test('applies createMany’s token limit per input, and truncate cuts with the tokenizer', async () => {
+    const long = 'word '.repeat(20);
+    const strict = { tokenizer: cl100kTokenizer, maxTokensPerInput: 10, truncate: false };
+    await expect(planShards(['ok', long], 'j', params, strict, roomy)).rejects.toThrow(
+      '`input[1]` has 21 tokens, over `maxTokensPerInput` (10)',
+    );
+    const cut = await planShards([long], 'j', params, { ...strict, truncate: true }, roomy);
+    expect(cl100kTokenizer.count(linesOf(cut.shards[0]!.body)[0]!.body.input as string)).toBe(10);
+  });
+
+  test('every input lands in exactly one shard, in order, under every limit', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.string({ minLength: 1, maxLength: 30 }), { minLength: 1, maxLength: 60 }),
+        fc.integer({ min: 1, max: 9 }),
+        fc.integer({ min: 300, max: 2000 }),
+        async (texts, maxInputs, maxBytes) => {
+          const plan = await planShards(texts, 'j', params, rules, {
+            ...roomy,
+            maxInputsPerBatch: maxInputs,
+            maxBatchBytes: maxBytes,
+          });
+          const seen = plan.shards.flatMap((shard) => {
+            expect(shard.count).toBeLessThanOrEqual(maxInputs);
+            expect(shard.body.length).toBeLessThanOrEqual(maxBytes);
+            return linesOf(shard.body).map((line) => [indexOfCustomId('j', line.custom_id), line.body.input]);
+          });
+          expect(seen).toEqual(texts.map((text, i) => [i, text]));
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+});
+
+describe('indexOfCustomId', () => {
+  test.each([
+    ['j-3-17', 17],
+    ['j-x-1', undefined],
+    ['other-0-1', undefined],
+    ['j-0-', undefined],
+  ])('reads %s as %s', (id, index) => {
+    expect(indexOfCustomId('j', id)).toBe(index);
+  });
+});

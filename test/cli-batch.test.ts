@@ -1,0 +1,184 @@
+/**
+ * `embedrail batch` end to end against the local server's Batch API: in-process for the
+ * outputs, exit codes and resume, and as a child process killed with SIGKILL mid-job.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { EmbeddingsClient, type BatchJobState } from '../src/index.js';
+import { createServer, type LocalServer, type ServerOptions } from '../src/server/index.js';
+import { startCli } from './support/cli-child.js';
+import { buildCli, readJsonl, readNpy, run, tempDir, until } from './support/cli-helpers.js';
+
+const dir = tempDir();
+const servers: LocalServer[] = [];
+afterAll(async () => {
+  for (const server of servers) await server.close();
+  dir.remove();
+});
+
+async function serve(options: ServerOptions = {}): Promise<string> {
+  const server = createServer({ batchProcessingMs: 40, batchShuffle: true, seed: 3, ...options });
+  servers.push(server);
+  return (await server.listen(0)).url;
+}
+
+let counter = 0;
+function corpus(count: number): { input: string; ids: string[]; texts: string[] } {
+  const input = dir.path(`input-${++counter}.jsonl`);
+  const ids = Array.from({ length: count }, (_, i) => `doc-${i}`);
+  const texts = ids.map((id, i) => `${id} is about ${['rivers', 'mountains', 'cities', 'forests'][i % 4]} and more`);
+  writeFileSync(input, ids.map((id, i) => `${JSON.stringify({ id, text: texts[i] })}\n`).join(''));
+  return { input, ids, texts };
+}
+
+const batchArgs = (input: string, url: string, out: string, journal: string, ...more: string[]) => [
+  'batch',
+  input,
+  '--out',
+  out,
+  '--journal',
+  journal,
+  '--base-url',
+  url,
+  '--api-key',
+  'sk-test',
+  '--poll-interval',
+  '5',
+  '--max-inputs-per-batch',
+  '10',
+  ...more,
+];
+
+/** Every batch the server holds for the job in `journal`, with how many times each key was created. */
+async function createdKeys(url: string, journal: string): Promise<string[]> {
+  const { jobId } = JSON.parse(readFileSync(journal, 'utf8')) as BatchJobState;
+  const client = new EmbeddingsClient({ baseURL: url, apiKey: 'sk-test' });
+  const keys: string[] = [];
+  for await (const batch of client.batches.list({ limit: 100 })) {
+    if (batch.metadata?.embedrail_job === jobId) keys.push(batch.metadata.embedrail_batch!);
+  }
+  await client.close();
+  return keys;
+}
+
+describe('embedrail batch', () => {
+  test('writes every id once, in input order, with the vectors embed writes; progress on stderr', async () => {
+    const url = await serve({ batchFailRate: 0.2, batchMissingRate: 0.1 });
+    const { input, ids, texts } = corpus(35);
+    const out = dir.path('plain.jsonl');
+    const result = await run(batchArgs(input, url, out, dir.path('plain.job.json'), '--max-attempts', '10'));
+    expect(result.stderr).toMatch(/batches .*completed \d+.* · inputs \d+\/35 done, 0 failed, \d+ retried/);
+    expect(result.code).toBe(0);
+    const records = readJsonl(out);
+    expect(records.map((r) => r.id)).toEqual(ids);
+    const client = new EmbeddingsClient({ baseURL: url, apiKey: 'sk-test' });
+    const direct = await client.embeddings.create({ model: 'text-embedding-3-small', input: texts.slice(0, 3) });
+    await client.close();
+    records.slice(0, 3).forEach((r, i) => {
+      const expected = direct.data[i]!.embedding;
+      r.embedding.forEach((value, j) => expect(value).toBeCloseTo(expected[j]!, 6));
+    });
+    expect(existsSync(`${out}.failures.jsonl`)).toBe(false);
+  });
+
+  test('inputs refused by the server go to <out>.failures.jsonl with exit code 1; every id in exactly one file', async () => {
+    const url = await serve({ batchRejectRate: 0.3 });
+    const { input, ids } = corpus(30);
+    const out = dir.path('rejects.npy');
+    const result = await run(batchArgs(input, url, out, dir.path('rejects.job.json')));
+    expect(result.code).toBe(1);
+    const failed = readJsonl<{ id: string; error: { name: string; status: number } }>(`${out}.failures.jsonl`);
+    expect(failed.length).toBeGreaterThan(0);
+    for (const f of failed) expect(f.error).toMatchObject({ name: 'BadRequestError', status: 400 });
+    const kept = readFileSync(`${out}.ids.txt`, 'utf8').trimEnd().split('\n');
+    expect([...kept, ...failed.map((f) => f.id)].sort()).toEqual([...ids].sort());
+    expect(readNpy(out).shape).toEqual([kept.length, 384]);
+  });
+
+  test('--detach submits and exits; status reads the journal; the same command without it collects', async () => {
+    const url = await serve({ batchProcessingMs: 150 });
+    const { input, ids } = corpus(25);
+    const out = dir.path('detached.jsonl');
+    const journal = dir.path('detached.job.json');
+    const detached = await run(batchArgs(input, url, out, journal, '--detach'));
+    expect(detached.code).toBe(0);
+    expect(detached.stderr).toMatch(/job ejob_\w+ submitted/);
+    expect(existsSync(out)).toBe(false);
+    const status = await run(['batch', 'status', '--journal', journal]);
+    expect(status.code).toBe(0);
+    const shown = JSON.parse(status.stdout) as { totalInputs: number; batches: Record<string, number>; done: boolean };
+    expect(shown.totalInputs).toBe(25);
+    expect(shown.done).toBe(false);
+    expect(Object.values(shown.batches).reduce((a, b) => a + b, 0)).toBe(3);
+    expect(shown.batches.pending).toBeUndefined();
+    const collected = await run(batchArgs(input, url, out, journal));
+    expect(collected.code).toBe(0);
+    expect(readJsonl(out).map((r) => r.id)).toEqual(ids);
+    expect(await createdKeys(url, journal)).toHaveLength(3);
+  });
+
+  test('usage errors: a journal of another input, a missing --journal', async () => {
+    const url = await serve();
+    const first = corpus(5);
+    const journal = dir.path('other.job.json');
+    expect((await run(batchArgs(first.input, url, dir.path('o1.jsonl'), journal))).code).toBe(0);
+    const second = corpus(6);
+    const again = await run(batchArgs(second.input, url, dir.path('o2.jsonl'), journal));
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/The journal holds job ejob_\w+ of 5 inputs/);
+    const missing = await run(['batch', first.input, '--out', dir.path('o3.jsonl')]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/--journal/);
+  });
+});
+
+describe('embedrail batch killed with SIGKILL', () => {
+  let cli: string;
+  beforeAll(async () => {
+    cli = await buildCli();
+  }, 60_000);
+
+  test('rerun after kills at several points ends with every id once and no batch created twice', async () => {
+    const url = await serve({ batchProcessingMs: 250, batchFailRate: 0.05 });
+    const { input, ids } = corpus(400);
+    const out = dir.path('killed.jsonl');
+    const journal = dir.path('killed.job.json');
+    const args = batchArgs(input, url, out, journal, '--max-inputs-per-batch', '60', '--max-attempts', '10');
+    const state = (): BatchJobState | undefined => {
+      try {
+        return JSON.parse(readFileSync(journal, 'utf8')) as BatchJobState;
+      } catch {
+        return undefined;
+      }
+    };
+    // Kill points: after the first upload, mid-creation, after some batches exist, after collection began.
+    const killWhen: ((s: BatchJobState) => boolean)[] = [
+      (s) => s.batches.some((b) => b.fileId !== undefined),
+      (s) => s.batches.some((b) => b.creating === true || b.batchId !== undefined),
+      (s) => s.batches.filter((b) => b.batchId !== undefined).length >= 4,
+      (s) => s.batches.some((b) => b.collected !== undefined),
+      (s) => s.batches.filter((b) => b.collected !== undefined).length >= 4,
+    ];
+    let kills = 0;
+    for (const when of killWhen) {
+      const child = startCli(cli, args);
+      let exited = false;
+      void child.exit.then(() => (exited = true));
+      await until(() => exited || (state() !== undefined && when(state()!)), 3000);
+      if (!exited) {
+        child.child.kill('SIGKILL');
+        kills++;
+      }
+      const exit = await child.exit;
+      if (exit.code === 0) break;
+    }
+    expect(kills).toBeGreaterThanOrEqual(3);
+    const last = await startCli(cli, args).exit;
+    expect(last.stderr).not.toMatch(/stopped/);
+    expect(last.code).toBe(0);
+    expect(readJsonl(out).map((r) => r.id)).toEqual(ids);
+    const keys = await createdKeys(url, journal);
+    expect(new Set(keys).size).toBe(keys.length);
+    expect(keys.length).toBeGreaterThanOrEqual(7);
+  }, 120_000);
+});
