@@ -3,4 +3,4 @@
  * dependency: this entry takes an ioredis client from the caller and never imports ioredis
  * itself, so the core package works without it.
  */
-export {};
+export { RedisRateLimiter, REDIS_RATE_LIMITER_DEFAULTS, type RedisRateLimiterOptions } from './rate-limiter.js';

@@ -1,0 +1,68 @@
+/**
+ * What a worker paces on while Redis does not answer: a limiter of its own holding its share
+ * of the budget last seen in Redis, so the workers together stay within it while each is cut
+ * off from the others.
+ */
+import { InMemoryRateLimiter } from '../rate-limit/in-memory.js';
+import type { RateLimit, RateLimitSnapshot } from '../rate-limit/types.js';
+import type { ScriptBelief, ScriptSnapshot } from './rate-limiter-commands.js';
+
+/** A limit below one request per hour is read as broken (see readRateLimitHeaders): none is sent. */
+const MIN_LIMIT_PER_MINUTE = 1 / 60;
+
+/**
+ * A local limiter with `1 / workers` of the configured limits and of what the workers had
+ * learnt (rate and burst), workers counted as those seen alive in Redis. What was learnt is
+ * taught to it as one answer's headers would be, so it starts with the share of the burst and
+ * not with one request alone; with nothing learnt it probes as a new client does.
+ */
+export function localShare(
+  limits: Readonly<RateLimit>,
+  last: ScriptSnapshot | undefined,
+  onWarning: (message: string) => void,
+): InMemoryRateLimiter {
+  const workers = Math.max(1, last?.workers ?? 1);
+  const limiter = new InMemoryRateLimiter({
+    ...(limits.requestsPerMinute !== undefined && { requestsPerMinute: limits.requestsPerMinute / workers }),
+    ...(limits.tokensPerMinute !== undefined && { tokensPerMinute: limits.tokensPerMinute / workers }),
+    onWarning,
+  });
+  if (last === undefined) return limiter;
+  const headers: Record<string, string> = {};
+  const teach = (kind: 'requests' | 'tokens', belief: ScriptBelief, taken: number) => {
+    if (belief.pm !== undefined && belief.pm / workers >= MIN_LIMIT_PER_MINUTE) {
+      headers[`x-ratelimit-limit-${kind}`] = String(belief.pm / workers);
+    }
+    // The answer's own request is added back to what remains: the burst learnt is the share.
+    if (belief.cap !== undefined)
+      headers[`x-ratelimit-remaining-${kind}`] = String(Math.max(0, Math.floor(belief.cap / workers) - taken));
+  };
+  teach('requests', last.r, 1);
+  teach('tokens', last.t, 0);
+  if (Object.keys(headers).length > 0) {
+    // Nothing is in flight or known yet: the grant is given at once, and settled at once.
+    void limiter.acquire({ tokens: 0 }).then((grant) => grant.complete({ status: 200, headers }));
+  }
+  return limiter;
+}
+
+/** The script's snapshot on this worker's clock, the tighter of configured and learnt per budget. */
+export function toSnapshot(last: ScriptSnapshot, receivedAt: number): RateLimitSnapshot {
+  const belief = (learnt: ScriptBelief, configured: ScriptBelief) => {
+    const pick =
+      configured.pm !== undefined && (learnt.pm === undefined || configured.pm <= learnt.pm) ? configured : learnt;
+    return { perMinute: pick.pm, source: pick.src, burst: pick.cap, available: pick.avail };
+  };
+  const head = last.headWait;
+  return {
+    requests: belief(last.r, last.cr),
+    tokens: belief(last.t, last.ct),
+    headerStyle: last.style,
+    concurrency: last.win,
+    inFlight: last.flight,
+    waiting: last.waiting,
+    waitingUntil: head?.untilMs === undefined ? undefined : receivedAt + (head.untilMs - last.now),
+    waitReason: head?.reason as RateLimitSnapshot['waitReason'],
+    rateLimited: last.limited,
+  };
+}
