@@ -114,7 +114,7 @@ describeWithRedis('the Lua arithmetic against the in-memory limiter', () => {
             onWarning: () => {},
           });
           const lease = { leaseMs: 1e9, keyTtlMs: 60_000 };
-          const flights: { seq: number; grant: RateLimitGrant }[] = [];
+          const flights: { lease: string; grant: RateLimitGrant }[] = [];
           let pending: Pending | undefined;
           let tickets = 0;
 
@@ -137,7 +137,7 @@ describeWithRedis('the Lua arithmetic against the in-memory limiter', () => {
             );
             if (reply.granted !== undefined) {
               expect(pending.grant, `granted at ${now} by the script alone`).toBeDefined();
-              flights.push({ seq: reply.granted, grant: pending.grant! });
+              flights.push({ lease: reply.granted, grant: pending.grant! });
               pending = undefined;
               return;
             }
@@ -161,7 +161,11 @@ describeWithRedis('the Lua arithmetic against the in-memory limiter', () => {
               const [flight] = flights.splice(s.which % flights.length, 1);
               const now = hand.clock.now();
               const headers = s.answer && readRateLimitHeaders(s.answer.headers, now, () => {});
-              await scripts.settle(key, { seq: flight!.seq, status: s.answer?.status ?? 0, headers, ...lease }, now);
+              await scripts.settle(
+                key,
+                { lease: flight!.lease, status: s.answer?.status ?? 0, headers, ...lease },
+                now,
+              );
               if (s.answer === undefined) flight!.grant.cancel();
               else flight!.grant.complete(s.answer);
               await poll();

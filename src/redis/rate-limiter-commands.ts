@@ -28,12 +28,14 @@ export interface ScriptSnapshot {
   limited: number;
   workers: number;
   headWait?: { untilMs?: number; reason: string };
+  /** The ticket first in line, if any. */
+  head?: string;
   /** The server's clock when it answered. @unit ms */
   now: number;
 }
 
 export type AcquireReply =
-  | { granted: number; snapshot: ScriptSnapshot }
+  | { granted: string; snapshot: ScriptSnapshot }
   | {
       granted?: undefined;
       /** Until the turn may come, or -1 while only an answer can tell. @unit ms */
@@ -72,16 +74,18 @@ export interface RateScripts {
   ): Promise<AcquireReply>;
   settle(
     key: string,
-    step: { seq: number; status: number; headers: RateLimitHeaders | undefined; keyTtlMs: number },
+    step: { lease: string; status: number; headers: RateLimitHeaders | undefined; keyTtlMs: number },
     now?: number,
   ): Promise<{ snapshot: ScriptSnapshot }>;
   reconcile(key: string, difference: number, keyTtlMs: number, now?: number): Promise<void>;
   touch(
     key: string,
-    step: { worker: string; leaseMs: number; keyTtlMs: number; tickets: string[]; leases: number[] },
+    step: { worker: string; leaseMs: number; keyTtlMs: number; tickets: string[]; leases: string[] },
     now?: number,
   ): Promise<void>;
   leave(key: string, tickets: string[], keyTtlMs: number): Promise<void>;
+  /** One round trip: whether Redis answers at all. */
+  ping(): Promise<void>;
 }
 
 const text = (value: number | undefined): string => (value === undefined ? '' : String(value));
@@ -114,9 +118,9 @@ export function rateScripts(redis: Redis | Cluster): RateScripts {
       ]);
       return JSON.parse(String(reply)) as AcquireReply;
     },
-    async settle(key, { seq, status, headers: h, keyTtlMs }, now) {
+    async settle(key, { lease, status, headers: h, keyTtlMs }, now) {
       const reply = await call(NAMES.settle, key, [
-        String(seq),
+        lease,
         String(status),
         text(h?.requests.limit),
         text(h?.requests.remaining),
@@ -142,11 +146,14 @@ export function rateScripts(redis: Redis | Cluster): RateScripts {
         String(keyTtlMs),
         text(now),
         ...tickets.map((id) => `w:${id}`),
-        ...leases.map((seq) => `l:${seq}`),
+        ...leases.map((lease) => `l:${lease}`),
       ]);
     },
     async leave(key, tickets, keyTtlMs) {
       if (tickets.length > 0) await call(NAMES.leave, key, [String(keyTtlMs), ...tickets]);
+    },
+    async ping() {
+      await redis.ping();
     },
   };
 }

@@ -163,7 +163,9 @@ end
 
 local function newState(now, configured)
   local S = {
-    seq = 0, synced = 0, sent = { r = 0, t = 0 }, paused = 0, blocked = 0, row = 0, limited = 0,
+    -- Names this state's leases: after a restart (empty memory) a lease of before is unknown,
+    -- not mistaken for a new one with the same number.
+    epoch = string.format('%.0f', now * 1000), seq = 0, synced = 0, sent = { r = 0, t = 0 }, paused = 0, blocked = 0, row = 0, limited = 0,
     style = 'unknown', flight = {}, unsynced = {}, queue = {}, workers = {},
     l = { r = newBudget(now), t = newBudget(now) }, c = {},
     win = { thr = SLOW_START_THRESHOLD, dec = -1 },
@@ -307,7 +309,7 @@ end
 /**
  * KEYS[1] the budget. ARGV: ticket, worker, tokens, requests per minute, tokens per minute
  * (configured, '' for none), lease ms, key ttl ms, now (tests only; '' reads TIME).
- * Returns JSON: `{ granted = seq }`, or `{ wait = ms | -1, reason }` (-1: until an answer), with the snapshot.
+ * Returns JSON: `{ granted = lease }`, or `{ wait = ms | -1, reason }` (-1: until an answer), with the snapshot.
  */
 export const ACQUIRE_SCRIPT = `${PRELUDE}
 local key = KEYS[1]
@@ -386,9 +388,10 @@ else
       S.sent[kind] = S.sent[kind] + c
     end
     paceTake(S, now)
-    S.flight[tostring(seq)] = { seq = seq, tokens = tokens, sentAt = now, exp = now + leaseMs }
+    local lease = S.epoch .. ':' .. seq
+    S.flight[lease] = { seq = seq, tokens = tokens, sentAt = now, exp = now + leaseMs }
     S.unsynced[#S.unsynced + 1] = { seq = seq, tokens = tokens }
-    reply = { granted = seq }
+    reply = { granted = lease }
   end
 end
 reply.snapshot = snapshot(S, now)
@@ -397,7 +400,7 @@ return cjson.encode(reply)
 `;
 
 /**
- * KEYS[1] the budget. ARGV: seq, status (0: no answer, cancelled), then what the worker parsed
+ * KEYS[1] the budget. ARGV: lease, status (0: no answer, cancelled), then what the worker parsed
  * of the headers ('' where absent): requests limit, requests remaining, requests reset ms,
  * tokens limit, tokens remaining, tokens reset ms, retry-after ms, never ('1'), header style,
  * key ttl ms, now (tests only).

@@ -96,9 +96,9 @@ export class RedisRateLimiter implements RateLimiter {
   private readonly settings: Required<Omit<RedisRateLimiterOptions, 'redis' | 'key' | 'onWarning' | keyof RateLimit>>;
   private readonly onWarning: ((message: string) => void) | undefined;
   private readonly queue: Waiter[] = [];
-  private readonly leases = new Set<number>();
+  private readonly leases = new Set<string>();
   /** Tickets and leases given up while Redis did not answer: cleared when it answers again. */
-  private abandoned: { tickets: string[]; leases: number[] } = { tickets: [], leases: [] };
+  private abandoned: { tickets: string[]; leases: string[] } = { tickets: [], leases: [] };
   private tickets = 0;
   private last: { snapshot: ScriptSnapshot; receivedAt: number } | undefined;
   private fallback: InMemoryRateLimiter | undefined;
@@ -219,7 +219,9 @@ export class RedisRateLimiter implements RateLimiter {
           waiter.resolve(await this.fallback!.acquire(waiter.options));
           return;
         }
-        const first = this.queue[0] === waiter;
+        // The first here asks; so does the first in Redis's line when it is one of ours (a
+        // line rebuilt after a restart may order this worker's waiters otherwise).
+        const first = this.queue[0] === waiter || this.last?.snapshot.head === waiter.ticket;
         if (!first && waiter.registered) {
           await this.sleep(waiter, undefined);
           continue;
@@ -292,24 +294,24 @@ export class RedisRateLimiter implements RateLimiter {
     if (at === 0) this.queue[0]?.wake?.();
   }
 
-  private grant(seq: number): RateLimitGrant {
-    this.leases.add(seq);
+  private grant(lease: string): RateLimitGrant {
+    this.leases.add(lease);
     let settled = false;
     const settle = (answer: RateLimitAnswer | undefined) => {
       if (settled) return;
       settled = true;
-      this.leases.delete(seq);
+      this.leases.delete(lease);
       const headers =
         answer && readRateLimitHeaders(answer.headers, Date.now(), (name, value) => this.warnHeader(name, value));
       this.redis((s) =>
-        s.settle(this.redisKey, { seq, status: answer?.status ?? 0, headers, keyTtlMs: this.settings.keyTtlMs }),
+        s.settle(this.redisKey, { lease, status: answer?.status ?? 0, headers, keyTtlMs: this.settings.keyTtlMs }),
       ).then(
         (reply) => {
           this.remember(reply.snapshot);
           this.queue[0]?.wake?.();
         },
         (error: unknown) => {
-          this.abandoned.leases.push(seq);
+          this.abandoned.leases.push(lease);
           this.down(error);
         },
       );
@@ -337,6 +339,7 @@ export class RedisRateLimiter implements RateLimiter {
 
   private remember(snapshot: ScriptSnapshot): void {
     this.last = { snapshot, receivedAt: Date.now() };
+    if (snapshot.head !== undefined) this.queue.find((waiter) => waiter.ticket === snapshot.head)?.wake?.();
   }
 
   /** Redis did not answer: pace on a local share, warn once, and ask again every `retryMs`. */
@@ -364,9 +367,10 @@ export class RedisRateLimiter implements RateLimiter {
     const { tickets, leases } = this.abandoned;
     try {
       await this.redis(async (s) => {
+        await s.ping();
         await s.leave(this.redisKey, tickets, this.settings.keyTtlMs);
-        for (const seq of leases) {
-          await s.settle(this.redisKey, { seq, status: 0, headers: undefined, keyTtlMs: this.settings.keyTtlMs });
+        for (const lease of leases) {
+          await s.settle(this.redisKey, { lease, status: 0, headers: undefined, keyTtlMs: this.settings.keyTtlMs });
         }
       });
     } catch {
