@@ -3,4 +3,5 @@
  * dependency: this entry takes an ioredis client from the caller and never imports ioredis
  * itself, so the core package works without it.
  */
-export { RedisRateLimiter, REDIS_RATE_LIMITER_DEFAULTS, type RedisRateLimiterOptions } from './rate-limiter.js';
+export { RedisRateLimiter } from './rate-limiter.js';
+export { REDIS_RATE_LIMITER_DEFAULTS, type RedisRateLimiterOptions } from './rate-limiter-options.js';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Cluster, Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { InvalidArgumentError } from '../index.js';
 import { readRateLimitHeaders } from '../rate-limit/headers.js';
 import { RATE_LIMITER_DEFAULTS, type InMemoryRateLimiter } from '../rate-limit/in-memory.js';
@@ -16,50 +16,7 @@ import type {
 } from '../rate-limit/types.js';
 import { rateScripts, type RateScripts, type ScriptSnapshot } from './rate-limiter-commands.js';
 import { localShare, toSnapshot } from './rate-limiter-fallback.js';
-
-export const REDIS_RATE_LIMITER_DEFAULTS = Object.freeze({
-  /** Redis answering later than this counts as down: the worker paces on its local share. @unit ms */
-  timeoutMs: 300,
-  /**
-   * A worker silent this long is gone: its place in line and its requests in flight are
-   * dropped. Live workers renew theirs every third of it. @unit ms
-   */
-  leaseMs: 15_000,
-  /** A budget nobody touched this long is deleted from Redis. @unit ms */
-  keyTtlMs: 600_000,
-  /** While on the local share, how often Redis is asked whether it answers again. @unit ms */
-  retryMs: 1_000,
-  /** How often a waiter asks again while only another worker's answer can end its wait. @unit ms */
-  pollMs: 25,
-  /** The code of the warning emitted when Redis does not answer. */
-  warningCode: 'EMBEDRAIL_REDIS_UNAVAILABLE',
-});
-
-/** Options of {@link RedisRateLimiter}. */
-export interface RedisRateLimiterOptions extends RateLimit {
-  /** An ioredis client (or cluster), connected or connecting; the limiter never closes it. */
-  redis: Redis | Cluster;
-  /**
-   * The budget's name: every worker using the same API key passes the same one. Stored as
-   * `embedrail:rate:{<key>}` (one Redis key, so cluster-safe).
-   * @example 'openai:prod'
-   */
-  key: string;
-  /** See {@link REDIS_RATE_LIMITER_DEFAULTS.timeoutMs}. @default 300 @unit ms */
-  timeoutMs?: number;
-  /** See {@link REDIS_RATE_LIMITER_DEFAULTS.leaseMs}. @default 15000 @unit ms */
-  leaseMs?: number;
-  /** See {@link REDIS_RATE_LIMITER_DEFAULTS.keyTtlMs}. @default 600000 @unit ms */
-  keyTtlMs?: number;
-  /** See {@link REDIS_RATE_LIMITER_DEFAULTS.retryMs}. @default 1000 @unit ms */
-  retryMs?: number;
-  /**
-   * Where warnings go: Redis not answering (once per outage) and unusable rate-limit headers
-   * (once). Pass your logger, e.g. `(message) => logger.warn(message)`.
-   * @default process.emitWarning with the code `EMBEDRAIL_REDIS_UNAVAILABLE` or `EMBEDRAIL_RATE_LIMIT_HEADER`
-   */
-  onWarning?: (message: string) => void;
-}
+import { REDIS_RATE_LIMITER_DEFAULTS, type RedisRateLimiterOptions } from './rate-limiter-options.js';
 
 interface Waiter {
   ticket: string;
@@ -216,6 +173,10 @@ export class RedisRateLimiter implements RateLimiter {
         if (signal?.aborted) throw signal.reason;
         if (this.local) {
           this.leave(waiter);
+          // Its ticket may still stand in Redis's line: taken out when Redis answers again.
+          if (waiter.registered && !this.abandoned.tickets.includes(waiter.ticket)) {
+            this.abandoned.tickets.push(waiter.ticket);
+          }
           waiter.resolve(await this.fallback!.acquire(waiter.options));
           return;
         }
@@ -364,19 +325,24 @@ export class RedisRateLimiter implements RateLimiter {
 
   /** Clears what was left in Redis while it did not answer, then goes back to it. */
   private async rejoin(): Promise<boolean> {
-    const { tickets, leases } = this.abandoned;
+    const tickets = [...this.abandoned.tickets];
+    const leases = [...this.abandoned.leases];
     try {
-      await this.redis(async (s) => {
-        await s.ping();
-        await s.leave(this.redisKey, tickets, this.settings.keyTtlMs);
-        for (const lease of leases) {
-          await s.settle(this.redisKey, { lease, status: 0, headers: undefined, keyTtlMs: this.settings.keyTtlMs });
-        }
-      });
+      // One step at a time, each within the timeout: a long list is no reason to stay away.
+      await this.redis((s) => s.ping());
+      await this.redis((s) => s.leave(this.redisKey, tickets, this.settings.keyTtlMs));
+      for (const lease of leases) {
+        await this.redis((s) =>
+          s.settle(this.redisKey, { lease, status: 0, headers: undefined, keyTtlMs: this.settings.keyTtlMs }),
+        );
+      }
     } catch {
       return false;
     }
-    this.abandoned = { tickets: [], leases: [] };
+    this.abandoned = {
+      tickets: this.abandoned.tickets.filter((ticket) => !tickets.includes(ticket)),
+      leases: this.abandoned.leases.filter((lease) => !leases.includes(lease)),
+    };
     this.probe = undefined;
     return true;
   }
