@@ -137,6 +137,45 @@ describeWithRedis('RedisRateLimiter at the wire', () => {
     expect(order.slice(1)).toEqual(Array.from({ length: 10 }, (_, i) => `small ${i}`));
   }, 20_000);
 
+  test('a waiter that gives up leaves the line at once: the one behind it does not wait for its lease', async () => {
+    // Nothing known: one turn at a time. A waits first in line, B behind it; A is aborted.
+    const key = freshKey();
+    const holder = limiter({ key });
+    const a = limiter({ key });
+    const b = limiter({ key });
+    const held = await holder.acquire({ tokens: 1 });
+    const controller = new AbortController();
+    const aWaits: RateLimitWait[] = [];
+    const first = a.acquire({ tokens: 1, signal: controller.signal, onWait: (wait) => aWaits.push(wait) });
+    await expect.poll(() => aWaits.length).toBe(1);
+    const bWaits: RateLimitWait[] = [];
+    const second = b.acquire({ tokens: 1, onWait: (wait) => bWaits.push(wait) });
+    await expect.poll(() => bWaits.map((wait) => wait.reason)).toContain('queued');
+    controller.abort(new Error('gave up'));
+    await expect(first).rejects.toThrow('gave up');
+    held.complete({
+      status: 200,
+      headers: { 'x-ratelimit-limit-requests': '600', 'x-ratelimit-remaining-requests': '9' },
+    });
+    // Its lease is the default 15 s: served well before, the ticket was taken out.
+    const grant = await second;
+    expect(b.snapshot().waiting).toBe(0);
+    grant.cancel();
+  }, 5_000);
+
+  test('an unusable rate-limit header is ignored with one warning naming it', async () => {
+    const warnings: string[] = [];
+    const worker = limiter({ key: freshKey(), requestsPerMinute: 600, onWarning: (message) => warnings.push(message) });
+    for (let i = 0; i < 3; i++) {
+      (await worker.acquire({ tokens: 1 })).complete({
+        status: 200,
+        headers: { 'x-ratelimit-limit-requests': '-1', 'x-ratelimit-remaining-requests': '5' },
+      });
+    }
+    await expect.poll(() => worker.snapshot().requests.source).toBe('configured');
+    expect(warnings).toEqual(['Ignoring the rate-limit header x-ratelimit-limit-requests: "-1" (not a usable value)']);
+  });
+
   test('budgets of different keys live side by side: one spent does not hold the other', async () => {
     const spent = limiter({ key: freshKey(), requestsPerMinute: 1 });
     const other = limiter({ key: freshKey(), requestsPerMinute: 1 });
