@@ -31,6 +31,30 @@ describe('RedisRateLimiter options', () => {
   });
 });
 
+describe('RedisRateLimiter without Redis', () => {
+  test('turns come from the local share after the timeout, with one process warning coded EMBEDRAIL_REDIS_UNAVAILABLE', async () => {
+    // Nothing listens on port 1: ioredis keeps the commands queued while it retries.
+    const redis = new Redis({ port: 1, host: '127.0.0.1', lazyConnect: true });
+    redis.on('error', () => undefined);
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      const limiter = new RedisRateLimiter({ redis, key: 'nowhere', timeoutMs: 100, requestsPerMinute: 600 });
+      for (let i = 0; i < 3; i++) (await limiter.acquire({ tokens: 1 })).complete({ status: 200, headers: {} });
+      await expect.poll(() => warnings.length).toBe(1);
+      expect(warnings[0]).toMatchObject({ code: 'EMBEDRAIL_REDIS_UNAVAILABLE' });
+      expect(warnings[0]!.message).toMatch(
+        /^Redis did not answer for the rate limit budget embedrail:rate:\{nowhere\} \(no answer within 100 ms\)/,
+      );
+      expect(limiter.snapshot()).toMatchObject({ requests: { perMinute: 600, source: 'configured' } });
+    } finally {
+      process.off('warning', onWarning);
+      redis.disconnect();
+    }
+  });
+});
+
 describeWithRedis('RedisRateLimiter at the wire', () => {
   let redis: RedisProcess;
   const connections: Redis[] = [];

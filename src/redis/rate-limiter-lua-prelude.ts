@@ -216,7 +216,10 @@ local function purge(S, now)
   local queue = {}
   for i, w in ipairs(S.queue) do
     if w.exp > now then queue[#queue + 1] = w
-    elseif i == 1 then S.hs = nil end
+    elseif i == 1 then
+      S.hs = nil
+      S.hw = nil
+    end
   end
   S.queue = queue
   local expired = false
