@@ -121,6 +121,8 @@ describeWithRedis('RedisRateLimiter across processes', () => {
         key,
         timeoutMs: 200,
         retryMs: 200,
+        // Longer than the test may take: a turn left behind in Redis would hold the line past it.
+        leaseMs: 120_000,
         onWarning: (message) => warnings.push(message),
       });
       const client = new EmbeddingsClient({ baseURL: url, apiKey: 'k', rateLimiter, maxRetries: 5 });

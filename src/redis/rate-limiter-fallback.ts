@@ -12,9 +12,9 @@ const MIN_LIMIT_PER_MINUTE = 1 / 60;
 
 /**
  * A local limiter with `1 / workers` of the configured limits and of what the workers had
- * learnt (rate and burst), workers counted as those seen alive in Redis. What was learnt is
- * taught to it as one answer's headers would be, so it starts with the share of the burst and
- * not with one request alone; with nothing learnt it probes as a new client does.
+ * learnt (rate, burst, and what was left), workers counted as those seen alive in Redis. What
+ * was learnt is taught to it as answers' headers would teach it, so it starts with its share of
+ * what was left and not with one request alone; with nothing learnt it probes as a new client does.
  */
 export function localShare(
   limits: Readonly<RateLimit>,
@@ -28,20 +28,32 @@ export function localShare(
     onWarning,
   });
   if (last === undefined) return limiter;
-  const headers: Record<string, string> = {};
-  const teach = (kind: 'requests' | 'tokens', belief: ScriptBelief, taken: number) => {
-    if (belief.pm !== undefined && belief.pm / workers >= MIN_LIMIT_PER_MINUTE) {
-      headers[`x-ratelimit-limit-${kind}`] = String(belief.pm / workers);
+  // Two answers, as the server's would teach them: the first the share of the burst (the largest
+  // `remaining` seen, plus its request), the second the share of what was left last seen.
+  const answer = (level: (belief: ScriptBelief) => number | undefined) => {
+    const headers: Record<string, string> = {};
+    for (const [kind, belief, taken] of [
+      ['requests', last.r, 1],
+      ['tokens', last.t, 0],
+    ] as const) {
+      if (belief.pm !== undefined && belief.pm / workers >= MIN_LIMIT_PER_MINUTE) {
+        headers[`x-ratelimit-limit-${kind}`] = String(belief.pm / workers);
+      }
+      const units = level(belief);
+      if (units !== undefined) {
+        headers[`x-ratelimit-remaining-${kind}`] = String(Math.max(0, Math.floor(units / workers) - taken));
+      }
     }
-    // The answer's own request is added back to what remains: the burst learnt is the share.
-    if (belief.cap !== undefined)
-      headers[`x-ratelimit-remaining-${kind}`] = String(Math.max(0, Math.floor(belief.cap / workers) - taken));
+    return headers;
   };
-  teach('requests', last.r, 1);
-  teach('tokens', last.t, 0);
-  if (Object.keys(headers).length > 0) {
-    // Nothing is in flight or known yet: the grant is given at once, and settled at once.
-    void limiter.acquire({ tokens: 0 }).then((grant) => grant.complete({ status: 200, headers }));
+  const burst = answer((belief) => belief.cap);
+  const left = answer((belief) => (belief.cap === undefined ? undefined : Math.min(belief.avail ?? 0, belief.cap)));
+  if (Object.keys(burst).length > 0) {
+    // Both turns are taken now, first in its line, before any waiter's; each is settled as it comes.
+    const first = limiter.acquire({ tokens: 0 });
+    const second = limiter.acquire({ tokens: 0 });
+    void first.then((grant) => grant.complete({ status: 200, headers: burst }));
+    void second.then((grant) => grant.complete({ status: 200, headers: left }));
   }
   return limiter;
 }

@@ -87,7 +87,7 @@ else
     end
     paceTake(S, now)
     local lease = S.epoch .. ':' .. seq
-    S.flight[lease] = { seq = seq, tokens = tokens, sentAt = now, exp = now + leaseMs }
+    S.flight[lease] = { seq = seq, tokens = tokens, sentAt = now, exp = now + leaseMs, ticket = ticket }
     S.unsynced[#S.unsynced + 1] = { seq = seq, tokens = tokens }
     reply = { granted = lease }
   end
@@ -248,7 +248,10 @@ save(key, S, ttl)
 return 1
 `;
 
-/** KEYS[1] the budget. ARGV: ticket ids to take out of the line (their waiters gave up). */
+/**
+ * KEYS[1] the budget. ARGV: key ttl ms, then ticket ids to take out of the line (their waiters
+ * gave up or went to the local share), with any turn granted to them unseen.
+ */
 export const LEAVE_SCRIPT = `${PRELUDE}
 local key = KEYS[1]
 local raw = redis.call('GET', key)
@@ -265,6 +268,12 @@ for i, w in ipairs(S.queue) do
   end
 end
 S.queue = queue
+-- A step that timed out may still have run, later, and granted its ticket a turn its waiter
+-- never saw: that turn is given back as if cancelled.
+for id, f in pairs(S.flight) do
+  if f.ticket ~= nil and gone[f.ticket] then S.flight[id] = nil end
+end
+forget(S)
 save(key, S, tonumber(ARGV[1]))
 return 1
 `;
