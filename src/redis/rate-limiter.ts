@@ -207,8 +207,14 @@ export class RedisRateLimiter implements RateLimiter {
         waiter.registered = true;
         this.remember(reply.snapshot);
         if (reply.granted !== undefined) {
+          const grant = this.grant(reply.granted);
+          // Aborted while Redis answered: the turn goes back at once, not at its lease's end.
+          if (signal?.aborted) {
+            grant.cancel();
+            throw signal.reason;
+          }
           this.leave(waiter);
-          waiter.resolve(this.grant(reply.granted));
+          waiter.resolve(grant);
           this.queue[0]?.wake?.();
           return;
         }
