@@ -5,3 +5,5 @@
  */
 export { createRedisCache, REDIS_CACHE_DEFAULTS } from './cache.js';
 export type { RedisCacheOptions } from './cache.js';
+export { RedisRateLimiter } from './rate-limiter.js';
+export { REDIS_RATE_LIMITER_DEFAULTS, type RedisRateLimiterOptions } from './rate-limiter-options.js';

@@ -1,0 +1,181 @@
+/**
+ * RedisRateLimiter across processes and through Redis failures: workers in child processes
+ * with clocks seconds apart, a worker killed with SIGKILL while it holds a turn, Redis stopped
+ * (each worker on a local share, one warning, back on Redis once it answers) and restarted
+ * with empty memory in the middle of a job.
+ */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { EmbeddingsClient, type RateLimitWait } from '../src/index.js';
+import { RedisRateLimiter } from '../src/redis/index.js';
+import { createServer, type LocalServer } from '../src/server/index.js';
+import { describeWithRedis, startRedis, type RedisProcess } from './support/redis-server.js';
+
+const model = 'text-embedding-3-small';
+const texts = (n: number, tag: string) => Array.from({ length: n }, (_, i) => `${tag} text number ${i}`);
+const every = (n: number) => Array.from({ length: n }, (_, i) => i);
+let keys = 0;
+const freshKey = () => `workers-${process.pid}-${++keys}`;
+
+async function buildWorker(): Promise<string> {
+  const { build } = await import('tsup');
+  const outDir = join(process.cwd(), 'node_modules', '.cache', 'embedrail-redis-test', `${process.pid}-${Date.now()}`);
+  await build({
+    entry: { worker: 'test/support/redis-worker.ts' },
+    format: ['esm'],
+    outDir,
+    config: false,
+    silent: true,
+    target: 'node20',
+    platform: 'node',
+    dts: false,
+    sourcemap: false,
+  });
+  return join(outDir, 'worker.js');
+}
+
+describeWithRedis('RedisRateLimiter across processes', () => {
+  let redis: RedisProcess;
+  let worker: string;
+  const connections: Redis[] = [];
+  const servers: LocalServer[] = [];
+  beforeAll(async () => {
+    [redis, worker] = await Promise.all([startRedis(), buildWorker()]);
+  }, 60_000);
+  afterAll(async () => {
+    for (const connection of connections) connection.disconnect();
+    for (const server of servers) await server.close();
+    await redis?.stop();
+  });
+  const serve = async () => {
+    // 1,200 requests a minute held as 20 a second.
+    const server = createServer({ dimensions: 8, rpm: 1200, burstSeconds: 1 });
+    servers.push(server);
+    return { server, url: (await server.listen(0)).url };
+  };
+  const connect = (url = redis.url) => {
+    const connection = new Redis(url);
+    // Redis stopped on purpose: ioredis reports each refused reconnection as an error event.
+    connection.on('error', () => undefined);
+    connections.push(connection);
+    return connection;
+  };
+  /** Starts a worker process; `line` resolves with the first JSON line it prints. */
+  const startWorker = (task: Record<string, unknown>) => {
+    const child = spawn(process.execPath, [worker, JSON.stringify({ redisUrl: redis.url, ...task })], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const line = new Promise<Record<string, unknown>>((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+        if (out.includes('\n')) resolve(JSON.parse(out.slice(0, out.indexOf('\n'))) as Record<string, unknown>);
+      });
+      child.on('exit', (code) => reject(new Error(`worker exited with ${String(code)} before answering`)));
+    });
+    return { child, line };
+  };
+
+  test('three worker processes whose clocks differ by over a minute share one budget: every input once, at most two 429s', async () => {
+    const { server, url } = await serve();
+    const key = freshKey();
+    const skews = [-30_000, 0, 45_000];
+    const workers = skews.map((skewMs, i) =>
+      startWorker({ mode: 'embed', key, url, count: 150, tag: `w${i}`, skewMs }),
+    );
+    const results = await Promise.all(workers.map((w) => w.line));
+    for (const result of results) expect(result).toEqual({ indexes: every(150), failures: 0 });
+    expect(server.stats.embeddings).toBe(90);
+    // Each process pacing alone meets dozens; shared, a 429 is rare (a third process's answer
+    // may cross a grant on a loaded machine), and two of 90 is the most seen.
+    expect(server.stats.rateLimited).toBeLessThanOrEqual(2);
+  }, 60_000);
+
+  test('a worker killed with SIGKILL while it holds the only turn does not hold it past its lease', async () => {
+    // Nothing is known of the limits yet: one request alone until an answer comes. The worker
+    // holding it dies; its lease ends 1 s later and the turn comes to the next in line.
+    const key = freshKey();
+    const holder = startWorker({ mode: 'hold', key, leaseMs: 1000 });
+    await holder.line;
+    const limiter = new RedisRateLimiter({ redis: connect(), key, leaseMs: 1000 });
+    const waits: RateLimitWait[] = [];
+    const next = limiter.acquire({ tokens: 1, onWait: (wait) => waits.push(wait) });
+    await expect.poll(() => waits.length).toBe(1);
+    expect(waits[0]).toEqual({ untilMs: undefined, reason: 'slow-start' });
+    holder.child.kill('SIGKILL');
+    const grant = await next;
+    expect(limiter.snapshot().inFlight).toBe(1);
+    grant.cancel();
+  }, 20_000);
+
+  test('Redis stopped: the worker paces on its local share, warns once, and is back on Redis once it answers', async () => {
+    const own = await startRedis();
+    try {
+      const { url } = await serve();
+      const key = freshKey();
+      const warnings: string[] = [];
+      const rateLimiter = new RedisRateLimiter({
+        redis: connect(own.url),
+        key,
+        timeoutMs: 200,
+        retryMs: 200,
+        // Longer than the test may take: a turn left behind in Redis would hold the line past it.
+        leaseMs: 120_000,
+        onWarning: (message) => warnings.push(message),
+      });
+      const client = new EmbeddingsClient({ baseURL: url, apiKey: 'k', rateLimiter, maxRetries: 5 });
+      const job = (tag: string) =>
+        client.embeddings.createMany({ model, input: texts(100, tag) }, { maxInputsPerRequest: 5 });
+      expect((await job('before')).data.map((d) => d.index)).toEqual(every(100));
+      await own.stop();
+      // Its first turn after Redis is gone comes from the local share, which already holds the
+      // budget the workers had learnt (one worker alive: all of it), before any answer of its own.
+      const turn = await rateLimiter.acquire({ tokens: 1 });
+      expect(rateLimiter.snapshot().requests).toMatchObject({ perMinute: 1200, source: 'header', burst: 20 });
+      turn.cancel();
+      expect((await job('down')).data.map((d) => d.index)).toEqual(every(100));
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatch(/^Redis did not answer for the rate limit budget embedrail:rate:\{workers-\d+-\d+\}/);
+      await own.restart();
+      const probe = connect(own.url);
+      await expect
+        .poll(
+          async () => {
+            await job(`after-${Date.now()}`);
+            return probe.exists(`embedrail:rate:{${key}}`);
+          },
+          { timeout: 10_000, interval: 300 },
+        )
+        .toBe(1);
+      expect(warnings).toHaveLength(1);
+    } finally {
+      await own.stop();
+    }
+  }, 60_000);
+
+  test('Redis restarted with empty memory in the middle of two jobs: every input exactly once', async () => {
+    const own = await startRedis();
+    try {
+      const { server, url } = await serve();
+      const key = freshKey();
+      const worker = (tag: string) =>
+        new EmbeddingsClient({
+          baseURL: url,
+          apiKey: 'k',
+          maxRetries: 5,
+          rateLimiter: new RedisRateLimiter({ redis: connect(own.url), key, onWarning: () => undefined }),
+        }).embeddings.createMany({ model, input: texts(300, tag) }, { maxInputsPerRequest: 5 });
+      const jobs = Promise.all([worker('a'), worker('b')]);
+      await expect.poll(() => server.stats.embeddings, { timeout: 10_000 }).toBeGreaterThan(40);
+      await own.restart();
+      const [a, b] = await jobs;
+      expect(a.data.map((d) => d.index)).toEqual(every(300));
+      expect(b.data.map((d) => d.index)).toEqual(every(300));
+      expect(server.stats.embeddings).toBe(120);
+    } finally {
+      await own.stop();
+    }
+  }, 60_000);
+});
