@@ -170,7 +170,13 @@ describe('the streaming reader', () => {
     expect(readAnswerFast(answerOf([Buffer.from(text)]), params(1000), 1000, options)).toBeUndefined();
     // A billion rows of 64 floats would be 256 GB: reserved from the first vector's length,
     // the Float32Array alone would throw a RangeError. The bound leaves it to the full parse.
-    const reader = new EmbeddingsReader({ rows: 1e9, dimensions: undefined, normalize: false, maxBytes: 1 << 28 });
+    const reader = new EmbeddingsReader({
+      rows: 1e9,
+      dimensions: undefined,
+      normalize: false,
+      maxBytes: 1 << 28,
+      ownRows: true,
+    });
     expect(() => reader.write(Buffer.from(text))).not.toThrow();
     expect(reader.end()).toBeUndefined();
   });

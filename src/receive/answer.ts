@@ -24,6 +24,7 @@ export function answerReader(
     // Arrays are normalised as doubles, after conversion, as the full way does.
     normalize: options.normalize && options.vectorType !== 'array',
     maxBytes: options.maxResponseBytes,
+    ownRows: options.vectorType === 'float32',
   };
   return () => new EmbeddingsReader(init);
 }
@@ -51,15 +52,13 @@ export function readAnswerFast(
   if (answer === undefined) return undefined;
   const envelope = EmbeddingResponseEnvelope.safeParse({ ...answer.rest, data: [] });
   if (!envelope.success) return undefined;
-  const { vectors, dimensions } = answer;
+  const { vectors } = answer;
   const data = new Array<Embedding<number[] | Float32Array>>(rows);
   for (let index = 0; index < rows; index++) {
-    const row = vectors.subarray(index * dimensions, (index + 1) * dimensions);
-    let embedding: number[] | Float32Array;
-    if (layout === 'float32-view') embedding = row;
-    else if (layout === 'float32') embedding = row.slice();
-    else {
-      embedding = toNumberArray(row);
+    // Float32 rows come from the reader as asked: each its own, or views into one buffer.
+    let embedding: number[] | Float32Array = vectors[index]!;
+    if (layout === 'array') {
+      embedding = toNumberArray(embedding);
       if (options.normalize) normalizeInPlace(embedding);
     }
     data[index] = { object: 'embedding', index, embedding };
