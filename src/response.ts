@@ -40,10 +40,7 @@ export function readResponse(
   params: EmbeddingCreateParams,
   options: ResolvedRequestOptions,
 ): CreateEmbeddingResponse<AnyVector> {
-  return (
-    readAnswerFast(response, params, countInputs(params.input), options) ??
-    parseResponse(path, response, params, options)
-  );
+  return readAnswerFast(response, options) ?? parseResponse(path, response, params, options);
 }
 
 /**

@@ -107,6 +107,8 @@ export class Transport {
   readonly #defaultQuery: Record<string, string>;
   readonly #key: ApiKeySource;
   readonly #keyHeader: 'authorization' | 'api-key';
+  /** Every attempt's headers but the call's, built once when the key is a string (or none). */
+  readonly #clientHeaders: Record<string, string> | undefined;
   /** The key generation each 401 was answered to, for `refreshKeyAfter`. */
   readonly #refused = new WeakMap<object, number>();
   readonly #dispatcher: Dispatcher;
@@ -132,6 +134,13 @@ export class Transport {
     this.#defaultQuery = init.defaultQuery;
     this.#key = new ApiKeySource(init.apiKey || undefined);
     this.#keyHeader = init.apiKeyHeader;
+    if (typeof init.apiKey !== 'function') this.#clientHeaders = this.#withKey(init.apiKey || undefined);
+  }
+
+  /** The client's header layers around `key`: fixed headers, the key, `defaultHeaders` (later ones win). */
+  #withKey(key: string | undefined): Record<string, string> {
+    const auth = key === undefined ? undefined : this.#keyHeader === 'api-key' ? key : `Bearer ${key}`;
+    return mergeHeaders(this.#headers, { [this.#keyHeader]: auth }, this.#defaultHeaders);
   }
 
   /**
@@ -204,20 +213,18 @@ export class Transport {
       throw error;
     }
     const { key, generation } = attemptKey;
-    const auth = key === undefined ? undefined : this.#keyHeader === 'api-key' ? key : `Bearer ${key}`;
-    const bodyHeaders: HeadersInput =
+    const clientHeaders = this.#clientHeaders ?? this.#withKey(key);
+    // A body's own type and length win over `defaultHeaders`: a multipart upload is multipart.
+    const bodyHeaders: HeadersInput | undefined =
       payload.kind === 'json'
-        ? {}
+        ? undefined
         : payload.kind === 'none'
           ? { 'content-type': null }
           : { 'content-type': payload.contentType, 'content-length': payload.length?.toString() };
-    const headers = mergeHeaders(
-      this.#headers,
-      bodyHeaders,
-      { [this.#keyHeader]: auth },
-      this.#defaultHeaders,
-      options.headers,
-    );
+    const headers =
+      bodyHeaders === undefined && Object.keys(options.headers).length === 0
+        ? clientHeaders
+        : mergeHeaders(clientHeaders, bodyHeaders ?? {}, options.headers);
     const redact = redactor(headers, query);
     let handedOver = false;
     // An upload's time is its silences, not its length: each chunk sent restarts the timer,

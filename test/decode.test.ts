@@ -8,6 +8,7 @@ import {
   encodeFloat32Base64ForHost,
   firstNonFinite,
   normalizeInPlace,
+  scaleRow,
   toNumberArray,
 } from '../src/decode.js';
 import { norm } from './support/vector-math.js';
@@ -129,5 +130,50 @@ describe('toNumberArray', () => {
     const copy = toNumberArray(source);
     expect(Array.isArray(copy)).toBe(true);
     expect(copy).toEqual([source[0], -2, 3.5]);
+  });
+});
+
+describe('scaleRow', () => {
+  test('scales only its row to norm 1, as normalizeInPlace scales the same floats alone', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.float({ noNaN: true, noDefaultInfinity: true }), { minLength: 1, maxLength: 70 }),
+        fc.nat(5),
+        (values, pad) => {
+          const floats = new Float32Array(pad + values.length + pad).fill(7);
+          floats.set(values, pad);
+          expect(scaleRow(floats, pad, pad + values.length, true)).toBe(true);
+          expect(Array.from(floats.subarray(pad, pad + values.length))).toEqual(
+            Array.from(normalizeInPlace(Float32Array.from(values))),
+          );
+          expect([...floats.subarray(0, pad), ...floats.subarray(pad + values.length)]).toEqual(
+            new Array(2 * pad).fill(7),
+          );
+          if (values.some((x) => x !== 0)) {
+            expect(Math.abs(norm(floats.subarray(pad, pad + values.length)) - 1)).toBeLessThan(1e-6);
+          }
+        },
+      ),
+    );
+  });
+
+  test.each([NaN, Infinity, -Infinity])('refuses a row holding %d at any place, changing nothing', (bad) => {
+    for (let at = 0; at < 9; at++) {
+      const floats = Float32Array.from({ length: 9 }, (_, i) => i + 1);
+      floats[at] = bad;
+      const before = Array.from(floats);
+      expect(scaleRow(floats, 0, 9, true)).toBe(false);
+      expect(scaleRow(floats, 0, 9, false)).toBe(false);
+      expect(Array.from(floats)).toEqual(before);
+    }
+  });
+
+  test('leaves a zero row zero, and any row unscaled when not asked to normalise', () => {
+    const zeros = new Float32Array(6);
+    expect(scaleRow(zeros, 0, 6, true)).toBe(true);
+    expect(Array.from(zeros)).toEqual([0, 0, 0, 0, 0, 0]);
+    const row = Float32Array.from([3, 4]);
+    expect(scaleRow(row, 0, 2, false)).toBe(true);
+    expect(Array.from(row)).toEqual([3, 4]);
   });
 });

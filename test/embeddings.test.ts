@@ -277,6 +277,13 @@ describe('parameter validation, before any request', () => {
     ['unknown encoding', { model: 'm', input: 'a', encoding_format: 'hex' }, '`encoding_format`', '"hex"'],
     ['non-string user', { model: 'm', input: 'a', user: 7 }, '`user`', '7'],
     ['unknown field', { model: 'm', input: 'a', inputs: ['b'] }, 'unknown field(s) `inputs`', 'object'],
+    // A list of texts is checked apart from the other fields: each of those is still checked.
+    ['empty model beside a list of texts', { model: '', input: ['a', 'b'] }, '`model`', '""'],
+    ['zero dimensions beside a list of texts', { model: 'm', input: ['a', 'b'], dimensions: 0 }, '`dimensions`', '0'],
+    ['unknown field beside a list of texts', { model: 'm', input: ['a', 'b'], inputs: ['c'] }, '`inputs`', 'object'],
+    // eslint-disable-next-line no-sparse-arrays
+    ['a hole in a list of texts', { model: 'm', input: ['a', , 'b'] }, '`input`', '["a",null,"b"]'],
+    ['undefined in a list of texts', { model: 'm', input: ['a', 'b', undefined] }, '`input`', '["a","b",null]'],
   ])('rejects %s naming the field and the value', async (_name, params, field, value) => {
     const error = await client.embeddings.create(params as never).catch((e) => e);
     expect(error).toBeInstanceOf(InvalidArgumentError);

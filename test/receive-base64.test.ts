@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { decodeBase64Float32, strictBase64ByteLength } from '../src/decode.js';
 import { readResponse } from '../src/response.js';
-import { answerOf, requestOptions } from './support/answers.js';
+import { answerFor, requestOptions } from './support/answers.js';
 
 // Sixteen characters are twelve bytes, three floats: each string below decoded to those three
 // floats before, because Node's decoder skips what it does not know and reads base64url too.
@@ -20,7 +20,12 @@ describe('base64 vectors are checked for length, padding and alphabet', () => {
     expect(() => decodeBase64Float32(text)).toThrow(RangeError);
     const body = `{"data":[{"index":0,"embedding":"${text}"}],"model":"m"}`;
     expect(() =>
-      readResponse('/embeddings', answerOf([Buffer.from(body)]), { model: 'm', input: 'a' }, requestOptions('float32')),
+      readResponse(
+        '/embeddings',
+        answerFor([Buffer.from(body)], { model: 'm', input: 'a' }, requestOptions('float32')),
+        { model: 'm', input: 'a' },
+        requestOptions('float32'),
+      ),
     ).toThrow(/data\[0\]\.embedding: not base64/);
   });
 

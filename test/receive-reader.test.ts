@@ -6,7 +6,7 @@ import { readAnswerFast } from '../src/receive/answer.js';
 import { EmbeddingsReader } from '../src/receive/reader.js';
 import { parseResponse, readResponse } from '../src/response.js';
 import type { EmbeddingCreateParams } from '../src/schemas.js';
-import { answerOf, base64Answer, requestOptions, splitAt } from './support/answers.js';
+import { answerFor, answerOf, base64Answer, requestOptions, splitAt } from './support/answers.js';
 
 const recorded = readFileSync(new URL('./fixtures/openai-recorded/embeddings-base64-response.json', import.meta.url));
 const recordedFloat = readFileSync(
@@ -39,11 +39,11 @@ function outcome(read: () => unknown): unknown {
 function expectAsReference(chunks: Buffer[], rows: number, layout: VectorType, fast?: boolean, dimensions?: number) {
   const request = params(rows, dimensions);
   const options = requestOptions(layout);
-  const got = outcome(() => readResponse('/embeddings', answerOf(chunks), request, options));
+  const got = outcome(() => readResponse('/embeddings', answerFor(chunks, request, options), request, options));
   const reference = outcome(() => parseResponse('/embeddings', answerOf([Buffer.concat(chunks)]), request, options));
   // As text, typed arrays tagged: thousands of comparisons, each exact to the bit and kind.
   expect(JSON.stringify(got, tagged)).toBe(JSON.stringify(reference, tagged));
-  if (fast !== undefined) expect(readAnswerFast(answerOf(chunks), request, rows, options) !== undefined).toBe(fast);
+  if (fast !== undefined) expect(readAnswerFast(answerFor(chunks, request, options), options) !== undefined).toBe(fast);
   return got;
 }
 
@@ -151,9 +151,12 @@ describe('the streaming reader', () => {
   test('float32-view rows share one buffer per answer; float32 rows own theirs', () => {
     const { body: text } = base64Answer(3, 4);
     const read = (layout: VectorType) =>
-      readResponse('/embeddings', answerOf([Buffer.from(text)]), params(3), requestOptions(layout)).data.map(
-        (item) => item.embedding as Float32Array,
-      );
+      readResponse(
+        '/embeddings',
+        answerFor([Buffer.from(text)], params(3), requestOptions(layout)),
+        params(3),
+        requestOptions(layout),
+      ).data.map((item) => item.embedding as Float32Array);
     const views = read('float32-view');
     expect(views[1]!.buffer).toBe(views[0]!.buffer);
     expect(views[2]!.byteOffset).toBe(2 * 4 * 4);
@@ -167,10 +170,16 @@ describe('the streaming reader', () => {
     const { body: text } = base64Answer(1, 64);
     const options = { ...requestOptions('float32'), maxResponseBytes: 1000 };
     // 1,000 rows of 64 floats need 341 kB of base64: no memory is set aside for them.
-    expect(readAnswerFast(answerOf([Buffer.from(text)]), params(1000), 1000, options)).toBeUndefined();
+    expect(readAnswerFast(answerFor([Buffer.from(text)], params(1000), options), options)).toBeUndefined();
     // A billion rows of 64 floats would be 256 GB: reserved from the first vector's length,
     // the Float32Array alone would throw a RangeError. The bound leaves it to the full parse.
-    const reader = new EmbeddingsReader({ rows: 1e9, dimensions: undefined, normalize: false, maxBytes: 1 << 28 });
+    const reader = new EmbeddingsReader({
+      rows: 1e9,
+      dimensions: undefined,
+      normalize: false,
+      maxBytes: 1 << 28,
+      ownRows: true,
+    });
     expect(() => reader.write(Buffer.from(text))).not.toThrow();
     expect(reader.end()).toBeUndefined();
   });

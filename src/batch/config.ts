@@ -22,9 +22,11 @@ import { BATCH_DEFAULTS } from './defaults.js';
 /** Everything a job runs with, checked and resolved once. */
 export interface BatchConfig {
   params: BatchParams;
-  /** Passed to each `create()` request; vectors come back raw as float32, we shape them. */
+  /** Passed to each `create()` request: its layout and whether it normalises (see resolveBatchConfig). */
   request: RequestOptions;
+  /** The job normalises each vector it delivers: not when the request already did. */
   normalize: boolean;
+  /** The layout the job delivers. */
   vectorType: VectorType;
   maxConcurrency: number;
   maxInputsPerRequest: number;
@@ -82,11 +84,15 @@ const BatchOptionsSchema = z
   )
   .strict();
 
-/** Checks params (all but `input`) and options; throws `InvalidArgumentError` naming the field. */
+/**
+ * Checks params (all but `input`) and options; throws `InvalidArgumentError` naming the field.
+ * `layout` is the layout delivered whatever `vectorType` says (createMany's matrix takes views).
+ */
 export function resolveBatchConfig(
   client: EmbeddingsClient<VectorType>,
   params: BatchParams & { input?: unknown },
   options: CreateManyOptions = {},
+  layout?: VectorType,
 ): BatchConfig {
   const checked = parseArgument(BatchParamsSchema, 'embeddings params', params, false);
   const batchParams: BatchParams = { model: checked.model };
@@ -96,12 +102,7 @@ export function resolveBatchConfig(
   if (checked.inputType !== undefined) batchParams.inputType = checked.inputType;
 
   parseArgument(BatchOptionsSchema, 'batch options', options);
-  // Without a cache the rows may stay views into their response's buffer (the job copies those
-  // that must own their memory); a cache keeps what it is given, so it gets rows of their own.
-  const request: RequestOptions = {
-    normalize: false,
-    vectorType: options.cache === undefined ? 'float32-view' : 'float32',
-  };
+  const request: RequestOptions = {};
   if (options.timeout !== undefined) request.timeout = options.timeout;
   if (options.maxRetries !== undefined) request.maxRetries = options.maxRetries;
   if (options.maxResponseBytes !== undefined) request.maxResponseBytes = options.maxResponseBytes;
@@ -114,6 +115,17 @@ export function resolveBatchConfig(
     vectorType: options.vectorType,
     signal: options.signal,
   });
+  const vectorType = layout ?? resolved.vectorType;
+  // Without a cache, each request's reader decodes the rows in the layout asked for, checked
+  // and normalised while their bytes are in cache, and the job hands them on as they are: a
+  // second pass over every row cost as much as reading the answers. A cache keeps vectors as
+  // the server sent them (one cache serves calls that normalise and calls that do not), in
+  // memory of their own; arrays are normalised as doubles, after conversion: for both, the
+  // request returns raw float32 rows (views where the job copies them anyway) and the job
+  // shapes them.
+  const shapedByRequest = options.cache === undefined && vectorType !== 'array';
+  request.normalize = shapedByRequest && resolved.normalize;
+  request.vectorType = shapedByRequest ? vectorType : options.cache === undefined ? 'float32-view' : 'float32';
 
   const maxConcurrency = options.maxConcurrency ?? client.maxConcurrency;
   // The preset's caps and tokenizer, where the call sets none.
@@ -137,8 +149,8 @@ export function resolveBatchConfig(
   return {
     params: batchParams,
     request,
-    normalize: resolved.normalize,
-    vectorType: resolved.vectorType,
+    normalize: resolved.normalize && !shapedByRequest,
+    vectorType,
     maxConcurrency,
     maxInputsPerRequest,
     // A request larger than the whole per-minute budget could never be paced.

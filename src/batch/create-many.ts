@@ -32,9 +32,8 @@ export async function createMany(
   if (typeof asMatrix !== 'boolean') {
     throw new InvalidArgumentError(`Invalid batch options: \`matrix\` must be a boolean (got ${preview(asMatrix)})`);
   }
-  const config = resolveBatchConfig(client, params, batchOptions);
   // Rows are copied into the matrix as they arrive: views into each answer save a copy first.
-  if (asMatrix) config.vectorType = 'float32-view';
+  const config = resolveBatchConfig(client, params, batchOptions, asMatrix ? 'float32-view' : undefined);
   const texts = readInput(params.input);
 
   // Every input is checked first, so a bad one at the end fails the call before any request.

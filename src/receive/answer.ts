@@ -24,42 +24,35 @@ export function answerReader(
     // Arrays are normalised as doubles, after conversion, as the full way does.
     normalize: options.normalize && options.vectorType !== 'array',
     maxBytes: options.maxResponseBytes,
+    ownRows: options.vectorType === 'float32',
   };
   return () => new EmbeddingsReader(init);
 }
 
 /**
- * `create()`'s answer as {@link EmbeddingsReader} read it, in the layout asked for, or
- * `undefined` when the body must be read the full way (a float answer, an unusual one, a
- * faulty one: the full way's checks name the fault). A response read without a reader (one
- * the transport was not given) is read from its chunks here.
+ * `create()`'s answer as the {@link EmbeddingsReader} the transport fed read it, in the layout
+ * asked for, or `undefined` when the body must be read the full way (no reader was made for
+ * it, or it found a float answer, an unusual one, a faulty one: the full way's checks name
+ * the fault).
  */
 export function readAnswerFast(
   response: TransportResponse,
-  params: EmbeddingCreateParams,
-  rows: number,
   options: ResolvedRequestOptions,
 ): CreateEmbeddingResponse<number[] | Float32Array> | undefined {
-  let reader = response.sink instanceof EmbeddingsReader ? response.sink : undefined;
-  if (reader === undefined) {
-    reader = answerReader(params, rows, options)?.();
-    if (reader === undefined) return undefined;
-    for (const chunk of response.body) reader.write(chunk);
-  }
+  const reader = response.sink;
+  if (!(reader instanceof EmbeddingsReader)) return undefined;
   const layout = options.vectorType;
   const answer = reader.end();
   if (answer === undefined) return undefined;
   const envelope = EmbeddingResponseEnvelope.safeParse({ ...answer.rest, data: [] });
   if (!envelope.success) return undefined;
-  const { vectors, dimensions } = answer;
-  const data = new Array<Embedding<number[] | Float32Array>>(rows);
-  for (let index = 0; index < rows; index++) {
-    const row = vectors.subarray(index * dimensions, (index + 1) * dimensions);
-    let embedding: number[] | Float32Array;
-    if (layout === 'float32-view') embedding = row;
-    else if (layout === 'float32') embedding = row.slice();
-    else {
-      embedding = toNumberArray(row);
+  const { vectors } = answer;
+  const data = new Array<Embedding<number[] | Float32Array>>(vectors.length);
+  for (let index = 0; index < vectors.length; index++) {
+    // Float32 rows come from the reader as asked: each its own, or views into one buffer.
+    let embedding: number[] | Float32Array = vectors[index]!;
+    if (layout === 'array') {
+      embedding = toNumberArray(embedding);
       if (options.normalize) normalizeInPlace(embedding);
     }
     data[index] = { object: 'embedding', index, embedding };

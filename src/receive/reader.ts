@@ -1,10 +1,10 @@
-import { normalizeInPlace, strictBase64ByteLength } from '../decode.js';
+import { scaleRow, strictBase64ByteLength } from '../decode.js';
 
 /**
  * Reads an embeddings answer from its body's chunks, split anywhere, without building the
  * body as one string: each item's `index` and base64 `embedding` are found in the raw bytes,
- * every vector is decoded straight into one Float32Array for the whole answer, checked and
- * normalised while its bytes are still in cache, and only the small remainder (model, usage,
+ * every vector is decoded straight into its Float32Array (one of its own, or one for the whole
+ * answer), checked and normalised while its bytes are still in cache, and only the small remainder (model, usage,
  * object and any other top-level member) goes through `JSON.parse`.
  *
  * It reads only the plain shape every server sends. Anything else (float arrays, escapes in a
@@ -22,12 +22,17 @@ interface ReaderInit {
   normalize: boolean;
   /** Largest body accepted: bounds the memory reserved from the first vector's length. */
   maxBytes: number;
+  /**
+   * Each row decoded into a Float32Array of its own (the `'float32'` layout) instead of all
+   * into one for the answer: no copy of a row after it is decoded.
+   */
+  ownRows: boolean;
 }
 
-/** The vectors of an answer, back to back in arrival-independent index order, and its other members. */
+/** The vectors of an answer in index order, whatever order they came in, and its other members. */
 interface ReadAnswer {
-  vectors: Float32Array;
-  rows: number;
+  /** Each row its own Float32Array, or a view into one for the whole answer, back to back in index order. */
+  vectors: Float32Array[];
   dimensions: number;
   /** Every top-level member but `data`, parsed. */
   rest: Record<string, unknown>;
@@ -87,8 +92,12 @@ export class EmbeddingsReader {
   #digits = 0;
   #vectorPieces: string[] = [];
   #row = 0;
-  readonly #indexes: Int32Array;
+  /** Each row's `index`, in arrival order. */
+  #indexes: Int32Array | undefined;
   #dimensions = 0;
+  /** The rows decoded so far, in arrival order. */
+  #rows: Float32Array[] | undefined;
+  /** With one Float32Array for the answer: it, and its bytes. */
   #floats: Float32Array | undefined;
   #bytes: Buffer | undefined;
   /** Position of the next backslash in the chunk being read, -1 for none. */
@@ -96,7 +105,6 @@ export class EmbeddingsReader {
 
   constructor(init: ReaderInit) {
     this.#init = init;
-    this.#indexes = new Int32Array(init.rows).fill(-1);
   }
 
   /** Reads the next chunk of the body. */
@@ -107,6 +115,7 @@ export class EmbeddingsReader {
     } catch (error) {
       if (error !== BAIL) throw error;
       this.#failed = true;
+      this.#rows = undefined;
       this.#floats = undefined;
       this.#bytes = undefined;
     }
@@ -114,10 +123,10 @@ export class EmbeddingsReader {
 
   /** The answer, or `undefined` when the body must be read the full way. */
   end(): ReadAnswer | undefined {
-    if (this.#failed || this.#state !== END || this.#row !== this.#init.rows || this.#floats === undefined) {
+    if (this.#failed || this.#state !== END || this.#row !== this.#init.rows || this.#rows === undefined) {
       return undefined;
     }
-    const vectors = this.#inIndexOrder(this.#floats);
+    const vectors = this.#inIndexOrder(this.#rows);
     if (vectors === undefined) return undefined;
     let rest: unknown;
     try {
@@ -125,7 +134,7 @@ export class EmbeddingsReader {
     } catch {
       return undefined;
     }
-    return { vectors, rows: this.#init.rows, dimensions: this.#dimensions, rest: rest as Record<string, unknown> };
+    return { vectors, dimensions: this.#dimensions, rest: rest as Record<string, unknown> };
   }
 
   #scan(chunk: Buffer): void {
@@ -192,7 +201,8 @@ export class EmbeddingsReader {
       case ITEM_NEXT:
         if (c === 0x2c) return this.#expect(true, ITEM_KEY);
         if (c !== 0x7d || (this.#itemKeys & 6) !== 6) throw BAIL;
-        this.#indexes[this.#row++] = this.#index;
+        // An item closes only with its embedding, which reserved the memory.
+        this.#indexes![this.#row++] = this.#index;
         return this.#expect(true, DATA_NEXT);
       default:
         // END: only whitespace may follow the answer.
@@ -300,22 +310,37 @@ export class EmbeddingsReader {
   #decode(text: string): void {
     const bytes = strictBase64ByteLength(text);
     if (bytes <= 0 || bytes % 4 !== 0) throw BAIL;
-    if (this.#bytes === undefined) this.#reserve(bytes / 4);
-    if (bytes !== this.#dimensions * 4) throw BAIL;
+    const dimensions = this.#dimensions || this.#reserve(bytes / 4);
+    if (bytes !== dimensions * 4) throw BAIL;
     const row = this.#row;
+    let floats = this.#floats;
+    let target = this.#bytes;
+    let from = row * dimensions;
+    if (floats === undefined) {
+      floats = new Float32Array(dimensions);
+      target = Buffer.from(floats.buffer);
+      from = 0;
+    }
     // write() decodes natively; fewer bytes than the length promises means a character was skipped.
-    if (this.#bytes!.write(text, row * bytes, bytes, 'base64') !== bytes) throw BAIL;
-    if (!checkRow(this.#floats!, row * this.#dimensions, this.#dimensions, this.#init.normalize)) throw BAIL;
+    if (target!.write(text, from * 4, bytes, 'base64') !== bytes) throw BAIL;
+    if (!scaleRow(floats, from, from + dimensions, this.#init.normalize)) throw BAIL;
+    this.#rows![row] = this.#floats === undefined ? floats : floats.subarray(from, from + dimensions);
   }
 
-  #reserve(dimensions: number): void {
+  /** Sets the answer's memory aside once the first vector gives its length; returns that length. */
+  #reserve(dimensions: number): number {
     const { rows, maxBytes } = this.#init;
     if (this.#init.dimensions !== undefined && dimensions !== this.#init.dimensions) throw BAIL;
     // A whole answer carries 4/3 of its floats' bytes: one that cannot fit is not reserved for.
     if (rows * dimensions * 16 > maxBytes * 3) throw BAIL;
     this.#dimensions = dimensions;
-    this.#floats = new Float32Array(rows * dimensions);
-    this.#bytes = Buffer.from(this.#floats.buffer, this.#floats.byteOffset, this.#floats.byteLength);
+    this.#indexes = new Int32Array(rows);
+    this.#rows = new Array<Float32Array>(rows);
+    if (!this.#init.ownRows) {
+      this.#floats = new Float32Array(rows * dimensions);
+      this.#bytes = Buffer.from(this.#floats.buffer, this.#floats.byteOffset, this.#floats.byteLength);
+    }
+    return dimensions;
   }
 
   /**
@@ -354,9 +379,13 @@ export class EmbeddingsReader {
     return end;
   }
 
-  /** The rows by `index`: as they are when they came in order, moved when they did not, nothing when indexes repeat or miss. */
-  #inIndexOrder(floats: Float32Array): Float32Array | undefined {
-    const indexes = this.#indexes;
+  /**
+   * The rows by `index`, nothing when indexes repeat or miss. Rows that came out of order are
+   * put in order; in one buffer for the answer, they are moved there too, so row i of the
+   * buffer is always the vector of input i.
+   */
+  #inIndexOrder(rows: Float32Array[]): Float32Array[] | undefined {
+    const indexes = this.#indexes!;
     let ordered = true;
     const seen = new Uint8Array(indexes.length);
     for (let row = 0; row < indexes.length; row++) {
@@ -365,34 +394,17 @@ export class EmbeddingsReader {
       seen[index] = 1;
       if (index !== row) ordered = false;
     }
-    if (ordered) return floats;
+    if (ordered) return rows;
+    const out = new Array<Float32Array>(rows.length);
+    for (let row = 0; row < indexes.length; row++) out[indexes[row]!] = rows[row]!;
+    const floats = this.#floats;
+    if (floats === undefined) return out;
+    const moved = new Float32Array(floats.length);
     const d = this.#dimensions;
-    const out = new Float32Array(floats.length);
-    for (let row = 0; row < indexes.length; row++) {
-      out.set(floats.subarray(row * d, (row + 1) * d), indexes[row]! * d);
+    for (let index = 0; index < out.length; index++) {
+      moved.set(out[index]!, index * d);
+      out[index] = moved.subarray(index * d, (index + 1) * d);
     }
     return out;
   }
-}
-
-/**
- * Checks one row of `floats` and normalises it, in place and while it is in cache: `false` when
- * it holds a NaN or an infinity. Always called with the answer's one Float32Array, so the loops
- * stay monomorphic; the sums run in the order {@link normalizeInPlace} uses, so the result is
- * the same to the bit, and its careful path takes the rows whose squares leave the safe range.
- */
-function checkRow(floats: Float32Array, from: number, length: number, normalize: boolean): boolean {
-  const to = from + length;
-  let squares = 0;
-  for (let k = from; k < to; k++) squares += floats[k]! * floats[k]!;
-  // A float32 squared and summed over any real length stays finite: a non-finite sum is a NaN or ±Infinity.
-  if (!Number.isFinite(squares)) return false;
-  if (!normalize) return true;
-  if (squares < 1e-290) {
-    normalizeInPlace(floats.subarray(from, to));
-    return true;
-  }
-  const scale = 1 / Math.sqrt(squares);
-  for (let k = from; k < to; k++) floats[k] = floats[k]! * scale;
-  return true;
 }

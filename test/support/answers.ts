@@ -1,9 +1,12 @@
 import { encodeFloat32Base64 } from '../../src/decode.js';
 import type { ResolvedRequestOptions, VectorType } from '../../src/options.js';
-import type { TransportResponse } from '../../src/transport.js';
+import { answerReader } from '../../src/receive/answer.js';
+import { countInputs } from '../../src/response.js';
+import type { EmbeddingCreateParams } from '../../src/schemas.js';
+import type { BodySink, TransportResponse } from '../../src/transport.js';
 
-/** A 2xx answer whose body came in `chunks`, as the transport hands it to the reader. */
-export function answerOf(chunks: Buffer[]): TransportResponse {
+/** A 2xx answer whose body came in `chunks`, read by no reader: what the full way is given. */
+export function answerOf(chunks: Buffer[], sink?: BodySink): TransportResponse {
   return {
     status: 200,
     headers: {},
@@ -12,7 +15,22 @@ export function answerOf(chunks: Buffer[]): TransportResponse {
       return Buffer.concat(chunks).toString('utf8');
     },
     redact: (text) => text,
+    sink,
   };
+}
+
+/**
+ * The answer to `params` as the transport hands it over: each of `chunks` fed, as it came, to
+ * the reader `create()` makes for the request.
+ */
+export function answerFor(
+  chunks: Buffer[],
+  params: EmbeddingCreateParams,
+  options: ResolvedRequestOptions,
+): TransportResponse {
+  const sink = answerReader(params, countInputs(params.input), options)?.();
+  for (const chunk of chunks) sink?.write(chunk);
+  return answerOf(chunks, sink);
 }
 
 /** `body` cut at `cuts` (sorted positions). */
