@@ -152,6 +152,7 @@ describe('error names', () => {
       'AuthenticationError',
       'BadRequestError',
       'BatchEmbeddingError',
+      'BatchJobInputError',
       'BatchLineError',
       'ConflictError',
       'EmbeddingsError',
