@@ -1,7 +1,7 @@
 /** createDiskCache (src/batch/cache-disk.ts) on a temp folder, with two writer processes, and the batch engine through it at the wire. */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { cacheKey } from '../src/batch/cache.js';
 import { resolveBatchConfig } from '../src/batch/config.js';
@@ -14,6 +14,7 @@ import {
   expectNormalizeServedFromOneCache,
   expectSecondRunSendsNothing,
 } from './support/cache-wire.js';
+import { bundleForChild } from './support/bundle.js';
 import { tempDir } from './support/cli-helpers.js';
 import { numberedTexts, vectorFor } from './support/openai-like.js';
 
@@ -137,26 +138,8 @@ describe('createDiskCache with two processes writing the same keys at once', () 
   let bundle: string;
 
   beforeAll(async () => {
-    const { build } = await import('tsup');
-    const outDir = join(
-      process.cwd(),
-      'node_modules',
-      '.cache',
-      'embedrail-cache-test',
-      `${process.pid}-${Date.now()}`,
-    );
-    await build({
-      entry: { disk: 'src/batch/cache-disk.ts' },
-      format: ['esm'],
-      outDir,
-      config: false,
-      silent: true,
-      target: 'node20',
-      platform: 'node',
-      dts: false,
-      sourcemap: false,
-    });
-    bundle = join(outDir, 'disk.js');
+    bundle = await bundleForChild('src/batch/cache-disk.ts', 'disk', 'cache-test');
+    const outDir = dirname(bundle);
     writeFileSync(
       join(outDir, 'writer.mjs'),
       [

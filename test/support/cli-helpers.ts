@@ -8,6 +8,7 @@ import { runCli } from '../../src/cli/program.js';
 import { createServer, localHashEmbedding } from '../../src/server/index.js';
 import type { LocalServer } from '../../src/server/index.js';
 import type { CliIo } from '../../src/cli/io.js';
+import { bundleForChild } from './bundle.js';
 import { maxDifference } from './vector-math.js';
 
 export interface Captured {
@@ -103,26 +104,9 @@ export function readNpy(path: string): {
   return { version, descr, shape, data, dataBytes: body.length };
 }
 
-/**
- * Bundles src/cli/main.ts into a private folder (not dist/, which other builds may be
- * cleaning at the same moment) for tests that need a real process: signals, SIGKILL.
- * Inside node_modules so the bundle's external imports resolve to this project's packages.
- */
-export async function buildCli(): Promise<string> {
-  const { build } = await import('tsup');
-  const outDir = join(process.cwd(), 'node_modules', '.cache', 'embedrail-cli-test', `${process.pid}-${Date.now()}`);
-  await build({
-    entry: { cli: 'src/cli/main.ts' },
-    format: ['esm'],
-    outDir,
-    config: false,
-    silent: true,
-    target: 'node20',
-    platform: 'node',
-    dts: false,
-    sourcemap: false,
-  });
-  return join(outDir, 'cli.js');
+/** The CLI bundled for tests that need a real process: signals, SIGKILL. */
+export function buildCli(): Promise<string> {
+  return bundleForChild('src/cli/main.ts', 'cli', 'cli-test');
 }
 
 /**
