@@ -63,6 +63,11 @@ export function decodeBase64Float32ForHost(base64: string, littleEndianHost: boo
   if (bytes.byteLength % 4 !== 0) {
     throw new RangeError(`base64 vector has ${bytes.byteLength} bytes, not a multiple of 4`);
   }
+  return float32FromLittleEndian(bytes, littleEndianHost);
+}
+
+/** The float32 values little-endian `bytes` hold (a whole number of 4), in memory of their own. */
+export function float32FromLittleEndian(bytes: Uint8Array, littleEndianHost: boolean): Float32Array {
   const out = new Float32Array(bytes.byteLength / 4);
   if (littleEndianHost) {
     new Uint8Array(out.buffer).set(bytes);
@@ -73,15 +78,23 @@ export function decodeBase64Float32ForHost(base64: string, littleEndianHost: boo
   return out;
 }
 
+/** `vector` as little-endian float32 bytes, in a Buffer of their own. */
+export function float32ToLittleEndian(vector: ArrayLike<number>, littleEndianHost: boolean): Buffer {
+  const bytes = Buffer.allocUnsafe(vector.length * 4);
+  if (littleEndianHost && vector instanceof Float32Array) {
+    bytes.set(new Uint8Array(vector.buffer, vector.byteOffset, vector.byteLength));
+  } else {
+    for (let i = 0; i < vector.length; i++) bytes.writeFloatLE(vector[i]!, i * 4);
+  }
+  return bytes;
+}
+
 /** {@link encodeFloat32Base64} for a host of the given byte order. */
 export function encodeFloat32Base64ForHost(vector: ArrayLike<number>, littleEndianHost: boolean): string {
-  const floats = vector instanceof Float32Array ? vector : Float32Array.from(vector);
-  if (littleEndianHost) {
-    return Buffer.from(floats.buffer, floats.byteOffset, floats.byteLength).toString('base64');
+  if (littleEndianHost && vector instanceof Float32Array) {
+    return Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength).toString('base64');
   }
-  const bytes = Buffer.alloc(floats.length * 4);
-  for (let i = 0; i < floats.length; i++) bytes.writeFloatLE(floats[i]!, i * 4);
-  return bytes.toString('base64');
+  return float32ToLittleEndian(vector, littleEndianHost).toString('base64');
 }
 
 /**

@@ -3,7 +3,7 @@
  * values, little-endian, and nothing else: no header, no JSON. 1536 dimensions are 6,144 bytes,
  * and a reader in any language gets them with one `frombuffer(..., '<f4')`.
  */
-import { LITTLE_ENDIAN_HOST } from '../decode.js';
+import { float32FromLittleEndian, float32ToLittleEndian, LITTLE_ENDIAN_HOST } from '../decode.js';
 
 /**
  * A vector as little-endian float32 bytes, in a Buffer of its own (never a view of the vector,
@@ -27,13 +27,7 @@ export function decodeFloat32Bytes(bytes: Uint8Array): Float32Array {
 
 /** {@link encodeFloat32Bytes} for a host of the given byte order; tests run the big-endian path through it. */
 export function encodeFloat32BytesForHost(vector: ArrayLike<number>, littleEndianHost: boolean): Buffer {
-  const bytes = Buffer.allocUnsafe(vector.length * 4);
-  if (littleEndianHost && vector instanceof Float32Array) {
-    bytes.set(new Uint8Array(vector.buffer, vector.byteOffset, vector.byteLength));
-  } else {
-    for (let i = 0; i < vector.length; i++) bytes.writeFloatLE(vector[i]!, i * 4);
-  }
-  return bytes;
+  return float32ToLittleEndian(vector, littleEndianHost);
 }
 
 /** {@link decodeFloat32Bytes} for a host of the given byte order. */
@@ -41,14 +35,7 @@ export function decodeFloat32BytesForHost(bytes: Uint8Array, littleEndianHost: b
   if (bytes.byteLength % 4 !== 0) {
     throw new RangeError(`float32 bytes must be a multiple of 4 long (got ${bytes.byteLength})`);
   }
-  const out = new Float32Array(bytes.byteLength / 4);
-  if (littleEndianHost) {
-    new Uint8Array(out.buffer).set(bytes);
-  } else {
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(i * 4, true);
-  }
-  return out;
+  return float32FromLittleEndian(bytes, littleEndianHost);
 }
 
 /**
