@@ -114,50 +114,18 @@ export class Requester {
           }),
         signal,
       );
-    // A 401 to a key function's token: it may have expired mid-job. One fresh token and one more
-    // attempt per request, outside `maxRetries`, before the 401 stands.
-    let keyRefreshed = false;
-    const attempt = (): Promise<TransportResponse> =>
-      send().catch(async (error: unknown) => {
-        if (keyRefreshed || !(error instanceof AuthenticationError)) throw error;
-        keyRefreshed = true;
-        if (!(await this.#transport.refreshKeyAfter(error))) throw error;
-        return send();
-      });
     const answered = (grant: RateLimitGrant, answer: RateLimitAnswer) => {
       grant.complete(answer);
       trace?.answered(answer.status, answer.headers);
       hooks.onResponse?.(answer.status, answer.headers);
     };
-    const shouldRetry = ({ error }: RetryContext) => !signal?.aborted && isRetryable(error);
-    try {
-      return await pRetry(attempt, {
-        retries: options.maxRetries,
-        signal,
-        shouldRetry,
-        // p-retry's own delay is a function of the attempt number alone, with no way to give
-        // one per error, and a server's retry-after must win over backoff. So its delay is
-        // off, and ours is slept here, in the hook p-retry documents for a custom delay.
-        // onFailedAttempt also runs for the last failure, hence the checks before sleeping.
-        minTimeout: 0,
-        onFailedAttempt: async (context) => {
-          if (context.retriesLeft === 0 || !shouldRetry(context)) return;
-          const { error, attemptNumber } = context;
-          const delayMs = retryDelay(attemptNumber, error instanceof APIError ? error.headers : undefined);
-          hooks.onRetry?.({ attempt: attemptNumber, error: error, delayMs });
-          trace?.retry(attemptNumber, error, delayMs);
-          // A 429 told the rate limiter, which holds every request of the client (this retry
-          // included) for the advised pause: sleeping here as well would wait twice.
-          if (!(error instanceof RateLimitError)) await sleep(delayMs, signal);
-        },
-      });
-    } catch (error) {
-      // Every abort ends as APIUserAbortError with the signal's reason as its cause, whatever
-      // ended the call: p-retry rejects with the bare reason and has no hook to shape what it
-      // rejects with, and an attempt may fail otherwise (a 500) just as the caller aborts.
-      if (signal?.aborted && !(error instanceof APIUserAbortError)) throw abortError(signal);
-      throw error;
-    }
+    return this.#retrying(send, signal, options.maxRetries, (info) => {
+      hooks.onRetry?.(info);
+      trace?.retry(info.attempt, info.error, info.delayMs);
+      // A 429 told the rate limiter, which holds every request of the client (this retry
+      // included) for the advised pause: sleeping here as well would wait twice.
+      return !(info.error instanceof RateLimitError);
+    });
   }
 
   /**
@@ -218,8 +186,42 @@ export class Requester {
           }),
         signal,
       );
+    const retries = init.replayable === false ? 0 : options.maxRetries;
+    try {
+      return await this.#retrying(send, signal, retries, ({ attempt, error, delayMs }) => {
+        log?.info(`retrying ${method} ${url} in ${delayMs} ms (attempt ${attempt} failed: ${error.name})`, {
+          method,
+          attempt,
+          delayMs,
+          status: error instanceof APIError ? error.status : undefined,
+        });
+        return true;
+      });
+    } catch (error) {
+      if (!(error instanceof APIUserAbortError)) {
+        log?.error(`${method} ${url} failed: ${(error as Error).name}`, {
+          method,
+          status: error instanceof APIError ? error.status : undefined,
+        });
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * Runs `send` with up to `retries` retries of what deserves one, after the server's advised
+   * delay or backoff; `beforeRetry` hears each and says whether to sleep that delay here.
+   * A 401 to a key function's token (it may have expired mid-job) gets one fresh token and one
+   * more attempt, outside `retries`, before it stands.
+   */
+  async #retrying<T>(
+    send: () => Promise<T>,
+    signal: AbortSignal | undefined,
+    retries: number,
+    beforeRetry: (info: { attempt: number; error: EmbeddingsError; delayMs: number }) => boolean,
+  ): Promise<T> {
     let keyRefreshed = false;
-    const attempt = (): Promise<TransportResponse | StreamingResponse> =>
+    const attempt = (): Promise<T> =>
       send().catch(async (error: unknown) => {
         if (keyRefreshed || !(error instanceof AuthenticationError)) throw error;
         keyRefreshed = true;
@@ -229,30 +231,28 @@ export class Requester {
     const shouldRetry = ({ error }: RetryContext) => !signal?.aborted && isRetryable(error);
     try {
       return await pRetry(attempt, {
-        retries: init.replayable === false ? 0 : options.maxRetries,
+        retries,
         signal,
         shouldRetry,
-        // As in post(): the server's retry-after wins over backoff, so the delay is slept here.
+        // p-retry's own delay is a function of the attempt number alone, with no way to give
+        // one per error, and a server's retry-after must win over backoff. So its delay is
+        // off, and ours is slept here, in the hook p-retry documents for a custom delay.
+        // onFailedAttempt also runs for the last failure, hence the checks before sleeping.
         minTimeout: 0,
         onFailedAttempt: async (context) => {
           if (context.retriesLeft === 0 || !shouldRetry(context)) return;
           const { error, attemptNumber } = context;
           const delayMs = retryDelay(attemptNumber, error instanceof APIError ? error.headers : undefined);
-          log?.info(`retrying ${method} ${url} in ${delayMs} ms (attempt ${attemptNumber} failed: ${error.name})`, {
-            method,
-            attempt: attemptNumber,
-            delayMs,
-            status: error instanceof APIError ? error.status : undefined,
-          });
-          await sleep(delayMs, signal);
+          if (beforeRetry({ attempt: attemptNumber, error: error, delayMs })) {
+            await sleep(delayMs, signal);
+          }
         },
       });
     } catch (error) {
+      // Every abort ends as APIUserAbortError with the signal's reason as its cause, whatever
+      // ended the call: p-retry rejects with the bare reason and has no hook to shape what it
+      // rejects with, and an attempt may fail otherwise (a 500) just as the caller aborts.
       if (signal?.aborted && !(error instanceof APIUserAbortError)) throw abortError(signal);
-      log?.error(`${method} ${url} failed: ${(error as Error).name}`, {
-        method,
-        status: error instanceof APIError ? error.status : undefined,
-      });
       throw error;
     }
   }
