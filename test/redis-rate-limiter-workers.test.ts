@@ -5,12 +5,12 @@
  * with empty memory in the middle of a job.
  */
 import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { EmbeddingsClient, type RateLimitWait } from '../src/index.js';
 import { RedisRateLimiter } from '../src/redis/index.js';
 import { createServer, type LocalServer } from '../src/server/index.js';
+import { bundleForChild } from './support/bundle.js';
 import { describeWithRedis, startRedis, type RedisProcess } from './support/redis-server.js';
 
 const model = 'text-embedding-3-small';
@@ -19,21 +19,8 @@ const every = (n: number) => Array.from({ length: n }, (_, i) => i);
 let keys = 0;
 const freshKey = () => `workers-${process.pid}-${++keys}`;
 
-async function buildWorker(): Promise<string> {
-  const { build } = await import('tsup');
-  const outDir = join(process.cwd(), 'node_modules', '.cache', 'embedrail-redis-test', `${process.pid}-${Date.now()}`);
-  await build({
-    entry: { worker: 'test/support/redis-worker.ts' },
-    format: ['esm'],
-    outDir,
-    config: false,
-    silent: true,
-    target: 'node20',
-    platform: 'node',
-    dts: false,
-    sourcemap: false,
-  });
-  return join(outDir, 'worker.js');
+function buildWorker(): Promise<string> {
+  return bundleForChild('test/support/redis-worker.ts', 'worker', 'redis-test');
 }
 
 describeWithRedis('RedisRateLimiter across processes', () => {
