@@ -3,62 +3,19 @@
 // connection, as another worker would run it. The second run must send no request and return
 // the same vectors bit for bit; the time of each run is printed. Starts a redis-server of its
 // own on a free loopback port (no persistence) and stops it at the end.
-import { spawn, spawnSync } from 'node:child_process';
-import { createServer } from 'node:net';
 import { EmbeddingsClient } from '../dist/index.js';
 import { createRedisCache } from '../dist/redis.js';
 import { startChildServer } from './child-server.mjs';
 import { textAt } from './corpus.mjs';
+import { redisMissing, startRedis } from './redis-server.mjs';
 
 const MB = 1024 * 1024;
-const REDIS_BIN = process.env.REDIS_SERVER ?? 'redis-server';
 
-async function freePort() {
-  const server = createServer();
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-/** A redis-server on a free loopback port, and an ioredis client factory for it. */
-async function startRedis(Redis) {
-  const port = await freePort();
-  const child = spawn(
-    REDIS_BIN,
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'],
-    { stdio: 'ignore' },
-  );
-  process.once('exit', () => child.kill('SIGKILL'));
-  const connect = () => new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 1 });
-  for (let attempt = 0; ; attempt++) {
-    const probe = connect();
-    probe.on('error', () => {});
-    try {
-      await probe.connect();
-      await probe.ping();
-      probe.disconnect();
-      break;
-    } catch (error) {
-      probe.disconnect();
-      if (attempt === 100) {
-        throw new Error(`redis-server did not answer on port ${port}: ${error.message}`, { cause: error });
-      }
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
-  return {
-    async client() {
-      const redis = connect();
-      await redis.connect();
-      return redis;
-    },
-    async stop() {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
+/** An ioredis client of the bench's Redis, connected. */
+async function connectTo(Redis, redisServer) {
+  const redis = new Redis({ host: '127.0.0.1', port: redisServer.port, lazyConnect: true, maxRetriesPerRequest: 1 });
+  await redis.connect();
+  return redis;
 }
 
 /** Calls of each command since the last CONFIG RESETSTAT. */
@@ -72,9 +29,9 @@ async function commandCalls(redis) {
  * @param {{ inputs?: number, dimensions?: number }} options
  */
 export async function cacheRedisBench({ inputs = 100_000, dimensions = 256 } = {}) {
-  const version = spawnSync(REDIS_BIN, ['--version'], { encoding: 'utf8' });
-  if (version.error !== undefined || version.status !== 0) {
-    console.log(`\n4. Redis cache: skipped (\`${REDIS_BIN}\` not found; install Debian's redis-server)`);
+  const missing = redisMissing();
+  if (missing !== undefined) {
+    console.log(`\n4. Redis cache: skipped (${missing})`);
     return { skipped: true };
   }
   let Redis;
@@ -84,15 +41,15 @@ export async function cacheRedisBench({ inputs = 100_000, dimensions = 256 } = {
     console.log('\n4. Redis cache: skipped (ioredis is not installed)');
     return { skipped: true };
   }
-  const redisServer = await startRedis(Redis);
+  const redisServer = await startRedis();
   const server = await startChildServer({ dimensions });
-  const admin = await redisServer.client();
+  const admin = await connectTo(Redis, redisServer);
   const input = Array.from({ length: inputs }, (_, i) => textAt(i));
   const model = 'local-hash-embedding';
 
   /** One worker: its own client and Redis connection, the whole job, timed. */
   const runOnce = async () => {
-    const redis = await redisServer.client();
+    const redis = await connectTo(Redis, redisServer);
     const client = new EmbeddingsClient({ baseURL: server.url });
     const before = (await server.stats()).embeddings;
     await admin.config('RESETSTAT');

@@ -9,9 +9,9 @@
 // Each is printed beside the same run with each process pacing alone (its in-memory limiter).
 // The least time is what the job needs beyond one full bucket at the refill rate, as in
 // bench/rate-limit-cases.mjs. Each case stops at 90 s (inputs not back by then count as missing).
-import { fork, spawn, spawnSync } from 'node:child_process';
-import { createServer as netServer, connect } from 'node:net';
+import { fork } from 'node:child_process';
 import { startChildServer } from './child-server.mjs';
+import { redisMissing, startRedis } from './redis-server.mjs';
 
 const MINUTE_MS = 60_000;
 const WORKERS = 4;
@@ -19,7 +19,6 @@ const TEXTS_PER_WORKER = 25_000;
 const INPUTS_PER_REQUEST = 2048;
 const BURST_SECONDS = 1;
 const CASE_LIMIT_MS = 90_000;
-const REDIS_BIN = process.env.REDIS_SERVER ?? 'redis-server';
 const TARGET = { ratio: 1.05, share429: 0.02, rate: 0.05 };
 
 // 120 rpm is 2 requests a second, a burst of 2; 10M tpm leaves the requests binding.
@@ -28,49 +27,6 @@ const SERVER = { rpm: 120, tpm: 10_000_000 };
 // Case 2: tokens bind at a configured 700,000 a minute (the server allows 10M and 10,000 rpm):
 // the 1.4M tokens of the four jobs need a bit over a minute beyond the bucket's first minute.
 const CONFIGURED = { server: { rpm: 10_000, tpm: 10_000_000 }, tokensPerMinute: 700_000 };
-
-async function freePort() {
-  const server = netServer();
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-function answersPing(port) {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.setTimeout(500);
-    socket.on('connect', () => socket.write('PING\r\n'));
-    socket.on('data', (chunk) => {
-      socket.destroy();
-      resolve(chunk.toString().startsWith('+PONG'));
-    });
-    socket.on('error', () => resolve(false));
-    socket.on('timeout', () => (socket.destroy(), resolve(false)));
-  });
-}
-
-/** A redis-server of the bench's own on a loopback port, no persistence. */
-async function startRedis() {
-  const port = await freePort();
-  let child;
-  const launch = async () => {
-    child = spawn(REDIS_BIN, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-      stdio: 'ignore',
-    });
-    while (!(await answersPing(port))) await new Promise((r) => setTimeout(r, 20));
-  };
-  const end = (signal) =>
-    new Promise((resolve) => {
-      if (child.exitCode !== null || child.signalCode !== null) return resolve();
-      child.once('exit', resolve);
-      child.kill(signal);
-    });
-  await launch();
-  process.once('exit', () => child.kill('SIGKILL'));
-  return { url: `redis://127.0.0.1:${port}`, kill: () => end('SIGKILL'), launch, stop: () => end('SIGTERM') };
-}
 
 /** Least time, in ms, for `amount` units through a bucket of `burst` refilled at `perMinute`. */
 function leastTime(amount, perMinute, burst = (perMinute * BURST_SECONDS) / 60) {
@@ -188,9 +144,9 @@ export async function redisLimiterBench() {
   console.log(
     `\n12. One budget shared through Redis: ${WORKERS} worker processes × ${TEXTS_PER_WORKER.toLocaleString('en')} short texts, ${BURST_SECONDS} s burst window, limits learnt from headers`,
   );
-  const probe = spawnSync(REDIS_BIN, ['--version']);
-  if (probe.error !== undefined || probe.status !== 0) {
-    console.log(`   skipped: \`${REDIS_BIN}\` was not found (install redis-server, or set REDIS_SERVER)`);
+  const missing = redisMissing();
+  if (missing !== undefined) {
+    console.log(`   skipped: ${missing}`);
     return [];
   }
   const redis = await startRedis();
