@@ -40,7 +40,9 @@ export async function batchJobMemoryBench({ lines = 1_000_000, dimensions = 16, 
   const cli = new URL('../dist/cli.js', import.meta.url).pathname;
   const started = performance.now();
   const args = ['batch', input, '--out', out, '--journal', journal, '--base-url', server.url, '--poll-interval', '100'];
-  const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [...(process.env.BENCH_NODE_FLAGS?.split(' ') ?? []), cli, ...args], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
   child.stderr.on('data', (chunk) => (stderr = (stderr + chunk.toString()).slice(-4000)));
   let peak = 0;

@@ -3,7 +3,7 @@ import { APIUserAbortError, InvalidArgumentError, batchJobProgress } from '../in
 import type { BatchJobProgress, BatchJobState, PresetName } from '../index.js';
 import { newClient } from './client.js';
 import { FailuresFile, failuresPath } from './failures.js';
-import { IdSet } from './id-set.js';
+import { IdList, IdSet } from './id-set.js';
 import type { CliIo } from './io.js';
 import { EXIT, UsageError, oneLine } from './io.js';
 import { openOutput } from './open-output.js';
@@ -46,7 +46,9 @@ export async function batch(input: string, flags: BatchFlags, io: CliIo): Promis
     // The records are read as the job plans its shards: the CLI keeps no text and no vector.
     const { stream, format } = await openInput(input, explicit, io.stdin);
     const seen = new IdSet();
-    async function* texts(): AsyncGenerator<{ id: string; text: string }> {
+    // The job gets the texts alone: ids stay here, compact, and name each result by its index.
+    const ids = new IdList();
+    async function* texts(): AsyncGenerator<string> {
       for await (const record of readRecords(stream, format, flags)) {
         const problem = seen.has(record.id)
           ? `id '${record.id}' appears more than once in the input; ids must be unique`
@@ -61,7 +63,8 @@ export async function batch(input: string, flags: BatchFlags, io: CliIo): Promis
           refused++;
         } else {
           sent++;
-          yield record as { id: string; text: string };
+          ids.push(record.id);
+          yield (record as { id: string; text: string }).text;
         }
       }
       inputRead = true;
@@ -109,12 +112,12 @@ export async function batch(input: string, flags: BatchFlags, io: CliIo): Promis
     try {
       for await (const item of client.embeddings.streamBatchJob(params, { ...common, vectorType: 'float32' })) {
         if (item.error !== undefined) {
-          failures.add(item.id!, item.error);
+          failures.add(ids.at(item.index)!, item.error);
           failed++;
           continue;
         }
         output ??= await open();
-        output.write(item.id!, item.embedding);
+        output.write(ids.at(item.index)!, item.embedding);
         embedded++;
       }
       // Every input failed: the output is still written, empty.
