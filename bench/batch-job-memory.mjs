@@ -2,6 +2,8 @@
 // server in another process, printing the CLI process's peak RSS (VmHWM, sampled from /proc)
 // and the time. The job streams in and out: what it keeps per input is its id, so the peak
 // must stay under 300 MB. Small vectors keep the run short; a budget bounds it.
+// BENCH_NODE_FLAGS (e.g. "--max-old-space-size=128") are given to the CLI's node, to tell the
+// live data from what V8's heap sizing adds to the peak.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
