@@ -109,4 +109,28 @@ export class Embeddings<V extends VectorType = 'array'> {
     // Loaded on first use, as createMany() is.
     return import('./batch-job/job.js').then(({ runBatchJob }) => runBatchJob(this.#client, params, options));
   }
+
+  /**
+   * Runs a Batch API job as `runBatchJob()` does, then yields each input's result in input
+   * order (`{ index, id?, embedding }` or `{ index, id?, error }`), read from the journal's
+   * stored vectors one shard at a time, so a corpus of millions is written out without its
+   * vectors ever being in memory together. Failures are yielded, never thrown; with
+   * `detach: true` it submits the batches and yields nothing.
+   * @example
+   * for await (const item of client.embeddings.streamBatchJob(
+   *   { model: 'text-embedding-3-small', input: lines('corpus.txt') },
+   *   { journal: 'corpus.job.json' },
+   * )) {
+   *   if (item.error) console.error(item.index, item.error.message);
+   *   else out.write(item.embedding);
+   * }
+   */
+  async *streamBatchJob<T extends VectorType = V>(
+    params: BatchJobParams,
+    options?: BatchJobOptions<T>,
+  ): AsyncGenerator<StreamItem<VectorFor<T>>, void, undefined> {
+    // Loaded on the first pull, as runBatchJob() loads it.
+    const { streamBatchJob } = await import('./batch-job/job.js');
+    yield* streamBatchJob(this.#client, params, options) as AsyncGenerator<StreamItem<VectorFor<T>>, void, undefined>;
+  }
 }

@@ -1,3 +1,6 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import fc from 'fast-check';
 import { InvalidArgumentError } from '../src/errors.js';
@@ -12,8 +15,10 @@ const roomy: ShardLimits = {
   maxOutputBytes: Infinity,
   outputBytesPerInput: 1,
 };
-const linesOf = (body: Buffer) =>
-  body
+/** A shard's input file, from memory or from the spool directory it was written to. */
+const bytesOf = (body: Buffer | { path: string }) => (Buffer.isBuffer(body) ? body : readFileSync(body.path));
+const linesOf = (body: Buffer | { path: string }) =>
+  bytesOf(body)
     .toString('utf8')
     .trimEnd()
     .split('\n')
@@ -55,7 +60,7 @@ describe('planShards', () => {
     const size = Buffer.byteLength(`${JSON.stringify(lineBytes[0])}\n`);
     const plan = await planShards(texts, 'j', params, rules, { ...roomy, maxBatchBytes: size * 5 });
     for (const shard of plan.shards) {
-      expect(shard.body.length).toBeLessThanOrEqual(size * 5);
+      expect(bytesOf(shard.body).length).toBeLessThanOrEqual(size * 5);
       linesOf(shard.body).forEach((line, k) =>
         expect(line.custom_id).toBe(customId('j', shard.shard, shard.firstIndex + k)),
       );
@@ -120,7 +125,7 @@ describe('planShards', () => {
           });
           const seen = plan.shards.flatMap((shard) => {
             expect(shard.count).toBeLessThanOrEqual(maxInputs);
-            expect(shard.body.length).toBeLessThanOrEqual(maxBytes);
+            expect(bytesOf(shard.body).length).toBeLessThanOrEqual(maxBytes);
             return linesOf(shard.body).map((line) => [indexOfCustomId('j', line.custom_id), line.body.input]);
           });
           expect(seen).toEqual(texts.map((text, i) => [i, text]));
@@ -128,6 +133,25 @@ describe('planShards', () => {
       ),
       { numRuns: 60 },
     );
+  });
+});
+
+describe('planShards with a spool directory', () => {
+  test('writes each shard to its own file, byte for byte the plan kept in memory', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'embedrail-spool-'));
+    try {
+      const texts = Array.from({ length: 25 }, (_, i) => `text ${i}`);
+      const limits = { ...roomy, maxInputsPerBatch: 10 };
+      const inMemory = await planShards(texts, 'j', params, rules, limits);
+      const spooled = await planShards(texts, 'j', params, rules, limits, join(dir, 'inputs'));
+      expect(spooled.shards.map((s) => s.body)).toEqual(
+        [0, 1, 2].map((shard) => ({ path: join(dir, 'inputs', `s${shard}.jsonl`) })),
+      );
+      expect(spooled.shards.map((s) => bytesOf(s.body))).toEqual(inMemory.shards.map((s) => s.body));
+      expect(spooled.shards.map((s) => s.sha256)).toEqual(inMemory.shards.map((s) => s.sha256));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

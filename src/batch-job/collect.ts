@@ -135,10 +135,7 @@ export async function assemble(
     const collected = batch.collected!;
     tokens += collected.tokens;
     if (collected.ok > 0) {
-      let bytes = await runner.results.read(batch.key);
-      // Vectors kept in memory by a store without readResults are gone after a restart: read the output again.
-      if (bytes === undefined) bytes = await recollect(runner, batch);
-      const { indices, vectors: raw } = decodeResults(bytes);
+      const { indices, vectors: raw } = decodeResults(await readResults(runner, batch));
       indices.forEach((index, i) => {
         let vector: number[] | Float32Array = shape.vectorType === 'array' ? toNumberArray(raw[i]!) : raw[i]!;
         if (shape.normalize) vector = normalizeInPlace(vector);
@@ -167,6 +164,12 @@ export async function assemble(
     usage: { prompt_tokens: tokens, total_tokens: tokens },
     failures,
   };
+}
+
+/** The stored vectors of a collected `batch`. */
+export async function readResults(runner: BatchJobRunner, batch: JournalBatch): Promise<Uint8Array> {
+  // Vectors kept in memory by a store without readResults are gone after a restart: read the output again.
+  return (await runner.results.read(batch.key)) ?? (await recollect(runner, batch));
 }
 
 async function recollect(runner: BatchJobRunner, batch: JournalBatch): Promise<Uint8Array> {

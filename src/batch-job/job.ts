@@ -3,6 +3,7 @@
  * resumable from its journal. Checks everything before anything is uploaded, then runs the
  * job (batch-job/runner.ts) and answers in createMany()'s shape.
  */
+import { rm } from 'node:fs/promises';
 import { z } from 'zod';
 import type { EmbeddingsClient } from '../client.js';
 import { APIError, InvalidArgumentError } from '../errors.js';
@@ -10,7 +11,8 @@ import type { VectorType } from '../options.js';
 import { booleanOption, integerIn, parseArgument } from '../schemas.js';
 import { resolveBatchConfig } from '../batch/config.js';
 import { BatchEmbeddingError } from '../batch/errors.js';
-import type { CreateManyResponse } from '../batch/types.js';
+import type { CreateManyResponse, StreamItem } from '../batch/types.js';
+import { eachResult } from './results.js';
 import { assemble, deleteFiles } from './collect.js';
 import { journalStore } from './journal.js';
 import { outputBytesPerInput } from './plan.js';
@@ -64,12 +66,21 @@ const BatchJobOptionsSchema = z
   )
   .strict();
 
-export async function runBatchJob(
+/** What both ways of running a job share: the checked options, and the runner, its plan read. */
+interface PreparedJob {
+  runner: BatchJobRunner;
+  config: ReturnType<typeof resolveBatchConfig>;
+  spoolDir: string | undefined;
+  dispose: () => void;
+}
+
+/** Checks everything, reads the journal and plans the input; nothing is uploaded yet. */
+async function prepare(
   client: EmbeddingsClient<VectorType>,
   params: BatchJobParams,
-  options: BatchJobOptions = {},
-  port?: BatchApiPort,
-): Promise<CreateManyResponse<number[] | Float32Array> | BatchJobSubmitted> {
+  options: BatchJobOptions,
+  port: BatchApiPort | undefined,
+): Promise<PreparedJob> {
   parseArgument(BatchJobOptionsSchema, 'batch job options', options);
   const { maxTokensPerInput, truncate, tokenizer, normalize, vectorType, onFailure } = options;
   // createMany()'s checks of params and of the token options, and its resolution of the rest.
@@ -97,6 +108,8 @@ export async function runBatchJob(
   if (options.signal?.aborted) onAbort();
   else options.signal?.addEventListener('abort', onAbort, { once: true });
   const api = port ?? (await import('./port.js')).portOf(client);
+  // A journal file gets the job's input files beside it, written as they are planned.
+  const spoolDir = typeof options.journal === 'string' ? `${options.journal}.inputs` : undefined;
   const runner = new BatchJobRunner(api, store, {
     params: config.params,
     rules: { tokenizer: config.tokenizer, maxTokensPerInput: config.maxTokensPerInput, truncate: config.truncate },
@@ -110,26 +123,85 @@ export async function runBatchJob(
     maxAttempts: options.maxAttempts ?? BATCH_JOB_DEFAULTS.maxAttempts,
     signal: controller.signal,
     onProgress: options.onProgress,
+    spoolDir,
   });
+  const dispose = () => options.signal?.removeEventListener('abort', onAbort);
   try {
     await runner.start(params.input, options.jobId);
     if (options.cancel) await cancelJob(runner);
+  } catch (error) {
+    dispose();
+    throw error;
+  }
+  return { runner, config, spoolDir, dispose };
+}
+
+/** Runs the job until it ends (or, detached, until every batch is submitted); true when it ended. */
+async function runJob(runner: BatchJobRunner, options: BatchJobOptions): Promise<boolean> {
+  if (options.detach) {
+    await runner.runToEnd(() => runner.submitted || runner.done);
+    return runner.done;
+  }
+  if (!runner.done) await runner.runToEnd();
+  return true;
+}
+
+/** The job ended and its results were handed over: its files and its spooled input files go. */
+async function cleanUp(job: PreparedJob): Promise<void> {
+  if (!job.runner.state.filesDeleted) await deleteFiles(job.runner);
+  if (job.spoolDir !== undefined) await rm(job.spoolDir, { recursive: true, force: true });
+}
+
+export async function runBatchJob(
+  client: EmbeddingsClient<VectorType>,
+  params: BatchJobParams,
+  options: BatchJobOptions = {},
+  port?: BatchApiPort,
+): Promise<CreateManyResponse<number[] | Float32Array> | BatchJobSubmitted> {
+  const job = await prepare(client, params, options, port);
+  const { runner, config } = job;
+  try {
+    await runJob(runner, options);
     if (options.detach) {
-      await runner.runToEnd(() => runner.submitted || runner.done);
       return { object: 'batch_job.submitted', jobId: runner.state.jobId, progress: runner.progress() };
     }
-    if (!runner.done) await runner.runToEnd();
     const result = await assemble(runner, {
       normalize: config.normalize,
       vectorType: config.vectorType === 'array' ? 'array' : 'float32',
     });
-    if (!runner.state.filesDeleted) await deleteFiles(runner);
+    await cleanUp(job);
     if (result.failures.length > 0 && config.onFailure === 'throw') {
       throw new BatchEmbeddingError(METHOD, result.data, result.failures, runner.state.totalInputs);
     }
     return result;
   } finally {
-    options.signal?.removeEventListener('abort', onAbort);
+    job.dispose();
+  }
+}
+
+/**
+ * Runs the job as runBatchJob() does, then yields every input's vector or failure in input
+ * order, read from the journal's stored results shard by shard: the job's vectors are never
+ * all in memory. Failures are yielded, not thrown (`onFailure` does not apply); a detached
+ * call yields nothing.
+ */
+export async function* streamBatchJob(
+  client: EmbeddingsClient<VectorType>,
+  params: BatchJobParams,
+  options: BatchJobOptions = {},
+  port?: BatchApiPort,
+): AsyncGenerator<StreamItem<number[] | Float32Array>, void, undefined> {
+  const job = await prepare(client, params, options, port);
+  const { runner, config } = job;
+  try {
+    if (!(await runJob(runner, options)) || options.detach) return;
+    yield* eachResult(runner, {
+      normalize: config.normalize,
+      vectorType: config.vectorType === 'array' ? 'array' : 'float32',
+    });
+    await cleanUp(job);
+  } finally {
+    job.dispose();
   }
 }
 

@@ -5,6 +5,9 @@
  * and the same `custom_id`s, which is what lets a rerun match the journal it resumes.
  */
 import { createHash } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeAtomically } from './journal.js';
 import { InvalidArgumentError } from '../errors.js';
 import { prepareText, readItem, type TextRules } from '../batch/planner.js';
 import { preview } from '../schemas.js';
@@ -28,8 +31,8 @@ export interface PlannedShard {
   /** Index of its first input; it holds inputs `firstIndex .. firstIndex + count - 1`. */
   firstIndex: number;
   count: number;
-  /** The input file, one request line per input. */
-  body: Buffer;
+  /** The input file, one request line per input: its bytes, or the file they were written to. */
+  body: Buffer | { path: string };
   /** sha256 of `body`, so a rerun can tell it planned the same shard. */
   sha256: string;
 }
@@ -97,7 +100,9 @@ export async function planShards(
   params: BatchParams,
   rules: TextRules,
   limits: ShardLimits,
+  spoolDir?: string,
 ): Promise<Plan> {
+  if (spoolDir !== undefined) await mkdir(spoolDir, { recursive: true });
   const perShard = Math.max(
     1,
     Math.min(limits.maxInputsPerBatch, Math.floor(limits.maxOutputBytes / limits.outputBytesPerInput)),
@@ -107,9 +112,16 @@ export async function planShards(
   let bytes = 0;
   let firstIndex = 0;
   let ids: (string | undefined)[] | undefined;
-  const close = () => {
-    const body = Buffer.from(lines.join(''), 'utf8');
-    const sha256 = createHash('sha256').update(body).digest('hex');
+  // With a spool directory each shard's file is written as soon as it is planned, and only its
+  // path kept: a million inputs' request lines never sit in memory together.
+  const close = async () => {
+    const data = Buffer.from(lines.join(''), 'utf8');
+    const sha256 = createHash('sha256').update(data).digest('hex');
+    let body: PlannedShard['body'] = data;
+    if (spoolDir !== undefined) {
+      body = { path: join(spoolDir, `s${shards.length}.jsonl`) };
+      await writeAtomically(body.path, data);
+    }
     shards.push({ shard: shards.length, firstIndex, count: lines.length, body, sha256 });
     firstIndex += lines.length;
     lines = [];
@@ -124,7 +136,7 @@ export async function planShards(
     const line = requestLine(customId(jobId, shards.length, index), params, prepared.text);
     let size = Buffer.byteLength(line, 'utf8');
     if (lines.length > 0 && bytes + size > limits.maxBatchBytes) {
-      close();
+      await close();
       // The shard number is part of the id: the line moves to the next shard, so it is rebuilt.
       const moved = requestLine(customId(jobId, shards.length, index), params, prepared.text);
       lines.push(moved);
@@ -139,9 +151,9 @@ export async function planShards(
     }
     bytes += size;
     index++;
-    if (lines.length >= perShard) close();
+    if (lines.length >= perShard) await close();
   }
-  if (lines.length > 0) close();
+  if (lines.length > 0) await close();
   if (index === 0) throw new InvalidArgumentError('`input` must hold at least one text (got none)');
   if (ids !== undefined) ids.length = index;
   return { shards, totalInputs: index, ids };

@@ -1,4 +1,5 @@
 /** The Batch API as runBatchJob() reaches it: the client's `files` and `batches` resources. */
+import { createReadStream } from 'node:fs';
 import type { EmbeddingsClient } from '../client.js';
 import type { VectorType } from '../options.js';
 import { BatchResultLine, readBatchLines } from '../resources/lines.js';
@@ -16,7 +17,7 @@ export function portOf(client: EmbeddingsClient<VectorType>): BatchApiPort {
     async upload(filename, body, signal) {
       const file = await client.files.create(
         {
-          file: toFile(body, filename),
+          file: Buffer.isBuffer(body) ? toFile(body, filename) : createReadStream(body.path),
           purpose: 'batch',
           expires_after: { anchor: 'created_at', seconds: FILE_EXPIRY_SECONDS },
         },

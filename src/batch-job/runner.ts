@@ -5,6 +5,7 @@
  * creating a batch twice or downloading again what it had stored.
  */
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { APIUserAbortError, InvalidArgumentError } from '../errors.js';
 import { sleep } from '../retry.js';
 import type { BatchParams } from '../batch/types.js';
@@ -38,6 +39,8 @@ export interface RunnerConfig {
   maxAttempts: number;
   signal: AbortSignal;
   onProgress: ((progress: BatchJobProgress) => void) | undefined;
+  /** Where each shard's input file is written as it is planned; without one they stay in memory. */
+  spoolDir?: string | undefined;
 }
 
 export class BatchJobRunner {
@@ -65,7 +68,14 @@ export class BatchJobRunner {
       );
     }
     const jobId = saved?.jobId ?? knownJobId ?? `ejob_${randomBytes(6).toString('hex')}`;
-    this.plan = await planShards(input, jobId, this.config.params, this.config.rules, this.config.limits);
+    this.plan = await planShards(
+      input,
+      jobId,
+      this.config.params,
+      this.config.rules,
+      this.config.limits,
+      this.config.spoolDir,
+    );
     if (saved !== undefined) {
       this.#checkResumable(saved);
       this.state = saved;
@@ -185,7 +195,7 @@ export class BatchJobRunner {
     const found = this.#found.get(metadata[BATCH_KEY]);
     if (batch.fileId === undefined && found?.input_file_id) batch.fileId = found.input_file_id;
     if (batch.fileId === undefined) {
-      const body = this.#bodyOf(batch);
+      const body = await this.#bodyOf(batch);
       batch.fileId = await this.api.upload(`${this.state.jobId}-${batch.key}.jsonl`, body, signal);
       await this.save();
     }
@@ -245,11 +255,12 @@ export class BatchJobRunner {
   }
 
   /** The input file of `batch`: its shard's, or the lines of its shard it retries. */
-  #bodyOf(batch: JournalBatch): Buffer {
+  async #bodyOf(batch: JournalBatch): Promise<Buffer | { path: string }> {
     const shard = this.plan.shards[batch.shard]!;
     if (batch.attempt === 1) return shard.body;
     const wanted = new Set(eachIndex(batch.inputs));
-    const lines = shard.body.toString('utf8').split('\n');
+    const bytes = Buffer.isBuffer(shard.body) ? shard.body : await readFile(shard.body.path);
+    const lines = bytes.toString('utf8').split('\n');
     const kept = lines.filter((line) => {
       if (line === '') return false;
       const { custom_id: id } = JSON.parse(line) as { custom_id: string };

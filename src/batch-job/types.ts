@@ -131,7 +131,8 @@ export interface BatchObject {
 
 /** The Files and Batches endpoints, as the job uses them. */
 export interface BatchApiPort {
-  upload(filename: string, body: Buffer, signal: AbortSignal): Promise<string>;
+  /** Uploads `body`: bytes, or a file on disk (streamed from it). */
+  upload(filename: string, body: Buffer | { path: string }, signal: AbortSignal): Promise<string>;
   lines(fileId: string, signal: AbortSignal): AsyncIterable<BatchResultLine>;
   deleteFile(fileId: string): Promise<void>;
   create(inputFileId: string, metadata: Record<string, string>, signal: AbortSignal): Promise<BatchObject>;

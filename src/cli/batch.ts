@@ -3,7 +3,7 @@ import { APIUserAbortError, InvalidArgumentError, batchJobProgress } from '../in
 import type { BatchJobProgress, BatchJobState, PresetName } from '../index.js';
 import { newClient } from './client.js';
 import { FailuresFile, failuresPath } from './failures.js';
-import { IdSet } from './id-set.js';
+import { IdList, IdSet } from './id-set.js';
 import type { CliIo } from './io.js';
 import { EXIT, UsageError, oneLine } from './io.js';
 import { openOutput } from './open-output.js';
@@ -38,30 +38,40 @@ export async function batch(input: string, flags: BatchFlags, io: CliIo): Promis
   if (input !== '-') await checkReadable(input, 'input');
   const client = newClient({ baseURL: flags.baseUrl, apiKey: flags.apiKey, preset: flags.preset });
   const failures = new FailuresFile(failuresPath(flags.out));
+  let refused = 0;
+  let sent = 0;
+  let inputRead = false;
   try {
     // Bad records fail here, by id, as `embed` fails them; the job gets only what it can send.
+    // The records are read as the job plans its shards: the CLI keeps no text and no vector.
     const { stream, format } = await openInput(input, explicit, io.stdin);
-    const texts: { id: string; text: string }[] = [];
     const seen = new IdSet();
-    let refused = 0;
-    for await (const record of readRecords(stream, format, flags)) {
-      const problem = seen.has(record.id)
-        ? `id '${record.id}' appears more than once in the input; ids must be unique`
-        : 'error' in record
-          ? record.error
-          : record.text === ''
-            ? `input '${record.id}' is an empty string, which the embeddings API rejects`
-            : undefined;
-      seen.add(record.id);
-      if (problem !== undefined) {
-        failures.add(record.id, new InvalidArgumentError(problem));
-        refused++;
-      } else texts.push(record as { id: string; text: string });
+    // The job gets the texts alone: ids stay here, compact, and name each result by its index.
+    const ids = new IdList();
+    async function* texts(): AsyncGenerator<string> {
+      for await (const record of readRecords(stream, format, flags)) {
+        const problem = seen.has(record.id)
+          ? `id '${record.id}' appears more than once in the input; ids must be unique`
+          : 'error' in record
+            ? record.error
+            : record.text === ''
+              ? `input '${record.id}' is an empty string, which the embeddings API rejects`
+              : undefined;
+        seen.add(record.id);
+        if (problem !== undefined) {
+          failures.add(record.id, new InvalidArgumentError(problem));
+          refused++;
+        } else {
+          sent++;
+          ids.push(record.id);
+          yield (record as { id: string; text: string }).text;
+        }
+      }
+      inputRead = true;
     }
-    if (texts.length === 0) throw new UsageError(`input '${input}' holds no text to embed`);
     const params = {
       model: flags.model,
-      input: texts,
+      input: texts(),
       ...(flags.dimensions === undefined ? {} : { dimensions: flags.dimensions }),
     };
     let lastLine = '';
@@ -86,33 +96,45 @@ export async function batch(input: string, flags: BatchFlags, io: CliIo): Promis
       );
       return EXIT.ok;
     }
-    const result = await client.embeddings.runBatchJob(params, {
-      ...common,
-      onFailure: 'collect',
-      vectorType: 'float32',
-    });
-    // The output is written whole from the job's results: a rerun writes the same file again.
-    const output = await openOutput(flags.out, {
-      resume: false,
-      overwrite: true,
-      dimensions: flags.dimensions,
-      model: flags.model,
-      inputType: undefined,
-    });
+    // Written in input order as the finished job's results are read, one shard at a time; the
+    // file is opened only then, so a job that stops leaves an earlier output as it was.
+    let output: Awaited<ReturnType<typeof openOutput>> | undefined;
+    const open = () =>
+      openOutput(flags.out, {
+        resume: false,
+        overwrite: true,
+        dimensions: flags.dimensions,
+        model: flags.model,
+        inputType: undefined,
+      });
+    let embedded = 0;
+    let failed = refused;
     try {
-      for (const item of result.data) output.write(texts[item.index]!.id, item.embedding);
+      for await (const item of client.embeddings.streamBatchJob(params, { ...common, vectorType: 'float32' })) {
+        if (item.error !== undefined) {
+          failures.add(ids.at(item.index)!, item.error);
+          failed++;
+          continue;
+        }
+        output ??= await open();
+        output.write(ids.at(item.index)!, item.embedding);
+        embedded++;
+      }
+      // Every input failed: the output is still written, empty.
+      output ??= await open();
     } finally {
-      output.close();
+      output?.close();
     }
-    for (const failure of result.failures) failures.add(texts[failure.index]!.id, failure.error);
-    const failed = result.failures.length + refused;
     io.stderr.write(
-      `embedrail: ${result.data.length} embedded, ${failed} failed; vectors in ${flags.out}` +
+      `embedrail: ${embedded} embedded, ${failed} failed; vectors in ${flags.out}` +
         `${failed > 0 ? `, failures in ${failures.path}` : ''}\n`,
     );
     return failed > 0 ? EXIT.failed : EXIT.ok;
   } catch (error) {
     if (error instanceof UsageError) throw error;
+    if (error instanceof InvalidArgumentError && inputRead && sent === 0) {
+      throw new UsageError(`input '${input}' holds no text to embed`);
+    }
     if (error instanceof InvalidArgumentError) throw new UsageError(oneLine(error));
     if (error instanceof APIUserAbortError && io.signal?.aborted) {
       io.stderr.write(`embedrail: interrupted; the batches keep running: rerun the same command to collect them\n`);

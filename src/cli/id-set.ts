@@ -37,3 +37,38 @@ function numbered(id: string): number | undefined {
   const n = Number(id);
   return Number.isInteger(n) && n >= 0 && n <= MAX_NUMBERED && String(n) === id ? n : undefined;
 }
+
+/** Marks an id kept as a string in {@link IdList}'s map rather than as a number. */
+const NOT_NUMBERED = 0xffffffff;
+
+/**
+ * The ids of a run by position. Line-numbered ids take four bytes each instead of a string
+ * (about 30 bytes and a pointer): a 1,000,000-input batch job keeps 4 MB rather than 40 MB
+ * for the ids it writes beside the vectors. Other ids are kept as strings.
+ */
+export class IdList {
+  #numbers = new Uint32Array(1024);
+  readonly #others = new Map<number, string>();
+  #length = 0;
+
+  get length(): number {
+    return this.#length;
+  }
+
+  push(id: string): void {
+    if (this.#length === this.#numbers.length) {
+      const grown = new Uint32Array(this.#numbers.length * 2);
+      grown.set(this.#numbers);
+      this.#numbers = grown;
+    }
+    const n = numbered(id);
+    if (n === undefined) this.#others.set(this.#length, id);
+    this.#numbers[this.#length++] = n ?? NOT_NUMBERED;
+  }
+
+  at(index: number): string | undefined {
+    if (index < 0 || index >= this.#length) return undefined;
+    const n = this.#numbers[index]!;
+    return n === NOT_NUMBERED ? this.#others.get(index) : String(n);
+  }
+}
