@@ -2,12 +2,13 @@
 // the local server and prints their figures. Nothing here asserts a time; figures are read, not
 // tested. Each benchmark runs in its own process so one's heap and CPU time do not leak
 // into another's figures; each server runs in a process of its own for the same reason.
-// Bounded: about fifteen minutes on two cores (stream() stops at its 70 s budget; the CLI's
+// Bounded: about sixteen minutes on two cores (stream() stops at its 70 s budget; the CLI's
 // million lines take about 90 s and stop at 240 s; each of the five rate-limit cases takes
 // 15–30 s and stops at 90 s; the receive benchmarks take about 3 minutes for CPU, 21 short
 // processes, and up to 12 for a million vectors kept in each of three layouts on a busy machine;
 // the Redis cache case about 5 s; the shared Redis limiter's cases about 4 minutes, each
-// stopped at 90 s; the Files upload and download about 20 s).
+// stopped at 90 s; the Files upload and download about 20 s; a million inputs through
+// embedrail batch about 45 s, stopped at 5 minutes).
 import { spawnSync } from 'node:child_process';
 import { cpus } from 'node:os';
 
@@ -25,6 +26,7 @@ const BENCHES = [
   ['cli-memory.mjs', 'CLI memory'],
   ['cache-redis.mjs', 'a second run from the Redis cache'],
   ['files-transfer.mjs', 'Files API upload and download'],
+  ['batch-job-memory.mjs', 'embedrail batch on a million inputs'],
 ];
 
 console.log(`embedrail benchmarks — Node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'})`);
