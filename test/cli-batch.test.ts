@@ -130,6 +130,16 @@ describe('embedrail batch', () => {
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/--journal/);
   });
+
+  test('a base URL without /v1 stops with advice to fix it, naming the journal that keeps what was done', async () => {
+    const url = (await serve()).replace(/\/v1$/, '');
+    const { input } = corpus(3);
+    const journal = dir.path('no-v1.job.json');
+    const result = await run(batchArgs(input, url, dir.path('no-v1.jsonl'), journal));
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('the server has no such model or endpoint (404)');
+    expect(result.stderr).toContain(`${journal} keeps what was done; fix --model or --base-url and rerun`);
+  });
 });
 
 describe('embedrail batch killed with SIGKILL', () => {

@@ -14,9 +14,15 @@ import { oneLine } from './io.js';
  * The last line of a run that stopped on `error`: the cause in words a user acts on, then what
  * to change. `--resume` is advised only where it can finish the job: a rerun of a request the
  * server refused as such would be refused again, whatever is resumed.
- * `kept` says whether the output holds vectors worth keeping.
+ * `kept` says whether the output holds vectors worth keeping; `finish` is what to do when the
+ * cause is none the user must fix first.
  */
-export function stopAdvice(error: unknown, notDone: string, kept: boolean): string {
+export function stopAdvice(
+  error: unknown,
+  notDone: string,
+  kept: boolean,
+  finish = 'rerun with --resume to finish',
+): string {
   const message = oneLine(error);
   const rerun = kept ? 'rerun with --resume' : 'rerun';
   if (error instanceof APITimeoutError) {
@@ -37,5 +43,5 @@ export function stopAdvice(error: unknown, notDone: string, kept: boolean): stri
   if ((error instanceof APIError && error.status === 400) || error instanceof InvalidArgumentError) {
     return `the server refused the request itself: ${message};${notDone} fix the flag it names (--dimensions, --model) and rerun`;
   }
-  return `${message};${notDone} rerun with --resume to finish`;
+  return `${message};${notDone} ${finish}`;
 }

@@ -5,6 +5,7 @@ import { newClient } from './client.js';
 import { FailuresFile, failuresPath } from './failures.js';
 import { IdList, IdSet } from './id-set.js';
 import type { CliIo } from './io.js';
+import { stopAdvice } from './advice.js';
 import { EXIT, UsageError, oneLine } from './io.js';
 import { openOutput } from './open-output.js';
 import { checkReadable, inputFormat, openInput, readRecords } from './readers.js';
@@ -140,7 +141,14 @@ export async function batch(input: string, flags: BatchFlags, io: CliIo): Promis
       io.stderr.write(`embedrail: interrupted; the batches keep running: rerun the same command to collect them\n`);
       return EXIT.interrupted;
     }
-    io.stderr.write(`embedrail: stopped: ${oneLine(error)}; rerun the same command to resume from ${flags.journal}\n`);
+    // Whatever stopped it, the journal keeps what was done: after the fix a rerun resumes.
+    const advice = stopAdvice(
+      error,
+      ` ${flags.journal} keeps what was done;`,
+      false,
+      'rerun the same command to resume',
+    );
+    io.stderr.write(`embedrail: stopped: ${advice}\n`);
     return EXIT.failed;
   } finally {
     failures.close();
