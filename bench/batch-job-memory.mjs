@@ -5,23 +5,13 @@
 // BENCH_NODE_FLAGS (e.g. "--max-old-space-size=128") are given to the CLI's node, to tell the
 // live data from what V8's heap sizing adds to the peak.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startChildServer } from './child-server.mjs';
-import { textAt } from './corpus.mjs';
+import { peakRss, writeCorpusFile } from './corpus.mjs';
 
 const MB = 1024 * 1024;
-
-/** Peak resident set of process `pid` so far, in bytes; undefined off Linux or once it exited. */
-function peakRss(pid) {
-  try {
-    const match = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return match ? Number(match[1]) * 1024 : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * @param {{ lines?: number, dimensions?: number, budgetMs?: number }} options
@@ -32,10 +22,7 @@ export async function batchJobMemoryBench({ lines = 1_000_000, dimensions = 16, 
   const input = join(dir, 'corpus.txt');
   const out = join(dir, 'vectors.npy');
   const journal = join(dir, 'job.json');
-  const parts = [];
-  for (let i = 0; i < lines; i++) parts.push(`${textAt(i)}\n`);
-  writeFileSync(input, parts.join(''));
-  parts.length = 0;
+  writeCorpusFile(input, lines);
   // Batches end almost at once; the job deletes each batch's files once collected, so the
   // server's default 1 GiB of stored files is never reached.
   const server = await startChildServer({ dimensions, batchProcessingMs: 200 });

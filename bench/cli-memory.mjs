@@ -3,23 +3,13 @@
 // from /proc). If the CLI kept anything per input beyond its id, the peak would grow with the
 // file; the target is < 300 MB. Small vectors keep the run short; a budget bounds it.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startChildServer } from './child-server.mjs';
-import { textAt } from './corpus.mjs';
+import { peakRss, writeCorpusFile } from './corpus.mjs';
 
 const MB = 1024 * 1024;
-
-/** Peak resident set of process `pid` so far, in bytes; undefined off Linux or once it exited. */
-function peakRss(pid) {
-  try {
-    const match = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return match ? Number(match[1]) * 1024 : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * @param {{ lines?: number, dimensions?: number, budgetMs?: number }} options
@@ -29,10 +19,7 @@ export async function cliMemoryBench({ lines = 1_000_000, dimensions = 16, budge
   const dir = mkdtempSync(join(tmpdir(), 'embedrail-bench-'));
   const input = join(dir, 'corpus.txt');
   const out = join(dir, 'vectors.npy');
-  const parts = [];
-  for (let i = 0; i < lines; i++) parts.push(`${textAt(i)}\n`);
-  writeFileSync(input, parts.join(''));
-  parts.length = 0;
+  writeCorpusFile(input, lines);
   const server = await startChildServer({ dimensions });
   const cli = new URL('../dist/cli.js', import.meta.url).pathname;
   const started = performance.now();

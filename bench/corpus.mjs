@@ -1,5 +1,7 @@
 // Deterministic generated texts for the benchmarks: readable-ish sentences of varied length,
-// each unique (its number is in it) so deduplication cannot shrink the work.
+// each unique (its number is in it) so deduplication cannot shrink the work; and the helpers
+// the memory benchmarks share.
+import { readFileSync, writeFileSync } from 'node:fs';
 
 const SUBJECTS = [
   'The engine',
@@ -40,4 +42,21 @@ export function textAt(i) {
 /** `count` texts, produced one at a time: the caller never holds the corpus. */
 export function* generateTexts(count) {
   for (let i = 0; i < count; i++) yield textAt(i);
+}
+
+/** Writes the corpus's first `lines` texts to `path`, one a line. */
+export function writeCorpusFile(path, lines) {
+  const parts = [];
+  for (let i = 0; i < lines; i++) parts.push(`${textAt(i)}\n`);
+  writeFileSync(path, parts.join(''));
+}
+
+/** Peak resident set of process `pid` so far, in bytes; undefined off Linux or once it exited. */
+export function peakRss(pid) {
+  try {
+    const match = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
 }
