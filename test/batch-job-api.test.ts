@@ -4,37 +4,23 @@
  */
 import { readFileSync } from 'node:fs';
 import { Agent } from 'undici';
-import { afterEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import {
   APIUserAbortError,
   BatchEmbeddingError,
   EmbeddingsClient,
   NotFoundError,
+  type BatchJobProgress,
   type BatchJobState,
   type CreateManyResponse,
 } from '../src/index.js';
-import { createServer, type LocalServer, type ServerOptions } from '../src/server/index.js';
+import { useBatchServers } from './support/batch-server.js';
 import { tempDir } from './support/cli-helpers.js';
 
 const model = 'text-embedding-3-small';
 const texts = Array.from({ length: 30 }, (_, i) => `document number ${i} about ${['cats', 'dogs', 'ships'][i % 3]}`);
-const open: { server: LocalServer; client: EmbeddingsClient }[] = [];
+const start = useBatchServers({ batchProcessingMs: 40, seed: 7 }, { apiKey: 'sk-test' });
 const dir = tempDir();
-
-afterEach(async () => {
-  for (const { server, client } of open.splice(0)) {
-    await client.close();
-    await server.close();
-  }
-});
-
-async function start(options: ServerOptions = {}) {
-  const server = createServer({ batchProcessingMs: 40, seed: 7, ...options });
-  const { url } = await server.listen(0);
-  const client = new EmbeddingsClient({ baseURL: url, apiKey: 'sk-test', maxRetries: 0 });
-  open.push({ server, client });
-  return { server, client };
-}
 
 const fast = { pollInterval: 5, maxInputsPerBatch: 8, onFailure: 'collect' } as const;
 
@@ -50,6 +36,15 @@ async function batchesOf(client: EmbeddingsClient, jobId: string) {
 function expectEachInputOnce(result: CreateManyResponse<unknown>, total: number) {
   const seen = [...result.data.map((d) => d.index), ...result.failures.map((f) => f.index)].sort((a, b) => a - b);
   expect(seen).toEqual(Array.from({ length: total }, (_, i) => i));
+}
+
+/** What a case of the abort-and-rerun table checks once the first run was aborted. */
+interface AfterAbort {
+  client: EmbeddingsClient;
+  journal: string;
+  state: BatchJobState;
+  /** Every request's method and path the client sent, emptied by the case as it likes. */
+  paths: string[];
 }
 
 describe('runBatchJob against the local Batch API', () => {
@@ -141,30 +136,6 @@ describe('runBatchJob against the local Batch API', () => {
     expect(new Set(keys).size).toBe(keys.length);
   });
 
-  test('an abort stops waiting and leaves the journal to resume; the rerun creates no batch again', async () => {
-    const { client } = await start({ batchProcessingMs: 200 });
-    const journal = dir.path('abort.json');
-    const controller = new AbortController();
-    const first = client.embeddings.runBatchJob(
-      { model, input: texts },
-      {
-        ...fast,
-        journal,
-        signal: controller.signal,
-        onProgress: (p) => {
-          if ((p.batches.pending ?? 0) === 0) controller.abort();
-        },
-      },
-    );
-    await expect(first).rejects.toThrow(APIUserAbortError);
-    const state = JSON.parse(readFileSync(journal, 'utf8')) as BatchJobState;
-    expect(state.batches.every((b) => b.batchId !== undefined)).toBe(true);
-    const result = await client.embeddings.runBatchJob({ model, input: texts }, { ...fast, journal });
-    expectEachInputOnce(result, texts.length);
-    expect(result.failures).toEqual([]);
-    expect(await batchesOf(client, state.jobId)).toHaveLength(4);
-  });
-
   test('cancel: true cancels the running batches; what they did not finish fails as batch_cancelled', async () => {
     const { client } = await start({ batchProcessingMs: 5000 });
     const journal = dir.path('cancel.json');
@@ -203,16 +174,60 @@ describe('runBatchJob against the local Batch API', () => {
     ).rejects.toThrow(`the journal holds job ${submitted.jobId}, not \`jobId\` "another"`);
   });
 
-  test('a rerun downloads only the batches the journal had not collected; a finished job answers without a request', async () => {
-    const { server } = await start({ batchProcessingMs: 30 });
+  // An abort mid-job, then a rerun on the same journal: what the rerun sends again, and what not.
+  test.each([
+    [
+      'an abort stops waiting and leaves the journal to resume; the rerun creates no batch again',
+      {
+        batchProcessingMs: 200,
+        journal: 'abort.json',
+        abortWhen: (p: BatchJobProgress) => (p.batches.pending ?? 0) === 0,
+        async afterAbort({ client, journal, state }: AfterAbort) {
+          expect(state.batches.every((b) => b.batchId !== undefined)).toBe(true);
+          const result = await client.embeddings.runBatchJob({ model, input: texts }, { ...fast, journal });
+          expectEachInputOnce(result, texts.length);
+          expect(result.failures).toEqual([]);
+          expect(await batchesOf(client, state.jobId)).toHaveLength(4);
+        },
+      },
+    ],
+    [
+      'a rerun downloads only the batches the journal had not collected; a finished job answers without a request',
+      {
+        batchProcessingMs: 30,
+        journal: 'downloads.json',
+        abortWhen: (p: BatchJobProgress) => p.completedInputs >= 16,
+        async afterAbort({ client, journal, state, paths }: AfterAbort) {
+          const stored = state.batches.filter((b) => b.collected !== undefined);
+          expect(stored.length).toBeGreaterThanOrEqual(2);
+          const storedOutputs = new Set(stored.map((b) => b.outputFileId));
+          // A collected batch's files go as soon as its vectors are stored, while the job runs on.
+          for (const batch of stored) {
+            for (const id of [batch.fileId, batch.outputFileId])
+              await expect(client.files.retrieve(id!)).rejects.toThrow(NotFoundError);
+          }
+          paths.length = 0;
+          const result = await client.embeddings.runBatchJob({ model, input: texts }, { ...fast, journal });
+          expectEachInputOnce(result, texts.length);
+          const downloads = paths.filter((path) => path.endsWith('/content'));
+          expect(downloads.length).toBe(4 - stored.length);
+          for (const path of downloads) expect(storedOutputs.has(/files\/([^/]+)\/content/.exec(path)![1])).toBe(false);
+          paths.length = 0;
+          const again = await client.embeddings.runBatchJob({ model, input: texts }, { ...fast, journal });
+          expect(again.data).toEqual(result.data);
+          expect(paths).toEqual([]);
+        },
+      },
+    ],
+  ] as const)('%s', async (_, { batchProcessingMs, journal: name, abortWhen, afterAbort }) => {
     // Every request's path, as the client sent it.
     const paths: string[] = [];
     const dispatcher = new Agent().compose((dispatch) => (options, handler) => {
       paths.push(`${options.method} ${options.path}`);
       return dispatch(options, handler);
     });
-    const client = new EmbeddingsClient({ baseURL: server.url, apiKey: 'sk-test', maxRetries: 0, dispatcher });
-    const journal = dir.path('downloads.json');
+    const { client } = await start({ batchProcessingMs }, { dispatcher });
+    const journal = dir.path(name);
     const controller = new AbortController();
     const first = client.embeddings.runBatchJob(
       { model, input: texts },
@@ -221,31 +236,13 @@ describe('runBatchJob against the local Batch API', () => {
         journal,
         signal: controller.signal,
         onProgress: (p) => {
-          if (p.completedInputs >= 16) controller.abort();
+          if (abortWhen(p)) controller.abort();
         },
       },
     );
     await expect(first).rejects.toThrow(APIUserAbortError);
     const state = JSON.parse(readFileSync(journal, 'utf8')) as BatchJobState;
-    const stored = state.batches.filter((b) => b.collected !== undefined);
-    expect(stored.length).toBeGreaterThanOrEqual(2);
-    const storedOutputs = new Set(stored.map((b) => b.outputFileId));
-    // A collected batch's files go as soon as its vectors are stored, while the job runs on.
-    for (const batch of stored) {
-      for (const id of [batch.fileId, batch.outputFileId])
-        await expect(client.files.retrieve(id!)).rejects.toThrow(NotFoundError);
-    }
-    paths.length = 0;
-    const result = await client.embeddings.runBatchJob({ model, input: texts }, { ...fast, journal });
-    expectEachInputOnce(result, texts.length);
-    const downloads = paths.filter((path) => path.endsWith('/content'));
-    expect(downloads.length).toBe(4 - stored.length);
-    for (const path of downloads) expect(storedOutputs.has(/files\/([^/]+)\/content/.exec(path)![1])).toBe(false);
-    paths.length = 0;
-    const again = await client.embeddings.runBatchJob({ model, input: texts }, { ...fast, journal });
-    expect(again.data).toEqual(result.data);
-    expect(paths).toEqual([]);
-    await client.close();
+    await afterAbort({ client, journal, state, paths });
   });
 
   test('bad input fails before anything is uploaded', async () => {

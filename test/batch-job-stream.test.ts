@@ -3,30 +3,15 @@
  * and Batches API; results come out in input order from the journal's stored vectors.
  */
 import { existsSync, readdirSync } from 'node:fs';
-import { afterEach, describe, expect, test } from 'vitest';
-import { EmbeddingsClient, type StreamItem } from '../src/index.js';
-import { createServer, type LocalServer, type ServerOptions } from '../src/server/index.js';
+import { describe, expect, test } from 'vitest';
+import type { StreamItem } from '../src/index.js';
+import { useBatchServers } from './support/batch-server.js';
 import { tempDir } from './support/cli-helpers.js';
 
 const model = 'text-embedding-3-small';
 const texts = Array.from({ length: 30 }, (_, i) => ({ id: `doc-${i}`, text: `document number ${i} about ships` }));
-const open: { server: LocalServer; client: EmbeddingsClient }[] = [];
+const start = useBatchServers({ batchProcessingMs: 40, seed: 7 }, { apiKey: 'sk-test' });
 const dir = tempDir();
-
-afterEach(async () => {
-  for (const { server, client } of open.splice(0)) {
-    await client.close();
-    await server.close();
-  }
-});
-
-async function start(options: ServerOptions = {}) {
-  const server = createServer({ batchProcessingMs: 40, seed: 7, ...options });
-  const { url } = await server.listen(0);
-  const client = new EmbeddingsClient({ baseURL: url, apiKey: 'sk-test', maxRetries: 0 });
-  open.push({ server, client });
-  return { server, client };
-}
 
 async function all<T>(items: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];

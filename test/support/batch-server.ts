@@ -5,20 +5,25 @@ import {
   readBatchLines,
   toFile,
   type Batch,
+  type ClientOptions,
   type BatchResultLine as ResultLine,
 } from '../../src/index.js';
 import { createServer, type LocalServer, type ServerOptions } from '../../src/server/index.js';
 
-/** Starts local servers for one test file and closes them (and their clients) after each test. */
-export function useBatchServers() {
+/**
+ * Starts local servers for one test file, each with a client of it (no retries), and closes
+ * them after each test. `serverDefaults` and `clientDefaults` apply to every one started; the
+ * options given to a start win over them.
+ */
+export function useBatchServers(serverDefaults: ServerOptions = {}, clientDefaults: ClientOptions<'array'> = {}) {
   const open: { server: LocalServer; client: EmbeddingsClient }[] = [];
   afterEach(async () => {
     await Promise.all(open.splice(0).map(async ({ server, client }) => (await client.close(), await server.close())));
   });
-  return async (options: ServerOptions = {}) => {
-    const server = createServer({ batchProcessingMs: 0, ...options });
+  return async (options: ServerOptions = {}, clientOptions: ClientOptions<'array'> = {}) => {
+    const server = createServer({ batchProcessingMs: 0, ...serverDefaults, ...options });
     const { url } = await server.listen(0);
-    const client = new EmbeddingsClient({ baseURL: url, maxRetries: 0 });
+    const client = new EmbeddingsClient({ baseURL: url, maxRetries: 0, ...clientDefaults, ...clientOptions });
     open.push({ server, client });
     return { server, client, url };
   };
