@@ -5,10 +5,10 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { EmbeddingsClient, type BatchJobState } from '../src/index.js';
+import type { BatchJobState } from '../src/index.js';
 import { createServer, localHashEmbedding, type LocalServer } from '../src/server/index.js';
 import { startCli, type Exit } from './support/cli-child.js';
-import { buildCli, readJsonl, tempDir } from './support/cli-helpers.js';
+import { batchArgs, buildCli, createdKeys, readJsonl, tempDir } from './support/cli-helpers.js';
 
 const INPUTS = 120_000;
 const DIMENSIONS = 8;
@@ -53,18 +53,6 @@ function phaseOf(journal: string): string {
   }
 }
 
-/** The metadata key of every batch the server created for the job in `journal`, repeats kept. */
-async function createdKeys(journal: string): Promise<string[]> {
-  const { jobId } = JSON.parse(readFileSync(journal, 'utf8')) as BatchJobState;
-  const client = new EmbeddingsClient({ baseURL: url, apiKey: 'sk-test' });
-  const keys: string[] = [];
-  for await (const batch of client.batches.list({ limit: 100 })) {
-    if (batch.metadata?.embedrail_job === jobId) keys.push(batch.metadata.embedrail_batch!);
-  }
-  await client.close();
-  return keys;
-}
-
 test(`rerun after SIGKILLs at random moments (seed ${SEED}) ends with 120,000 ids once each, in order, and no batch created twice`, async () => {
   const ids = Array.from({ length: INPUTS }, (_, i) => `d${i}`);
   const texts = ids.map((id, i) => `${id} ${['river', 'hill', 'town', 'wood', 'lake'][i % 5]} ${i % 97}`);
@@ -72,24 +60,18 @@ test(`rerun after SIGKILLs at random moments (seed ${SEED}) ends with 120,000 id
   writeFileSync(input, ids.map((id, i) => `${JSON.stringify({ id, text: texts[i] })}\n`).join(''));
   const out = dir.path('out.jsonl');
   const journal = dir.path('job.json');
-  const args = [
-    'batch',
+  const args = batchArgs(
     input,
-    '--out',
-    out,
-    '--journal',
-    journal,
-    '--base-url',
     url,
-    '--api-key',
-    'sk-test',
+    out,
+    journal,
     '--dimensions',
     String(DIMENSIONS),
     '--poll-interval',
     '20',
     '--max-inputs-per-batch',
     '20000',
-  ];
+  );
 
   const next = random(SEED);
   let kills = 0;
@@ -133,7 +115,7 @@ test(`rerun after SIGKILLs at random moments (seed ${SEED}) ends with 120,000 id
     expect(records[i]!.embedding).toHaveLength(DIMENSIONS);
     records[i]!.embedding.forEach((value, j) => expect(value, `seed ${SEED}: ${ids[i]}`).toBeCloseTo(expected[j]!, 6));
   }
-  const keys = await createdKeys(journal);
+  const keys = await createdKeys(url, journal);
   expect(new Set(keys).size, `seed ${SEED}: ${keys.join(' ')}`).toBe(keys.length);
   expect(keys.length).toBeGreaterThanOrEqual(INPUTS / 20_000);
   const failures = `${out}.failures.jsonl`;

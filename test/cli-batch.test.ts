@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { EmbeddingsClient, type BatchJobState } from '../src/index.js';
 import { createServer, type LocalServer, type ServerOptions } from '../src/server/index.js';
 import { startCli } from './support/cli-child.js';
-import { buildCli, readJsonl, readNpy, run, tempDir, until } from './support/cli-helpers.js';
+import { batchArgs, buildCli, createdKeys, readJsonl, readNpy, run, tempDir, until } from './support/cli-helpers.js';
 
 const dir = tempDir();
 const servers: LocalServer[] = [];
@@ -29,36 +29,6 @@ function corpus(count: number): { input: string; ids: string[]; texts: string[] 
   const texts = ids.map((id, i) => `${id} is about ${['rivers', 'mountains', 'cities', 'forests'][i % 4]} and more`);
   writeFileSync(input, ids.map((id, i) => `${JSON.stringify({ id, text: texts[i] })}\n`).join(''));
   return { input, ids, texts };
-}
-
-const batchArgs = (input: string, url: string, out: string, journal: string, ...more: string[]) => [
-  'batch',
-  input,
-  '--out',
-  out,
-  '--journal',
-  journal,
-  '--base-url',
-  url,
-  '--api-key',
-  'sk-test',
-  '--poll-interval',
-  '5',
-  '--max-inputs-per-batch',
-  '10',
-  ...more,
-];
-
-/** Every batch the server holds for the job in `journal`, with how many times each key was created. */
-async function createdKeys(url: string, journal: string): Promise<string[]> {
-  const { jobId } = JSON.parse(readFileSync(journal, 'utf8')) as BatchJobState;
-  const client = new EmbeddingsClient({ baseURL: url, apiKey: 'sk-test' });
-  const keys: string[] = [];
-  for await (const batch of client.batches.list({ limit: 100 })) {
-    if (batch.metadata?.embedrail_job === jobId) keys.push(batch.metadata.embedrail_batch!);
-  }
-  await client.close();
-  return keys;
 }
 
 describe('embedrail batch', () => {

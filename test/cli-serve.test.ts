@@ -1,9 +1,7 @@
 import { spawn } from 'node:child_process';
-import { Readable } from 'node:stream';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { runCli } from '../src/cli/program.js';
 import { exposureWarning } from '../src/cli/serve.js';
-import { buildCli, capture, until } from './support/cli-helpers.js';
+import { buildCli, serving } from './support/cli-helpers.js';
 
 describe('serve', () => {
   test.each([
@@ -26,50 +24,17 @@ describe('serve', () => {
   });
 
   test('on another loopback address it serves without the exposure warning and stops on abort with exit 0', async () => {
-    const stdout = capture();
-    const stderr = capture();
-    const controller = new AbortController();
-    const running = runCli(['serve', '--port', '0', '--host', '127.0.0.2'], {
-      stdin: Readable.from([]),
-      stdout: stdout.stream,
-      stderr: stderr.stream,
-      signal: controller.signal,
+    const printed = await serving(['--host', '127.0.0.2'], async (url) => {
+      expect(url).toMatch(/^http:\/\/127\.0\.0\.2:\d+\/v1$/);
+      const res = await fetch(`${url}/models`);
+      expect(res.status).toBe(200);
     });
-    await until(() => stdout.text.includes('/v1'), 200);
-    const url = /http:\/\/127\.0\.0\.2:\d+\/v1/.exec(stdout.text)?.[0];
-    expect(url).toBeDefined();
-    const res = await fetch(`${url}/models`);
-    expect(res.status).toBe(200);
-    controller.abort();
-    expect(await running).toBe(0);
-    expect(stderr.text).toBe('');
-    expect(stdout.text).toContain('server stopped');
+    expect(printed.stderr).toBe('');
+    expect(printed.stdout).toContain('server stopped');
   });
 });
 
 describe('serve --burst-seconds and --header-style', () => {
-  /** Runs `embedrail serve` with `flags`, calls `use` with its URL, then stops it. */
-  async function serving(flags: string[], use: (url: string) => Promise<void>): Promise<void> {
-    const stdout = capture();
-    const stderr = capture();
-    const controller = new AbortController();
-    const running = runCli(['serve', '--port', '0', ...flags], {
-      stdin: Readable.from([]),
-      stdout: stdout.stream,
-      stderr: stderr.stream,
-      signal: controller.signal,
-    });
-    try {
-      await until(() => stdout.text.includes('/v1') || stderr.text !== '', 2000);
-      const url = /http:\/\/127\.0\.0\.1:\d+\/v1/.exec(stdout.text)?.[0];
-      expect(url, stderr.text).toBeDefined();
-      await use(url!);
-    } finally {
-      controller.abort();
-      expect(await running).toBe(0);
-    }
-  }
-
   async function post(url: string) {
     const res = await fetch(`${url}/embeddings`, {
       method: 'POST',

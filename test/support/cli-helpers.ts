@@ -1,10 +1,14 @@
-/** Shared by the test/cli-*.test.ts files: in-memory stdio for runCli, temp dirs, file readers. */
+/**
+ * Shared by the test/cli-*.test.ts files: in-memory stdio for runCli, temp dirs, file readers,
+ * `embedrail serve` in-process and `embedrail batch`'s arguments.
+ */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { runCli } from '../../src/cli/program.js';
+import { EmbeddingsClient, type BatchJobState } from '../../src/index.js';
 import { createServer, localHashEmbedding } from '../../src/server/index.js';
 import type { LocalServer } from '../../src/server/index.js';
 import type { CliIo } from '../../src/cli/io.js';
@@ -59,6 +63,37 @@ export async function until(check: () => boolean, limit = 2000): Promise<void> {
   for (let i = 0; i < limit && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
 }
 
+/**
+ * Runs `embedrail serve --port 0 <flags>` in-process, calls `use` with the API root it prints
+ * once it listens, then stops it, expecting exit 0. Returns what it wrote.
+ */
+export async function serving(
+  flags: string[],
+  use: (url: string) => Promise<void>,
+): Promise<{ stdout: string; stderr: string }> {
+  const stdout = capture();
+  const stderr = capture();
+  const controller = new AbortController();
+  const running = runCli(['serve', '--port', '0', ...flags], {
+    stdin: Readable.from([]),
+    stdout: stdout.stream,
+    stderr: stderr.stream,
+    signal: controller.signal,
+  });
+  // The root is the last path ending in /v1 on its line: /v1, or /openai/v1 for an Azure style.
+  const root = /http:\/\/\S+\/v1\b/;
+  try {
+    await until(() => root.test(stdout.text) || stderr.text !== '', 2000);
+    const url = root.exec(stdout.text)?.[0];
+    expect(url, stderr.text).toBeDefined();
+    await use(url!);
+  } finally {
+    controller.abort();
+    expect(await running).toBe(0);
+  }
+  return { stdout: stdout.text, stderr: stderr.text };
+}
+
 export function tempDir(): { dir: string; path: (name: string) => string; remove: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'embedrail-cli-'));
   return { dir, path: (name) => join(dir, name), remove: () => rmSync(dir, { recursive: true, force: true }) };
@@ -102,6 +137,42 @@ export function readNpy(path: string): {
   const data = new Float32Array(body.length / 4);
   for (let i = 0; i < data.length; i++) data[i] = body.readFloatLE(4 * i);
   return { version, descr, shape, data, dataBytes: body.length };
+}
+
+/**
+ * `embedrail batch` of `input` into `out`, journalled at `journal`, against `url`: polling every
+ * 5 ms, 10 inputs a batch. Flags in `more` come last, so they override those two.
+ */
+export function batchArgs(input: string, url: string, out: string, journal: string, ...more: string[]): string[] {
+  return [
+    'batch',
+    input,
+    '--out',
+    out,
+    '--journal',
+    journal,
+    '--base-url',
+    url,
+    '--api-key',
+    'sk-test',
+    '--poll-interval',
+    '5',
+    '--max-inputs-per-batch',
+    '10',
+    ...more,
+  ];
+}
+
+/** The metadata key of every batch the server at `url` created for the job in `journal`, repeats kept. */
+export async function createdKeys(url: string, journal: string): Promise<string[]> {
+  const { jobId } = JSON.parse(readFileSync(journal, 'utf8')) as BatchJobState;
+  const client = new EmbeddingsClient({ baseURL: url, apiKey: 'sk-test' });
+  const keys: string[] = [];
+  for await (const batch of client.batches.list({ limit: 100 })) {
+    if (batch.metadata?.embedrail_job === jobId) keys.push(batch.metadata.embedrail_batch!);
+  }
+  await client.close();
+  return keys;
 }
 
 /** The CLI bundled for tests that need a real process: signals, SIGKILL. */
