@@ -13,7 +13,8 @@ import { textAt } from './corpus.mjs';
 
 const MINUTE_MS = 60_000;
 const BURST_SECONDS = 1;
-const DIMENSIONS = 64;
+/** The vectors' length in every case here and in bench/redis-limiter-worker.mjs. */
+export const DIMENSIONS = 64;
 /** Inputs per request with the client's defaults: OpenAI's cap of 2048. */
 const INPUTS_PER_REQUEST = 2048;
 /** A long text: this many corpus sentences, about 4,000 tokens (under the 8,192 per input). */
@@ -47,10 +48,10 @@ function leastTime(amount, perMinute) {
 }
 
 /**
- * Checks a createMany answer against its inputs: `missing` have no vector (failed or lost),
- * `wrong` have another text's vector or one given twice.
+ * Checks a createMany answer of DIMENSIONS-long vectors against its inputs: `missing` have no
+ * vector (failed or lost), `wrong` have another text's vector or one given twice.
  */
-function check(texts, res) {
+export function check(texts, res) {
   const seen = new Uint8Array(texts.length);
   let wrong = 0;
   for (const item of res.data) {

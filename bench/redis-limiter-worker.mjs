@@ -5,10 +5,9 @@
 import { Redis } from 'ioredis';
 import { cl100kTokenizer, EmbeddingsClient, InMemoryRateLimiter } from '../dist/index.js';
 import { RedisRateLimiter } from '../dist/redis.js';
-import { localHashEmbedding } from '../dist/server.js';
 import { textAt } from './corpus.mjs';
+import { check, DIMENSIONS } from './rate-limit-cases.mjs';
 
-const DIMENSIONS = 64;
 const task = JSON.parse(process.argv[2]);
 const texts = Array.from({ length: task.count }, (_, i) => textAt(task.offset + i));
 const limits = task.tokensPerMinute === undefined ? {} : { tokensPerMinute: task.tokensPerMinute };
@@ -33,23 +32,7 @@ const res = await client.embeddings
   )
   .catch(() => ({ data: [], failures: [] }));
 
-const seen = new Uint8Array(texts.length);
-let wrong = 0;
-for (const item of res.data) {
-  const i = item.index;
-  if (!(i >= 0 && i < texts.length) || seen[i]++ || item.embedding.length !== DIMENSIONS) {
-    wrong++;
-    continue;
-  }
-  const expected = localHashEmbedding(texts[i], DIMENSIONS);
-  if (expected.some((x, d) => Math.abs(item.embedding[d] - x) > 1e-6)) wrong++;
-}
-process.send({
-  missing: seen.reduce((sum, once) => sum + (once ? 0 : 1), 0),
-  wrong,
-  failed: res.failures.length,
-  tokens: texts.reduce((sum, text) => sum + cl100kTokenizer.count(text), 0),
-});
+process.send({ ...check(texts, res), tokens: texts.reduce((sum, text) => sum + cl100kTokenizer.count(text), 0) });
 await client.close();
 redis?.disconnect();
 process.disconnect();
