@@ -1,4 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
+import { InvalidArgumentError } from '../index.js';
 import type { RateLimit } from '../rate-limit/types.js';
 
 export const REDIS_RATE_LIMITER_DEFAULTS = Object.freeze({
@@ -43,4 +44,46 @@ export interface RedisRateLimiterOptions extends RateLimit {
    * @default process.emitWarning with the code `EMBEDRAIL_REDIS_UNAVAILABLE` or `EMBEDRAIL_RATE_LIMIT_HEADER`
    */
   onWarning?: (message: string) => void;
+}
+
+/** The timings of a {@link RedisRateLimiter}, each given or its default. */
+export type RedisRateLimiterSettings = Required<
+  Pick<RedisRateLimiterOptions, 'timeoutMs' | 'leaseMs' | 'keyTtlMs' | 'retryMs'>
+>;
+
+/**
+ * Checks a {@link RedisRateLimiter}'s options, naming the option and the value of any that is
+ * wrong, and applies the defaults.
+ */
+export function resolveRedisRateLimiterOptions(options: RedisRateLimiterOptions): {
+  limits: Readonly<RateLimit>;
+  settings: RedisRateLimiterSettings;
+} {
+  const fail = (name: string, rule: string, value: unknown) =>
+    new InvalidArgumentError(`Invalid RedisRateLimiter options: \`${name}\` must be ${rule} (got ${String(value)})`);
+  const redis = options?.redis as unknown;
+  if (typeof (redis as Redis | undefined)?.defineCommand !== 'function') {
+    throw fail('redis', 'an ioredis client', redis);
+  }
+  if (typeof options.key !== 'string' || options.key === '') throw fail('key', 'a non-empty string', options.key);
+  for (const name of ['requestsPerMinute', 'tokensPerMinute', 'timeoutMs', 'leaseMs', 'keyTtlMs', 'retryMs'] as const) {
+    const value = options[name];
+    if (value !== undefined && !(typeof value === 'number' && Number.isFinite(value) && value > 0)) {
+      throw fail(name, 'a number > 0', value);
+    }
+  }
+  const { requestsPerMinute, tokensPerMinute } = options;
+  const d = REDIS_RATE_LIMITER_DEFAULTS;
+  return {
+    limits: Object.freeze({
+      ...(requestsPerMinute !== undefined && { requestsPerMinute }),
+      ...(tokensPerMinute !== undefined && { tokensPerMinute }),
+    }),
+    settings: {
+      timeoutMs: options.timeoutMs ?? d.timeoutMs,
+      leaseMs: options.leaseMs ?? d.leaseMs,
+      keyTtlMs: options.keyTtlMs ?? d.keyTtlMs,
+      retryMs: options.retryMs ?? d.retryMs,
+    },
+  };
 }

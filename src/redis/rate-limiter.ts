@@ -1,9 +1,6 @@
-import { randomUUID } from 'node:crypto';
-import { hostname } from 'node:os';
-import type { Redis } from 'ioredis';
 import { InvalidArgumentError } from '../index.js';
 import { readRateLimitHeaders } from '../rate-limit/headers.js';
-import { RATE_LIMITER_DEFAULTS, type InMemoryRateLimiter } from '../rate-limit/in-memory.js';
+import { RATE_LIMITER_DEFAULTS } from '../rate-limit/in-memory.js';
 import type {
   AcquireOptions,
   RateLimit,
@@ -14,9 +11,14 @@ import type {
   RateLimitWait,
   TokensCorrection,
 } from '../rate-limit/types.js';
-import { rateScripts, type RateScripts, type ScriptSnapshot } from './rate-limiter-commands.js';
-import { localShare, toSnapshot } from './rate-limiter-fallback.js';
-import { REDIS_RATE_LIMITER_DEFAULTS, type RedisRateLimiterOptions } from './rate-limiter-options.js';
+import type { ScriptSnapshot } from './rate-limiter-commands.js';
+import { toSnapshot } from './rate-limiter-fallback.js';
+import { RedisLink, type Held } from './rate-limiter-link.js';
+import {
+  REDIS_RATE_LIMITER_DEFAULTS,
+  resolveRedisRateLimiterOptions,
+  type RedisRateLimiterOptions,
+} from './rate-limiter-options.js';
 
 interface Waiter {
   ticket: string;
@@ -27,10 +29,6 @@ interface Waiter {
   reported: RateLimitWait | undefined;
   /** Ends the current sleep early: an answer came in, the line moved, or Redis went away. */
   wake: (() => void) | undefined;
-}
-
-class RedisTimeout extends Error {
-  override name = 'RedisTimeout';
 }
 
 /**
@@ -47,63 +45,26 @@ class RedisTimeout extends Error {
  */
 export class RedisRateLimiter implements RateLimiter {
   readonly limits: Readonly<RateLimit>;
-  private readonly scripts: RateScripts;
-  private readonly redisKey: string;
-  private readonly worker = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-  private readonly settings: Required<Omit<RedisRateLimiterOptions, 'redis' | 'key' | 'onWarning' | keyof RateLimit>>;
+  private readonly link: RedisLink;
   private readonly onWarning: ((message: string) => void) | undefined;
   private readonly queue: Waiter[] = [];
   private readonly leases = new Set<string>();
-  /** Tickets and leases given up while Redis did not answer: cleared when it answers again. */
-  private abandoned: { tickets: string[]; leases: string[] } = { tickets: [], leases: [] };
   private tickets = 0;
   private last: { snapshot: ScriptSnapshot; receivedAt: number } | undefined;
-  private fallback: InMemoryRateLimiter | undefined;
-  private heartbeat: ReturnType<typeof setInterval> | undefined;
-  private probe: ReturnType<typeof setTimeout> | undefined;
   private warnedHeader = false;
 
-  /** Redis did not answer: new turns come from the local share until it does. */
-  private get local(): boolean {
-    return this.fallback !== undefined && this.probe !== undefined;
-  }
-
   constructor(options: RedisRateLimiterOptions) {
-    const fail = (name: string, rule: string, value: unknown) =>
-      new InvalidArgumentError(`Invalid RedisRateLimiter options: \`${name}\` must be ${rule} (got ${String(value)})`);
-    const redis = options?.redis as unknown;
-    if (typeof (redis as Redis | undefined)?.defineCommand !== 'function') {
-      throw fail('redis', 'an ioredis client', redis);
-    }
-    if (typeof options.key !== 'string' || options.key === '') throw fail('key', 'a non-empty string', options.key);
-    for (const name of [
-      'requestsPerMinute',
-      'tokensPerMinute',
-      'timeoutMs',
-      'leaseMs',
-      'keyTtlMs',
-      'retryMs',
-    ] as const) {
-      const value = options[name];
-      if (value !== undefined && !(typeof value === 'number' && Number.isFinite(value) && value > 0)) {
-        throw fail(name, 'a number > 0', value);
-      }
-    }
-    const { requestsPerMinute, tokensPerMinute } = options;
-    this.limits = Object.freeze({
-      ...(requestsPerMinute !== undefined && { requestsPerMinute }),
-      ...(tokensPerMinute !== undefined && { tokensPerMinute }),
-    });
-    const d = REDIS_RATE_LIMITER_DEFAULTS;
-    this.settings = {
-      timeoutMs: options.timeoutMs ?? d.timeoutMs,
-      leaseMs: options.leaseMs ?? d.leaseMs,
-      keyTtlMs: options.keyTtlMs ?? d.keyTtlMs,
-      retryMs: options.retryMs ?? d.retryMs,
-    };
+    const { limits, settings } = resolveRedisRateLimiterOptions(options);
+    this.limits = limits;
     this.onWarning = options.onWarning;
-    this.redisKey = `embedrail:rate:{${options.key}}`;
-    this.scripts = rateScripts(options.redis);
+    this.link = new RedisLink({
+      redis: options.redis,
+      key: options.key,
+      limits,
+      settings,
+      warn: (message, header) => this.warn(message, header),
+      held: () => this.held(),
+    });
   }
 
   acquire(options: AcquireOptions): Promise<RateLimitGrant> {
@@ -114,10 +75,11 @@ export class RedisRateLimiter implements RateLimiter {
       );
     }
     if (signal?.aborted) return Promise.reject(signal.reason);
-    if (this.local) return this.fallback!.acquire(options);
+    const local = this.link.local;
+    if (local) return local.acquire(options);
     return new Promise<RateLimitGrant>((resolve, reject) => {
       const waiter: Waiter = {
-        ticket: `${this.worker}:${++this.tickets}`,
+        ticket: `${this.link.worker}:${++this.tickets}`,
         options,
         registered: false,
         resolve,
@@ -126,13 +88,14 @@ export class RedisRateLimiter implements RateLimiter {
         wake: undefined,
       };
       this.queue.push(waiter);
-      this.beat();
+      this.link.beat();
       void this.run(waiter);
     });
   }
 
   snapshot(): RateLimitSnapshot {
-    if (this.local) return this.fallback!.snapshot();
+    const local = this.link.local;
+    if (local) return local.snapshot();
     if (this.last === undefined) {
       const unknown = { perMinute: undefined, source: undefined, burst: undefined, available: undefined };
       return {
@@ -154,13 +117,13 @@ export class RedisRateLimiter implements RateLimiter {
   reconcile({ charged, used }: TokensCorrection): void {
     const difference = used - charged;
     if (!Number.isFinite(difference) || difference === 0) return;
-    if (this.local) {
-      this.fallback!.reconcile({ charged, used });
+    const local = this.link.local;
+    if (local) {
+      local.reconcile({ charged, used });
       return;
     }
-    this.redis((s) => s.reconcile(this.redisKey, difference, this.settings.keyTtlMs)).catch((error: unknown) =>
-      this.down(error),
-    );
+    const { key, settings } = this.link;
+    this.link.step((s) => s.reconcile(key, difference, settings.keyTtlMs)).catch((error: unknown) => this.down(error));
   }
 
   /** One waiter's way to its turn: ask Redis, sleep as told, ask again; or the local share. */
@@ -171,13 +134,11 @@ export class RedisRateLimiter implements RateLimiter {
     try {
       for (;;) {
         if (signal?.aborted) throw signal.reason;
-        if (this.local) {
+        const local = this.link.local;
+        if (local) {
           this.leave(waiter);
-          // Its ticket may still stand in Redis's line: taken out when Redis answers again.
-          if (waiter.registered && !this.abandoned.tickets.includes(waiter.ticket)) {
-            this.abandoned.tickets.push(waiter.ticket);
-          }
-          waiter.resolve(await this.fallback!.acquire(waiter.options));
+          if (waiter.registered) this.link.abandonTicket(waiter.ticket);
+          waiter.resolve(await local.acquire(waiter.options));
           return;
         }
         // The first here asks; so does the first in Redis's line when it is one of ours (a
@@ -189,15 +150,16 @@ export class RedisRateLimiter implements RateLimiter {
         }
         let reply;
         try {
-          reply = await this.redis((s) =>
-            s.acquire(this.redisKey, {
+          const { key, worker, settings } = this.link;
+          reply = await this.link.step((s) =>
+            s.acquire(key, {
               ticket: waiter.ticket,
-              worker: this.worker,
+              worker,
               tokens: waiter.options.tokens,
               requestsPerMinute: this.limits.requestsPerMinute,
               tokensPerMinute: this.limits.tokensPerMinute,
-              leaseMs: this.settings.leaseMs,
-              keyTtlMs: this.settings.keyTtlMs,
+              leaseMs: settings.leaseMs,
+              keyTtlMs: settings.keyTtlMs,
             }),
           );
         } catch (error) {
@@ -232,9 +194,10 @@ export class RedisRateLimiter implements RateLimiter {
     } catch (error) {
       this.leave(waiter);
       if (waiter.registered) {
-        this.redis((s) => s.leave(this.redisKey, [waiter.ticket], this.settings.keyTtlMs)).catch(() => {
-          this.abandoned.tickets.push(waiter.ticket);
-        });
+        const { key, settings } = this.link;
+        this.link
+          .step((s) => s.leave(key, [waiter.ticket], settings.keyTtlMs))
+          .catch(() => this.link.abandonTicket(waiter.ticket));
       }
       this.queue[0]?.wake?.();
       waiter.reject(error);
@@ -270,38 +233,21 @@ export class RedisRateLimiter implements RateLimiter {
       this.leases.delete(lease);
       const headers =
         answer && readRateLimitHeaders(answer.headers, Date.now(), (name, value) => this.warnHeader(name, value));
-      this.redis((s) =>
-        s.settle(this.redisKey, { lease, status: answer?.status ?? 0, headers, keyTtlMs: this.settings.keyTtlMs }),
-      ).then(
-        (reply) => {
-          this.remember(reply.snapshot);
-          this.queue[0]?.wake?.();
-        },
-        (error: unknown) => {
-          this.abandoned.leases.push(lease);
-          this.down(error);
-        },
-      );
+      const { key, settings } = this.link;
+      this.link
+        .step((s) => s.settle(key, { lease, status: answer?.status ?? 0, headers, keyTtlMs: settings.keyTtlMs }))
+        .then(
+          (reply) => {
+            this.remember(reply.snapshot);
+            this.queue[0]?.wake?.();
+          },
+          (error: unknown) => {
+            this.link.abandonLease(lease);
+            this.down(error);
+          },
+        );
     };
     return { complete: (answer) => settle(answer), cancel: () => settle(undefined) };
-  }
-
-  /** Runs one step with the timeout: later than that, Redis counts as down. */
-  private redis<T>(step: (scripts: RateScripts) => Promise<T>): Promise<T> {
-    const { timeoutMs } = this.settings;
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new RedisTimeout(`no answer within ${timeoutMs} ms`)), timeoutMs);
-      step(this.scripts).then(
-        (value) => {
-          clearTimeout(timer);
-          resolve(value);
-        },
-        (error: unknown) => {
-          clearTimeout(timer);
-          reject(error instanceof Error ? error : new Error(String(error)));
-        },
-      );
-    });
   }
 
   private remember(snapshot: ScriptSnapshot): void {
@@ -309,70 +255,15 @@ export class RedisRateLimiter implements RateLimiter {
     if (snapshot.head !== undefined) this.queue.find((waiter) => waiter.ticket === snapshot.head)?.wake?.();
   }
 
-  /** Redis did not answer: pace on a local share, warn once, and ask again every `retryMs`. */
+  /** Redis did not answer: new turns come from the local share, so the waiters are woken to it. */
   private down(error: unknown, ticket?: string): void {
-    if (ticket !== undefined) this.abandoned.tickets.push(ticket);
-    if (this.probe !== undefined) return;
-    this.fallback = localShare(this.limits, this.last?.snapshot, (message) => this.warn(message, true));
-    const reason = error instanceof Error ? error.message : String(error);
-    const workers = Math.max(1, this.last?.snapshot.workers ?? 1);
-    this.warn(
-      `Redis did not answer for the rate limit budget ${this.redisKey} (${reason}): pacing on a local ` +
-        `share (1/${workers}) of the budget until it answers again`,
-      false,
-    );
-    const retry = () => {
-      this.probe = setTimeout(() => void this.rejoin().then((back) => back || retry()), this.settings.retryMs);
-      this.probe.unref?.();
-    };
-    retry();
-    for (const waiter of this.queue) waiter.wake?.();
+    if (this.link.down(error, this.last?.snapshot, ticket)) for (const waiter of this.queue) waiter.wake?.();
   }
 
-  /** Clears what was left in Redis while it did not answer, then goes back to it. */
-  private async rejoin(): Promise<boolean> {
-    const tickets = [...this.abandoned.tickets];
-    const leases = [...this.abandoned.leases];
-    try {
-      // One step at a time, each within the timeout: a long list is no reason to stay away.
-      await this.redis((s) => s.ping());
-      await this.redis((s) => s.leave(this.redisKey, tickets, this.settings.keyTtlMs));
-      for (const lease of leases) {
-        await this.redis((s) =>
-          s.settle(this.redisKey, { lease, status: 0, headers: undefined, keyTtlMs: this.settings.keyTtlMs }),
-        );
-      }
-    } catch {
-      return false;
-    }
-    this.abandoned = {
-      tickets: this.abandoned.tickets.filter((ticket) => !tickets.includes(ticket)),
-      leases: this.abandoned.leases.filter((lease) => !leases.includes(lease)),
-    };
-    this.probe = undefined;
-    return true;
-  }
-
-  /** Keeps this worker's tickets and leases alive in Redis while it has any. */
-  private beat(): void {
-    if (this.heartbeat !== undefined) return;
-    this.heartbeat = setInterval(() => {
-      if (this.queue.length === 0 && this.leases.size === 0) {
-        clearInterval(this.heartbeat);
-        this.heartbeat = undefined;
-        return;
-      }
-      if (this.probe !== undefined) return;
-      const step = {
-        worker: this.worker,
-        leaseMs: this.settings.leaseMs,
-        keyTtlMs: this.settings.keyTtlMs,
-        tickets: this.queue.filter((w) => w.registered).map((w) => w.ticket),
-        leases: [...this.leases],
-      };
-      this.redis((s) => s.touch(this.redisKey, step)).catch(() => undefined);
-    }, this.settings.leaseMs / 3);
-    this.heartbeat.unref?.();
+  /** What the heartbeat keeps alive: the tickets of the waiters Redis has, and the leases. */
+  private held(): Held | undefined {
+    if (this.queue.length === 0 && this.leases.size === 0) return undefined;
+    return { tickets: this.queue.filter((w) => w.registered).map((w) => w.ticket), leases: [...this.leases] };
   }
 
   private warnHeader(name: string, value: string): void {
