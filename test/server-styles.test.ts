@@ -1,9 +1,7 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { Readable } from 'node:stream';
 import { afterEach, describe, expect, test } from 'vitest';
 import { cl100kTokenizer, InvalidArgumentError, PRESET_NAMES } from '../src/index.js';
-import { runCli } from '../src/cli/program.js';
 import {
   createServer,
   localHashEmbedding,
@@ -12,7 +10,7 @@ import {
   type ServerOptions,
 } from '../src/server/index.js';
 import { startCli } from './support/cli-child.js';
-import { buildCli, capture, expectVectorsOf, readJsonl, tempDir, until } from './support/cli-helpers.js';
+import { buildCli, expectVectorsOf, readJsonl, run, serving, tempDir, until } from './support/cli-helpers.js';
 
 const servers: LocalServer[] = [];
 afterEach(async () => {
@@ -374,59 +372,28 @@ describe('options', () => {
 
 describe('embedrail serve --style', () => {
   test('--style tei serves TEI: 32 inputs pass, 33 get its 422', async () => {
-    const stdout = capture();
-    const stderr = capture();
-    const controller = new AbortController();
-    const running = runCli(['serve', '--port', '0', '--style', 'tei'], {
-      stdin: Readable.from([]),
-      stdout: stdout.stream,
-      stderr: stderr.stream,
-      signal: controller.signal,
-    });
-    try {
-      await until(() => stdout.text.includes('/v1') || stderr.text !== '', 2000);
-      expect(stdout.text).toContain(' as tei at ');
-      const url = /http:\/\/127\.0\.0\.1:\d+\/v1/.exec(stdout.text)![0];
+    const printed = await serving(['--style', 'tei'], async (url) => {
       expect((await post(`${url}/embeddings`, { model: 'm', input: texts(32) })).status).toBe(200);
       expect(await post(`${url}/embeddings`, { model: 'm', input: texts(33) })).toMatchObject({
         status: 422,
         json: { error: 'batch size 33 > maximum allowed batch size 32', error_type: 'Validation' },
       });
-    } finally {
-      controller.abort();
-      expect(await running).toBe(0);
-    }
+    });
+    expect(printed.stdout).toContain(' as tei at ');
   });
 
   test('--style azure --max-inputs-per-request 16 answers its old message; a bad style is a usage error', async () => {
-    const stdout = capture();
-    const controller = new AbortController();
-    const running = runCli(['serve', '--port', '0', '--style', 'azure', '--max-inputs-per-request', '16'], {
-      stdin: Readable.from([]),
-      stdout: stdout.stream,
-      stderr: capture().stream,
-      signal: controller.signal,
-    });
-    try {
-      await until(() => stdout.text.includes('/openai/v1'), 2000);
-      const url = /http:\/\/127\.0\.0\.1:\d+\/openai\/v1/.exec(stdout.text)![0];
+    await serving(['--style', 'azure', '--max-inputs-per-request', '16'], async (url) => {
+      expect(url).toMatch(/\/openai\/v1$/);
       const refused = await post(`${url}/embeddings`, { model: 'local-hash-embedding', input: texts(17) }, AZURE_KEY);
       expect(refused.status).toBe(400);
       expect((refused.json.error as { message: string }).message).toMatch(
         /^Too many inputs\. The max number of inputs is 16\./,
       );
-    } finally {
-      controller.abort();
-      expect(await running).toBe(0);
-    }
-    const stderr = capture();
-    const bad = await runCli(['serve', '--port', '0', '--style', 'bedrock'], {
-      stdin: Readable.from([]),
-      stdout: capture().stream,
-      stderr: stderr.stream,
     });
-    expect(bad).toBe(2);
-    expect(stderr.text).toContain("argument 'bedrock' is invalid");
+    const bad = await run(['serve', '--port', '0', '--style', 'bedrock']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("argument 'bedrock' is invalid");
   });
 });
 
