@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Agent } from 'undici';
-import { describe, expect, test } from 'vitest';
+import { afterAll, describe, expect, test } from 'vitest';
 import {
   APIUserAbortError,
   BatchEmbeddingError,
@@ -21,6 +21,7 @@ const model = 'text-embedding-3-small';
 const texts = Array.from({ length: 30 }, (_, i) => `document number ${i} about ${['cats', 'dogs', 'ships'][i % 3]}`);
 const start = useBatchServers({ batchProcessingMs: 40, seed: 7 }, { apiKey: 'sk-test' });
 const dir = tempDir();
+afterAll(() => dir.remove());
 
 const fast = { pollInterval: 5, maxInputsPerBatch: 8, onFailure: 'collect' } as const;
 

@@ -3,7 +3,7 @@
  * and Batches API; results come out in input order from the journal's stored vectors.
  */
 import { existsSync, readdirSync } from 'node:fs';
-import { describe, expect, test } from 'vitest';
+import { afterAll, describe, expect, test } from 'vitest';
 import type { StreamItem } from '../src/index.js';
 import { useBatchServers } from './support/batch-server.js';
 import { tempDir } from './support/cli-helpers.js';
@@ -12,6 +12,7 @@ const model = 'text-embedding-3-small';
 const texts = Array.from({ length: 30 }, (_, i) => ({ id: `doc-${i}`, text: `document number ${i} about ships` }));
 const start = useBatchServers({ batchProcessingMs: 40, seed: 7 }, { apiKey: 'sk-test' });
 const dir = tempDir();
+afterAll(() => dir.remove());
 
 async function all<T>(items: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
