@@ -29,7 +29,10 @@ const vectorOf = (index: number, dims = 3) => Float32Array.from({ length: dims }
 function recording(target: RowTarget, writes: [number, number][]): RowTarget {
   return {
     ...target,
-    write: (position, bytes) => (writes.push([position, bytes.length]), target.write(position, bytes)),
+    write(position, parts) {
+      writes.push([position, parts.reduce((sum, part) => sum + part.length, 0)]);
+      return target.write(position, parts);
+    },
   };
 }
 

@@ -59,7 +59,7 @@ export async function* eachResult(
         next++;
       }
     } finally {
-      for (const reader of readers) await reader.cursor?.source.close();
+      for (const reader of readers) await reader.cursor?.close();
     }
   }
   if (next !== state.totalInputs) {

@@ -55,7 +55,8 @@ export class Ranks {
 export interface RowTarget {
   /** The stored size, known once the dimensions are (before the first write). @unit bytes */
   size(bytes: number): Promise<void>;
-  write(position: number, bytes: Uint8Array): Promise<void>;
+  /** Writes `parts` one after the other from `position`. */
+  write(position: number, parts: Uint8Array[]): Promise<void>;
   /** Everything was written: make it last (fsync, or hand the block to the store). */
   close(): Promise<void>;
   /** Collection failed: let go of the target; a rerun writes it again from the start. */
@@ -70,7 +71,6 @@ export class RowWriter {
   #dims: number | undefined;
   #pending: { rank: number; vector: Float32Array }[] = [];
   #pendingBytes = 0;
-  #scratch: Buffer | undefined;
 
   constructor(
     private readonly ranks: Ranks,
@@ -104,7 +104,7 @@ export class RowWriter {
     header.writeUInt32LE(MAGIC, 0);
     header.writeUInt32LE(this.ranks.size, 4);
     header.writeUInt32LE(this.#dims, 8);
-    await this.target.write(0, header);
+    await this.target.write(0, [header]);
     await this.target.close();
   }
 
@@ -116,31 +116,29 @@ export class RowWriter {
 
   async #flush(): Promise<void> {
     if (this.#pending.length === 0) return;
-    const dims = this.#dims!;
-    const rowBytes = dims * 4;
+    const rowBytes = this.#dims! * 4;
     const pending = this.#pending.sort((a, b) => a.rank - b.rank);
     this.#pending = [];
     this.#pendingBytes = 0;
-    if (this.#scratch === undefined || this.#scratch.length < pending.length * rowBytes) {
-      this.#scratch = Buffer.allocUnsafe(Math.max(pending.length, Math.ceil(this.windowBytes / rowBytes)) * rowBytes);
-    }
-    const scratch = this.#scratch;
-    let runStart = 0;
+    // Each run of consecutive ranks goes out in one gathered write of its vectors, as they are.
+    let run: Uint8Array[] = [];
     for (let i = 0; i < pending.length; i++) {
-      const { vector } = pending[i]!;
-      if (LITTLE_ENDIAN_HOST) {
-        scratch.set(new Uint8Array(vector.buffer, vector.byteOffset, rowBytes), i * rowBytes);
-      } else {
-        for (let j = 0; j < dims; j++) scratch.writeFloatLE(vector[j]!, i * rowBytes + j * 4);
-      }
+      run.push(littleEndianBytes(pending[i]!.vector));
       const next = pending[i + 1];
       if (next === undefined || next.rank !== pending[i]!.rank + 1) {
-        const position = HEADER_BYTES + pending[runStart]!.rank * rowBytes;
-        await this.target.write(position, scratch.subarray(runStart * rowBytes, (i + 1) * rowBytes));
-        runStart = i + 1;
+        await this.target.write(HEADER_BYTES + (pending[i]!.rank - run.length + 1) * rowBytes, run);
+        run = [];
       }
     }
   }
+}
+
+/** A vector's float32 values as little-endian bytes: its own memory on a little-endian host. */
+function littleEndianBytes(vector: Float32Array): Uint8Array {
+  if (LITTLE_ENDIAN_HOST) return new Uint8Array(vector.buffer, vector.byteOffset, vector.byteLength);
+  const bytes = Buffer.allocUnsafe(vector.byteLength);
+  vector.forEach((value, j) => bytes.writeFloatLE(value, j * 4));
+  return bytes;
 }
 
 /** A target that writes `path` in place, fsynced before it counts as written. */
@@ -150,10 +148,13 @@ export async function fileTarget(dir: string, path: string): Promise<RowTarget> 
   const handle = await open(path, 'w');
   return {
     size: (bytes) => handle.truncate(bytes),
-    async write(position, bytes) {
-      for (let done = 0; done < bytes.length;) {
-        const { bytesWritten } = await handle.write(bytes, done, bytes.length - done, position + done);
-        done += bytesWritten;
+    async write(position, parts) {
+      // A gathered write may stop short (as write(2) may): the rest goes again from there.
+      for (let at = position; parts.length > 0;) {
+        let { bytesWritten } = await handle.writev(parts, at);
+        at += bytesWritten;
+        while (parts.length > 0 && bytesWritten >= parts[0]!.length) bytesWritten -= parts.shift()!.length;
+        if (bytesWritten > 0) parts[0] = parts[0]!.subarray(bytesWritten);
       }
     },
     async close() {
@@ -174,8 +175,11 @@ export function blockTarget(done: (bytes: Uint8Array) => Promise<void>): RowTarg
     async size(bytes) {
       block = Buffer.alloc(bytes);
     },
-    async write(position, bytes) {
-      block!.set(bytes, position);
+    async write(position, parts) {
+      for (const part of parts) {
+        block!.set(part, position);
+        position += part.length;
+      }
     },
     close: () => done(block!),
     async abandon() {
@@ -299,6 +303,13 @@ export class RowCursor {
     readonly source: RowSource,
     private readonly windowBytes = WINDOW_BYTES,
   ) {}
+
+  /** Closes the source and lets go of the window. */
+  async close(): Promise<void> {
+    this.#window = undefined;
+    this.#count = 0;
+    await this.source.close();
+  }
 
   async row(rank: number): Promise<Float32Array> {
     const { dims, rows } = this.source;
