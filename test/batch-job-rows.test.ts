@@ -1,6 +1,7 @@
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import {
   blockSource,
@@ -29,9 +30,9 @@ const vectorOf = (index: number, dims = 3) => Float32Array.from({ length: dims }
 function recording(target: RowTarget, writes: [number, number][]): RowTarget {
   return {
     ...target,
-    write(position, parts) {
-      writes.push([position, parts.reduce((sum, part) => sum + part.length, 0)]);
-      return target.write(position, parts);
+    write(position, bytes) {
+      writes.push([position, bytes.length]);
+      return target.write(position, bytes);
     },
   };
 }
@@ -139,6 +140,48 @@ describe('RowWriter and RowCursor', () => {
     const cursor = new RowCursor((await fileSource(path, 's0', ranks))!);
     for (const index of [0, 1, 2, 3]) expect(await cursor.row(index)).toEqual(vectorOf(index));
     await cursor.source.close();
+  });
+});
+
+describe('every row where it belongs', () => {
+  test('any batch, any arrival order, any window: each input reads back its own vector, the others zeros', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        // A batch of up to 60 inputs in runs with gaps (a retry's inputs), some with a vector, in any order.
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 5 }), fc.integer({ min: 1, max: 12 })), {
+          minLength: 1,
+          maxLength: 5,
+        }),
+        fc.integer({ min: 1, max: 5 }),
+        fc.integer({ min: 1, max: 200 }),
+        fc.infiniteStream(fc.boolean()),
+        fc.func(fc.integer()),
+        async (runs, dims, windowBytes, kept, shuffleKey) => {
+          const inputs: [number, number][] = [];
+          let next = 0;
+          for (const [gap, length] of runs) {
+            inputs.push([next + gap, next + gap + length]);
+            next += gap + length;
+          }
+          const ranks = new Ranks(inputs);
+          const all = inputs.flatMap(([start, end]) => Array.from({ length: end - start }, (_, i) => start + i));
+          const withVector = all.filter(() => kept.next().value);
+          const arrival = withVector.toSorted((a, b) => shuffleKey(a) - shuffleKey(b) || a - b);
+          const path = join(dir, `p-${Math.random().toString(36).slice(2)}.f32`);
+          const writer = new RowWriter(ranks, await fileTarget(dir, path), windowBytes);
+          for (const index of arrival) await writer.put(index, vectorOf(index, dims));
+          await writer.commit();
+          const cursor = new RowCursor((await fileSource(path, 'p', ranks))!, windowBytes);
+          const stored = new Set(withVector);
+          for (const index of all) {
+            const expected = stored.has(index) ? vectorOf(index, dims) : new Float32Array(cursor.source.dims);
+            expect(await cursor.row(ranks.rankOf(index)!)).toEqual(expected);
+          }
+          await cursor.close();
+        },
+      ),
+      { numRuns: 150 },
+    );
   });
 });
 

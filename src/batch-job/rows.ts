@@ -55,8 +55,7 @@ export class Ranks {
 export interface RowTarget {
   /** The stored size, known once the dimensions are (before the first write). @unit bytes */
   size(bytes: number): Promise<void>;
-  /** Writes `parts` one after the other from `position`. */
-  write(position: number, parts: Uint8Array[]): Promise<void>;
+  write(position: number, bytes: Uint8Array): Promise<void>;
   /** Everything was written: make it last (fsync, or hand the block to the store). */
   close(): Promise<void>;
   /** Collection failed: let go of the target; a rerun writes it again from the start. */
@@ -64,13 +63,16 @@ export interface RowTarget {
 }
 
 /**
- * Writes a batch's vectors as their lines arrive: rows gather up to `windowBytes`, then go out
- * sorted by rank, each run of consecutive rows in one positioned write.
+ * Writes a batch's vectors as their lines arrive: they are copied into a window of
+ * `windowBytes`, and when it is full it goes out sorted by rank, each run of consecutive rows
+ * in one positioned write. One block per batch, no object per row: the window is all it holds.
  */
 export class RowWriter {
   #dims: number | undefined;
-  #pending: { rank: number; vector: Float32Array }[] = [];
-  #pendingBytes = 0;
+  /** Rows waiting, in the order they came, and the rank of each. */
+  #rows: Buffer | undefined;
+  #ranks: Uint32Array | undefined;
+  #count = 0;
 
   constructor(
     private readonly ranks: Ranks,
@@ -85,12 +87,18 @@ export class RowWriter {
     if (this.#dims === undefined) {
       this.#dims = vector.length;
       await this.target.size(HEADER_BYTES + this.ranks.size * this.#dims * 4);
+      const windowRows = Math.max(1, Math.min(this.ranks.size, Math.floor(this.windowBytes / (this.#dims * 4))));
+      this.#rows = Buffer.allocUnsafe(windowRows * this.#dims * 4);
+      this.#ranks = new Uint32Array(windowRows);
     } else if (vector.length !== this.#dims) {
       throw new RangeError(`a vector of ${vector.length} dimensions in a batch of ${this.#dims}`);
     }
-    this.#pending.push({ rank, vector });
-    this.#pendingBytes += vector.length * 4;
-    if (this.#pendingBytes >= this.windowBytes) await this.#flush();
+    const rowBytes = this.#dims * 4;
+    const at = this.#count * rowBytes;
+    if (LITTLE_ENDIAN_HOST) this.#rows!.set(new Uint8Array(vector.buffer, vector.byteOffset, rowBytes), at);
+    else vector.forEach((value, j) => this.#rows!.writeFloatLE(value, at + j * 4));
+    this.#ranks![this.#count++] = rank;
+    if (this.#count === this.#ranks!.length) await this.#flush();
   }
 
   /** Writes what is left and the header, and closes the target. */
@@ -104,41 +112,60 @@ export class RowWriter {
     header.writeUInt32LE(MAGIC, 0);
     header.writeUInt32LE(this.ranks.size, 4);
     header.writeUInt32LE(this.#dims, 8);
-    await this.target.write(0, [header]);
+    await this.target.write(0, header);
     await this.target.close();
   }
 
   /** Collection failed: nothing more is written; a rerun collects the batch again. */
   async abandon(): Promise<void> {
-    this.#pending = [];
+    this.#count = 0;
     await this.target.abandon();
   }
 
   async #flush(): Promise<void> {
-    if (this.#pending.length === 0) return;
+    const count = this.#count;
+    if (count === 0) return;
+    this.#count = 0;
+    const rows = this.#rows!;
     const rowBytes = this.#dims! * 4;
-    const pending = this.#pending.sort((a, b) => a.rank - b.rank);
-    this.#pending = [];
-    this.#pendingBytes = 0;
-    // Each run of consecutive ranks goes out in one gathered write of its vectors, as they are.
-    let run: Uint8Array[] = [];
-    for (let i = 0; i < pending.length; i++) {
-      run.push(littleEndianBytes(pending[i]!.vector));
-      const next = pending[i + 1];
-      if (next === undefined || next.rank !== pending[i]!.rank + 1) {
-        await this.target.write(HEADER_BYTES + (pending[i]!.rank - run.length + 1) * rowBytes, run);
-        run = [];
+    const ranks = this.#ranks!.subarray(0, count);
+    const order = sortedSlots(ranks);
+    permuteRows(rows, rowBytes, order);
+    const sorted = Uint32Array.from(order, (slot) => ranks[slot]!);
+    let runStart = 0;
+    for (let i = 0; i < count; i++) {
+      if (i + 1 === count || sorted[i + 1] !== sorted[i]! + 1) {
+        const position = HEADER_BYTES + sorted[runStart]! * rowBytes;
+        await this.target.write(position, rows.subarray(runStart * rowBytes, (i + 1) * rowBytes));
+        runStart = i + 1;
       }
     }
   }
 }
 
-/** A vector's float32 values as little-endian bytes: its own memory on a little-endian host. */
-function littleEndianBytes(vector: Float32Array): Uint8Array {
-  if (LITTLE_ENDIAN_HOST) return new Uint8Array(vector.buffer, vector.byteOffset, vector.byteLength);
-  const bytes = Buffer.allocUnsafe(vector.byteLength);
-  vector.forEach((value, j) => bytes.writeFloatLE(value, j * 4));
-  return bytes;
+/** Slots `0 .. ranks.length - 1` in the order of their ranks. */
+function sortedSlots(ranks: Uint32Array): Uint32Array {
+  return Uint32Array.from(ranks.keys()).sort((a, b) => ranks[a]! - ranks[b]!);
+}
+
+/** Moves the rows of `rows` in place so that row `k` is the one that was in slot `order[k]`, cycle by cycle. */
+function permuteRows(rows: Buffer, rowBytes: number, order: Uint32Array): void {
+  const placed = new Uint8Array(order.length);
+  const held = Buffer.allocUnsafe(rowBytes);
+  for (let start = 0; start < order.length; start++) {
+    if (placed[start] === 1 || order[start] === start) continue;
+    rows.copy(held, 0, start * rowBytes, (start + 1) * rowBytes);
+    for (let k = start; ;) {
+      placed[k] = 1;
+      const from = order[k]!;
+      if (from === start) {
+        held.copy(rows, k * rowBytes);
+        break;
+      }
+      rows.copy(rows, k * rowBytes, from * rowBytes, (from + 1) * rowBytes);
+      k = from;
+    }
+  }
 }
 
 /** A target that writes `path` in place, fsynced before it counts as written. */
@@ -148,13 +175,11 @@ export async function fileTarget(dir: string, path: string): Promise<RowTarget> 
   const handle = await open(path, 'w');
   return {
     size: (bytes) => handle.truncate(bytes),
-    async write(position, parts) {
-      // A gathered write may stop short (as write(2) may): the rest goes again from there.
-      for (let at = position; parts.length > 0;) {
-        let { bytesWritten } = await handle.writev(parts, at);
-        at += bytesWritten;
-        while (parts.length > 0 && bytesWritten >= parts[0]!.length) bytesWritten -= parts.shift()!.length;
-        if (bytesWritten > 0) parts[0] = parts[0]!.subarray(bytesWritten);
+    async write(position, bytes) {
+      // A write may stop short (as write(2) may): the rest goes again from there.
+      for (let done = 0; done < bytes.length;) {
+        const { bytesWritten } = await handle.write(bytes, done, bytes.length - done, position + done);
+        done += bytesWritten;
       }
     },
     async close() {
@@ -175,11 +200,8 @@ export function blockTarget(done: (bytes: Uint8Array) => Promise<void>): RowTarg
     async size(bytes) {
       block = Buffer.alloc(bytes);
     },
-    async write(position, parts) {
-      for (const part of parts) {
-        block!.set(part, position);
-        position += part.length;
-      }
+    async write(position, bytes) {
+      block!.set(bytes, position);
     },
     close: () => done(block!),
     async abandon() {
