@@ -3,17 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import {
-  blockSource,
-  blockTarget,
-  fileSource,
-  fileTarget,
-  HEADER_BYTES,
-  Ranks,
-  RowCursor,
-  RowWriter,
-  type RowTarget,
-} from '../src/batch-job/rows.js';
+import { blockTarget, fileTarget, HEADER_BYTES, Ranks, RowWriter, type RowTarget } from '../src/batch-job/rows.js';
+import { blockSource, fileSource, RowCursor } from '../src/batch-job/rows-read.js';
 
 let dir: string;
 beforeEach(async () => {

@@ -13,7 +13,8 @@ import {
   type JournalFailure,
 } from './journal.js';
 import { reconcile, type Reconciled } from './reconcile.js';
-import { blockSource, blockTarget, fileSource, fileTarget, Ranks, RowWriter, type RowSource } from './rows.js';
+import { blockTarget, fileTarget, Ranks, RowWriter } from './rows.js';
+import { blockSource, fileSource, type RowSource } from './rows-read.js';
 import type { BatchResultLine } from '../resources/lines.js';
 import type { BatchJobRunner } from './runner.js';
 import type { BatchObject } from './types.js';

@@ -11,7 +11,8 @@ import type { Embedding } from '../types.js';
 import { errorOfFailure } from './errors.js';
 import type { JournalBatch, JournalFailure } from './journal.js';
 import { sourceOf } from './collect.js';
-import { Ranks, RowCursor } from './rows.js';
+import { Ranks } from './rows.js';
+import { RowCursor } from './rows-read.js';
 import type { BatchJobRunner } from './runner.js';
 
 type Shape = { normalize: boolean; vectorType: 'array' | 'float32' };

@@ -1,10 +1,11 @@
 /**
  * A collected batch's vectors as stored: one row per input of the batch, at the input's rank
  * among the batch's inputs (index order), so a row is written where it belongs as its line
- * arrives in any order, and read back in input order by a sequential cursor. Both sides hold
- * a window of a few MB, never the batch: memory does not grow with the dimensions or the shard.
+ * arrives in any order, and read back in input order by a sequential cursor (rows-read.ts).
+ * Both sides hold a window of a few MB, never the batch: memory does not grow with the
+ * dimensions or the shard.
  */
-import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { LITTLE_ENDIAN_HOST } from '../decode.js';
 import type { Ranges } from './journal.js';
 
@@ -13,7 +14,7 @@ import type { Ranges } from './journal.js';
  * the dimensions, 0), then `rows × dimensions` float32 values, little-endian. Row `r` holds
  * the vector of the batch's `r`-th input; rows of inputs without a vector are zeros.
  */
-const MAGIC = 0x32565245;
+export const MAGIC = 0x32565245;
 export const HEADER_BYTES = 16;
 /** Bytes of vectors a writer gathers before writing them, and a reader reads at once. @unit bytes */
 export const WINDOW_BYTES = 4 * 1024 * 1024;
@@ -188,9 +189,28 @@ export async function fileTarget(dir: string, path: string): Promise<RowTarget> 
       } finally {
         await handle.close();
       }
+      // The file is new: its name must last too, or a crash could keep the journal's word and lose the file.
+      await syncDirectory(dir);
     },
     abandon: () => handle.close(),
   };
+}
+
+/** fsyncs a folder's entries; where a folder cannot be opened for that (Windows), its files' own fsync is all there is. */
+async function syncDirectory(dir: string): Promise<void> {
+  let handle: FileHandle;
+  try {
+    handle = await open(dir, 'r');
+  } catch {
+    return;
+  }
+  try {
+    await handle.sync();
+  } catch (error) {
+    if (!['EISDIR', 'EPERM', 'EINVAL', 'EBADF'].includes((error as NodeJS.ErrnoException).code ?? '')) throw error;
+  } finally {
+    await handle.close();
+  }
 }
 
 /** A target that fills one block of the stored size and hands it to `done` whole. */
@@ -208,146 +228,4 @@ export function blockTarget(done: (bytes: Uint8Array) => Promise<void>): RowTarg
       block = undefined;
     },
   };
-}
-
-/** A batch's stored vectors, read a range of rows at a time. */
-export interface RowSource {
-  readonly rows: number;
-  readonly dims: number;
-  /** Reads rows `rank .. rank + count - 1` into the start of `into`. */
-  read(rank: number, count: number, into: Uint8Array): Promise<void>;
-  close(): Promise<void>;
-}
-
-function headerOf(header: Buffer, size: number, name: string): { rows: number; dims: number } {
-  if (size < HEADER_BYTES || header.readUInt32LE(0) !== MAGIC) {
-    throw new RangeError(`the stored vectors of batch ${name} are not in embedrail's layout (no ERV2 header)`);
-  }
-  const rows = header.readUInt32LE(4);
-  const dims = header.readUInt32LE(8);
-  if (size !== HEADER_BYTES + rows * dims * 4) {
-    throw new RangeError(
-      `the stored vectors of batch ${name} take ${size} bytes, not ${rows} rows of ${dims} dimensions`,
-    );
-  }
-  return { rows, dims };
-}
-
-/** Reads the vectors a block holds (a store's `readResults`, or the memory's). */
-export function blockSource(block: Uint8Array, name: string, ranks: Ranks): RowSource {
-  const buf = Buffer.from(block.buffer, block.byteOffset, block.byteLength);
-  if (isLegacy(buf)) return blockSource(fromLegacy(buf, name, ranks), name, ranks);
-  const { rows, dims } = headerOf(buf, buf.length, name);
-  return {
-    rows,
-    dims,
-    async read(rank, count, into) {
-      const from = HEADER_BYTES + rank * dims * 4;
-      into.set(buf.subarray(from, from + count * dims * 4));
-    },
-    async close() {},
-  };
-}
-
-/** Reads the vectors of the file at `path`, or undefined when there is none. */
-export async function fileSource(path: string, name: string, ranks: Ranks): Promise<RowSource | undefined> {
-  let handle: FileHandle;
-  try {
-    handle = await open(path, 'r');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
-  try {
-    const { size } = await handle.stat();
-    const header = Buffer.alloc(HEADER_BYTES);
-    await handle.read(header, 0, Math.min(size, HEADER_BYTES), 0);
-    if (isLegacy(header)) {
-      await handle.close();
-      return blockSource(await readFile(path), name, ranks);
-    }
-    const { rows, dims } = headerOf(header, size, name);
-    return {
-      rows,
-      dims,
-      async read(rank, count, into) {
-        const length = count * dims * 4;
-        for (let done = 0; done < length;) {
-          const { bytesRead } = await handle.read(into, done, length - done, HEADER_BYTES + rank * dims * 4 + done);
-          if (bytesRead === 0) throw new RangeError(`the stored vectors of batch ${name} end early`);
-          done += bytesRead;
-        }
-      },
-      close: () => handle.close(),
-    };
-  } catch (error) {
-    await handle.close();
-    throw error;
-  }
-}
-
-/**
- * Journals written before this layout stored a Uint32 count and dimensions, the count's input
- * indices, then their vectors. Their first word is a count (at most 50,000), never the magic:
- * such a block is laid out again by rank, whole, so a job collected in part that way finishes.
- */
-function isLegacy(buf: Buffer): boolean {
-  return buf.length >= 8 && buf.readUInt32LE(0) !== MAGIC;
-}
-
-function fromLegacy(buf: Buffer, name: string, ranks: Ranks): Buffer {
-  const count = buf.readUInt32LE(0);
-  const dims = buf.readUInt32LE(4);
-  if (buf.length !== 8 + count * 4 + count * dims * 4) {
-    throw new RangeError(`the stored vectors of batch ${name} take ${buf.length} bytes, not ${count} of ${dims}`);
-  }
-  const out = Buffer.alloc(HEADER_BYTES + ranks.size * dims * 4);
-  out.writeUInt32LE(MAGIC, 0);
-  out.writeUInt32LE(ranks.size, 4);
-  out.writeUInt32LE(dims, 8);
-  const at = 8 + count * 4;
-  for (let i = 0; i < count; i++) {
-    const index = buf.readUInt32LE(8 + i * 4);
-    const rank = ranks.rankOf(index);
-    if (rank === undefined) throw new RangeError(`the stored vectors of batch ${name} name input ${index}, not its`);
-    buf.copy(out, HEADER_BYTES + rank * dims * 4, at + i * dims * 4, at + (i + 1) * dims * 4);
-  }
-  return out;
-}
-
-/** Reads a source's rows in rising rank order, a window at a time; each row owns its memory. */
-export class RowCursor {
-  #window: Buffer | undefined;
-  #first = 0;
-  #count = 0;
-
-  constructor(
-    readonly source: RowSource,
-    private readonly windowBytes = WINDOW_BYTES,
-  ) {}
-
-  /** Closes the source and lets go of the window. */
-  async close(): Promise<void> {
-    this.#window = undefined;
-    this.#count = 0;
-    await this.source.close();
-  }
-
-  async row(rank: number): Promise<Float32Array> {
-    const { dims, rows } = this.source;
-    if (rank < 0 || rank >= rows) throw new RangeError(`row ${rank} of a batch of ${rows}`);
-    const rowBytes = dims * 4;
-    if (rank < this.#first || rank >= this.#first + this.#count) {
-      const windowRows = Math.max(1, Math.floor(this.windowBytes / Math.max(1, rowBytes)));
-      this.#window ??= Buffer.allocUnsafe(windowRows * rowBytes);
-      this.#first = rank;
-      this.#count = Math.min(windowRows, rows - rank);
-      await this.source.read(rank, this.#count, this.#window);
-    }
-    const at = (rank - this.#first) * rowBytes;
-    const vector = new Float32Array(dims);
-    if (LITTLE_ENDIAN_HOST) new Uint8Array(vector.buffer).set(this.#window!.subarray(at, at + rowBytes));
-    else for (let j = 0; j < dims; j++) vector[j] = this.#window!.readFloatLE(at + j * 4);
-    return vector;
-  }
 }
