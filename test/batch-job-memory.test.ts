@@ -10,7 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, describe, expect, test } from 'vitest';
 import { EmbeddingsClient, type StreamItem } from '../src/index.js';
 import { streamBatchJob } from '../src/batch-job/job.js';
-import type { BatchJobState } from '../src/batch-job/journal.js';
+import { fileJournal, type BatchJobState, type BatchJournalStore } from '../src/batch-job/journal.js';
 import { portOf } from '../src/batch-job/port.js';
 import type { BatchApiPort } from '../src/batch-job/types.js';
 import { createServer, type LocalServer, type ServerOptions } from '../src/server/index.js';
@@ -119,6 +119,36 @@ describe('a Batch API job whose shards are larger than the window it reads and w
     await expectEveryVector(client, items, texts, 1536);
     // Nothing was created again: one batch per shard.
     expect((await client.batches.list({ limit: 100 }).pages().next()).value!.data).toHaveLength(2);
+  }, 60_000);
+
+  test('a store of your own gets one block per batch through writeResults, and the same vectors back', async () => {
+    const { client } = await start({ batchFailRate: 0.1 });
+    const texts = textsOf(1200);
+    // A wrapped file journal is a store of the caller's: it goes through readResults/writeResults.
+    const file = fileJournal(dir.path('own.json'));
+    const blocks = new Map<string, number>();
+    const store: BatchJournalStore = {
+      ...file,
+      writeResults: async (key, bytes) => {
+        blocks.set(key, bytes.length);
+        await file.writeResults!(key, bytes);
+      },
+    };
+    const items = await all(
+      streamBatchJob(
+        client,
+        { model, input: texts, dimensions: 1536 },
+        { journal: store, pollInterval: 5, maxInputsPerBatch: 600, maxAttempts: 8, vectorType: 'float32' },
+      ),
+    );
+    const state = (await file.read())!;
+    // Each block: the header, then a row of 1,536 float32 for every input of its batch.
+    expect([...blocks.keys()].sort()).toEqual(state.batches.map((b) => b.key).sort());
+    for (const batch of state.batches) {
+      const rows = batch.inputs.reduce((sum, [start, end]) => sum + end - start, 0);
+      expect(blocks.get(batch.key)).toBe(16 + rows * 1536 * 4);
+    }
+    await expectEveryVector(client, items, texts, 1536);
   }, 60_000);
 
   test('collecting and reading a 36 MB shard keeps a few MB of vectors alive, not the shard', async () => {
