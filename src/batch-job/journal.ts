@@ -83,9 +83,9 @@ export interface BatchJobState {
  * a new one in full. `readResults`/`writeResults` keep each batch's vectors, one block of bytes
  * per batch (a 16-byte header, then a float32 row per input of the batch): the job holds one
  * batch's block in memory while it collects or reads that batch (366 MB for the 29,790 inputs
- * of a batch at 3,072 dimensions). A store without them keeps every batch's block in memory, and a rerun
- * downloads again what it lost. {@link fileJournal} writes and reads its files in place instead,
- * a few MB at a time.
+ * of a batch at 3,072 dimensions). A store without them keeps every batch's block in memory,
+ * and a rerun downloads again what it lost. {@link fileJournal} writes and reads its files in
+ * place instead, a few MB at a time.
  */
 export interface BatchJournalStore {
   read(): Promise<BatchJobState | undefined> | BatchJobState | undefined;
