@@ -1,7 +1,7 @@
 /**
  * Collects a finished batch: streams its output and error files line by line, sorts its
- * inputs out, stores its vectors apart from the journal, and plans the retry of what may
- * succeed if sent again. Then, once every batch is collected, assembles the job's answer.
+ * inputs out, stores its vectors apart from the journal as they arrive, and plans the retry of
+ * what may succeed if sent again. Deletes the job's files once their vectors are stored.
  */
 import { EmbeddingsError } from '../errors.js';
 import {
@@ -154,7 +154,8 @@ async function storeVectors(runner: BatchJobRunner, batch: JournalBatch): Promis
     await writer.commit();
     return found;
   } catch (error) {
-    await writer.abandon();
+    // What stopped the collection is the error to report, not a failure to let go of the file.
+    await writer.abandon().catch(() => {});
     throw error;
   }
 }
