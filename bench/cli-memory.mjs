@@ -7,9 +7,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startChildServer } from './child-server.mjs';
-import { peakRss, writeCorpusFile } from './corpus.mjs';
-
-const MB = 1024 * 1024;
+import { peakRss, printPeak, writeCorpusFile } from './corpus.mjs';
 
 /**
  * @param {{ lines?: number, dimensions?: number, budgetMs?: number }} options
@@ -50,15 +48,7 @@ export async function cliMemoryBench({ lines = 1_000_000, dimensions = 16, budge
     `   rows written:        ${rows === undefined ? 'n/a' : rows.toLocaleString('en')} in ${(elapsedMs / 1000).toFixed(1)} s`,
   );
   console.log(`   server requests:     ${stats.requests} (${stats.embeddings} answered 200)`);
-  const verdict =
-    code !== 0
-      ? 'not judged (the run did not finish)'
-      : peak === 0
-        ? 'not measured (no /proc)'
-        : peak < 300 * MB
-          ? 'met'
-          : 'MISSED';
-  console.log(`   CLI peak RSS (VmHWM): ${(peak / MB).toFixed(0)} MB   target < 300 MB: ${verdict}`);
+  printPeak('CLI', peak, code);
   return { code, peakRss: peak, elapsedMs, rows };
 }
 

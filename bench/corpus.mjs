@@ -3,6 +3,8 @@
 // the memory benchmarks share.
 import { readFileSync, writeFileSync } from 'node:fs';
 
+const MB = 1024 * 1024;
+
 const SUBJECTS = [
   'The engine',
   'A client',
@@ -59,4 +61,20 @@ export function peakRss(pid) {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Prints the line a memory benchmark ends with: the `who` process's peak RSS and its verdict
+ * against `targetMb`, judged only for a run that exited 0 on a system with /proc.
+ */
+export function printPeak(who, peak, code, targetMb = 300) {
+  const verdict =
+    code !== 0
+      ? 'not judged (the run did not finish)'
+      : peak === 0
+        ? 'not measured (no /proc)'
+        : peak < targetMb * MB
+          ? 'met'
+          : 'MISSED';
+  console.log(`   ${who} peak RSS (VmHWM): ${(peak / MB).toFixed(0)} MB   target < ${targetMb} MB: ${verdict}`);
 }

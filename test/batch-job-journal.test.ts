@@ -4,9 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { InvalidArgumentError } from '../src/errors.js';
 import {
-  decodeResults,
   eachIndex,
-  encodeResults,
   fileJournal,
   journalStore,
   rangeSize,
@@ -51,13 +49,10 @@ describe('fileJournal', () => {
     const journal = fileJournal(join(dir, 'job.json'));
     await journal.write(state);
     expect(await journal.readResults!('s0')).toBeUndefined();
-    const bytes = encodeResults([4, 2], [Float32Array.of(1, 2), Float32Array.of(3, 4)]);
+    const bytes = Uint8Array.of(1, 2, 3, 4, 5);
     await journal.writeResults!('s0', bytes);
     expect(await readdir(join(dir, 'job.json.results'))).toEqual(['s0.f32']);
-    expect(decodeResults((await journal.readResults!('s0'))!)).toEqual({
-      indices: [4, 2],
-      vectors: [Float32Array.of(1, 2), Float32Array.of(3, 4)],
-    });
+    expect(new Uint8Array((await journal.readResults!('s0'))!)).toEqual(bytes);
     await journal.clearResults!();
     expect(await readdir(dir)).toEqual(['job.json']);
   });
@@ -87,13 +82,6 @@ describe('journalStore', () => {
     ],
   ])('refuses %j naming the option', (journal, message) => {
     expect(() => journalStore(journal as never)).toThrow(message);
-  });
-});
-
-describe('results bytes', () => {
-  test('refuses bytes of the wrong length', () => {
-    const bytes = encodeResults([0], [Float32Array.of(1, 2, 3)]);
-    expect(() => decodeResults(bytes.subarray(0, bytes.length - 1))).toThrow(/do not hold 1 vectors of 3 dimensions/);
   });
 });
 

@@ -34,10 +34,20 @@ const documented = (index: number, code: string): BatchResultLine => ({
   error: { code, message: `${code} happened` },
 });
 
+/** Reconciles, keeping each vector handed over with its index, in the order they came. */
+async function run(inputs: [number, number][], lines: Parameters<typeof reconcile>[2]) {
+  const vectors: [number, Float32Array][] = [];
+  const result = await reconcile('j', inputs, lines, params, (index, vector) => {
+    vectors.push([index, vector]);
+  });
+  return { ...result, okIndices: vectors.map(([index]) => index), vectors: vectors.map(([, vector]) => vector) };
+}
+
 describe('reconcile', () => {
   test('sorts every input into ok, terminal or retryable, whatever order the lines come in', async () => {
     const lines = [ok(3), answered(1, 400), documented(4, 'batch_expired'), answered(0, 429), ok(2), answered(5, 503)];
-    const result = await reconcile('j', [[0, 7]], lines, params);
+    const result = await run([[0, 7]], lines);
+    expect(result.ok).toBe(2);
     expect(result.okIndices).toEqual([3, 2]);
     expect(result.vectors).toEqual([Float32Array.of(3, 4), Float32Array.of(3, 4)]);
     expect(result.tokens).toBe(4);
@@ -73,7 +83,7 @@ describe('reconcile', () => {
         },
       },
     };
-    const result = await reconcile('j', [[0, 3]], [floats, ok(1, [1, 2, 3]), ok(2, [NaN, 1])], params);
+    const result = await run([[0, 3]], [floats, ok(1, [1, 2, 3]), ok(2, [NaN, 1])]);
     expect(result.okIndices).toEqual([0]);
     expect(result.vectors[0]).toEqual(Float32Array.of(0.5, 1));
     expect(result.terminal.map((f) => [f.index, f.code])).toEqual([
@@ -85,18 +95,33 @@ describe('reconcile', () => {
   });
 
   test('ignores lines of other jobs, inputs outside the batch, and a second line for one input', async () => {
-    const result = await reconcile('j', [[0, 2]], [ok(0), answered(0, 400), ok(1, [1, 0], 'other'), ok(9)], params);
+    const result = await run([[0, 2]], [ok(0), answered(0, 400), ok(1, [1, 0], 'other'), ok(9)]);
     expect(result.okIndices).toEqual([0]);
     expect(result.terminal).toEqual([]);
     expect(result.retryable.map((f) => f.index)).toEqual([1]);
   });
 
-  test('reads lines from an async iterable as they come', async () => {
+  test('hands each vector over as its line is read, from an async iterable, before reading the next', async () => {
+    const events: string[] = [];
     async function* lines() {
+      events.push('line 1');
       yield ok(1);
+      events.push('line 0');
       yield ok(0);
     }
-    const result = await reconcile('j', [[0, 2]], lines(), params);
-    expect(result.okIndices).toEqual([1, 0]);
+    const result = await reconcile('j', [[0, 2]], lines(), params, async (index) => {
+      events.push(`vector ${index}`);
+    });
+    expect(events).toEqual(['line 1', 'vector 1', 'line 0', 'vector 0']);
+    expect(result.ok).toBe(2);
+  });
+
+  test('a vector the caller cannot store stops the reconciliation with its error', async () => {
+    const full = new Error('no space left');
+    await expect(
+      reconcile('j', [[0, 2]], [ok(0), ok(1)], params, () => {
+        throw full;
+      }),
+    ).rejects.toBe(full);
   });
 });

@@ -1,44 +1,59 @@
 /**
  * Collects a finished batch: streams its output and error files line by line, sorts its
- * inputs out, stores its vectors apart from the journal, and plans the retry of what may
- * succeed if sent again. Then, once every batch is collected, assembles the job's answer.
+ * inputs out, stores its vectors apart from the journal as they arrive, and plans the retry of
+ * what may succeed if sent again. Deletes the job's files once their vectors are stored.
  */
-import { normalizeInPlace, toNumberArray } from '../decode.js';
 import { EmbeddingsError } from '../errors.js';
-import type { BatchFailure, CreateManyResponse } from '../batch/types.js';
-import type { Embedding } from '../types.js';
-import { errorOfFailure } from './errors.js';
 import {
-  decodeResults,
-  encodeResults,
+  resultsDirOf,
+  resultsPath,
   toRanges,
   type BatchJournalStore,
   type JournalBatch,
   type JournalFailure,
 } from './journal.js';
-import { reconcile } from './reconcile.js';
+import { reconcile, type Reconciled } from './reconcile.js';
+import { blockTarget, fileTarget, Ranks, RowWriter } from './rows.js';
+import { blockSource, fileSource, type RowSource } from './rows-read.js';
 import type { BatchResultLine } from '../resources/lines.js';
 import type { BatchJobRunner } from './runner.js';
 import type { BatchObject } from './types.js';
 
-/** Each collected batch's vectors: in the journal's store when it keeps them, else in memory. */
+/**
+ * Each collected batch's vectors: in the files of a file journal (written and read in place), in
+ * the blocks of a store with `writeResults`, else in memory.
+ */
 export class ResultsStore {
   readonly #memory = new Map<string, Uint8Array>();
+  readonly #dir: string | undefined;
 
-  constructor(private readonly store: BatchJournalStore | undefined) {}
+  constructor(private readonly store: BatchJournalStore | undefined) {
+    this.#dir = store === undefined ? undefined : resultsDirOf(store);
+  }
 
   /** Results outlive the process: a collected batch's files are no longer needed. */
   get persistent(): boolean {
-    return this.store?.writeResults !== undefined;
+    return this.#dir !== undefined || this.store?.writeResults !== undefined;
   }
 
-  async write(key: string, bytes: Uint8Array): Promise<void> {
-    if (this.store?.writeResults !== undefined) await this.store.writeResults(key, bytes);
-    else this.#memory.set(key, bytes);
+  /** A writer of the vectors of batch `key`, whose inputs have `ranks`. */
+  async writer(key: string, ranks: Ranks): Promise<RowWriter> {
+    if (this.#dir !== undefined) return new RowWriter(ranks, await fileTarget(this.#dir, resultsPath(this.#dir, key)));
+    const { store } = this;
+    return new RowWriter(
+      ranks,
+      blockTarget(async (bytes) => {
+        if (store?.writeResults !== undefined) await store.writeResults(key, bytes);
+        else this.#memory.set(key, bytes);
+      }),
+    );
   }
 
-  async read(key: string): Promise<Uint8Array | undefined> {
-    return this.#memory.get(key) ?? (await this.store?.readResults?.(key));
+  /** The stored vectors of batch `key`, or undefined when they were not kept. */
+  async source(key: string, ranks: Ranks): Promise<RowSource | undefined> {
+    if (this.#dir !== undefined) return fileSource(resultsPath(this.#dir, key), key, ranks);
+    const block = this.#memory.get(key) ?? (await this.store?.readResults?.(key));
+    return block === undefined ? undefined : blockSource(block, key, ranks);
   }
 }
 
@@ -59,8 +74,7 @@ export async function collect(
   seen: BatchObject,
 ): Promise<JournalBatch | undefined> {
   const { state } = runner;
-  const found = await reconcile(state.jobId, batch.inputs, linesOf(runner, batch), runner.config.params);
-  await runner.results.write(batch.key, encodeResults(found.okIndices, found.vectors));
+  const found = await storeVectors(runner, batch);
   const failed = found.terminal;
   let retry: JournalFailure[] = found.retryable;
   if (failedByServer(seen)) {
@@ -82,7 +96,7 @@ export async function collect(
     retry = [];
   }
   batch.collected = {
-    ok: found.okIndices.length,
+    ok: found.ok,
     failed,
     retry: toRanges(retry.map((f) => f.index)),
     tokens: found.tokens,
@@ -122,66 +136,43 @@ function stoppedReason(seen: BatchObject, cancelled: boolean): { code: string; m
   return undefined;
 }
 
-/** The job's answer in createMany()'s shape, from every collected batch. */
-export async function assemble(
-  runner: BatchJobRunner,
-  shape: { normalize: boolean; vectorType: 'array' | 'float32' },
-): Promise<CreateManyResponse<number[] | Float32Array>> {
-  const { state, plan } = runner;
-  const vectors = new Array<number[] | Float32Array | undefined>(state.totalInputs);
-  const failures: BatchFailure[] = [];
-  let tokens = 0;
-  for (const batch of state.batches) {
-    const collected = batch.collected!;
-    tokens += collected.tokens;
-    if (collected.ok > 0) {
-      const { indices, vectors: raw } = decodeResults(await readResults(runner, batch));
-      indices.forEach((index, i) => {
-        let vector: number[] | Float32Array = shape.vectorType === 'array' ? toNumberArray(raw[i]!) : raw[i]!;
-        if (shape.normalize) vector = normalizeInPlace(vector);
-        vectors[index] = vector;
-      });
-    }
-    for (const failure of collected.failed) {
-      const id = plan.ids?.[failure.index];
-      failures.push({ index: failure.index, ...(id === undefined ? {} : { id }), error: errorOfFailure(failure) });
-    }
-  }
-  const data: Embedding<number[] | Float32Array>[] = [];
-  vectors.forEach((embedding, index) => {
-    if (embedding !== undefined) data.push({ object: 'embedding', index, embedding });
-  });
-  failures.sort((a, b) => a.index - b.index);
-  if (data.length + failures.length !== state.totalInputs) {
-    throw new EmbeddingsError(
-      `runBatchJob: the journal accounts for ${data.length + failures.length} of ${state.totalInputs} inputs`,
+/**
+ * Reads the batch's output and error files and writes each vector to the results store as its
+ * line arrives; the store has them all (fsynced, for a file journal) when this resolves. A
+ * batch collected again after a crash is written again from the start, in the same places.
+ */
+async function storeVectors(runner: BatchJobRunner, batch: JournalBatch): Promise<Reconciled> {
+  const writer = await runner.results.writer(batch.key, new Ranks(batch.inputs));
+  try {
+    const found = await reconcile(
+      runner.state.jobId,
+      batch.inputs,
+      linesOf(runner, batch),
+      runner.config.params,
+      (index, vector) => writer.put(index, vector),
     );
+    await writer.commit();
+    return found;
+  } catch (error) {
+    // What stopped the collection is the error to report, not a failure to let go of the file.
+    await writer.abandon().catch(() => {});
+    throw error;
   }
-  return {
-    object: 'list',
-    data,
-    model: state.model,
-    usage: { prompt_tokens: tokens, total_tokens: tokens },
-    failures,
-  };
 }
 
 /** The stored vectors of a collected `batch`. */
-export async function readResults(runner: BatchJobRunner, batch: JournalBatch): Promise<Uint8Array> {
+export async function sourceOf(runner: BatchJobRunner, batch: JournalBatch): Promise<RowSource> {
+  const ranks = new Ranks(batch.inputs);
+  const stored = await runner.results.source(batch.key, ranks);
+  if (stored !== undefined) return stored;
   // Vectors kept in memory by a store without readResults are gone after a restart: read the output again.
-  return (await runner.results.read(batch.key)) ?? (await recollect(runner, batch));
-}
-
-async function recollect(runner: BatchJobRunner, batch: JournalBatch): Promise<Uint8Array> {
   if (runner.state.filesDeleted || batch.outputFileId === undefined) {
     throw new EmbeddingsError(
       `runBatchJob: the vectors of batch ${batch.key} were not kept by the journal's store and its files are deleted; give the store readResults() and writeResults()`,
     );
   }
-  const found = await reconcile(runner.state.jobId, batch.inputs, linesOf(runner, batch), runner.config.params);
-  const bytes = encodeResults(found.okIndices, found.vectors);
-  await runner.results.write(batch.key, bytes);
-  return bytes;
+  await storeVectors(runner, batch);
+  return (await runner.results.source(batch.key, ranks))!;
 }
 
 /** Deletes every file of the job (inputs, outputs, errors) not deleted yet; a file already gone is fine. */

@@ -6,7 +6,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { LITTLE_ENDIAN_HOST } from '../decode.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { BatchJobProgress } from './types.js';
 
@@ -81,8 +80,12 @@ export interface BatchJobState {
 
 /**
  * Where a job keeps its state: `read()` the last state written (undefined when none), `write()`
- * a new one in full. `readResults`/`writeResults` keep each batch's vectors (float32 bytes);
- * a store without them keeps vectors in memory, and a rerun downloads again what it lost.
+ * a new one in full. `readResults`/`writeResults` keep each batch's vectors, one block of bytes
+ * per batch (a 16-byte header, then a float32 row per input of the batch): the job holds one
+ * batch's block in memory while it collects or reads that batch (366 MB for the 29,790 inputs
+ * of a batch at 3,072 dimensions). A store without them keeps every batch's block in memory,
+ * and a rerun downloads again what it lost. {@link fileJournal} writes and reads its files in
+ * place instead, a few MB at a time.
  */
 export interface BatchJournalStore {
   read(): Promise<BatchJobState | undefined> | BatchJobState | undefined;
@@ -107,10 +110,27 @@ export async function writeAtomically(path: string, bytes: Uint8Array | string):
   await rename(temp, path);
 }
 
-/** A journal in a file, with each batch's vectors in `<path>.results/<key>.f32`. */
+/** The folder where a {@link fileJournal} writes each batch's vectors in place, a window at a time. */
+const RESULTS_DIRS = new WeakMap<BatchJournalStore, string>();
+
+/** Where the vectors of batch `key` go in a file journal's results folder `dir`. */
+export function resultsPath(dir: string, key: string): string {
+  return `${dir}/${key}.f32`;
+}
+
+/** The results folder of a store made by {@link fileJournal}; undefined for any other store. */
+export function resultsDirOf(store: BatchJournalStore): string | undefined {
+  return RESULTS_DIRS.get(store);
+}
+
+/**
+ * A journal in a file, with each batch's vectors in `<path>.results/<key>.f32`, written there
+ * as their lines arrive and read back a window at a time: memory stays a few MB whatever the
+ * dimensions. `readResults`/`writeResults` give or take one batch's file whole.
+ */
 export function fileJournal(path: string): BatchJournalStore {
   const resultsDir = `${path}.results`;
-  return {
+  const store: BatchJournalStore = {
     async read() {
       let text: string;
       try {
@@ -124,15 +144,17 @@ export function fileJournal(path: string): BatchJournalStore {
     write: (state) => writeAtomically(path, `${JSON.stringify(state)}\n`),
     async readResults(key) {
       try {
-        return await readFile(`${resultsDir}/${key}.f32`);
+        return await readFile(resultsPath(resultsDir, key));
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
         throw error;
       }
     },
-    writeResults: (key, bytes) => writeAtomically(`${resultsDir}/${key}.f32`, bytes),
+    writeResults: (key, bytes) => writeAtomically(resultsPath(resultsDir, key), bytes),
     clearResults: () => rm(resultsDir, { recursive: true, force: true }),
   };
+  RESULTS_DIRS.set(store, resultsDir);
+  return store;
 }
 
 /** The store `journal` names: a path, or a store of the caller's (checked by the options' schema). */
@@ -169,49 +191,6 @@ function parseState(text: string, path: string): BatchJobState {
     throw new InvalidArgumentError(`The journal ${path} is not a batch job journal (version 1)`);
   }
   return s as BatchJobState;
-}
-
-/**
- * A batch's vectors as stored: a Uint32 count and dimensions, then `count` Uint32 input
- * indices, then `count × dimensions` float32 values, all little-endian.
- */
-export function encodeResults(indices: readonly number[], vectors: readonly Float32Array[]): Uint8Array {
-  const dims = vectors[0]?.length ?? 0;
-  const out = Buffer.alloc(8 + indices.length * 4 + indices.length * dims * 4);
-  out.writeUInt32LE(indices.length, 0);
-  out.writeUInt32LE(dims, 4);
-  indices.forEach((index, i) => out.writeUInt32LE(index, 8 + i * 4));
-  const at = 8 + indices.length * 4;
-  if (LITTLE_ENDIAN_HOST) {
-    const values = new Float32Array(out.buffer, out.byteOffset + at, indices.length * dims);
-    vectors.forEach((vector, i) => values.set(vector, i * dims));
-  } else {
-    vectors.forEach((vector, i) => vector.forEach((value, j) => out.writeFloatLE(value, at + (i * dims + j) * 4)));
-  }
-  return out;
-}
-
-/** The inverse of {@link encodeResults}; every vector owns its memory. */
-export function decodeResults(bytes: Uint8Array): { indices: number[]; vectors: Float32Array[] } {
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (buf.length < 8) throw new RangeError(`results of ${buf.length} bytes: too short for a header`);
-  const count = buf.readUInt32LE(0);
-  const dims = buf.readUInt32LE(4);
-  if (buf.length !== 8 + count * 4 + count * dims * 4) {
-    throw new RangeError(`results of ${buf.length} bytes do not hold ${count} vectors of ${dims} dimensions`);
-  }
-  const indices: number[] = [];
-  for (let i = 0; i < count; i++) indices.push(buf.readUInt32LE(8 + i * 4));
-  const vectors: Float32Array[] = [];
-  const at = 8 + count * 4;
-  for (let i = 0; i < count; i++) {
-    const start = at + i * dims * 4;
-    const vector = new Float32Array(dims);
-    if (LITTLE_ENDIAN_HOST) new Uint8Array(vector.buffer).set(buf.subarray(start, start + dims * 4));
-    else for (let j = 0; j < dims; j++) vector[j] = buf.readFloatLE(start + j * 4);
-    vectors.push(vector);
-  }
-  return { indices, vectors };
 }
 
 /** Sorted indices as runs. */

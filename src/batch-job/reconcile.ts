@@ -14,12 +14,10 @@ import {
 import { indexOfCustomId } from './plan.js';
 import { eachIndex, type JournalFailure, type Ranges } from './journal.js';
 
-/** What a batch's files said about its inputs. */
+/** What a batch's files said about its inputs (their vectors went to the caller's `onVector`). */
 export interface Reconciled {
-  /** Inputs with a vector, in the order their lines came. */
-  okIndices: number[];
-  /** Their raw vectors (decoded and checked, not normalised). */
-  vectors: Float32Array[];
+  /** Inputs with a vector. */
+  ok: number;
   /** Prompt tokens counted for the ok inputs. */
   tokens: number;
   /** Inputs that failed for good. */
@@ -34,16 +32,18 @@ const RETRYABLE_CODES = new Set(['batch_expired', 'rate_limit_exceeded', 'server
 /**
  * Reconciles the lines of a batch's output and error files (in any order, either shape) with
  * the inputs it was sent. A line of another job, or of an input this batch did not hold, is
- * ignored; a second line for one input does not replace the first.
+ * ignored; a second line for one input does not replace the first. Each vector goes to
+ * `onVector` (decoded and checked, not normalised) as its line is read, and is not kept.
  */
 export async function reconcile(
   jobId: string,
   inputs: Ranges,
   lines: AsyncIterable<BatchResultLine> | Iterable<BatchResultLine>,
   params: BatchParams,
+  onVector: (index: number, vector: Float32Array) => Promise<void> | void,
 ): Promise<Reconciled> {
   const pending = new Set(eachIndex(inputs));
-  const result: Reconciled = { okIndices: [], vectors: [], tokens: 0, terminal: [], retryable: [] };
+  const result: Reconciled = { ok: 0, tokens: 0, terminal: [], retryable: [] };
   let dimensions = params.dimensions;
   for await (const line of lines) {
     const index = indexOfCustomId(jobId, line.custom_id);
@@ -52,15 +52,17 @@ export async function reconcile(
     // else branch would leave only the documented shape.
     const { response } = line;
     if (isBatchOutputLine(line)) {
+      let vector: { embedding: Float32Array; tokens: number };
       try {
-        const vector = decodeLine(line, params, dimensions);
-        dimensions ??= vector.embedding.length;
-        result.okIndices.push(index);
-        result.vectors.push(vector.embedding);
-        result.tokens += vector.tokens;
+        vector = decodeLine(line, params, dimensions);
       } catch (caught) {
         result.terminal.push({ index, code: 'invalid_response', message: (caught as Error).message });
+        continue;
       }
+      dimensions ??= vector.embedding.length;
+      await onVector(index, vector.embedding);
+      result.ok++;
+      result.tokens += vector.tokens;
       continue;
     }
     const errorLine: BatchErrorLine = line;
