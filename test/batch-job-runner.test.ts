@@ -116,8 +116,10 @@ describe('runBatchJob with the Batch API in memory', () => {
     expect(exhausted.creates).toBe(3);
   });
 
-  test('a rerun with the journal after a crash at any write creates no batch twice and downloads nothing stored', async () => {
-    for (let crashAt = 1; crashAt < 30; crashAt++) {
+  test('a rerun with the journal after a crash at any write creates no batch twice, uploads no file twice and leaves none behind', async () => {
+    const whole = memoryJournal();
+    await run(new FakeBatchPort(), { journal: whole });
+    for (let crashAt = 1; crashAt <= whole.writes; crashAt++) {
       const port = new FakeBatchPort();
       const journal = memoryJournal();
       const write = journal.write.bind(journal);
@@ -135,6 +137,9 @@ describe('runBatchJob with the Batch API in memory', () => {
       expectEveryInputOnce(result, 10);
       expect(result.failures).toEqual([]);
       expect(port.creates).toBe(3);
+      // A file uploaded just before the crash is found by its name and used, not uploaded again.
+      expect(port.filenames.size).toBe(3);
+      expect(port.files.size).toBe(0);
       // Only batches the journal had not marked collected are downloaded again.
       expect(port.downloads.length - downloadsBefore).toBeLessThanOrEqual(3 - collectedBefore);
     }
@@ -165,9 +170,9 @@ describe('runBatchJob with the Batch API in memory', () => {
     const port = new FakeBatchPort();
     const journal = memoryJournal();
     const write = journal.write.bind(journal);
-    // Writes: the plan, s0's file, s0's creation mark, then s0's id, which never lands.
+    // Writes: the plan, s0's upload mark, s0's file, s0's creation mark, then s0's id, which never lands.
     journal.write = (state) => {
-      if (journal.writes === 3) throw new Error('killed');
+      if (journal.writes === 4) throw new Error('killed');
       return write(state);
     };
     await expect(run(port, { journal })).rejects.toThrow('killed');

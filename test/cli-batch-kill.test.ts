@@ -8,7 +8,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { BatchJobState } from '../src/index.js';
 import { createServer, localHashEmbedding, type LocalServer } from '../src/server/index.js';
 import { startCli, type Exit } from './support/cli-child.js';
-import { batchArgs, buildCli, createdKeys, readJsonl, tempDir } from './support/cli-helpers.js';
+import { batchArgs, buildCli, createdKeys, leftFiles, readJsonl, tempDir } from './support/cli-helpers.js';
 
 const INPUTS = 120_000;
 const DIMENSIONS = 8;
@@ -118,6 +118,8 @@ test(`rerun after SIGKILLs at random moments (seed ${SEED}) ends with 120,000 id
   const keys = await createdKeys(url, journal);
   expect(new Set(keys).size, `seed ${SEED}: ${keys.join(' ')}`).toBe(keys.length);
   expect(keys.length).toBeGreaterThanOrEqual(INPUTS / 20_000);
+  // An input file uploaded just before a kill is found by its name on the rerun, not left behind.
+  expect(await leftFiles(url, journal), `seed ${SEED}`).toEqual([]);
   const failures = `${out}.failures.jsonl`;
   expect(!existsSync(failures) || readFileSync(failures, 'utf8') === '').toBe(true);
 }, 90_000);

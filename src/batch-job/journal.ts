@@ -46,6 +46,8 @@ export interface JournalBatch {
   inputs: Ranges;
   /** Uploaded input file. */
   fileId?: string;
+  /** Set before the input file is uploaded: a rerun that finds no `fileId` looks for the file first. */
+  uploading?: boolean;
   /** Times this batch's file was submitted: a queue refusal submits it again. */
   submissions: number;
   /** Set before `batches.create` is called: a rerun that finds no `batchId` looks the batch up first. */

@@ -29,6 +29,7 @@ export function portOf(client: EmbeddingsClient<VectorType>): BatchApiPort {
       const content = await client.files.content(fileId, { signal });
       for await (const { value } of readBatchLines(content, BatchResultLine)) yield value;
     },
+    listFiles: (signal) => client.files.list({ purpose: 'batch' }, { signal }),
     async deleteFile(fileId) {
       await client.files.delete(fileId).catch((error: unknown) => {
         // A file already gone (deleted by an earlier run, or expired) is what was wanted.

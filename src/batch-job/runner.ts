@@ -195,8 +195,16 @@ export class BatchJobRunner {
     const found = this.#found.get(metadata[BATCH_KEY]);
     if (batch.fileId === undefined && found?.input_file_id) batch.fileId = found.input_file_id;
     if (batch.fileId === undefined) {
-      const body = await this.#bodyOf(batch);
-      batch.fileId = await this.api.upload(`${this.state.jobId}-${batch.key}.jsonl`, body, signal);
+      const filename = `${this.state.jobId}-${batch.key}.jsonl`;
+      // A process killed after the upload and before the journal was written left the file at
+      // the provider: take it (its bytes are this batch's, planned from the same checked input).
+      batch.fileId = batch.uploading ? await this.#findUploaded(filename) : undefined;
+      if (batch.fileId === undefined) {
+        batch.uploading = true;
+        await this.save();
+        batch.fileId = await this.api.upload(filename, await this.#bodyOf(batch), signal);
+      }
+      delete batch.uploading;
       await this.save();
     }
     // A process killed after create() and before the journal was written left a batch the
@@ -219,6 +227,16 @@ export class BatchJobRunner {
   /** What the next submission of `batch` is created with: the job and the submission, to find it by. */
   #metadataOf(batch: JournalBatch): Record<typeof JOB_KEY | typeof BATCH_KEY, string> {
     return { [JOB_KEY]: this.state.jobId, [BATCH_KEY]: `${batch.key}#${batch.submissions + 1}` };
+  }
+
+  /** A file named `filename` already uploaded, if any; a second copy (one more crash) is deleted. */
+  async #findUploaded(filename: string): Promise<string | undefined> {
+    const copies: string[] = [];
+    for await (const file of this.api.listFiles(this.config.signal)) {
+      if (file.filename === filename) copies.push(file.id);
+    }
+    for (const id of copies.slice(1)) await this.api.deleteFile(id);
+    return copies[0];
   }
 
   async #findCreated(metadata: Record<string, string>): Promise<BatchObject | undefined> {

@@ -134,6 +134,8 @@ export interface BatchApiPort {
   /** Uploads `body`: bytes, or a file on disk (streamed from it). */
   upload(filename: string, body: Buffer | { path: string }, signal: AbortSignal): Promise<string>;
   lines(fileId: string, signal: AbortSignal): AsyncIterable<BatchResultLine>;
+  /** The organisation's batch input files, to find one uploaded by a run killed before it journaled the id. */
+  listFiles(signal: AbortSignal): AsyncIterable<{ id: string; filename: string }>;
   deleteFile(fileId: string): Promise<void>;
   create(inputFileId: string, metadata: Record<string, string>, signal: AbortSignal): Promise<BatchObject>;
   retrieve(batchId: string, signal: AbortSignal): Promise<BatchObject>;

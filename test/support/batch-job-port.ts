@@ -19,6 +19,7 @@ export function vectorOf(text: string): number[] {
  */
 export class FakeBatchPort implements BatchApiPort {
   readonly files = new Map<string, string>();
+  readonly filenames = new Map<string, string>();
   readonly batches = new Map<string, BatchObject & { polls: number; input: string }>();
   creates = 0;
   downloads: string[] = [];
@@ -32,10 +33,15 @@ export class FakeBatchPort implements BatchApiPort {
 
   constructor(readonly fate: (customId: string, attempt: number) => LineFate = () => 'ok') {}
 
-  async upload(_filename: string, body: Buffer): Promise<string> {
+  async upload(filename: string, body: Buffer): Promise<string> {
     const id = `file-${++this.#next}`;
     this.files.set(id, body.toString('utf8'));
+    this.filenames.set(id, filename);
     return id;
+  }
+
+  async *listFiles(): AsyncIterable<{ id: string; filename: string }> {
+    for (const id of [...this.files.keys()].reverse()) yield { id, filename: this.filenames.get(id)! };
   }
 
   async *lines(fileId: string): AsyncIterable<BatchResultLine> {

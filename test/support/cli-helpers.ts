@@ -175,6 +175,16 @@ export async function createdKeys(url: string, journal: string): Promise<string[
   return keys;
 }
 
+/** The input, output and error files the job in `journal` left at the server at `url`. */
+export async function leftFiles(url: string, journal: string): Promise<string[]> {
+  const { jobId } = JSON.parse(readFileSync(journal, 'utf8')) as BatchJobState;
+  const client = new EmbeddingsClient({ baseURL: url, apiKey: 'sk-test' });
+  const names: string[] = [];
+  for await (const file of client.files.list()) if (file.filename.includes(jobId)) names.push(file.filename);
+  await client.close();
+  return names;
+}
+
 /** The CLI bundled for tests that need a real process: signals, SIGKILL. */
 export function buildCli(): Promise<string> {
   return bundleForChild('src/cli/main.ts', 'cli', 'cli-test');
