@@ -65,7 +65,7 @@ describe('embedrail batch', () => {
     expect(readNpy(out).shape).toEqual([kept.length, 384]);
   });
 
-  test('--detach submits and exits; status reads the journal; the same command without it collects', async () => {
+  test('--detach submits and exits; status reads the journal, --live the server; the same command without it collects', async () => {
     const url = await serve({ batchProcessingMs: 150 });
     const { input, ids } = corpus(25);
     const out = dir.path('detached.jsonl');
@@ -81,6 +81,27 @@ describe('embedrail batch', () => {
     expect(shown.done).toBe(false);
     expect(Object.values(shown.batches).reduce((a, b) => a + b, 0)).toBe(3);
     expect(shown.batches.pending).toBeUndefined();
+    // --live asks the server, and leaves the journal as it was.
+    const before = readFileSync(journal, 'utf8');
+    let live = { live: false, batches: {} as Record<string, number>, requests: {} as Record<string, number> };
+    for (let asks = 0; asks < 100 && live.batches.completed !== 3; asks++) {
+      const asked = await run(['batch', 'status', '--journal', journal, '--live', '--base-url', url]);
+      expect(asked.code, asked.stderr).toBe(0);
+      live = JSON.parse(asked.stdout) as typeof live;
+    }
+    expect(live).toMatchObject({ live: true, totalInputs: 25, requests: { total: 25, completed: 25, failed: 0 } });
+    expect(readFileSync(journal, 'utf8')).toBe(before);
+    const unreachable = await run([
+      'batch',
+      'status',
+      '--journal',
+      journal,
+      '--live',
+      '--base-url',
+      'http://127.0.0.1:9/v1',
+    ]);
+    expect(unreachable.code).toBe(1);
+    expect(unreachable.stderr).toMatch(/cannot reach the server: .*check --base-url/);
     const collected = await run(batchArgs(input, url, out, journal));
     expect(collected.code).toBe(0);
     expect(readJsonl(out).map((r) => r.id)).toEqual(ids);

@@ -3,7 +3,7 @@ import { BATCH_JOB_DEFAULTS } from '../index.js';
 import type { CliIo } from './io.js';
 import { UsageError } from './io.js';
 import { batch, batchStatus } from './batch.js';
-import type { BatchFlags } from './batch.js';
+import type { BatchFlags, BatchStatusFlags } from './batch.js';
 import { integer, nonEmpty } from './parse.js';
 import { INPUT_FORMATS } from './readers.js';
 
@@ -72,9 +72,10 @@ export function addBatchCommand(
   command
     .command('status')
     .description("Print the job's progress as the journal named by --journal records it (one JSON line).")
-    .action(async () => {
-      const { journal } = command.opts<{ journal?: string }>();
+    .option('--live', 'ask the server where each batch not yet collected is now (needs its --base-url and key)', false)
+    .action(async (flags: { live: boolean }) => {
+      const { journal, ...client } = command.opts<Omit<BatchStatusFlags, 'live'> & { journal?: string }>();
       if (journal === undefined) throw new UsageError("required option '--journal <file>' not specified");
-      done(await batchStatus({ journal }, io));
+      done(await batchStatus({ ...client, journal, live: flags.live }, io));
     });
 }

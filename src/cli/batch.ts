@@ -93,7 +93,7 @@ export async function batch(input: string, flags: BatchFlags, io: CliIo): Promis
     if (flags.detach) {
       const submitted = await client.embeddings.runBatchJob(params, { ...common, detach: true });
       io.stderr.write(
-        `embedrail: job ${submitted.jobId} submitted; rerun this command (or embedrail batch status --journal ${flags.journal}) to follow it\n`,
+        `embedrail: job ${submitted.jobId} submitted; rerun this command to collect it (embedrail batch status --journal ${flags.journal} --live shows where it is)\n`,
       );
       return EXIT.ok;
     }
@@ -156,8 +156,22 @@ export async function batch(input: string, flags: BatchFlags, io: CliIo): Promis
   }
 }
 
-/** `embedrail batch status --journal <file>`: what the journal says of the job, without a request. */
-export async function batchStatus(flags: { journal: string }, io: CliIo): Promise<number> {
+/** The flags of `embedrail batch status`. */
+export interface BatchStatusFlags {
+  journal: string;
+  /** Ask the server where each submitted batch not yet collected is now. */
+  live: boolean;
+  baseUrl?: string;
+  apiKey?: string;
+  preset: PresetName;
+}
+
+/**
+ * `embedrail batch status --journal <file>`: what the journal says of the job, without a
+ * request; with `--live`, each batch submitted and not yet collected as the server has it now,
+ * and its requests done, failed and in all (the journal is left as it is).
+ */
+export async function batchStatus(flags: BatchStatusFlags, io: CliIo): Promise<number> {
   let state: BatchJobState;
   try {
     state = JSON.parse(await readFile(flags.journal, 'utf8')) as BatchJobState;
@@ -167,10 +181,29 @@ export async function batchStatus(flags: { journal: string }, io: CliIo): Promis
   if (state?.version !== 1 || !Array.isArray(state.batches)) {
     throw new UsageError(`--journal '${flags.journal}' is not a batch job journal`);
   }
-  const progress = batchJobProgress(state);
-  io.stdout.write(
-    `${JSON.stringify({ ...progress, done: state.filesDeleted === true, cancelled: state.cancelled === true })}\n`,
-  );
+  const shown = { done: state.filesDeleted === true, cancelled: state.cancelled === true };
+  if (!flags.live) {
+    io.stdout.write(`${JSON.stringify({ ...batchJobProgress(state), ...shown })}\n`);
+    return EXIT.ok;
+  }
+  const client = newClient({ baseURL: flags.baseUrl, apiKey: flags.apiKey, preset: flags.preset });
+  const requests = { total: 0, completed: 0, failed: 0 };
+  try {
+    for (const batch of state.batches) {
+      if (batch.batchId === undefined || batch.collected !== undefined) continue;
+      const now = await client.batches.retrieve(batch.batchId, { signal: io.signal });
+      batch.status = now.status;
+      requests.total += now.request_counts?.total ?? 0;
+      requests.completed += now.request_counts?.completed ?? 0;
+      requests.failed += now.request_counts?.failed ?? 0;
+    }
+  } catch (error) {
+    io.stderr.write(`embedrail: stopped: ${stopAdvice(error, '', false, 'the journal is unchanged')}\n`);
+    return EXIT.failed;
+  } finally {
+    await client.close();
+  }
+  io.stdout.write(`${JSON.stringify({ ...batchJobProgress(state), ...shown, live: true, requests })}\n`);
   return EXIT.ok;
 }
 
