@@ -315,10 +315,18 @@ export class EmbeddingsReader {
     const end = quote === -1 ? chunk.length : quote;
     if (this.#backslash !== -1 && this.#backslash < i) this.#backslash = chunk.indexOf(BACKSLASH, i);
     if (this.#backslash !== -1 && this.#backslash < end) throw BAIL;
-    this.#vectorPieces.push(chunk.toString('latin1', i, end));
-    if (quote === -1) return end;
-    const text = this.#vectorPieces.length === 1 ? this.#vectorPieces[0]! : this.#vectorPieces.join('');
-    this.#vectorPieces = [];
+    const piece = chunk.toString('latin1', i, end);
+    if (quote === -1) {
+      this.#vectorPieces.push(piece);
+      return end;
+    }
+    // Most vectors lie within one chunk: no array of pieces for them.
+    let text = piece;
+    if (this.#vectorPieces.length > 0) {
+      this.#vectorPieces.push(piece);
+      text = this.#vectorPieces.join('');
+      this.#vectorPieces.length = 0;
+    }
     this.#decode(text);
     this.#mode = NONE;
     this.#state = ITEM_NEXT;
@@ -337,8 +345,10 @@ export class EmbeddingsReader {
     // A row goes where its arrival says its index is; #inIndexOrder moves it if the index says otherwise.
     let from = (this.#rowOf === undefined ? row : this.#rowOf(row)) * dimensions;
     if (floats === undefined) {
-      floats = new Float32Array(dimensions);
-      target = Buffer.from(floats.buffer);
+      // Memory of the row's own, not zeroed first: the decode below writes every byte of it, or
+      // the row is dropped. Never Buffer.allocUnsafe: that one may be a slice of Node's shared pool.
+      target = Buffer.allocUnsafeSlow(bytes);
+      floats = new Float32Array(target.buffer, 0, dimensions);
       from = 0;
     }
     // write() decodes natively; fewer bytes than the length promises means a character was skipped.
