@@ -1,7 +1,7 @@
 // Receive cost: client CPU for 8,192 × 1,536 base64 vectors (4 requests of 2,048) from one
 // loopback server in a process of its own. Each figure is measured in a fresh child process
 // (bench/receive-case.mjs): cold with module loading, cold with the modules already loaded,
-// and warm (mean of 3 runs after 2). Printed, never asserted: the machine is shared and noisy.
+// and warm (mean of 8 runs after 2). Printed, never asserted: the machine is shared and noisy.
 import { execFileSync } from 'node:child_process';
 import { startChildServer } from './child-server.mjs';
 
