@@ -136,12 +136,13 @@ class MatrixRows {
 
   /**
    * Where a request's rows are decoded, row `k` of its answer into the row of input
-   * `indices[k]`: the matrix itself, once the rows' length is known to be the matrix's.
+   * `indices[k]`: the matrix itself, for rows of the matrix's length. Until `dimensions` or a
+   * delivered vector sets that length, answers are decoded apart and copied in, so that an
+   * answer that then fails does not decide it.
    */
   rowsFor(indices: readonly number[]): RowTarget {
     return {
       reserve: (dimensions) => {
-        this.#dimensions ??= dimensions;
         if (dimensions !== this.#dimensions) return undefined;
         return { floats: this.#allocate(dimensions), bytes: this.#bytes! };
       },
