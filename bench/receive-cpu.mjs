@@ -1,11 +1,13 @@
 // Receive cost: client CPU for 8,192 × 1,536 base64 vectors (4 requests of 2,048) from one
-// loopback server in a process of its own. Each figure is measured in a fresh child process
+// loopback server in a process of its own. Each figure is the median of 3 fresh child processes
 // (bench/receive-case.mjs): cold with module loading, cold with the modules already loaded,
-// and warm (mean of 3 runs after 2). Printed, never asserted: the machine is shared and noisy.
+// and warm (mean of 8 runs after 2). Printed, never asserted: the machine is shared and noisy.
 import { execFileSync } from 'node:child_process';
 import { startChildServer } from './child-server.mjs';
 
 const MODES = ['cold-import', 'cold', 'warm'];
+/** Fresh processes per figure, the median taken: one cold process alone swings by 200 ms. */
+const ROUNDS = 3;
 const CASES = [
   ['undici', 'undici alone, receiving the bytes'],
   ['create-float32', "embedrail create() ×4, 'float32'"],
@@ -31,30 +33,37 @@ async function openaiMissing() {
 export async function receiveCpuBench() {
   const server = await startChildServer({ dimensions: 1536 });
   const skipOpenai = await openaiMissing();
-  const figures = new Map();
+  const samples = new Map();
   try {
-    for (const [name] of CASES) {
-      if (name === 'openai' && skipOpenai) continue;
-      const row = {};
-      for (const mode of MODES) {
-        const out = execFileSync(
-          process.execPath,
-          [new URL('./receive-case.mjs', import.meta.url).pathname, name, mode, server.url],
-          {
-            encoding: 'utf8',
-            stdio: ['ignore', 'pipe', 'inherit'],
-          },
-        );
-        row[mode] = JSON.parse(out.trim().split('\n').pop()).cpuMs;
+    // Round after round of every case, so that a spell of load on the shared machine falls on
+    // all of them rather than on one.
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [name] of CASES) {
+        if (name === 'openai' && skipOpenai) continue;
+        if (!samples.has(name)) samples.set(name, Object.fromEntries(MODES.map((mode) => [mode, []])));
+        for (const mode of MODES) {
+          const out = execFileSync(
+            process.execPath,
+            [new URL('./receive-case.mjs', import.meta.url).pathname, name, mode, server.url],
+            {
+              encoding: 'utf8',
+              stdio: ['ignore', 'pipe', 'inherit'],
+            },
+          );
+          samples.get(name)[mode].push(JSON.parse(out.trim().split('\n').pop()).cpuMs);
+        }
       }
-      figures.set(name, row);
     }
   } finally {
     await server.close();
   }
+  const median = (values) => values.toSorted((a, b) => a - b)[Math.floor(values.length / 2)];
+  const figures = new Map(
+    [...samples].map(([name, row]) => [name, Object.fromEntries(MODES.map((mode) => [mode, median(row[mode])]))]),
+  );
 
   console.log(
-    `\nReceive: client CPU for 8,192 × 1,536 base64 vectors, 4 requests of 2,048, one loopback server (${process.version})`,
+    `\nReceive: client CPU for 8,192 × 1,536 base64 vectors, 4 requests of 2,048, one loopback server (${process.version}, median of ${ROUNDS} processes)`,
   );
   console.log(`   ${''.padEnd(40)} ${MODES.map((m) => m.padStart(12)).join('')}`);
   for (const [name, label] of CASES) {

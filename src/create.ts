@@ -3,6 +3,7 @@ import type { RequestOptions, VectorType } from './options.js';
 import type { RateLimiter } from './rate-limit/index.js';
 import { requesterOf, type AttemptHooks } from './requester.js';
 import { answerReader } from './receive/answer.js';
+import type { RowTarget } from './receive/reader.js';
 import { buildRequestBody } from './request-body.js';
 import { countInputs, readResponse, type AnyVector } from './response.js';
 import { parseCreateParams, type EmbeddingCreateParams } from './schemas.js';
@@ -11,12 +12,16 @@ import type { CreateEmbeddingResponse } from './types.js';
 
 const PATH = '/embeddings';
 
-/** One validated, retried, decoded request. The resource and the batch engine both call it. */
+/**
+ * One validated, retried, decoded request. The resource and the batch engine both call it;
+ * the batch engine may give `into`, memory of its own that the answer's rows are decoded into.
+ */
 export async function createEmbeddings(
   client: EmbeddingsClient<VectorType>,
   params: EmbeddingCreateParams,
   options: RequestOptions | undefined,
   hooks: AttemptHooks = {},
+  into?: RowTarget,
 ): Promise<CreateEmbeddingResponse<AnyVector>> {
   const checked = parseCreateParams(params);
   const requester = requesterOf(client);
@@ -40,7 +45,7 @@ export async function createEmbeddings(
   let result: CreateEmbeddingResponse<AnyVector>;
   try {
     // The answer is read as its chunks arrive, by a reader made for each attempt.
-    const receive = answerReader(checked, countInputs(checked.input), resolved);
+    const receive = answerReader(checked, countInputs(checked.input), resolved, into);
     const response = await requester.post(PATH, body, { ...resolved, receive }, { ...hooks, tokens, trace });
     result = readResponse(PATH, response, checked, resolved);
     trace.succeeded(result);

@@ -1,5 +1,5 @@
 import { pipeline as pipelineCallback, Readable, Transform } from 'node:stream';
-import { Agent, request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { ApiKeySource, type ApiKeyFunction, type AttemptKey } from './api-key.js';
 import {
   APIConnectionError,
@@ -13,6 +13,7 @@ import {
 import { checkHeaderValue, checkHeaders, mergeHeaders, type HeadersInput } from './headers.js';
 import { bodyText, contentEncodings, decodedStream, readBody } from './response-body.js';
 import { abortError, rejectOnAbort } from './retry.js';
+import { Agent, request } from './undici.js';
 import { VERSION } from './version.js';
 
 export interface TransportInit {
@@ -234,7 +235,7 @@ export class Transport {
       timer = setTimeout(() => timeout.abort(), options.timeout);
     };
     try {
-      const response = await request(url, {
+      const response = await request(new URL(url), {
         method,
         dispatcher: this.#dispatcher,
         headers,

@@ -1,8 +1,14 @@
 /** The vector layouts at the wire: float32 rows own their memory, float32-view rows share one buffer per answer, createMany's matrix. */
 import { describe, expect, test } from 'vitest';
-import { InvalidArgumentError, topK, type StreamOptions } from '../src/index.js';
+import {
+  createMemoryCache,
+  InvalidArgumentError,
+  ResponseValidationError,
+  topK,
+  type StreamOptions,
+} from '../src/index.js';
 import { useBatchApi } from './support/batch-api.js';
-import { expectedVector, numberedTexts } from './support/openai-like.js';
+import { expectedVector, numberedTexts, vectorFor } from './support/openai-like.js';
 
 const model = 'text-embedding-3-small';
 const wire = useBatchApi();
@@ -79,6 +85,68 @@ describe('vector layouts', () => {
     expect(Array.from(res.matrix.data.subarray(24, 32))).toEqual(
       Array.from(Float32Array.from(expectedVector('text 3'))),
     );
+  });
+
+  test('matrix: answers in any order land in the rows of their inputs, duplicates and the cache included', async () => {
+    wire.serve({ shuffle: true });
+    const input = numberedTexts(300);
+    input[299] = input[3]!;
+    const check = (data: Float32Array) => {
+      for (let i = 0; i < input.length; i++) {
+        expect(Array.from(data.subarray(i * 8, (i + 1) * 8))).toEqual(
+          Array.from(Float32Array.from(expectedVector(input[i]!))),
+        );
+      }
+    };
+    const res = await wire.client.embeddings.createMany(
+      { model, input },
+      { matrix: true, maxInputsPerRequest: 64, maxConcurrency: 3 },
+    );
+    check(res.matrix.data);
+    // With a cache, rows come from vectors of their own (the cache keeps them), copied in.
+    const cache = createMemoryCache();
+    const first = await wire.client.embeddings.createMany({ model, input }, { matrix: true, cache });
+    const again = await wire.client.embeddings.createMany({ model, input }, { matrix: true, cache });
+    check(first.matrix.data);
+    check(again.matrix.data);
+    expect(wire.server.seen.length).toBe(5 + 1);
+  });
+
+  test('matrix: the rows of an answer that failed after part of it was read stay zeros', async () => {
+    const body = (texts: string[]) =>
+      JSON.stringify({
+        object: 'list',
+        data: texts.map((text, index) => ({
+          object: 'embedding',
+          index,
+          embedding: Buffer.from(vectorFor(text).buffer).toString('base64'),
+        })),
+        model,
+        usage: { prompt_tokens: texts.length, total_tokens: texts.length },
+      });
+    wire.serve({
+      // The second answer stops after about three of its five vectors: read so far, then not JSON.
+      intercept: (request, all) =>
+        request === all[1]
+          ? new Response(body(request.texts).slice(0, Math.floor(body(request.texts).length * 0.7)), {
+              headers: { 'content-type': 'application/json' },
+            })
+          : undefined,
+    });
+    const input = numberedTexts(10);
+    const res = await wire.client.embeddings.createMany(
+      { model, input },
+      { matrix: true, onFailure: 'collect', maxInputsPerRequest: 5, maxConcurrency: 1, maxRetries: 0 },
+    );
+    const failed = res.failures.map((f) => f.index);
+    expect(failed).toEqual([5, 6, 7, 8, 9]);
+    expect(res.failures[0]!.error).toBeInstanceOf(ResponseValidationError);
+    expect(Array.from(res.matrix.data.subarray(5 * 8))).toEqual(new Array(5 * 8).fill(0));
+    for (let i = 0; i < 5; i++) {
+      expect(Array.from(res.matrix.data.subarray(i * 8, (i + 1) * 8))).toEqual(
+        Array.from(Float32Array.from(expectedVector(input[i]!))),
+      );
+    }
   });
 
   test('matrix must be a boolean, and stream() has none; both refused before any request', async () => {

@@ -2,7 +2,8 @@
  * What a program that imports embedrail for create() loads, in the built package (ESM and
  * CommonJS), checked in a child process: neither the tokenizer (dist/cl100k.cjs, required on
  * a first count) nor the batch engine (its chunk, imported on a first createMany() or stream()),
- * even with a tokens-per-minute limit to charge.
+ * even with a tokens-per-minute limit to charge, nor undici's entry (fetch, WebSocket, the
+ * mocks...), only the Agent and request() the transport sends with.
  */
 import { execFile } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
@@ -13,6 +14,8 @@ import { createServer, type LocalServer } from '../src/server/index.js';
 
 // Building the package takes seconds on a busy machine.
 const SLOW = { timeout: 120_000 };
+/** undici's entry file: loading it loads all of undici. */
+const UNDICI_ENTRY = /node_modules\/undici\/index\.js$/;
 /** Only create-many.ts says this: a loaded file that holds it holds the batch engine. */
 const BATCH_ENGINE_MARKER = 'must hold at least one text';
 
@@ -53,7 +56,7 @@ const createCall = (baseURL: string) => `
   await client.close();
   const vectors = first.data.length + second.data.length;`;
 
-test('ESM: create() loads neither the tokenizer nor the batch engine', SLOW, async () => {
+test("ESM: create() loads neither the tokenizer nor the batch engine nor undici's entry", SLOW, async () => {
   const log = join(dir, 'esm-loaded.txt');
   // A static import: a dynamic one inside the hook would go through the hook itself, and hang.
   const hooks = `import { appendFileSync } from 'node:fs';
@@ -75,13 +78,15 @@ test('ESM: create() loads neither the tokenizer nor the batch engine', SLOW, asy
   const ours = loaded.filter((file) => file.includes(out));
   expect(ours.some((file) => file.endsWith('index.js'))).toBe(true);
   expect(ours.filter((file) => file.includes('cl100k'))).toEqual([]);
+  expect(loaded.filter((file) => UNDICI_ENTRY.test(file))).toEqual([]);
+  expect(loaded.some((file) => file.endsWith('undici/lib/dispatcher/agent.js'))).toBe(true);
   const engine = ours.filter((file) =>
     readFileSync(file.startsWith('file:') ? new URL(file) : file, 'utf8').includes(BATCH_ENGINE_MARKER),
   );
   expect(engine).toEqual([]);
 });
 
-test('CommonJS: create() does not load the tokenizer', SLOW, async () => {
+test("CommonJS: create() loads neither the tokenizer nor undici's entry", SLOW, async () => {
   const script = `
       const { EmbeddingsClient } = require(${JSON.stringify(join(out, 'index.cjs'))});
       (async () => {
@@ -92,6 +97,8 @@ test('CommonJS: create() does not load the tokenizer', SLOW, async () => {
   expect(vectors).toBe(3);
   expect(loaded.some((file) => file.endsWith('index.cjs'))).toBe(true);
   expect(loaded.filter((file) => file.includes('cl100k'))).toEqual([]);
+  expect(loaded.filter((file) => UNDICI_ENTRY.test(file))).toEqual([]);
+  expect(loaded.some((file) => file.endsWith('undici/lib/dispatcher/agent.js'))).toBe(true);
 });
 
 test('the tokenizer and the batch engine do load when a batch call needs them', SLOW, async () => {

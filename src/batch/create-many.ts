@@ -12,6 +12,7 @@ import { BatchEmbeddingError } from './errors.js';
 import { Job } from './job.js';
 import { BatchBuilder, Deduper, prepareText, type Batch, type Unit } from './planner.js';
 import { RequestWindow } from './window.js';
+import type { RowTarget } from '../receive/reader.js';
 import type { Embedding } from '../types.js';
 import type {
   BatchFailure,
@@ -32,7 +33,8 @@ export async function createMany(
   if (typeof asMatrix !== 'boolean') {
     throw new InvalidArgumentError(`Invalid batch options: \`matrix\` must be a boolean (got ${preview(asMatrix)})`);
   }
-  // Rows are copied into the matrix as they arrive: views into each answer save a copy first.
+  // Rows are decoded straight into the matrix (see MatrixRows.rowsFor); rows that come
+  // another way (the cache, an answer read the full way) are copied in from views.
   const config = resolveBatchConfig(client, params, batchOptions, asMatrix ? 'float32-view' : undefined);
   const texts = readInput(params.input);
 
@@ -61,8 +63,10 @@ export async function createMany(
         else if (rows === undefined) vectors[index] = vector;
       },
       failure: (index, _id, error) => {
+        rows?.clear(index);
         failures.push({ index, error });
       },
+      rowsFor: rows && ((indices) => rows.rowsFor(indices)),
     },
     texts.length,
   );
@@ -97,6 +101,8 @@ export async function createMany(
 /** createMany()'s rows in one Float32Array, sized by the first vector unless `dimensions` was asked for. */
 class MatrixRows {
   #data: Float32Array | undefined;
+  /** The same memory as bytes, for the readers that decode into it. */
+  #bytes: Buffer | undefined;
   #dimensions: number | undefined;
   readonly #filled: Uint8Array;
 
@@ -108,10 +114,12 @@ class MatrixRows {
     this.#filled = new Uint8Array(rows);
   }
 
-  /** Copies `vector` into row `index`; an error when its length is not the matrix's. */
+  /** Copies `vector` into row `index` (unless it was decoded there); an error when its length is not the matrix's. */
   put(index: number, vector: Float32Array): ResponseValidationError | undefined {
     this.#dimensions ??= vector.length;
     if (vector.length !== this.#dimensions) {
+      // A reader may have written part of this row before its answer was read the full way.
+      this.clear(index);
       return new ResponseValidationError(
         'POST',
         '/embeddings',
@@ -119,10 +127,44 @@ class MatrixRows {
         `input[${index}] got ${vector.length} dimensions, the matrix has ${this.#dimensions}`,
       );
     }
-    this.#data ??= new Float32Array(this.rows * this.#dimensions);
-    this.#data.set(vector, index * this.#dimensions);
+    const data = this.#allocate(this.#dimensions);
+    const at = index * this.#dimensions;
+    if (vector.buffer !== data.buffer || vector.byteOffset !== at * 4) data.set(vector, at);
     this.#filled[index] = 1;
     return undefined;
+  }
+
+  /**
+   * Where a request's rows are decoded, row `k` of its answer into the row of input
+   * `indices[k]`: the matrix itself, for rows of the matrix's length. Until `dimensions` or a
+   * delivered vector sets that length, answers are decoded apart and copied in, so that an
+   * answer that then fails does not decide it.
+   */
+  rowsFor(indices: readonly number[]): RowTarget {
+    return {
+      reserve: (dimensions) => {
+        if (dimensions !== this.#dimensions) return undefined;
+        return { floats: this.#allocate(dimensions), bytes: this.#bytes! };
+      },
+      rowOf: (row) => indices[row]!,
+    };
+  }
+
+  /**
+   * Zeroes row `index`, the row of an input that failed: a request that failed may have had
+   * part of its answer decoded into its rows.
+   */
+  clear(index: number): void {
+    const d = this.#dimensions ?? 0;
+    this.#data?.fill(0, index * d, (index + 1) * d);
+  }
+
+  #allocate(dimensions: number): Float32Array {
+    if (this.#data === undefined) {
+      this.#data = new Float32Array(this.rows * dimensions);
+      this.#bytes = Buffer.from(this.#data.buffer, this.#data.byteOffset, this.#data.byteLength);
+    }
+    return this.#data;
   }
 
   *filled(): Generator<number> {

@@ -20,6 +20,7 @@ import { countBatch, halves, packBatches, toBatch, type Batch, type RequestLimit
 import { estimateTokens, knowsTokensPerByte, learnTokensPerByte } from '../token-charge.js';
 import { ProgressTracker } from './progress.js';
 import type { BatchProgress } from './types.js';
+import type { RowTarget } from '../receive/reader.js';
 
 /** What a request charges the rate limiter: tokens, whether estimated, and the bytes of its uncounted texts. */
 interface Charge {
@@ -34,6 +35,11 @@ export interface JobSink {
   failure(index: number, id: string | undefined, error: EmbeddingsError): void;
   /** A unit got its outcome; stream() stops merging duplicates into it from here on. */
   unitSettled?(unit: Unit): void;
+  /**
+   * Memory to decode a request's rows straight into, given the input index each of its rows
+   * is for (createMany's matrix); its rows still reach `embedding()`, as views into it.
+   */
+  rowsFor?(indices: readonly number[]): RowTarget | undefined;
 }
 
 /** Share of a server's token burst one request may hold, when the burst is under a minute's limit. */
@@ -269,6 +275,10 @@ export class Job {
         { ...this.#config.params, input: batch.units.map((unit) => unit.text) },
         { ...this.#config.request, signal: this.controller.signal },
         this.#hooks(charge.tokens),
+        // A cache keeps the vectors it is given: they must not be views into the caller's memory.
+        this.#config.cache === undefined
+          ? this.#sink.rowsFor?.(batch.units.map((unit) => unit.indices[0]!))
+          : undefined,
       );
     } catch (caught) {
       if (this.controller.signal.aborted) return {};

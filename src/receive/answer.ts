@@ -3,19 +3,20 @@ import type { ResolvedRequestOptions } from '../options.js';
 import { EmbeddingResponseEnvelope, type EmbeddingCreateParams } from '../schemas.js';
 import type { TransportResponse } from '../transport.js';
 import type { CreateEmbeddingResponse, Embedding } from '../types.js';
-import { EmbeddingsReader } from './reader.js';
+import { EmbeddingsReader, type RowTarget } from './reader.js';
 
 /**
  * The reader for an answer to `params`, made afresh for each attempt so it reads the body's
  * chunks as they arrive; `undefined` when the answer is not for it: taken only when the client
  * chose base64 itself (a caller who asked for `encoding_format` gets the server's strings or
  * floats as they are), and on little-endian hosts (a big-endian one would swap every float:
- * the full way does that).
+ * the full way does that). Given `into`, the rows are decoded into that memory.
  */
 export function answerReader(
   params: EmbeddingCreateParams,
   rows: number,
   options: ResolvedRequestOptions,
+  into?: RowTarget,
 ): (() => EmbeddingsReader) | undefined {
   if (params.encoding_format !== undefined || !LITTLE_ENDIAN_HOST) return undefined;
   const init = {
@@ -25,6 +26,7 @@ export function answerReader(
     normalize: options.normalize && options.vectorType !== 'array',
     maxBytes: options.maxResponseBytes,
     ownRows: options.vectorType === 'float32',
+    into,
   };
   return () => new EmbeddingsReader(init);
 }

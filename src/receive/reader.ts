@@ -27,6 +27,22 @@ interface ReaderInit {
    * into one for the answer: no copy of a row after it is decoded.
    */
   ownRows: boolean;
+  /** Memory the rows are decoded straight into (createMany's matrix) instead of the reader's own. */
+  into?: RowTarget | undefined;
+}
+
+/**
+ * Memory of the caller's that an answer's rows are decoded into, each at a row of its own
+ * choosing: createMany's matrix, so that no row is decoded into one buffer and copied to another.
+ */
+export interface RowTarget {
+  /**
+   * The memory for rows of `dimensions` floats, as floats and as the same bytes, or
+   * `undefined` when rows of that length do not belong there (the reader then uses its own).
+   */
+  reserve(dimensions: number): { floats: Float32Array; bytes: Buffer } | undefined;
+  /** The row of that memory the answer's row `row` (its `index`) goes to. */
+  rowOf(row: number): number;
 }
 
 /** The vectors of an answer in index order, whatever order they came in, and its other members. */
@@ -97,9 +113,11 @@ export class EmbeddingsReader {
   #dimensions = 0;
   /** The rows decoded so far, in arrival order. */
   #rows: Float32Array[] | undefined;
-  /** With one Float32Array for the answer: it, and its bytes. */
+  /** With one Float32Array for the answer (or the caller's memory): it, and its bytes. */
   #floats: Float32Array | undefined;
   #bytes: Buffer | undefined;
+  /** Where each arrival row goes in `#floats`, when that is the caller's memory. */
+  #rowOf: ((row: number) => number) | undefined;
   /** Position of the next backslash in the chunk being read, -1 for none. */
   #backslash = -1;
 
@@ -118,6 +136,7 @@ export class EmbeddingsReader {
       this.#rows = undefined;
       this.#floats = undefined;
       this.#bytes = undefined;
+      this.#rowOf = undefined;
     }
   }
 
@@ -296,10 +315,18 @@ export class EmbeddingsReader {
     const end = quote === -1 ? chunk.length : quote;
     if (this.#backslash !== -1 && this.#backslash < i) this.#backslash = chunk.indexOf(BACKSLASH, i);
     if (this.#backslash !== -1 && this.#backslash < end) throw BAIL;
-    this.#vectorPieces.push(chunk.toString('latin1', i, end));
-    if (quote === -1) return end;
-    const text = this.#vectorPieces.length === 1 ? this.#vectorPieces[0]! : this.#vectorPieces.join('');
-    this.#vectorPieces = [];
+    const piece = chunk.toString('latin1', i, end);
+    if (quote === -1) {
+      this.#vectorPieces.push(piece);
+      return end;
+    }
+    // Most vectors lie within one chunk: no array of pieces for them.
+    let text = piece;
+    if (this.#vectorPieces.length > 0) {
+      this.#vectorPieces.push(piece);
+      text = this.#vectorPieces.join('');
+      this.#vectorPieces.length = 0;
+    }
     this.#decode(text);
     this.#mode = NONE;
     this.#state = ITEM_NEXT;
@@ -315,10 +342,13 @@ export class EmbeddingsReader {
     const row = this.#row;
     let floats = this.#floats;
     let target = this.#bytes;
-    let from = row * dimensions;
+    // A row goes where its arrival says its index is; #inIndexOrder moves it if the index says otherwise.
+    let from = (this.#rowOf === undefined ? row : this.#rowOf(row)) * dimensions;
     if (floats === undefined) {
-      floats = new Float32Array(dimensions);
-      target = Buffer.from(floats.buffer);
+      // Memory of the row's own, not zeroed first: the decode below writes every byte of it, or
+      // the row is dropped. Never Buffer.allocUnsafe: that one may be a slice of Node's shared pool.
+      target = Buffer.allocUnsafeSlow(bytes);
+      floats = new Float32Array(target.buffer, 0, dimensions);
       from = 0;
     }
     // write() decodes natively; fewer bytes than the length promises means a character was skipped.
@@ -336,7 +366,12 @@ export class EmbeddingsReader {
     this.#dimensions = dimensions;
     this.#indexes = new Int32Array(rows);
     this.#rows = new Array<Float32Array>(rows);
-    if (!this.#init.ownRows) {
+    const target = this.#init.into?.reserve(dimensions);
+    if (target !== undefined) {
+      this.#floats = target.floats;
+      this.#bytes = target.bytes;
+      this.#rowOf = this.#init.into!.rowOf.bind(this.#init.into);
+    } else if (!this.#init.ownRows) {
       this.#floats = new Float32Array(rows * dimensions);
       this.#bytes = Buffer.from(this.#floats.buffer, this.#floats.byteOffset, this.#floats.byteLength);
     }
@@ -399,8 +434,19 @@ export class EmbeddingsReader {
     for (let row = 0; row < indexes.length; row++) out[indexes[row]!] = rows[row]!;
     const floats = this.#floats;
     if (floats === undefined) return out;
-    const moved = new Float32Array(floats.length);
     const d = this.#dimensions;
+    const rowOf = this.#rowOf;
+    if (rowOf !== undefined) {
+      // The caller's rows are fixed: each row is copied out first, then written where its index goes.
+      const copies = out.map((row) => row.slice());
+      for (let index = 0; index < out.length; index++) {
+        const at = rowOf(index) * d;
+        floats.set(copies[index]!, at);
+        out[index] = floats.subarray(at, at + d);
+      }
+      return out;
+    }
+    const moved = new Float32Array(floats.length);
     for (let index = 0; index < out.length; index++) {
       moved.set(out[index]!, index * d);
       out[index] = moved.subarray(index * d, (index + 1) * d);
