@@ -259,7 +259,7 @@ describe('file storage', () => {
     );
   });
 
-  test('a batch whose output would pass maxStoredBytes fails storage_limit_exceeded and leaves no file', async () => {
+  test('a batch whose output could not fit even with every other file deleted fails storage_limit_exceeded and leaves no file', async () => {
     // The input (about 80 bytes a line) fits; its output (float vectors, kilobytes a line) does not.
     const { client } = await start({ maxStoredBytes: 20_000, dimensions: 256 });
     const { batch } = await settle(client, await submit(client, inputLines(20)));
@@ -273,6 +273,33 @@ describe('file storage', () => {
       purpose: 'batch',
     });
     expect(filler.bytes).toBe(20_000 - input.bytes);
+  });
+
+  test('a batch whose output fits only once another is deleted stays finalizing until then, and completes', async () => {
+    // One batch alone, to learn the sizes: every batch below has the same input and output.
+    const probe = await start({ dimensions: 64 });
+    const alone = (await settle(probe.client, await submit(probe.client, inputLines(20)))).batch;
+    const inputBytes = (await probe.client.files.retrieve(alone.input_file_id)).bytes;
+    const outputBytes = (await probe.client.files.retrieve(alone.output_file_id!)).bytes;
+    // Room for both inputs and one output, not two.
+    const { client } = await start({ dimensions: 64, maxStoredBytes: 2 * inputBytes + Math.floor(outputBytes * 1.5) });
+    const [first, second] = await Promise.all([submit(client, inputLines(20)), submit(client, inputLines(20))]);
+    // Both run at once; the one stored first completes, the other waits for room.
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    let seen = [first, second];
+    for (let polls = 0; polls < 200 && !seen.some((b) => b.status === 'completed'); polls++) {
+      await sleep(5);
+      seen = await Promise.all(seen.map((b) => client.batches.retrieve(b.id)));
+    }
+    const done = seen.find((b) => b.status === 'completed');
+    expect(done, seen.map((b) => b.status).join()).toBeDefined();
+    const waiting = seen.find((b) => b !== done)!;
+    await sleep(100);
+    expect((await client.batches.retrieve(waiting.id)).status).toBe('finalizing');
+    await client.files.delete(done!.output_file_id!);
+    const later = await settle(client, waiting);
+    expect(later.batch.status).toBe('completed');
+    expect(ids(await readFile(client, later.batch.output_file_id))).toEqual(expectedIds(20));
   });
 
   test('close() resolves while a batch waits on its timers (they are cleared, not awaited)', async () => {

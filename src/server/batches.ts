@@ -62,6 +62,8 @@ interface BatchState {
   cancelled: boolean;
 }
 
+/** How often a batch whose output files wait for room looks again. @unit ms */
+const STORAGE_WAIT_MS = 20;
 /** A day, OpenAI's only completion window. @unit s */
 const WINDOW_S = 24 * 3600;
 const FINISHED: readonly Status[] = ['failed', 'completed', 'expired', 'cancelled'];
@@ -263,18 +265,31 @@ export class BatchStore {
     this.#set(state, 'finalizing');
     if (!(await until(1))) return;
     if (state.cancelled) return this.#cancelled(state, result);
-    this.#finish(state, result, 'completed');
+    await this.#finish(state, result, 'completed');
   }
 
   /** OpenAI's batch stays `cancelling` a while, then keeps what it had done. */
   async #cancelled(state: BatchState, result: { output: Buffer[]; errors: Buffer[] }): Promise<void> {
     if (!(await this.#wait(this.settings.processingMs * 0.1))) return;
-    this.#finish(state, result, 'cancelled');
+    await this.#finish(state, result, 'cancelled');
   }
 
-  /** Stores the output and error files (an empty one is not made) and ends the batch as `status`. */
-  #finish(state: BatchState, result: { output: Buffer[]; errors: Buffer[] } | undefined, status: Status): void {
+  /**
+   * Stores the output and error files (an empty one is not made) and ends the batch as
+   * `status`. Files that do not fit now but would once other files are deleted wait for the
+   * room (the batch stays as it is, `finalizing` for one that completes), as a job that
+   * deletes each batch's files once read makes room; files that could never fit fail the batch.
+   */
+  async #finish(
+    state: BatchState,
+    result: { output: Buffer[]; errors: Buffer[] } | undefined,
+    status: Status,
+  ): Promise<void> {
     if (result !== undefined) {
+      const bytes = [...result.output, ...result.errors].reduce((sum, piece) => sum + piece.length, 0);
+      while (bytes > this.files.free && bytes <= this.files.maxStoredBytes - this.#inputBytes(state)) {
+        if (!(await this.#wait(STORAGE_WAIT_MS))) return;
+      }
       const output =
         result.output.length > 0
           ? this.files.add(`${state.object.id}_output.jsonl`, 'batch_output', result.output)
@@ -291,7 +306,7 @@ export class BatchStore {
           data: [
             {
               code: 'storage_limit_exceeded',
-              message: 'The server has no room left for the output files.',
+              message: 'The server has no room for the output files, even with every other file deleted.',
               param: null,
               line: null,
             },
@@ -305,6 +320,15 @@ export class BatchStore {
     }
     state.tokens = 0;
     this.#set(state, status);
+  }
+
+  /** Bytes of the batch's input file while the server still holds it. */
+  #inputBytes(state: BatchState): number {
+    try {
+      return this.files.get(state.object.input_file_id).object.bytes;
+    } catch {
+      return 0;
+    }
   }
 }
 

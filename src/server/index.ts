@@ -129,7 +129,8 @@ export interface ServerOptions {
   maxFileBytes?: number;
   /**
    * Bytes of files the server holds at once, uploads and batch output files together; an
-   * upload past it is refused with 413, a batch whose output would not fit fails.
+   * upload past it is refused with 413; a batch whose output does not fit stays `finalizing`
+   * until other files are deleted, and fails only if it could not fit with every other file gone.
    * @unit bytes
    * @default 1073741824 (1 GiB)
    */
