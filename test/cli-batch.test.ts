@@ -38,6 +38,10 @@ describe('embedrail batch', () => {
     const out = dir.path('plain.jsonl');
     const result = await run(batchArgs(input, url, out, dir.path('plain.job.json'), '--max-attempts', '10'));
     expect(result.stderr).toMatch(/batches .*completed \d+.* · inputs \d+\/35 done, 0 failed, \d+ retried/);
+    // Where the vectors are kept besides the output, and how much room they take.
+    expect(result.stderr).toMatch(
+      /\.job\.json\.results keeps the vectors too \(\d+ kB\), so rerunning writes the output again/,
+    );
     expect(result.code).toBe(0);
     const records = readJsonl(out);
     expect(records.map((r) => r.id)).toEqual(ids);

@@ -1,4 +1,5 @@
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { APIUserAbortError, InvalidArgumentError, batchJobProgress } from '../index.js';
 import type { BatchJobProgress, BatchJobState, PresetName } from '../index.js';
 import { newClient } from './client.js';
@@ -130,6 +131,12 @@ export async function batch(input: string, flags: BatchFlags, io: CliIo): Promis
       `embedrail: ${embedded} embedded, ${failed} failed; vectors in ${flags.out}` +
         `${failed > 0 ? `, failures in ${failures.path}` : ''}\n`,
     );
+    const kept = await folderBytes(`${flags.journal}.results`);
+    if (kept > 0) {
+      io.stderr.write(
+        `embedrail: ${flags.journal}.results keeps the vectors too (${formatBytes(kept)}), so rerunning writes the output again without a request; delete it and ${flags.journal} once you have them\n`,
+      );
+    }
     return failed > 0 ? EXIT.failed : EXIT.ok;
   } catch (error) {
     if (error instanceof UsageError) throw error;
@@ -205,6 +212,26 @@ export async function batchStatus(flags: BatchStatusFlags, io: CliIo): Promise<n
   }
   io.stdout.write(`${JSON.stringify({ ...batchJobProgress(state), ...shown, live: true, requests })}\n`);
   return EXIT.ok;
+}
+
+/** Bytes of the files in `dir`; 0 when there is no such folder. */
+async function folderBytes(dir: string): Promise<number> {
+  const names = await readdir(dir).catch(() => []);
+  const sizes = await Promise.all(
+    names.map((name) =>
+      stat(join(dir, name)).then(
+        (s) => s.size,
+        () => 0,
+      ),
+    ),
+  );
+  return sizes.reduce((sum, size) => sum + size, 0);
+}
+
+function formatBytes(bytes: number): string {
+  if (bytes >= 1e9) return `${(bytes / 1e9).toFixed(1)} GB`;
+  if (bytes >= 1e6) return `${(bytes / 1e6).toFixed(1)} MB`;
+  return `${Math.ceil(bytes / 1e3)} kB`;
 }
 
 /** One progress line: batches by status, then inputs done, failed and retried. */
