@@ -94,7 +94,11 @@ export interface BatchJournalStore {
   write(state: BatchJobState): Promise<void> | void;
   readResults?(key: string): Promise<Uint8Array | undefined>;
   writeResults?(key: string, bytes: Uint8Array): Promise<void>;
-  /** Removes every result stored, once the job has handed them over. */
+  /**
+   * Removes every result stored. The job never calls it (a rerun of a finished job reads them to
+   * answer without a request): call it once you have the vectors, e.g.
+   * `await fileJournal(path).clearResults?.()`.
+   */
   clearResults?(): Promise<void>;
 }
 
