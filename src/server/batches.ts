@@ -4,7 +4,7 @@
  * server's own embeddings logic, with the faults a test asks for.
  */
 import type { Answer } from './handler.js';
-import { OpenAIError } from './http.js';
+import { cursorPage, OpenAIError } from './http.js';
 import { mulberry32 } from './faults.js';
 import { newId, nowSeconds, type FileStore } from './files.js';
 import { processLines, validateLines, type BatchLimits, type LineFaults } from './batch-lines.js';
@@ -154,32 +154,10 @@ export class BatchStore {
     return json(state.object);
   }
 
+  /** `GET /v1/batches`: newest first, `limit` (1 to 100, 20 by default) and `after`. */
   list(query: URLSearchParams): Answer {
-    const limitText = query.get('limit');
-    const limit = limitText === null ? 20 : Number(limitText);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
-      throw new OpenAIError(
-        400,
-        `Invalid 'limit': expected an integer between 1 and 100, but got ${limitText} instead.`,
-        { param: 'limit', code: 'invalid_value' },
-      );
-    }
-    const newestFirst = this.#order.toReversed();
-    const after = query.get('after');
-    let start = 0;
-    if (after !== null) {
-      const at = newestFirst.indexOf(after);
-      if (at === -1) throw new OpenAIError(400, `No such batch: '${after}' (the 'after' cursor).`, { param: 'after' });
-      start = at + 1;
-    }
-    const page = newestFirst.slice(start, start + limit).map((id) => this.#batches.get(id)!.object);
-    return json({
-      object: 'list',
-      data: page,
-      first_id: page[0]?.id ?? null,
-      last_id: page.at(-1)?.id ?? null,
-      has_more: start + limit < newestFirst.length,
-    });
+    const newestFirst = this.#order.toReversed().map((id) => this.#batches.get(id)!.object);
+    return json(cursorPage(newestFirst, query, { defaultLimit: 20, maxLimit: 100, what: 'batch' }));
   }
 
   #get(id: string): BatchState {

@@ -2,13 +2,15 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import type { Answer } from './handler.js';
-import { DRAIN_MS, OpenAIError } from './http.js';
+import { cursorPage, DRAIN_MS, OpenAIError } from './http.js';
 import { boundaryOf, MultipartError, MultipartReader, type PartHead } from './multipart.js';
 
 /** The purposes OpenAI's upload takes. */
 const UPLOAD_PURPOSES = ['assistants', 'batch', 'fine-tune', 'vision', 'user_data', 'evals'];
 /** OpenAI keeps a `batch` file 30 days unless told otherwise. @unit s */
 const BATCH_FILE_LIFETIME_S = 30 * 24 * 3600;
+/** `GET /v1/files` pages: 10,000 files unless `limit` says fewer. */
+const FILE_PAGES = { defaultLimit: 10_000, maxLimit: 10_000, what: 'file' };
 /** Stored files are kept in pieces of about this size. @unit bytes */
 const PIECE_BYTES = 1024 * 1024;
 
@@ -109,18 +111,6 @@ export class FileStore {
 
   /** `GET /v1/files`: `purpose`, `limit` (1 to 10,000), `order` (`desc` by default) and `after`, as OpenAI pages them. */
   list(query: URLSearchParams): Answer {
-    const limitText = query.get('limit');
-    const limit = limitText === null ? 10_000 : Number(limitText);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) {
-      throw new OpenAIError(
-        400,
-        `Invalid 'limit': expected an integer between 1 and 10000, but got ${limitText} instead.`,
-        {
-          param: 'limit',
-          code: 'invalid_value',
-        },
-      );
-    }
     const order = query.get('order') ?? 'desc';
     if (order !== 'asc' && order !== 'desc') {
       throw new OpenAIError(400, `Invalid value for 'order': '${order}'. Supported values are: 'asc' and 'desc'.`, {
@@ -132,22 +122,7 @@ export class FileStore {
     let files = [...this.#files.values()].map((file) => file.object);
     if (purpose !== null) files = files.filter((file) => file.purpose === purpose);
     if (order === 'desc') files.reverse();
-    const after = query.get('after');
-    let start = 0;
-    if (after !== null) {
-      const at = files.findIndex((file) => file.id === after);
-      if (at === -1) throw new OpenAIError(400, `No such file: '${after}' (the 'after' cursor).`, { param: 'after' });
-      start = at + 1;
-    }
-    const page = files.slice(start, start + limit);
-    const body = {
-      object: 'list',
-      data: page,
-      first_id: page[0]?.id ?? null,
-      last_id: page.at(-1)?.id ?? null,
-      has_more: start + limit < files.length,
-    };
-    return { status: 200, body: JSON.stringify(body), headers: {} };
+    return { status: 200, body: JSON.stringify(cursorPage(files, query, FILE_PAGES)), headers: {} };
   }
 
   delete(id: string): void {

@@ -141,3 +141,41 @@ export function formatDuration(ms: number): string {
   if (minutes > 0) return `${minutes}m${secondsText}`;
   return secondsText;
 }
+
+/**
+ * One page of `items` (already in the list's order) as OpenAI's cursor lists answer it:
+ * `limit` (1 to `maxLimit`, `defaultLimit` when absent) items after the `after` cursor, with
+ * `first_id`, `last_id` and `has_more`. `what` names the objects in the error for an unknown cursor.
+ */
+export function cursorPage<T extends { id: string }>(
+  items: readonly T[],
+  query: URLSearchParams,
+  limits: { defaultLimit: number; maxLimit: number; what: string },
+): { object: 'list'; data: T[]; first_id: string | null; last_id: string | null; has_more: boolean } {
+  const limitText = query.get('limit');
+  const limit = limitText === null ? limits.defaultLimit : Number(limitText);
+  if (!Number.isInteger(limit) || limit < 1 || limit > limits.maxLimit) {
+    throw new OpenAIError(
+      400,
+      `Invalid 'limit': expected an integer between 1 and ${limits.maxLimit}, but got ${limitText} instead.`,
+      { param: 'limit', code: 'invalid_value' },
+    );
+  }
+  const after = query.get('after');
+  let start = 0;
+  if (after !== null) {
+    const at = items.findIndex((item) => item.id === after);
+    if (at === -1) {
+      throw new OpenAIError(400, `No such ${limits.what}: '${after}' (the 'after' cursor).`, { param: 'after' });
+    }
+    start = at + 1;
+  }
+  const data = items.slice(start, start + limit);
+  return {
+    object: 'list',
+    data,
+    first_id: data[0]?.id ?? null,
+    last_id: data.at(-1)?.id ?? null,
+    has_more: start + limit < items.length,
+  };
+}
