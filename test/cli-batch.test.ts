@@ -69,6 +69,25 @@ describe('embedrail batch', () => {
     expect(readNpy(out).shape).toEqual([kept.length, 384]);
   });
 
+  test('an id the .npy ids file cannot hold (a line break) is a failure before any upload; the others line up', async () => {
+    const url = await serve();
+    const input = dir.path('breaks.jsonl');
+    const records = [
+      { id: 'a', text: 'first' },
+      { id: 'b\nc', text: 'second' },
+      { id: 'd', text: 'third' },
+    ];
+    writeFileSync(input, records.map((r) => `${JSON.stringify(r)}\n`).join(''));
+    const out = dir.path('breaks.npy');
+    const result = await run(batchArgs(input, url, out, dir.path('breaks.job.json')));
+    expect(result.code).toBe(1);
+    expect(readFileSync(`${out}.ids.txt`, 'utf8')).toBe('a\nd\n');
+    expect(readNpy(out).shape).toEqual([2, 384]);
+    const failed = readJsonl<{ id: string; error: { message: string } }>(`${out}.failures.jsonl`);
+    expect(failed.map((f) => f.id)).toEqual(['b\nc']);
+    expect(failed[0]!.error.message).toMatch(/line break/);
+  });
+
   test('--detach submits and exits; status reads the journal, --live the server; the same command without it collects', async () => {
     const url = await serve({ batchProcessingMs: 150 });
     const { input, ids } = corpus(25);

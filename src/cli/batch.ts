@@ -1,5 +1,5 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { extname, join } from 'node:path';
 import { APIUserAbortError, InvalidArgumentError, batchJobProgress } from '../index.js';
 import type { BatchJobProgress, BatchJobState, PresetName } from '../index.js';
 import { newClient } from './client.js';
@@ -9,6 +9,7 @@ import type { CliIo } from './io.js';
 import { stopAdvice } from './advice.js';
 import { EXIT, UsageError, oneLine } from './io.js';
 import { openOutput } from './open-output.js';
+import { npyIdRefusal } from './output-npy.js';
 import { checkReadable, inputFormat, openInput, readRecords } from './readers.js';
 import type { FieldNames, InputFormat } from './readers.js';
 
@@ -48,6 +49,8 @@ export async function batch(input: string, flags: BatchFlags, io: CliIo): Promis
     // The records are read as the job plans its shards: the CLI keeps no text and no vector.
     const { stream, format } = await openInput(input, explicit, io.stdin);
     const seen = new IdSet();
+    // The output is opened once the job is done; an id it could not hold fails here, before any upload.
+    const npy = extname(flags.out).toLowerCase() === '.npy';
     // The job gets the texts alone: ids stay here, compact, and name each result by its index.
     const ids = new IdList();
     async function* texts(): AsyncGenerator<string> {
@@ -58,7 +61,9 @@ export async function batch(input: string, flags: BatchFlags, io: CliIo): Promis
             ? record.error
             : record.text === ''
               ? `input '${record.id}' is an empty string, which the embeddings API rejects`
-              : undefined;
+              : npy
+                ? npyIdRefusal(flags.out, record.id)
+                : undefined;
         seen.add(record.id);
         if (problem !== undefined) {
           failures.add(record.id, new InvalidArgumentError(problem));
@@ -110,7 +115,7 @@ export async function batch(input: string, flags: BatchFlags, io: CliIo): Promis
         inputType: undefined,
       });
     let embedded = 0;
-    let failed = refused;
+    let failed = 0;
     try {
       for await (const item of client.embeddings.streamBatchJob(params, { ...common, vectorType: 'float32' })) {
         if (item.error !== undefined) {
@@ -127,6 +132,8 @@ export async function batch(input: string, flags: BatchFlags, io: CliIo): Promis
     } finally {
       output?.close();
     }
+    // Counted only now: records are refused as the job reads the input, inside the loop above.
+    failed += refused;
     io.stderr.write(
       `embedrail: ${embedded} embedded, ${failed} failed; vectors in ${flags.out}` +
         `${failed > 0 ? `, failures in ${failures.path}` : ''}\n`,

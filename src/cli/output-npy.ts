@@ -5,6 +5,11 @@ import { NPY_HEADER_BYTES, npyHeader, parseNpyHeader } from './npy.js';
 import type { OpenOptions, OutputWriter } from './output.js';
 import { QueuedWrites, checkLength, refuseExisting, resumedDimensions } from './output.js';
 
+/** Why the ids file of the `.npy` output at `path` cannot hold `id` (a line break), or undefined. */
+export function npyIdRefusal(path: string, id: string): string | undefined {
+  return /[\r\n]/.test(id) ? `id contains a line break, which the ids file '${idsPath(path)}' cannot hold` : undefined;
+}
+
 /** The ids file beside a `.npy` output: row i of the matrix is line i of `<out>.ids.txt`. */
 export function idsPath(path: string): string {
   return `${path}.ids.txt`;
@@ -63,9 +68,7 @@ export async function openNpyOutput(path: string, options: OpenOptions): Promise
     get dimensions() {
       return dimensions;
     },
-    accepts(id) {
-      return /[\r\n]/.test(id) ? `id contains a line break, which the ids file '${ids}' cannot hold` : undefined;
-    },
+    accepts: (id) => npyIdRefusal(path, id),
     write(id, embedding) {
       queue.check();
       checkLength(path, id, embedding.length, dimensions);
