@@ -103,6 +103,7 @@ describe('--cache redis://...', () => {
     ['redis://:pw@host:6379', 'redis://***@host:6379'],
     ['rediss://user:pw@host/2', 'rediss://***@host/2'],
     ['REDIS://pw@host', 'REDIS://***@host'],
+    ['redis://u:p@ss@host:6379/0', 'redis://***@host:6379/0'],
     ['redis://host:6379', 'redis://host:6379'],
   ])('prints %s as %s', (url, shown) => {
     expect(withoutPassword(url)).toBe(shown);

@@ -88,7 +88,8 @@ export async function openCache(
 
 /** The URL as it may be printed: any user and password replaced, since a password must never reach a log. */
 export function withoutPassword(url: string): string {
-  return url.replace(/^(rediss?:\/\/)[^@/]*@/i, '$1***@');
+  // Up to the last @ before the path: a password may hold an @ of its own.
+  return url.replace(/^(rediss?:\/\/)[^/]*@/i, '$1***@');
 }
 
 function isMissingModule(error: unknown): boolean {
