@@ -178,7 +178,7 @@ describe('the streaming reader', () => {
       dimensions: undefined,
       normalize: false,
       maxBytes: 1 << 28,
-      ownRows: true,
+      ownRows: false,
     });
     expect(() => reader.write(Buffer.from(text))).not.toThrow();
     expect(reader.end()).toBeUndefined();
