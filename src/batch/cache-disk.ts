@@ -6,6 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import pLimit from 'p-limit';
 import { EmbeddingsError, InvalidArgumentError } from '../errors.js';
 import type { EmbeddingCache } from './cache.js';
 import { encodeFloat32Bytes, storedVector } from './cache-bytes.js';
@@ -127,21 +128,19 @@ async function writeVector(file: string, bytes: Buffer): Promise<void> {
   }
 }
 
-/** Runs `task(0..count-1)`, `DISK_CACHE_DEFAULTS.filesAtOnce` at a time; rejects with the first error once all have settled. */
+/** Runs `task(0..count-1)`, `DISK_CACHE_DEFAULTS.filesAtOnce` at a time; after a failure none starts, and the first error is thrown once all have settled. */
 async function eachAtOnce(count: number, task: (index: number) => Promise<void>): Promise<void> {
-  let next = 0;
+  const limit = pLimit(DISK_CACHE_DEFAULTS.filesAtOnce);
   let failure: { error: unknown } | undefined;
-  const worker = async (): Promise<void> => {
-    while (next < count && failure === undefined) {
-      const index = next++;
-      try {
-        await task(index);
-      } catch (error) {
-        failure ??= { error };
-      }
+  const run = async (index: number): Promise<void> => {
+    if (failure !== undefined) return;
+    try {
+      await task(index);
+    } catch (error) {
+      failure ??= { error };
     }
   };
-  await Promise.all(Array.from({ length: Math.min(count, DISK_CACHE_DEFAULTS.filesAtOnce) }, worker));
+  await Promise.all(Array.from({ length: count }, (_, index) => limit(run, index)));
   if (failure !== undefined) throw failure.error;
 }
 
