@@ -49,7 +49,6 @@ export interface RowTarget {
 interface ReadAnswer {
   /** Each row its own Float32Array, or a view into one for the whole answer, back to back in index order. */
   vectors: Float32Array[];
-  dimensions: number;
   /** Every top-level member but `data`, parsed. */
   rest: Record<string, unknown>;
 }
@@ -153,7 +152,7 @@ export class EmbeddingsReader {
     } catch {
       return undefined;
     }
-    return { vectors, dimensions: this.#dimensions, rest: rest as Record<string, unknown> };
+    return { vectors, rest: rest as Record<string, unknown> };
   }
 
   #scan(chunk: Buffer): void {
