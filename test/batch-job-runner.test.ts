@@ -64,6 +64,11 @@ describe('runBatchJob with the Batch API in memory', () => {
     expect(result.failures).toEqual([]);
     expectEveryInputOnce(result, 10);
     expect(port.creates).toBe(4);
+    // The retry's file holds the one input sent again, not its whole shard.
+    const retried = port.uploaded.at(-1)!.trimEnd().split('\n');
+    expect(retried.map((line) => (JSON.parse(line) as { custom_id: string }).custom_id.split('-').at(-1))).toEqual([
+      '3',
+    ]);
   });
 
   test('a 400 on one input fails that input only, without a retry', async () => {

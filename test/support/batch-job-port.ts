@@ -20,6 +20,8 @@ export function vectorOf(text: string): number[] {
 export class FakeBatchPort implements BatchApiPort {
   readonly files = new Map<string, string>();
   readonly filenames = new Map<string, string>();
+  /** Every uploaded body, in upload order (files are deleted once collected; these stay). */
+  readonly uploaded: string[] = [];
   readonly batches = new Map<string, BatchObject & { polls: number; input: string }>();
   creates = 0;
   downloads: string[] = [];
@@ -37,6 +39,7 @@ export class FakeBatchPort implements BatchApiPort {
     const id = `file-${++this.#next}`;
     this.files.set(id, body.toString('utf8'));
     this.filenames.set(id, filename);
+    this.uploaded.push(body.toString('utf8'));
     return id;
   }
 
