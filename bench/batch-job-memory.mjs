@@ -42,8 +42,8 @@ export async function batchJobMemoryBench({
   const journal = join(dir, 'job.json');
   writeCorpusFile(input, lines);
   const before = new Set(childPids());
-  // Batches end almost at once; the job deletes each batch's files once collected. Two output
-  // files of 500 MB may wait at once: the server may hold 2 GiB.
+  // Batches end almost at once; the job deletes each batch's files once collected. An output
+  // of 500 MB that finds the server's 1 GiB full waits in finalizing until one is deleted.
   const server = await startChildServer({ dimensions, batchProcessingMs: 200 });
   const serverPid = childPids().find((pid) => !before.has(pid));
   const cli = new URL('../dist/cli.js', import.meta.url).pathname;

@@ -47,7 +47,14 @@ export async function startRedis() {
       ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'],
       { stdio: 'ignore' },
     );
-    while (!(await answersPing(port))) await new Promise((r) => setTimeout(r, 20));
+    // Bounded: a redis-server that exits (a port taken, a bad flag) must fail the bench, not hang it.
+    const deadline = Date.now() + 10_000;
+    while (!(await answersPing(port))) {
+      if (child.exitCode !== null || Date.now() > deadline) {
+        throw new Error(`redis-server on port ${port} did not answer (exit code ${child.exitCode})`);
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
   };
   const end = (signal) =>
     new Promise((resolve) => {
