@@ -1,6 +1,6 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
-import { APIUserAbortError, InvalidArgumentError, batchJobProgress } from '../index.js';
+import { APIUserAbortError, InvalidArgumentError, batchJobProgress, fileJournal } from '../index.js';
 import type { BatchJobProgress, BatchJobState, PresetName } from '../index.js';
 import { newClient } from './client.js';
 import { FailuresFile, failuresPath } from './failures.js';
@@ -186,15 +186,13 @@ export interface BatchStatusFlags {
  * and its requests done, failed and in all (the journal is left as it is).
  */
 export async function batchStatus(flags: BatchStatusFlags, io: CliIo): Promise<number> {
-  let state: BatchJobState;
+  let state: BatchJobState | undefined;
   try {
-    state = JSON.parse(await readFile(flags.journal, 'utf8')) as BatchJobState;
+    state = await fileJournal(flags.journal).read();
   } catch (error) {
     throw new UsageError(`cannot read --journal '${flags.journal}': ${oneLine(error)}`);
   }
-  if (state?.version !== 1 || !Array.isArray(state.batches)) {
-    throw new UsageError(`--journal '${flags.journal}' is not a batch job journal`);
-  }
+  if (state === undefined) throw new UsageError(`--journal '${flags.journal}' does not exist`);
   const shown = { done: state.filesDeleted === true, cancelled: state.cancelled === true };
   if (!flags.live) {
     io.stdout.write(`${JSON.stringify({ ...batchJobProgress(state), ...shown })}\n`);
