@@ -177,12 +177,7 @@ export async function sourceOf(runner: BatchJobRunner, batch: JournalBatch): Pro
 
 /** Deletes every file of the job (inputs, outputs, errors) not deleted yet; a file already gone is fine. */
 export async function deleteFiles(runner: BatchJobRunner): Promise<void> {
-  const ids = new Set<string>();
-  for (const batch of runner.state.batches) {
-    if (batch.filesDeleted) continue;
-    for (const id of [batch.fileId, batch.outputFileId, batch.errorFileId]) if (id !== undefined) ids.add(id);
-  }
-  for (const id of ids) await runner.api.deleteFile(id);
+  for (const batch of runner.state.batches) if (!batch.filesDeleted) await deleteBatchFiles(runner, batch);
   runner.state.filesDeleted = true;
   await runner.save();
 }

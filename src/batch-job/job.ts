@@ -136,14 +136,15 @@ async function prepare(
   return { runner, config, spoolDir, dispose };
 }
 
-/** Runs the job until it ends (or, detached, until every batch is submitted); true when it ended. */
-async function runJob(runner: BatchJobRunner, options: BatchJobOptions): Promise<boolean> {
-  if (options.detach) {
-    await runner.runToEnd(() => runner.submitted || runner.done);
-    return runner.done;
-  }
-  if (!runner.done) await runner.runToEnd();
-  return true;
+/** Runs the job until it ends (or, detached, until every batch is submitted). */
+async function runJob(runner: BatchJobRunner, options: BatchJobOptions): Promise<void> {
+  if (options.detach) await runner.runToEnd(() => runner.submitted || runner.done);
+  else if (!runner.done) await runner.runToEnd();
+}
+
+/** How the job's vectors are handed over: `'float32-view'` is taken as `'float32'`. */
+function shapeOf(config: PreparedJob['config']): { normalize: boolean; vectorType: 'array' | 'float32' } {
+  return { normalize: config.normalize, vectorType: config.vectorType === 'array' ? 'array' : 'float32' };
 }
 
 /** The job ended and its results were handed over: its files and its spooled input files go. */
@@ -165,10 +166,7 @@ export async function runBatchJob(
     if (options.detach) {
       return { object: 'batch_job.submitted', jobId: runner.state.jobId, progress: runner.progress() };
     }
-    const result = await assemble(runner, {
-      normalize: config.normalize,
-      vectorType: config.vectorType === 'array' ? 'array' : 'float32',
-    });
+    const result = await assemble(runner, shapeOf(config));
     await cleanUp(job);
     if (result.failures.length > 0 && config.onFailure === 'throw') {
       throw new BatchEmbeddingError(METHOD, result.data, result.failures, runner.state.totalInputs);
@@ -194,11 +192,9 @@ export async function* streamBatchJob(
   const job = await prepare(client, params, options, port);
   const { runner, config } = job;
   try {
-    if (!(await runJob(runner, options)) || options.detach) return;
-    yield* eachResult(runner, {
-      normalize: config.normalize,
-      vectorType: config.vectorType === 'array' ? 'array' : 'float32',
-    });
+    await runJob(runner, options);
+    if (options.detach) return;
+    yield* eachResult(runner, shapeOf(config));
     await cleanUp(job);
   } finally {
     job.dispose();
