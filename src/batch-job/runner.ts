@@ -28,8 +28,8 @@ const MAX_POLL_FACTOR = 8;
 /** A batch refused for a full queue waits at most this long before it is submitted again. @unit ms */
 const MAX_QUEUE_BACKOFF_MS = 60 * 60 * 1000;
 /** Metadata keys that name the job and the batch, so a lost journal entry can be found in `batches.list`. */
-export const JOB_KEY = 'embedrail_job';
-export const BATCH_KEY = 'embedrail_batch';
+const JOB_KEY = 'embedrail_job';
+const BATCH_KEY = 'embedrail_batch';
 
 export interface RunnerConfig {
   params: BatchParams;

@@ -39,8 +39,8 @@ end
 
 local function load(key, now, configured)
   local raw = redis.call('GET', key)
-  if not raw then return newState(now, configured), true end
-  return cmsgpack.unpack(raw), false
+  if not raw then return newState(now, configured) end
+  return cmsgpack.unpack(raw)
 end
 
 local function save(key, S, ttl)

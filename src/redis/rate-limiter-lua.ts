@@ -32,7 +32,7 @@ end
 
 local reply
 if at > 1 then
-  reply = { wait = -1, reason = 'queued', ahead = at - 1 }
+  reply = { wait = -1, reason = 'queued' }
   if S.hw ~= nil and S.hw.untilMs ~= nil then reply.wait = math.max(0, S.hw.untilMs - now) end
 else
   if S.hs == nil or S.hs.id ~= ticket then S.hs = { id = ticket } end
@@ -112,7 +112,7 @@ local H = {
 }
 local retryAfter, never, style, ttl = opt(ARGV[9]), ARGV[10] == '1', ARGV[11], tonumber(ARGV[12])
 local now = clock(ARGV[13])
-local S, fresh = load(key, now, false)
+local S = load(key, now, false)
 purge(S, now)
 local sent = S.flight[id]
 S.flight[id] = nil
