@@ -10,6 +10,8 @@ const MODES = ['cold-import', 'cold', 'warm'];
 const ROUNDS = 3;
 const CASES = [
   ['undici', 'undici alone, receiving the bytes'],
+  ['floor-rows', 'undici + a kept Float32Array per vector'],
+  ['floor-decode', '… + Node decoding each from a string'],
   ['create-float32', "embedrail create() ×4, 'float32'"],
   ['create-float32-view', "embedrail create() ×4, 'float32-view'"],
   ['createMany-float32', "embedrail createMany, 'float32'"],
@@ -81,6 +83,12 @@ export async function receiveCpuBench() {
   );
   console.log(
     `     createMany float32 / raw undici:     warm ${ratio('createMany-float32', 'undici', 'warm')}× (target ≤ 1.6)`,
+  );
+  console.log(
+    `     floor for float32 / raw undici:      warm ${ratio('floor-rows', 'undici', 'warm')}× rows alone, ${ratio('floor-decode', 'undici', 'warm')}× with the decode (no parsing in either)`,
+  );
+  console.log(
+    `     createMany float32 / that floor:     warm ${ratio('createMany-float32', 'floor-decode', 'warm')}× (the reader, normalising and the batch engine)`,
   );
   console.log(
     `     createMany float32-view / float32:   warm ${ratio('createMany-float32-view', 'createMany-float32', 'warm')}×`,

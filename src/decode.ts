@@ -139,6 +139,14 @@ export function normalizeInPlace<T extends number[] | Float32Array>(vector: T): 
 }
 
 /**
+ * How far a row's sum of squares may be from 1 and the row still count as normalised: 2⁻²¹,
+ * a length within about 2⁻²² (two float32 steps at 1.0) of 1. A vector normalised in double
+ * precision and rounded to float32, as OpenAI's are, lands within 2⁻²³; our own scaling lands
+ * no closer. A server that normalises in float32 arithmetic may land further out, and is scaled.
+ */
+export const UNIT_SQUARES_TOLERANCE = 2 ** -21;
+
+/**
  * Checks the float32 row `floats[from..to)` and, when `normalize`, scales it in place to L2
  * norm 1: `false`, with nothing changed, when it holds a NaN or an infinity. The one scaling
  * of float32 vectors: the streaming reader runs it on each row while its bytes are in cache,
@@ -168,7 +176,9 @@ export function scaleRow(floats: Float32Array, from: number, to: number, normali
   // A float32 squared stays within a double's range, and so does any real sum of them: a sum
   // that is not finite comes from a NaN or an infinity, one of 0 from a zero vector, which stays zero.
   if (!Number.isFinite(squares)) return false;
-  if (!normalize || squares === 0) return true;
+  // A zero vector stays zero, and one already of unit length within float32 rounding is left
+  // as the server sent it: scaling it could not bring it closer to 1, only move its last bits.
+  if (!normalize || squares === 0 || Math.abs(squares - 1) <= UNIT_SQUARES_TOLERANCE) return true;
   const scale = 1 / Math.sqrt(squares);
   for (k = from; k + 3 < to; k += 4) {
     floats[k] = floats[k]! * scale;

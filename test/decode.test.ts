@@ -10,6 +10,7 @@ import {
   normalizeInPlace,
   scaleRow,
   toNumberArray,
+  UNIT_SQUARES_TOLERANCE,
 } from '../src/decode.js';
 import { norm } from './support/vector-math.js';
 
@@ -166,6 +167,25 @@ describe('scaleRow', () => {
       expect(scaleRow(floats, 0, 9, false)).toBe(false);
       expect(Array.from(floats)).toEqual(before);
     }
+  });
+
+  test('leaves a row already of unit length within float32 rounding as it is, and scales one just outside', () => {
+    // 1,536 floats of length 1 + 2⁻²³, inside the tolerance: scaling them would move their last bits.
+    const values = Array.from({ length: 1536 }, (_, i) => Math.sin(i * 0.37) + 0.1);
+    const length = Math.hypot(...values) / Math.sqrt(1 + 2 ** -22);
+    const unit = Float32Array.from(values, (x) => x / length);
+    const squares = unit.reduce((sum, x) => sum + x * x, 0);
+    expect(Math.abs(squares - 1)).toBeLessThanOrEqual(UNIT_SQUARES_TOLERANCE);
+    expect(unit.map((x) => x / Math.sqrt(squares))).not.toEqual(unit);
+    const asSent = unit.slice();
+    expect(scaleRow(unit, 0, unit.length, true)).toBe(true);
+    expect(unit).toEqual(asSent);
+    // Two steps of tolerance longer: every float is scaled, to a row of unit length.
+    const longer = asSent.map((x) => x * Math.sqrt(1 + 2 * UNIT_SQUARES_TOLERANCE));
+    const before = longer.slice();
+    expect(scaleRow(longer, 0, longer.length, true)).toBe(true);
+    expect(longer).not.toEqual(before);
+    expect(Math.abs(longer.reduce((sum, x) => sum + x * x, 0) - 1)).toBeLessThanOrEqual(UNIT_SQUARES_TOLERANCE);
   });
 
   test('leaves a zero row zero, and any row unscaled when not asked to normalise', () => {

@@ -166,6 +166,32 @@ describe('the streaming reader', () => {
     expect(owned).toEqual(views);
   });
 
+  test("an into target: each row decoded straight into the caller's memory at the row it names, in any arrival order", () => {
+    const { body: text, vectors } = base64Answer(3, 4);
+    const json = JSON.parse(text) as { data: unknown[] };
+    json.data.reverse();
+    // The caller's memory: five rows of 4, answer row k going to row 4 - k, the others untouched.
+    const memory = new Float32Array(5 * 4).fill(7);
+    const reader = new EmbeddingsReader({
+      rows: 3,
+      dimensions: undefined,
+      normalize: true,
+      maxBytes: 1 << 20,
+      ownRows: false,
+      into: { reserve: (dimensions) => (dimensions === 4 ? memory : undefined), rowOf: (row) => 4 - row },
+    });
+    reader.write(Buffer.from(JSON.stringify(json)));
+    const answer = reader.end();
+    expect(answer).toBeDefined();
+    answer!.vectors.forEach((row, index) => {
+      expect(row.buffer).toBe(memory.buffer);
+      expect(row.byteOffset).toBe((4 - index) * 4 * 4);
+      const norm = Math.hypot(...vectors[index]!);
+      expect(Array.from(row)).toEqual(Array.from(vectors[index]!, (x) => Math.fround(x / norm)));
+    });
+    expect(Array.from(memory.subarray(0, 8))).toEqual(Array(8).fill(7));
+  });
+
   test('a body that cannot hold as many rows as asked is not reserved for', () => {
     const { body: text } = base64Answer(1, 64);
     const options = { ...requestOptions('float32'), maxResponseBytes: 1000 };

@@ -101,8 +101,6 @@ export async function createMany(
 /** createMany()'s rows in one Float32Array, sized by the first vector unless `dimensions` was asked for. */
 class MatrixRows {
   #data: Float32Array | undefined;
-  /** The same memory as bytes, for the readers that decode into it. */
-  #bytes: Buffer | undefined;
   #dimensions: number | undefined;
   readonly #filled: Uint8Array;
 
@@ -144,7 +142,7 @@ class MatrixRows {
     return {
       reserve: (dimensions) => {
         if (dimensions !== this.#dimensions) return undefined;
-        return { floats: this.#allocate(dimensions), bytes: this.#bytes! };
+        return this.#allocate(dimensions);
       },
       rowOf: (row) => indices[row]!,
     };
@@ -162,7 +160,6 @@ class MatrixRows {
   #allocate(dimensions: number): Float32Array {
     if (this.#data === undefined) {
       this.#data = new Float32Array(this.rows * dimensions);
-      this.#bytes = Buffer.from(this.#data.buffer, this.#data.byteOffset, this.#data.byteLength);
     }
     return this.#data;
   }

@@ -37,10 +37,10 @@ interface ReaderInit {
  */
 export interface RowTarget {
   /**
-   * The memory for rows of `dimensions` floats, as floats and as the same bytes, or
-   * `undefined` when rows of that length do not belong there (the reader then uses its own).
+   * The memory for rows of `dimensions` floats, or `undefined` when rows of that length do not
+   * belong there (the reader then uses its own).
    */
-  reserve(dimensions: number): { floats: Float32Array; bytes: Buffer } | undefined;
+  reserve(dimensions: number): Float32Array | undefined;
   /** The row of that memory the answer's row `row` (its `index`) goes to. */
   rowOf(row: number): number;
 }
@@ -112,11 +112,14 @@ export class EmbeddingsReader {
   #dimensions = 0;
   /** The rows decoded so far, in arrival order. */
   #rows: Float32Array[] | undefined;
-  /** With one Float32Array for the answer (or the caller's memory): it, and its bytes. */
+  /** With one Float32Array for the answer (or the caller's memory): it. */
   #floats: Float32Array | undefined;
-  #bytes: Buffer | undefined;
+
   /** Where each arrival row goes in `#floats`, when that is the caller's memory. */
   #rowOf: ((row: number) => number) | undefined;
+  /** The row each vector is decoded into before it is copied out, as floats and as bytes. */
+  #scratch: Float32Array | undefined;
+  #scratchBytes: Buffer | undefined;
   /** Position of the next backslash in the chunk being read, -1 for none. */
   #backslash = -1;
 
@@ -134,7 +137,6 @@ export class EmbeddingsReader {
       this.#failed = true;
       this.#rows = undefined;
       this.#floats = undefined;
-      this.#bytes = undefined;
       this.#rowOf = undefined;
     }
   }
@@ -339,21 +341,21 @@ export class EmbeddingsReader {
     const dimensions = this.#dimensions || this.#reserve(bytes / 4);
     if (bytes !== dimensions * 4) throw BAIL;
     const row = this.#row;
-    let floats = this.#floats;
-    let target = this.#bytes;
-    // A row goes where its arrival says its index is; #inIndexOrder moves it if the index says otherwise.
-    let from = (this.#rowOf === undefined ? row : this.#rowOf(row)) * dimensions;
-    if (floats === undefined) {
-      // Memory of the row's own, not zeroed first: the decode below writes every byte of it, or
-      // the row is dropped. Never Buffer.allocUnsafe: that one may be a slice of Node's shared pool.
-      target = Buffer.allocUnsafeSlow(bytes);
-      floats = new Float32Array(target.buffer, 0, dimensions);
-      from = 0;
-    }
+    // Decoded, checked and scaled in one scratch row that stays in cache, then copied out once:
+    // decoding into fresh memory and reading it back to scale it cost more than the copy.
+    const scratch = this.#scratch!;
     // write() decodes natively; fewer bytes than the length promises means a character was skipped.
-    if (target!.write(text, from * 4, bytes, 'base64') !== bytes) throw BAIL;
-    if (!scaleRow(floats, from, from + dimensions, this.#init.normalize)) throw BAIL;
-    this.#rows![row] = this.#floats === undefined ? floats : floats.subarray(from, from + dimensions);
+    if (this.#scratchBytes!.write(text, 0, bytes, 'base64') !== bytes) throw BAIL;
+    if (!scaleRow(scratch, 0, dimensions, this.#init.normalize)) throw BAIL;
+    const floats = this.#floats;
+    if (floats === undefined) {
+      this.#rows![row] = scratch.slice();
+      return;
+    }
+    // A row goes where its arrival says its index is; #inIndexOrder moves it if the index says otherwise.
+    const from = (this.#rowOf === undefined ? row : this.#rowOf(row)) * dimensions;
+    floats.set(scratch, from);
+    this.#rows![row] = floats.subarray(from, from + dimensions);
   }
 
   /** Sets the answer's memory aside once the first vector gives its length; returns that length. */
@@ -367,13 +369,13 @@ export class EmbeddingsReader {
     this.#rows = new Array<Float32Array>(rows);
     const target = this.#init.into?.reserve(dimensions);
     if (target !== undefined) {
-      this.#floats = target.floats;
-      this.#bytes = target.bytes;
+      this.#floats = target;
       this.#rowOf = this.#init.into!.rowOf.bind(this.#init.into);
     } else if (!this.#init.ownRows) {
       this.#floats = new Float32Array(rows * dimensions);
-      this.#bytes = Buffer.from(this.#floats.buffer, this.#floats.byteOffset, this.#floats.byteLength);
     }
+    this.#scratch = new Float32Array(dimensions);
+    this.#scratchBytes = Buffer.from(this.#scratch.buffer);
     return dimensions;
   }
 
