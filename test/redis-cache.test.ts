@@ -40,6 +40,16 @@ describeWithRedis('createRedisCache', () => {
     return Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
   };
 
+  /** Calls of `command` that reached the server since the last CONFIG RESETSTAT, whether it ran or refused them. */
+  const reached = async (command: string): Promise<number> => {
+    const stats = await admin.info('commandstats');
+    const line = new RegExp(`cmdstat_${command}:(.*)`).exec(stats)?.[1] ?? '';
+    return ['calls', 'rejected_calls', 'failed_calls'].reduce(
+      (sum, field) => sum + Number(new RegExp(`(?:^|,)${field}=(\\d+)`).exec(line)?.[1] ?? 0),
+      0,
+    );
+  };
+
   const keyOf = (text: string): string =>
     REDIS_CACHE_DEFAULTS.prefix + cacheKey(resolveBatchConfig(wire.client, { model }).cacheScope, text);
 
@@ -200,6 +210,42 @@ describeWithRedis('createRedisCache', () => {
     expect(warnings).toHaveLength(2);
     await server.restart();
     await admin.ping();
+  });
+
+  test('after a failure, calls within REDIS_CACHE_DEFAULTS.retryAfter send nothing to Redis and miss; the first after it asks again', async () => {
+    // A user refused MGET: the connection stays up and each MGET reaches Redis, which refuses it.
+    await admin.acl('SETUSER', 'no-mget', 'on', 'nopass', '~*', '&*', '+@all', '-mget');
+    const redis = new Redis(server.url, { username: 'no-mget', password: 'any', maxRetriesPerRequest: 1 });
+    redis.on('error', () => {});
+    clients.push(redis);
+    await redis.ping();
+    const warnings: string[] = [];
+    const cache = createRedisCache({ redis, onWarning: (message) => warnings.push(message) });
+    await admin.set(`${REDIS_CACHE_DEFAULTS.prefix}stored`, Buffer.from(Float32Array.of(1, 2).buffer));
+    await admin.config('RESETSTAT');
+    // The window is measured on the clock the cache reads, moved by hand.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const failedAt = Date.now();
+    expect(await cache.get(['stored'])).toEqual([undefined]);
+    expect(await reached('mget')).toBe(1);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/^Redis cache: MGET of 1 keys failed: NOPERM /);
+
+    // Redis would answer now: only the window keeps the cache away from it.
+    await admin.acl('SETUSER', 'no-mget', '+mget');
+    vi.setSystemTime(failedAt + REDIS_CACHE_DEFAULTS.retryAfter - 1);
+    expect(await cache.get(['stored'])).toEqual([undefined]);
+    await cache.set([['written', Float32Array.of(3)]]);
+    expect(await reached('mget')).toBe(1);
+    expect(await reached('set')).toBe(0);
+    expect(await admin.exists(`${REDIS_CACHE_DEFAULTS.prefix}written`)).toBe(0);
+
+    vi.setSystemTime(failedAt + REDIS_CACHE_DEFAULTS.retryAfter);
+    expect(await cache.get(['stored'])).toEqual([Float32Array.of(1, 2)]);
+    expect(await reached('mget')).toBe(2);
+    await cache.set([['written', Float32Array.of(3)]]);
+    expect(await reached('set')).toBe(1);
+    expect(warnings).toHaveLength(1);
   });
 
   test("onError: 'throw' stops the job with an EmbeddingsError that names the command", async () => {

@@ -1,7 +1,7 @@
 /**
  * The Lua script's arithmetic against the in-memory limiter it ports: the same sequence of
  * acquires, answers and time passing, on a clock the test moves by hand (the script is handed
- * it in place of Redis's `TIME`), gets the same grants and the same waits.
+ * it in place of Redis's `TIME`), gets the same grants and the same waits, for the same reasons.
  */
 import fc from 'fast-check';
 import { Redis } from 'ioredis';
@@ -42,6 +42,8 @@ function handClock(start: number) {
 const answer = fc.oneof(
   fc.constant({ status: 200, headers: {} }),
   fc.constant({ status: 500, headers: {} }),
+  // A 429 that advises nothing: both back off on their own, doubling per 429 in a row.
+  { weight: 2, arbitrary: fc.constant({ status: 429, headers: {} }) },
   fc.constant(undefined),
   {
     weight: 6,
@@ -52,14 +54,15 @@ const answer = fc.oneof(
           limit: fc.integer({ min: 60, max: 1200 }),
           remaining: fc.integer({ min: 0, max: 20 }),
           tokensRemaining: fc.integer({ min: 0, max: 20_000 }),
-          retryAfterMs: fc.integer({ min: 0, max: 3000 }),
+          // Headers without a pause: a 429 so answered falls back on the backoff of its own.
+          retryAfterMs: fc.option(fc.integer({ min: 0, max: 3000 }), { nil: undefined, freq: 3 }),
           style: fc.constantFrom('openai', 'azure'),
         })
         .map(({ limit, remaining, tokensRemaining, retryAfterMs, style }) => ({
           ...(style === 'openai' && { 'x-ratelimit-limit-requests': String(limit) }),
           'x-ratelimit-remaining-requests': String(remaining),
           'x-ratelimit-remaining-tokens': String(tokensRemaining),
-          'retry-after-ms': String(retryAfterMs),
+          ...(retryAfterMs !== undefined && { 'retry-after-ms': String(retryAfterMs) }),
         })),
     }),
   },
@@ -96,7 +99,7 @@ describeWithRedis('the Lua arithmetic against the in-memory limiter', () => {
     await server?.stop();
   });
 
-  test('the same acquires, answers and time get the same grants and waits', async () => {
+  test('the same acquires, answers and time get the same grants, and waits of the same length for the same reason', async () => {
     const scripts = rateScripts(redis);
     let run = 0;
     await fc.assert(
@@ -142,6 +145,7 @@ describeWithRedis('the Lua arithmetic against the in-memory limiter', () => {
               return;
             }
             expect(pending.grant, `granted at ${now} by the in-memory limiter alone`).toBeUndefined();
+            expect(reply.reason, `the reason of the wait at ${now}`).toBe(pending.wait?.reason);
             const until = pending.wait?.untilMs;
             if (reply.wait < 0) expect(until).toBeUndefined();
             else expect(Math.abs(now + reply.wait - until!)).toBeLessThanOrEqual(1);

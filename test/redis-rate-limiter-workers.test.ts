@@ -142,6 +142,67 @@ describeWithRedis('RedisRateLimiter across processes', () => {
     }
   }, 60_000);
 
+  test('Redis stopped under two workers: each paces on its half of what was left, to the request, not on the whole', async () => {
+    const own = await startRedis();
+    try {
+      const key = freshKey();
+      const worker = () =>
+        new RedisRateLimiter({
+          redis: connect(own.url),
+          key,
+          timeoutMs: 200,
+          leaseMs: 120_000,
+          onWarning: () => undefined,
+        });
+      const a = worker();
+      const b = worker();
+      // An answer teaches the budget: 6 requests a minute (one per 10 s, so nothing refills
+      // meanwhile that could move a share by one), 20 at once, 19 left after it; tokens likewise.
+      (await a.acquire({ tokens: 100 })).complete({
+        status: 200,
+        headers: {
+          'x-ratelimit-limit-requests': '6',
+          'x-ratelimit-remaining-requests': '19',
+          'x-ratelimit-limit-tokens': '6000',
+          'x-ratelimit-remaining-tokens': '39900',
+        },
+      });
+      await expect.poll(() => a.snapshot().requests.burst).toBe(20);
+      // Each takes a turn after the other was seen in Redis, so each knows of two workers.
+      (await b.acquire({ tokens: 100 })).cancel();
+      await expect.poll(() => b.snapshot().inFlight).toBe(0);
+      (await a.acquire({ tokens: 100 })).cancel();
+      await expect.poll(() => a.snapshot().inFlight).toBe(0);
+      const left = { a: a.snapshot(), b: b.snapshot() };
+      expect(left.a.requests.available).toBe(17);
+      expect(left.b.requests.available).toBe(18);
+      await own.stop();
+
+      /** Turns granted at once, before the first wait: what the worker's local share holds. */
+      const turnsAtOnce = async (limiter: RedisRateLimiter) => {
+        for (let granted = 0; ; granted++) {
+          const controller = new AbortController();
+          const stop = (wait: RateLimitWait) => controller.abort(new Error(`waits for ${wait.reason}`));
+          try {
+            (await limiter.acquire({ tokens: 100, signal: controller.signal, onWait: stop })).cancel();
+          } catch (error) {
+            expect((error as Error).message).toBe('waits for rate-limit');
+            return granted;
+          }
+        }
+      };
+      // Half of what each saw left (17 and 18 requests; 39,700 and 39,800 tokens), rounded down.
+      expect(await turnsAtOnce(a)).toBe(8);
+      expect(await turnsAtOnce(b)).toBe(9);
+      for (const limiter of [a, b]) {
+        expect(limiter.snapshot().requests).toMatchObject({ perMinute: 3, source: 'header', burst: 10 });
+        expect(limiter.snapshot().tokens).toMatchObject({ perMinute: 3000, source: 'header', burst: 20_000 });
+      }
+    } finally {
+      await own.stop();
+    }
+  }, 30_000);
+
   test('Redis restarted with empty memory in the middle of two jobs: every input exactly once', async () => {
     const own = await startRedis();
     try {

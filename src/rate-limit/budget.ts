@@ -231,6 +231,24 @@ export class Budget {
     this.level = Math.max(this.level, Math.min(cost, this.capacity) - this.rate * retryAfterMs);
   }
 
+  /**
+   * Takes on what another limiter learnt of this budget, as that limiter's {@link belief} gives
+   * it (or a share of it): its rate, its burst, and `available` as the level now, with no
+   * request charged for them. Configured budgets ignore it, as they ignore answers; so does a
+   * belief with no burst (nothing known).
+   */
+  learn({ perMinute, source, burst, available }: RateLimitBelief, now: number): void {
+    if (this.source === 'configured' || burst === undefined) return;
+    this.at = now;
+    if (perMinute !== undefined) {
+      this.rate = perMinute / MINUTE_MS;
+      this.source = source === 'estimated' ? 'estimated' : 'header';
+    }
+    this.largestSeen = Math.max(this.largestSeen, burst);
+    this.capacity = this.largestSeen;
+    this.level = Math.min(available ?? 0, this.capacity);
+  }
+
   belief(now: number): RateLimitBelief {
     this.refill(now);
     return {

@@ -7,6 +7,7 @@ import type {
   AcquireOptions,
   RateLimit,
   RateLimitAnswer,
+  RateLimitBelief,
   RateLimiter,
   RateLimitGrant,
   RateLimitSnapshot,
@@ -62,6 +63,25 @@ interface Sent {
 type Kind = 'requests' | 'tokens';
 const KINDS: readonly Kind[] = ['requests', 'tokens'];
 
+/** What another limiter learnt of the server's limits (or this one's share of it), for {@link learnShare}. */
+export interface LearntShare {
+  requests: RateLimitBelief;
+  tokens: RateLimitBelief;
+  headerStyle: RateLimitSnapshot['headerStyle'];
+}
+
+/** Set by the class, the one place that reaches a limiter's budgets. */
+let learnInto: (limiter: InMemoryRateLimiter, share: LearntShare) => void;
+
+/**
+ * Starts `limiter` on what another limiter learnt, as answers would have taught it but with no
+ * request charged for it (see `Budget.learn`): a RedisRateLimiter worker cut off from Redis
+ * paces on its share of the budget so. Not part of the package's API.
+ */
+export function learnShare(limiter: InMemoryRateLimiter, share: LearntShare): void {
+  learnInto(limiter, share);
+}
+
 /**
  * A client's rate limits kept in this process: what the caller configured, and what the
  * server's answers teach (see {@link Budget} and {@link ConcurrencyWindow}). Share one between
@@ -95,6 +115,10 @@ export class InMemoryRateLimiter implements RateLimiter {
   private readonly learns: boolean;
   private readonly onWarning: ((message: string) => void) | undefined;
   readonly limits: Readonly<RateLimit>;
+
+  static {
+    learnInto = (limiter, share) => limiter.learn(share);
+  }
 
   constructor(options: InMemoryRateLimiterOptions = {}) {
     for (const name of ['requestsPerMinute', 'tokensPerMinute'] as const) {
@@ -181,6 +205,17 @@ export class InMemoryRateLimiter implements RateLimiter {
     if (!Number.isFinite(difference) || difference === 0) return;
     this.configured.tokens?.take(difference, this.clock.now());
     this.sentSoFar.tokens += difference;
+    this.schedule();
+  }
+
+  private learn(share: LearntShare): void {
+    if (!this.learns) return;
+    const now = this.clock.now();
+    for (const kind of KINDS) this.learnt[kind].learn(share[kind], now);
+    if (!this.learnt.requests.known && !this.learnt.tokens.known) return;
+    // Known limits, as an answer's headers would have opened it: the budgets pace from now on.
+    this.window.open();
+    this.headerStyle = share.headerStyle;
     this.schedule();
   }
 

@@ -3,8 +3,8 @@
  * of the budget last seen in Redis, so the workers together stay within it while each is cut
  * off from the others.
  */
-import { InMemoryRateLimiter } from '../rate-limit/in-memory.js';
-import type { RateLimit, RateLimitSnapshot } from '../rate-limit/types.js';
+import { InMemoryRateLimiter, learnShare } from '../rate-limit/in-memory.js';
+import type { RateLimit, RateLimitBelief, RateLimitSnapshot } from '../rate-limit/types.js';
 import type { ScriptBelief, ScriptSnapshot } from './rate-limiter-commands.js';
 
 /** A limit below one request per hour is read as broken (see readRateLimitHeaders): none is sent. */
@@ -12,9 +12,10 @@ const MIN_LIMIT_PER_MINUTE = 1 / 60;
 
 /**
  * A local limiter with `1 / workers` of the configured limits and of what the workers had
- * learnt (rate, burst, and what was left), workers counted as those seen alive in Redis. What
- * was learnt is taught to it as answers' headers would teach it, so it starts with its share of
- * what was left and not with one request alone; with nothing learnt it probes as a new client does.
+ * learnt (rate, burst, and what was left), workers counted as those seen alive in Redis, each
+ * share rounded down so the workers together stay within the budget. What was learnt is taken
+ * on as it stands, so the local share starts with all of its part of what was left, not with
+ * one request alone; with nothing learnt it probes as a new client does.
  */
 export function localShare(
   limits: Readonly<RateLimit>,
@@ -28,33 +29,18 @@ export function localShare(
     onWarning,
   });
   if (last === undefined) return limiter;
-  // Two answers, as the server's would teach them: the first the share of the burst (the largest
-  // `remaining` seen, plus its request), the second the share of what was left last seen.
-  const answer = (level: (belief: ScriptBelief) => number | undefined) => {
-    const headers: Record<string, string> = {};
-    for (const [kind, belief, taken] of [
-      ['requests', last.r, 1],
-      ['tokens', last.t, 0],
-    ] as const) {
-      if (belief.pm !== undefined && belief.pm / workers >= MIN_LIMIT_PER_MINUTE) {
-        headers[`x-ratelimit-limit-${kind}`] = String(belief.pm / workers);
-      }
-      const units = level(belief);
-      if (units !== undefined) {
-        headers[`x-ratelimit-remaining-${kind}`] = String(Math.max(0, Math.floor(units / workers) - taken));
-      }
-    }
-    return headers;
+  const share = ({ pm, src, cap, avail }: ScriptBelief): RateLimitBelief => {
+    if (cap === undefined) return { perMinute: undefined, source: undefined, burst: undefined, available: undefined };
+    const perMinute = pm === undefined || pm / workers < MIN_LIMIT_PER_MINUTE ? undefined : pm / workers;
+    return {
+      perMinute,
+      source: perMinute === undefined ? undefined : src,
+      // At least one unit: a bucket of none would hold nothing back.
+      burst: Math.max(1, Math.floor(cap / workers)),
+      available: Math.floor(Math.min(avail ?? 0, cap) / workers),
+    };
   };
-  const burst = answer((belief) => belief.cap);
-  const left = answer((belief) => (belief.cap === undefined ? undefined : Math.min(belief.avail ?? 0, belief.cap)));
-  if (Object.keys(burst).length > 0) {
-    // Both turns are taken now, first in its line, before any waiter's; each is settled as it comes.
-    const first = limiter.acquire({ tokens: 0 });
-    const second = limiter.acquire({ tokens: 0 });
-    void first.then((grant) => grant.complete({ status: 200, headers: burst }));
-    void second.then((grant) => grant.complete({ status: 200, headers: left }));
-  }
+  learnShare(limiter, { requests: share(last.r), tokens: share(last.t), headerStyle: last.style });
   return limiter;
 }
 

@@ -93,6 +93,7 @@ end
 
 -- The caller's own limits (the last given, as every worker of a budget is meant to give the same), kept beside what answers teach; a change of them takes effect at once.
 local function configure(S, now, rpm, tpm)
+  local known = S.c.r ~= nil or S.c.t ~= nil
   for _, pair in ipairs({ { 'r', rpm }, { 't', tpm } }) do
     local kind, pm = pair[1], pair[2]
     if pm == nil then -- another worker's limits stand
@@ -104,7 +105,9 @@ local function configure(S, now, rpm, tpm)
       S.c[kind].lvl = math.min(S.c[kind].lvl, pm)
     end
   end
-  if rpm ~= nil or tpm ~= nil then S.win.size = nil end
+  -- Configured limits are known limits, as the in-memory limiter's constructor has them: the
+  -- window opens when they first come, not again after a 429 without headers restarted it.
+  if not known and (rpm ~= nil or tpm ~= nil) and S.win.dec < 0 then S.win.size = nil end
 end
 
 local function snapshot(S, now)
