@@ -5,7 +5,7 @@
  * creating a batch twice or downloading again what it had stored.
  */
 import { randomBytes } from 'node:crypto';
-import { APIUserAbortError, InvalidArgumentError } from '../errors.js';
+import { APIError, APIUserAbortError, InvalidArgumentError } from '../errors.js';
 import { sleep } from '../retry.js';
 import type { BatchParams } from '../batch/types.js';
 import type { TextRules } from '../batch/planner.js';
@@ -126,6 +126,23 @@ export class BatchJobRunner {
   async save(): Promise<void> {
     await this.store?.write(this.state);
     this.report();
+  }
+
+  /** Marks the job cancelled (no batch is created from here on) and cancels every batch still running. */
+  async cancel(): Promise<void> {
+    this.state.cancelled = true;
+    await this.save();
+    for (const batch of this.state.batches) {
+      if (batch.batchId === undefined || batch.collected !== undefined) continue;
+      if (FINAL.has(batch.status ?? '') || batch.status === 'cancelling') continue;
+      try {
+        batch.status = (await this.api.cancel(batch.batchId)).status;
+      } catch (error) {
+        // 409: it ended meanwhile (the journal's status was older); the next poll collects it.
+        if (!(error instanceof APIError && error.status === 409)) throw error;
+      }
+    }
+    await this.save();
   }
 
   /** Uploads and creates every batch that is due, polls the open ones once and collects the finished. */
