@@ -183,25 +183,28 @@ describe('createDiskCache with two processes writing the same keys at once', () 
     const faults = new Set<string>();
     let passes = 0;
     // Writers stop only when told: every read below is made while both are still writing.
-    while (writing && passes < PASSES) {
-      (await cache.get(keys)).forEach((vector, i) => {
-        if (vector === undefined) {
-          if (present.has(i)) faults.add(`key ${i} missing after a vector was read`);
-          return;
-        }
-        present.add(i);
-        const first = vector[0]!;
-        if (vector.length === LENGTH && (first === 1 || first === 2) && vector.every((x) => x === first)) {
-          wholeOf.add(first);
-        } else {
-          faults.add(
-            `key ${i} torn or mixed: ${vector.length} floats of ${[...new Set(vector)].slice(0, 4).join(', ')}`,
-          );
-        }
-      });
-      if (wholeOf.size === 2) passes++;
+    try {
+      while (writing && passes < PASSES) {
+        (await cache.get(keys)).forEach((vector, i) => {
+          if (vector === undefined) {
+            if (present.has(i)) faults.add(`key ${i} missing after a vector was read`);
+            return;
+          }
+          present.add(i);
+          const first = vector[0]!;
+          if (vector.length === LENGTH && (first === 1 || first === 2) && vector.every((x) => x === first)) {
+            wholeOf.add(first);
+          } else {
+            faults.add(
+              `key ${i} torn or mixed: ${vector.length} floats of ${[...new Set(vector)].slice(0, 4).join(', ')}`,
+            );
+          }
+        });
+        if (wholeOf.size === 2) passes++;
+      }
+    } finally {
+      for (const { child } of writers) child.stdin.end();
     }
-    for (const { child } of writers) child.stdin.end();
     // Exit code 0: each writer was still writing when told to stop, after the last read.
     expect(await Promise.all(writers.map(({ exit }) => exit))).toEqual([0, 0]);
     expect([...wholeOf].sort()).toEqual([1, 2]);
