@@ -4,7 +4,14 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import fc from 'fast-check';
 import { InvalidArgumentError } from '../src/errors.js';
-import { customId, indexOfCustomId, outputBytesPerInput, planShards, type ShardLimits } from '../src/batch-job/plan.js';
+import {
+  customId,
+  indexOfCustomId,
+  outputBytesPerInput,
+  planShards,
+  requestLinesOf,
+  type ShardLimits,
+} from '../src/batch-job/plan.js';
 import { cl100kTokenizer, utf8ByteTokenizer } from '../src/tokenizer.js';
 
 const params = { model: 'text-embedding-3-small' };
@@ -152,6 +159,61 @@ describe('planShards with a spool directory', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('requestLinesOf', () => {
+  test('gives the request lines of the inputs sent again, byte for byte and in order, from memory or a spooled file read in many chunks', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'embedrail-again-'));
+    try {
+      await fc.assert(
+        fc.asyncProperty(
+          // Texts up to 40 KB of two-byte characters and line breaks: lines and characters cross the 64 KB chunks.
+          fc.array(fc.tuple(fc.string({ unit: 'binary', maxLength: 8 }), fc.nat(20_000), fc.boolean()), {
+            minLength: 1,
+            maxLength: 40,
+          }),
+          fc.integer({ min: 1, max: 40 }),
+          async (inputs, maxInputs) => {
+            const texts = inputs.map(([text, length]) => `${text}\n${'é'.repeat(length)}`);
+            const limits = { ...roomy, maxInputsPerBatch: maxInputs };
+            const long = { ...rules, maxTokensPerInput: 100_000 };
+            const inMemory = await planShards(texts, 'j', params, long, limits);
+            const spooled = await planShards(texts, 'j', params, long, limits, dir);
+            for (const [s, shard] of inMemory.shards.entries()) {
+              const again = inputs.flatMap(([, , send], i) =>
+                send && i >= shard.firstIndex && i < shard.firstIndex + shard.count ? [i] : [],
+              );
+              // Expected: the shard's lines whose custom_id names an input sent again.
+              const lines = bytesOf(shard.body).toString('utf8').split('\n').slice(0, -1);
+              const wanted = lines.filter((line) => again.includes(indexOfCustomId('j', JSON.parse(line).custom_id)!));
+              // Compared as latin1, one character per byte: exact, and quicker than a Buffer's toEqual.
+              const expected = Buffer.from(wanted.map((line) => `${line}\n`).join(''), 'utf8').toString('latin1');
+              expect((await requestLinesOf(shard, again)).toString('latin1')).toBe(expected);
+              expect((await requestLinesOf(spooled.shards[s]!, again)).toString('latin1')).toBe(expected);
+            }
+          },
+        ),
+        // Shrinking shards this size outlasts the test's timeout: the first counterexample is reported as found.
+        { numRuns: 20, endOnFailure: true },
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test.each([
+    ['past its last input', [2, 4]],
+    ['before its first', [-1]],
+    ['out of order', [2, 1]],
+  ])('refuses an input %s, naming it and the shard', async (_what, again) => {
+    const [shard] = (await planShards(['a', 'b', 'c', 'd'], 'j', params, rules, roomy)).shards;
+    const missing = again.at(-1);
+    await expect(requestLinesOf(shard!, again)).rejects.toThrow(
+      new InvalidArgumentError(
+        `Cannot send input ${missing} again from shard 0: it holds inputs 0 to 3, sent again in ascending order`,
+      ),
+    );
   });
 });
 

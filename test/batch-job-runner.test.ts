@@ -71,6 +71,25 @@ describe('runBatchJob with the Batch API in memory', () => {
     ]);
   });
 
+  test("a retry's input file is its shard's lines of the inputs sent again, byte for byte, in input order", async () => {
+    // Shards of 4 (inputs 0-3, 4-7, 8-9): first, middle and last lines, runs and gaps, in every shard.
+    const again = [[0, 2, 3], [5, 6], [9]];
+    const fates = new Map<number, LineFate>(
+      again.flat().map((index) => [index, index % 2 ? { status: 429 } : 'missing']),
+    );
+    const port = new FakeBatchPort(
+      (id, attempt) => (attempt === 1 ? fates.get(Number(id.split('-').at(-1))) : undefined) ?? 'ok',
+    );
+    const result = await run(port);
+    expect(result.failures).toEqual([]);
+    expectEveryInputOnce(result, 10);
+    expect(port.uploaded).toHaveLength(6);
+    const shardLines = port.uploaded.slice(0, 3).map((body) => body.split(/(?<=\n)/));
+    expect(port.uploaded.slice(3)).toEqual(
+      again.map((indices, shard) => indices.map((index) => shardLines[shard]![index - 4 * shard]).join('')),
+    );
+  });
+
   test('a 400 on one input fails that input only, without a retry', async () => {
     const port = new FakeBatchPort((id) => (id.endsWith('-5') ? { status: 400 } : 'ok'));
     const result = await run(port);

@@ -131,56 +131,85 @@ describe('createDiskCache', () => {
 });
 
 describe('createDiskCache with two processes writing the same keys at once', () => {
-  /** Floats per vector: 128 KB files, written in more than one piece by a writer that did not rename. */
+  /** Floats per vector: 128 KB files. */
   const LENGTH = 32_768;
   const KEYS = 40;
-  const ROUNDS = 6;
-  let bundle: string;
+  /** Reads of every key made while both writers write, counted once a vector of each was read. */
+  const PASSES = 30;
+  /** A writer nobody stops gives up after this many rounds and exits 3: the load stays bounded. */
+  const MAX_ROUNDS = 1_000;
+  let writerScript: string;
 
   beforeAll(async () => {
-    bundle = await bundleForChild('src/batch/cache-disk.ts', 'disk', 'cache-test');
+    const bundle = await bundleForChild('src/batch/cache-disk.ts', 'disk', 'cache-test');
     const outDir = dirname(bundle);
+    writerScript = join(outDir, 'writer.mjs');
+    // Each writer rewrites every key with its own value, round after round, until its stdin ends.
     writeFileSync(
-      join(outDir, 'writer.mjs'),
+      writerScript,
       [
         `import { createDiskCache } from './disk.js';`,
         `const [directory, value] = process.argv.slice(2);`,
         `const cache = createDiskCache({ directory });`,
         `const vector = new Float32Array(${LENGTH}).fill(Number(value));`,
-        `for (let round = 0; round < ${ROUNDS}; round++) {`,
+        `let stopped = false;`,
+        `process.stdin.on('end', () => (stopped = true)).resume();`,
+        `for (let round = 0; !stopped && round < ${MAX_ROUNDS}; round++) {`,
         `  await cache.set(Array.from({ length: ${KEYS} }, (_, i) => ['k'.repeat(i + 1), vector]));`,
         `}`,
+        `process.exit(stopped ? 0 : 3);`,
       ].join('\n'),
     );
     return () => rmSync(outDir, { recursive: true, force: true });
   }, 60_000);
 
-  test('a reader sees a whole vector of one writer or none, never a torn or mixed one', async () => {
+  test('while both rewrite every key, a reader sees it missing until its first write, then always whole: never torn, mixed or gone again', async () => {
     const directory = folder();
     mkdirSync(directory);
-    const writer = (value: number) =>
-      new Promise<number | null>((resolve) => {
-        const child = spawn(process.execPath, [join(bundle, '..', 'writer.mjs'), directory, String(value)], {
-          stdio: 'inherit',
-        });
-        child.on('close', resolve);
+    const writers = [1, 2].map((value) => {
+      const child = spawn(process.execPath, [writerScript, directory, String(value)], {
+        stdio: ['pipe', 'inherit', 'inherit'],
       });
+      return { child, exit: new Promise<number | null>((resolve) => child.on('close', resolve)) };
+    });
+    let writing = true;
+    void Promise.race(writers.map(({ exit }) => exit)).then(() => (writing = false));
     const cache = createDiskCache({ directory });
     const keys = Array.from({ length: KEYS }, (_, i) => 'k'.repeat(i + 1));
-    const writers = Promise.all([writer(1), writer(2)]);
-    let done = false;
-    void writers.then(() => (done = true));
-    const seen = new Set<string>();
-    while (!done) {
-      for (const vector of await cache.get(keys)) {
-        if (vector === undefined) continue;
-        const first = vector[0]!;
-        const whole = vector.length === LENGTH && vector.every((x) => x === first);
-        seen.add(whole ? `whole ${first}` : `torn: ${vector.length} floats, first ${first}`);
+    /** The writers (by value) a whole vector was read of. */
+    const wholeOf = new Set<number>();
+    /** Keys a vector was read for: with a rename into place, such a key never reads as missing again. */
+    const present = new Set<number>();
+    const faults = new Set<string>();
+    let passes = 0;
+    // Writers stop only when told: every read below is made while both are still writing.
+    try {
+      while (writing && passes < PASSES) {
+        (await cache.get(keys)).forEach((vector, i) => {
+          if (vector === undefined) {
+            if (present.has(i)) faults.add(`key ${i} missing after a vector was read`);
+            return;
+          }
+          present.add(i);
+          const first = vector[0]!;
+          if (vector.length === LENGTH && (first === 1 || first === 2) && vector.every((x) => x === first)) {
+            wholeOf.add(first);
+          } else {
+            faults.add(
+              `key ${i} torn or mixed: ${vector.length} floats of ${[...new Set(vector)].slice(0, 4).join(', ')}`,
+            );
+          }
+        });
+        if (wholeOf.size === 2) passes++;
       }
+    } finally {
+      for (const { child } of writers) child.stdin.end();
     }
-    expect(await writers).toEqual([0, 0]);
-    expect([...seen].filter((what) => !what.startsWith('whole'))).toEqual([]);
+    // Exit code 0: each writer was still writing when told to stop, after the last read.
+    expect(await Promise.all(writers.map(({ exit }) => exit))).toEqual([0, 0]);
+    expect([...wholeOf].sort()).toEqual([1, 2]);
+    expect(passes).toBe(PASSES);
+    expect([...faults]).toEqual([]);
     const final = await cache.get(keys);
     expect(final.every((vector) => vector?.length === LENGTH && (vector[0] === 1 || vector[0] === 2))).toBe(true);
     expect(filesUnder(directory).filter((name) => name.endsWith('.tmp'))).toEqual([]);

@@ -6,7 +6,7 @@
 import { rm } from 'node:fs/promises';
 import { z } from 'zod';
 import type { EmbeddingsClient } from '../client.js';
-import { APIError, InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError } from '../errors.js';
 import type { VectorType } from '../options.js';
 import { booleanOption, integerIn, parseArgument } from '../schemas.js';
 import { resolveBatchConfig } from '../batch/config.js';
@@ -128,7 +128,7 @@ async function prepare(
   const dispose = () => options.signal?.removeEventListener('abort', onAbort);
   try {
     await runner.start(params.input, options.jobId);
-    if (options.cancel) await cancelJob(runner);
+    if (options.cancel) await runner.cancel();
   } catch (error) {
     dispose();
     throw error;
@@ -199,21 +199,4 @@ export async function* streamBatchJob(
   } finally {
     job.dispose();
   }
-}
-
-/** Marks the job cancelled (no batch is created from here on) and cancels every batch still running. */
-async function cancelJob(runner: BatchJobRunner): Promise<void> {
-  runner.state.cancelled = true;
-  await runner.save();
-  for (const batch of runner.state.batches) {
-    if (batch.batchId === undefined || batch.collected !== undefined) continue;
-    if (['completed', 'expired', 'cancelled', 'failed', 'cancelling'].includes(batch.status ?? '')) continue;
-    try {
-      batch.status = (await runner.api.cancel(batch.batchId)).status;
-    } catch (error) {
-      // 409: it ended meanwhile (the journal's status was older); the next poll collects it.
-      if (!(error instanceof APIError && error.status === 409)) throw error;
-    }
-  }
-  await runner.save();
 }

@@ -5,6 +5,7 @@
  * and the same `custom_id`s, which is what lets a rerun match the journal it resumes.
  */
 import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeAtomically } from './journal.js';
@@ -157,6 +158,43 @@ export async function planShards(
   if (index === 0) throw new InvalidArgumentError('`input` must hold at least one text (got none)');
   if (ids !== undefined) ids.length = index;
   return { shards, totalInputs: index, ids };
+}
+
+/**
+ * The input file that sends inputs `indices` of `shard` again: their request lines, byte for
+ * byte, in the order given (ascending). Line k of a shard is input `firstIndex + k`, so the
+ * lines are found by counting line breaks (JSON escapes any in a text), never by parsing; a
+ * spooled shard is streamed, and only the lines kept are held.
+ */
+export async function requestLinesOf(shard: PlannedShard, indices: Iterable<number>): Promise<Buffer> {
+  const wanted = indices[Symbol.iterator]();
+  let next = wanted.next();
+  const kept: Buffer[] = [];
+  let line = 0;
+  const chunks: AsyncIterable<Buffer> | Buffer[] = Buffer.isBuffer(shard.body)
+    ? [shard.body]
+    : createReadStream(shard.body.path);
+  for await (const chunk of chunks) {
+    let start = 0;
+    while (!next.done && start < chunk.length) {
+      const end = chunk.indexOf(0x0a, start);
+      const keep = line === next.value - shard.firstIndex;
+      // A copy: a line kept must not hold on to the whole chunk it was read in.
+      if (keep) kept.push(Buffer.from(chunk.subarray(start, end === -1 ? chunk.length : end + 1)));
+      if (end === -1) break;
+      if (keep) next = wanted.next();
+      line++;
+      start = end + 1;
+    }
+    if (next.done) break;
+  }
+  if (!next.done) {
+    const last = shard.firstIndex + shard.count - 1;
+    throw new InvalidArgumentError(
+      `Cannot send input ${next.value} again from shard ${shard.shard}: it holds inputs ${shard.firstIndex} to ${last}, sent again in ascending order`,
+    );
+  }
+  return Buffer.concat(kept);
 }
 
 /** The inputs of `input` one by one: a string, an array, an iterable or an async iterable. */

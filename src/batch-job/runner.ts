@@ -5,8 +5,7 @@
  * creating a batch twice or downloading again what it had stored.
  */
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { APIUserAbortError, InvalidArgumentError } from '../errors.js';
+import { APIError, APIUserAbortError, InvalidArgumentError } from '../errors.js';
 import { sleep } from '../retry.js';
 import type { BatchParams } from '../batch/types.js';
 import type { TextRules } from '../batch/planner.js';
@@ -17,7 +16,7 @@ import {
   type BatchJournalStore,
   type JournalBatch,
 } from './journal.js';
-import { indexOfCustomId, planShards, type Plan, type ShardLimits } from './plan.js';
+import { planShards, requestLinesOf, type Plan, type ShardLimits } from './plan.js';
 import { collect, deleteBatchFiles, ResultsStore } from './collect.js';
 import type { BatchApiPort, BatchJobProgress, BatchObject } from './types.js';
 
@@ -127,6 +126,23 @@ export class BatchJobRunner {
   async save(): Promise<void> {
     await this.store?.write(this.state);
     this.report();
+  }
+
+  /** Marks the job cancelled (no batch is created from here on) and cancels every batch still running. */
+  async cancel(): Promise<void> {
+    this.state.cancelled = true;
+    await this.save();
+    for (const batch of this.state.batches) {
+      if (batch.batchId === undefined || batch.collected !== undefined) continue;
+      if (FINAL.has(batch.status ?? '') || batch.status === 'cancelling') continue;
+      try {
+        batch.status = (await this.api.cancel(batch.batchId)).status;
+      } catch (error) {
+        // 409: it ended meanwhile (the journal's status was older); the next poll collects it.
+        if (!(error instanceof APIError && error.status === 409)) throw error;
+      }
+    }
+    await this.save();
   }
 
   /** Uploads and creates every batch that is due, polls the open ones once and collects the finished. */
@@ -272,19 +288,10 @@ export class BatchJobRunner {
     return true;
   }
 
-  /** The input file of `batch`: its shard's, or the lines of its shard it retries. */
+  /** The input file of `batch`: its shard's, or the lines of its shard it sends again. */
   async #bodyOf(batch: JournalBatch): Promise<Buffer | { path: string }> {
     const shard = this.plan.shards[batch.shard]!;
-    if (batch.attempt === 1) return shard.body;
-    const wanted = new Set(eachIndex(batch.inputs));
-    const bytes = Buffer.isBuffer(shard.body) ? shard.body : await readFile(shard.body.path);
-    const lines = bytes.toString('utf8').split('\n');
-    const kept = lines.filter((line) => {
-      if (line === '') return false;
-      const { custom_id: id } = JSON.parse(line) as { custom_id: string };
-      return wanted.has(indexOfCustomId(this.state.jobId, id) ?? -1);
-    });
-    return Buffer.from(`${kept.join('\n')}\n`, 'utf8');
+    return batch.attempt === 1 ? shard.body : requestLinesOf(shard, eachIndex(batch.inputs));
   }
 
   /** A batch reached a final status: a full queue sends it again later; anything else is collected. */
