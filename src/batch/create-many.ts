@@ -33,7 +33,7 @@ export async function createMany(
   if (typeof asMatrix !== 'boolean') {
     throw new InvalidArgumentError(`Invalid batch options: \`matrix\` must be a boolean (got ${preview(asMatrix)})`);
   }
-  // Rows are decoded straight into the matrix (see MatrixRows.rowsFor); rows that come
+  // Each answer's rows are written straight into the matrix (see MatrixRows.rowsFor); rows that come
   // another way (the cache, an answer read the full way) are copied in from views.
   const config = resolveBatchConfig(client, params, batchOptions, asMatrix ? 'float32-view' : undefined);
   const texts = readInput(params.input);

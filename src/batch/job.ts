@@ -36,7 +36,7 @@ export interface JobSink {
   /** A unit got its outcome; stream() stops merging duplicates into it from here on. */
   unitSettled?(unit: Unit): void;
   /**
-   * Memory to decode a request's rows straight into, given the input index each of its rows
+   * Memory to write a request's rows straight into, given the input index each of its rows
    * is for (createMany's matrix); its rows still reach `embedding()`, as views into it.
    */
   rowsFor?(indices: readonly number[]): RowTarget | undefined;

@@ -3,8 +3,9 @@ import { scaleRow, strictBase64ByteLength } from '../decode.js';
 /**
  * Reads an embeddings answer from its body's chunks, split anywhere, without building the
  * body as one string: each item's `index` and base64 `embedding` are found in the raw bytes,
- * every vector is decoded straight into its Float32Array (one of its own, or one for the whole
- * answer), checked and normalised while its bytes are still in cache, and only the small remainder (model, usage,
+ * every vector is decoded into one scratch row, checked and normalised there while it is in
+ * cache, then copied once to where it belongs (a Float32Array of its own, or its row of one for
+ * the whole answer or of the caller's memory), and only the small remainder (model, usage,
  * object and any other top-level member) goes through `JSON.parse`.
  *
  * It reads only the plain shape every server sends. Anything else (float arrays, escapes in a
@@ -22,18 +23,16 @@ interface ReaderInit {
   normalize: boolean;
   /** Largest body accepted: bounds the memory reserved from the first vector's length. */
   maxBytes: number;
-  /**
-   * Each row decoded into a Float32Array of its own (the `'float32'` layout) instead of all
-   * into one for the answer: no copy of a row after it is decoded.
-   */
+  /** Each row in a Float32Array of its own (the `'float32'` layout) instead of all in one for the answer. */
   ownRows: boolean;
-  /** Memory the rows are decoded straight into (createMany's matrix) instead of the reader's own. */
+  /** Memory the rows go to (createMany's matrix) instead of the reader's own. */
   into?: RowTarget | undefined;
 }
 
 /**
- * Memory of the caller's that an answer's rows are decoded into, each at a row of its own
- * choosing: createMany's matrix, so that no row is decoded into one buffer and copied to another.
+ * Memory of the caller's that an answer's rows are written to, each at a row of its own
+ * choosing: createMany's matrix, so that no row goes to a buffer of the answer's and is copied
+ * from there again.
  */
 export interface RowTarget {
   /**
@@ -114,7 +113,6 @@ export class EmbeddingsReader {
   #rows: Float32Array[] | undefined;
   /** With one Float32Array for the answer (or the caller's memory): it. */
   #floats: Float32Array | undefined;
-
   /** Where each arrival row goes in `#floats`, when that is the caller's memory. */
   #rowOf: ((row: number) => number) | undefined;
   /** The row each vector is decoded into before it is copied out, as floats and as bytes. */
