@@ -1,6 +1,6 @@
 export { createMemoryCache } from './batch/cache.js';
 export type { EmbeddingCache, MemoryCacheOptions } from './batch/cache.js';
-export { decodeFloat32Bytes, encodeFloat32Bytes } from './batch/cache-bytes.js';
+export { decodeFloat32Bytes, encodeFloat32Bytes, storedVector } from './batch/cache-bytes.js';
 export { createDiskCache, DISK_CACHE_DEFAULTS } from './batch/cache-disk.js';
 export type { DiskCacheOptions } from './batch/cache-disk.js';
 export { createKeyvCache } from './batch/cache-keyv.js';

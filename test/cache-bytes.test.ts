@@ -1,12 +1,7 @@
 /** The byte format the shared caches store (src/batch/cache-bytes.ts): little-endian float32, nothing else. */
 import { describe, expect, test } from 'vitest';
-import {
-  decodeFloat32Bytes,
-  decodeFloat32BytesForHost,
-  encodeFloat32Bytes,
-  encodeFloat32BytesForHost,
-  storedVector,
-} from '../src/batch/cache-bytes.js';
+import { decodeFloat32BytesForHost, encodeFloat32BytesForHost } from '../src/batch/cache-bytes.js';
+import { decodeFloat32Bytes, encodeFloat32Bytes, storedVector } from '../src/index.js';
 import { bitsOf, EDGE_VECTOR } from './support/cache-wire.js';
 
 describe('encodeFloat32Bytes', () => {

@@ -3,7 +3,7 @@
  * a second worker or a rerun sends only the texts nobody has embedded yet.
  */
 import type { Redis } from 'ioredis';
-import { decodeFloat32Bytes, EmbeddingsError, encodeFloat32Bytes, InvalidArgumentError } from '../index.js';
+import { EmbeddingsError, encodeFloat32Bytes, InvalidArgumentError, storedVector } from '../index.js';
 import type { EmbeddingCache } from '../index.js';
 
 /** Options for `createRedisCache()`. */
@@ -137,7 +137,10 @@ export function createRedisCache(options: RedisCacheOptions): EmbeddingCache {
         () => redis.mgetBuffer(keys.map((key) => prefix + key)),
         [],
       );
-      return keys.map((_key, i) => vectorOf(values[i]));
+      return keys.map((_key, i) => {
+        const value = values[i];
+        return value ? storedVector(value) : undefined;
+      });
     },
     async set(entries) {
       if (entries.length === 0) return;
@@ -177,12 +180,4 @@ async function withTimeout<T>(command: () => Promise<T>, status: string, timeout
     // A command that lost the race may still fail later; nobody waits for it any more.
     pending.catch(() => {});
   }
-}
-
-/** The vector a stored value holds, or undefined for a miss or a value that cannot be one. */
-function vectorOf(value: Buffer | null | undefined): Float32Array | undefined {
-  if (value === null || value === undefined || value.byteLength === 0 || value.byteLength % 4 !== 0) return undefined;
-  const vector = decodeFloat32Bytes(value);
-  for (let i = 0; i < vector.length; i++) if (!Number.isFinite(vector[i]!)) return undefined;
-  return vector;
 }
