@@ -102,6 +102,16 @@ export interface BatchJournalStore {
   clearResults?(): Promise<void>;
 }
 
+/** What `read` gives, or undefined when the file it reads is not there. */
+export async function unlessMissing<T>(read: Promise<T>): Promise<T | undefined> {
+  try {
+    return await read;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
 /** Writes `bytes` to `path` whole or not at all: temp file, fsync, rename. */
 export async function writeAtomically(path: string, bytes: Uint8Array | string): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
@@ -138,24 +148,11 @@ export function fileJournal(path: string): BatchJournalStore {
   const resultsDir = `${path}.results`;
   const store: BatchJournalStore = {
     async read() {
-      let text: string;
-      try {
-        text = await readFile(path, 'utf8');
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-        throw error;
-      }
-      return parseState(text, path);
+      const text = await unlessMissing(readFile(path, 'utf8'));
+      return text === undefined ? undefined : parseState(text, path);
     },
     write: (state) => writeAtomically(path, `${JSON.stringify(state)}\n`),
-    async readResults(key) {
-      try {
-        return await readFile(resultsPath(resultsDir, key));
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-        throw error;
-      }
-    },
+    readResults: (key) => unlessMissing(readFile(resultsPath(resultsDir, key))),
     writeResults: (key, bytes) => writeAtomically(resultsPath(resultsDir, key), bytes),
     clearResults: () => rm(resultsDir, { recursive: true, force: true }),
   };

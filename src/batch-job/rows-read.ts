@@ -2,8 +2,9 @@
  * Reads a collected batch's stored vectors (see rows.ts for their layout): from a file, a range
  * of rows at a time, or from a block a store handed back; and walks them forward in windows.
  */
-import { open, readFile, type FileHandle } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { LITTLE_ENDIAN_HOST } from '../decode.js';
+import { unlessMissing } from './journal.js';
 import { HEADER_BYTES, MAGIC, WINDOW_BYTES, type Ranks } from './rows.js';
 
 /** A batch's stored vectors, read a range of rows at a time. */
@@ -47,13 +48,8 @@ export function blockSource(block: Uint8Array, name: string, ranks: Ranks): RowS
 
 /** Reads the vectors of the file at `path`, or undefined when there is none. */
 export async function fileSource(path: string, name: string, ranks: Ranks): Promise<RowSource | undefined> {
-  let handle: FileHandle;
-  try {
-    handle = await open(path, 'r');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
+  const handle = await unlessMissing(open(path, 'r'));
+  if (handle === undefined) return undefined;
   try {
     const { size } = await handle.stat();
     const header = Buffer.alloc(HEADER_BYTES);
