@@ -177,16 +177,21 @@ export async function sourceOf(runner: BatchJobRunner, batch: JournalBatch): Pro
 
 /** Deletes every file of the job (inputs, outputs, errors) not deleted yet; a file already gone is fine. */
 export async function deleteFiles(runner: BatchJobRunner): Promise<void> {
-  for (const batch of runner.state.batches) if (!batch.filesDeleted) await deleteBatchFiles(runner, batch);
+  // Journalled once at the end, not per batch: a rerun deletes again what was gone already.
+  for (const batch of runner.state.batches) if (!batch.filesDeleted) await removeFiles(runner, batch);
   runner.state.filesDeleted = true;
   await runner.save();
 }
 
 /** Deletes the files of one collected batch, and journals that they are gone. */
 export async function deleteBatchFiles(runner: BatchJobRunner, batch: JournalBatch): Promise<void> {
+  await removeFiles(runner, batch);
+  await runner.save();
+}
+
+async function removeFiles(runner: BatchJobRunner, batch: JournalBatch): Promise<void> {
   for (const id of [batch.fileId, batch.outputFileId, batch.errorFileId]) {
     if (id !== undefined) await runner.api.deleteFile(id);
   }
   batch.filesDeleted = true;
-  await runner.save();
 }
