@@ -63,23 +63,11 @@ interface Sent {
 type Kind = 'requests' | 'tokens';
 const KINDS: readonly Kind[] = ['requests', 'tokens'];
 
-/** What another limiter learnt of the server's limits (or this one's share of it), for {@link learnShare}. */
+/** What another limiter learnt of the server's limits (or this one's share of it), for `learnShare()`. */
 export interface LearntShare {
   requests: RateLimitBelief;
   tokens: RateLimitBelief;
   headerStyle: RateLimitSnapshot['headerStyle'];
-}
-
-/** Set by the class, the one place that reaches a limiter's budgets. */
-let learnInto: (limiter: InMemoryRateLimiter, share: LearntShare) => void;
-
-/**
- * Starts `limiter` on what another limiter learnt, as answers would have taught it but with no
- * request charged for it (see `Budget.learn`): a RedisRateLimiter worker cut off from Redis
- * paces on its share of the budget so. Not part of the package's API.
- */
-export function learnShare(limiter: InMemoryRateLimiter, share: LearntShare): void {
-  learnInto(limiter, share);
 }
 
 /**
@@ -115,10 +103,6 @@ export class InMemoryRateLimiter implements RateLimiter {
   private readonly learns: boolean;
   private readonly onWarning: ((message: string) => void) | undefined;
   readonly limits: Readonly<RateLimit>;
-
-  static {
-    learnInto = (limiter, share) => limiter.learn(share);
-  }
 
   constructor(options: InMemoryRateLimiterOptions = {}) {
     for (const name of ['requestsPerMinute', 'tokensPerMinute'] as const) {
@@ -208,7 +192,12 @@ export class InMemoryRateLimiter implements RateLimiter {
     this.schedule();
   }
 
-  private learn(share: LearntShare): void {
+  /**
+   * @internal Starts this limiter on what another limiter learnt, as answers would have taught
+   * it but with no request charged for it (see `Budget.learn`): a RedisRateLimiter worker cut
+   * off from Redis paces on its share of the budget so. Not part of the package's API.
+   */
+  learnShare(share: LearntShare): void {
     if (!this.learns) return;
     const now = this.clock.now();
     for (const kind of KINDS) this.learnt[kind].learn(share[kind], now);

@@ -3,7 +3,7 @@
  * of the budget last seen in Redis, so the workers together stay within it while each is cut
  * off from the others.
  */
-import { InMemoryRateLimiter, learnShare } from '../rate-limit/in-memory.js';
+import { InMemoryRateLimiter } from '../rate-limit/in-memory.js';
 import type { RateLimit, RateLimitBelief, RateLimitSnapshot } from '../rate-limit/types.js';
 import type { ScriptBelief, ScriptSnapshot } from './rate-limiter-commands.js';
 
@@ -40,7 +40,7 @@ export function localShare(
       available: Math.floor(Math.min(avail ?? 0, cap) / workers),
     };
   };
-  learnShare(limiter, { requests: share(last.r), tokens: share(last.t), headerStyle: last.style });
+  limiter.learnShare({ requests: share(last.r), tokens: share(last.t), headerStyle: last.style });
   return limiter;
 }
 
