@@ -180,12 +180,13 @@ describe('scaleRow', () => {
     const asSent = unit.slice();
     expect(scaleRow(unit, 0, unit.length, true)).toBe(true);
     expect(unit).toEqual(asSent);
-    // Two steps of tolerance longer: every float is scaled, to a row of unit length.
-    const longer = asSent.map((x) => x * Math.sqrt(1 + 2 * UNIT_SQUARES_TOLERANCE));
+    // Of length 1 + 2⁻²⁰, squares 1 + 2⁻¹⁹: scaled, to squares within 2⁻²¹ of 1.
+    expect(UNIT_SQUARES_TOLERANCE).toBe(2 ** -21);
+    const longer = asSent.map((x) => x * (1 + 2 ** -20));
     const before = longer.slice();
     expect(scaleRow(longer, 0, longer.length, true)).toBe(true);
     expect(longer).not.toEqual(before);
-    expect(Math.abs(longer.reduce((sum, x) => sum + x * x, 0) - 1)).toBeLessThanOrEqual(UNIT_SQUARES_TOLERANCE);
+    expect(Math.abs(longer.reduce((sum, x) => sum + x * x, 0) - 1)).toBeLessThanOrEqual(2 ** -21);
   });
 
   test('leaves a zero row zero, and any row unscaled when not asked to normalise', () => {
