@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { ApiKeyFunction } from './api-key.js';
 import { EmbeddingsClient } from './client.js';
 import { InvalidArgumentError } from './errors.js';

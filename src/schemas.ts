@@ -1,5 +1,5 @@
 import { constants } from 'node:buffer';
-import { z } from 'zod';
+import * as z from 'zod';
 import { InvalidArgumentError } from './errors.js';
 import { INPUT_TYPES, PRESET_NAMES } from './presets.js';
 

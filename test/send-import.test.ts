@@ -3,7 +3,8 @@
  * CommonJS), checked in a child process: neither the tokenizer (dist/cl100k.cjs, required on
  * a first count) nor the batch engine (its chunk, imported on a first createMany() or stream()),
  * even with a tokens-per-minute limit to charge, nor undici's entry (fetch, WebSocket, the
- * mocks...), only the Agent and request() the transport sends with.
+ * mocks...), only the Agent and request() the transport sends with, nor the zod package, whose
+ * part in use is bundled.
  */
 import { execFile } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
@@ -16,6 +17,8 @@ import { createServer, type LocalServer } from '../src/server/index.js';
 const SLOW = { timeout: 120_000 };
 /** undici's entry file: loading it loads all of undici. */
 const UNDICI_ENTRY = /node_modules\/undici\/index\.js$/;
+/** A file of the zod package: the part of it in use is bundled into the build. */
+const ZOD_PACKAGE = /node_modules\/zod\//;
 /** Only create-many.ts says this: a loaded file that holds it holds the batch engine. */
 const BATCH_ENGINE_MARKER = 'must hold at least one text';
 
@@ -56,15 +59,18 @@ const createCall = (baseURL: string) => `
   await client.close();
   const vectors = first.data.length + second.data.length;`;
 
-test("ESM: create() loads neither the tokenizer nor the batch engine nor undici's entry", SLOW, async () => {
-  const log = join(dir, 'esm-loaded.txt');
-  // A static import: a dynamic one inside the hook would go through the hook itself, and hang.
-  const hooks = `import { appendFileSync } from 'node:fs';
+test(
+  "ESM: create() loads neither the tokenizer nor the batch engine nor undici's entry nor the zod package",
+  SLOW,
+  async () => {
+    const log = join(dir, 'esm-loaded.txt');
+    // A static import: a dynamic one inside the hook would go through the hook itself, and hang.
+    const hooks = `import { appendFileSync } from 'node:fs';
     export async function load(url, context, next) {
       appendFileSync(${JSON.stringify(log)}, url + '\\n');
       return next(url, context);
     }`;
-  const script = `
+    const script = `
       import { register, createRequire } from 'node:module';
       import { readFileSync } from 'node:fs';
       register('data:text/javascript,' + encodeURIComponent(${JSON.stringify(hooks)}));
@@ -73,20 +79,22 @@ test("ESM: create() loads neither the tokenizer nor the batch engine nor undici'
       const required = Object.keys(createRequire(process.cwd() + '/').cache);
       const imported = readFileSync(${JSON.stringify(log)}, 'utf8').split('\\n').filter(Boolean);
       console.log(JSON.stringify({ vectors, loaded: [...imported, ...required] }));`;
-  const { vectors, loaded } = await child(['--input-type=module', '-e', script]);
-  expect(vectors).toBe(3);
-  const ours = loaded.filter((file) => file.includes(out));
-  expect(ours.some((file) => file.endsWith('index.js'))).toBe(true);
-  expect(ours.filter((file) => file.includes('cl100k'))).toEqual([]);
-  expect(loaded.filter((file) => UNDICI_ENTRY.test(file))).toEqual([]);
-  expect(loaded.some((file) => file.endsWith('undici/lib/dispatcher/agent.js'))).toBe(true);
-  const engine = ours.filter((file) =>
-    readFileSync(file.startsWith('file:') ? new URL(file) : file, 'utf8').includes(BATCH_ENGINE_MARKER),
-  );
-  expect(engine).toEqual([]);
-});
+    const { vectors, loaded } = await child(['--input-type=module', '-e', script]);
+    expect(vectors).toBe(3);
+    const ours = loaded.filter((file) => file.includes(out));
+    expect(ours.some((file) => file.endsWith('index.js'))).toBe(true);
+    expect(ours.filter((file) => file.includes('cl100k'))).toEqual([]);
+    expect(loaded.filter((file) => UNDICI_ENTRY.test(file))).toEqual([]);
+    expect(loaded.some((file) => file.endsWith('undici/lib/dispatcher/agent.js'))).toBe(true);
+    expect(loaded.filter((file) => ZOD_PACKAGE.test(file))).toEqual([]);
+    const engine = ours.filter((file) =>
+      readFileSync(file.startsWith('file:') ? new URL(file) : file, 'utf8').includes(BATCH_ENGINE_MARKER),
+    );
+    expect(engine).toEqual([]);
+  },
+);
 
-test("CommonJS: create() loads neither the tokenizer nor undici's entry", SLOW, async () => {
+test("CommonJS: create() loads neither the tokenizer nor undici's entry nor the zod package", SLOW, async () => {
   const script = `
       const { EmbeddingsClient } = require(${JSON.stringify(join(out, 'index.cjs'))});
       (async () => {
@@ -99,6 +107,7 @@ test("CommonJS: create() loads neither the tokenizer nor undici's entry", SLOW, 
   expect(loaded.filter((file) => file.includes('cl100k'))).toEqual([]);
   expect(loaded.filter((file) => UNDICI_ENTRY.test(file))).toEqual([]);
   expect(loaded.some((file) => file.endsWith('undici/lib/dispatcher/agent.js'))).toBe(true);
+  expect(loaded.filter((file) => ZOD_PACKAGE.test(file))).toEqual([]);
 });
 
 test('the tokenizer and the batch engine do load when a batch call needs them', SLOW, async () => {

@@ -4,7 +4,7 @@
  * job (batch-job/runner.ts) and answers in createMany()'s shape.
  */
 import { rm } from 'node:fs/promises';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { EmbeddingsClient } from '../client.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { VectorType } from '../options.js';

@@ -1,5 +1,5 @@
 /** Batch defaults in one place, and the checks that run before a job sends anything. */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { EmbeddingsClient } from '../client.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { RequestOptions, VectorType } from '../options.js';

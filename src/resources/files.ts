@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { EmbeddingsClient } from '../client.js';
 import { APIConnectionError, APITimeoutError, EmbeddingsError } from '../errors.js';
 import type { RequestOptions, VectorType } from '../options.js';

@@ -8,7 +8,7 @@
  * the one OpenAI writes for a request that got an HTTP error (`error: null`, the status and
  * the error body inside `response`; openai/openai-openapi issue #302). Both are read.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { EmbeddingsError, ResponseValidationError, brand } from '../errors.js';
 import { preview } from '../schemas.js';
 import { decodeEmbeddingsBody, type AnyVector, type DecodeOptions } from '../response.js';

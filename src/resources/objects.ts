@@ -4,7 +4,7 @@
  * `Batch`, `ListBatchesResponse`, `CreateFileRequest` and `CreateBatchRequest`). Answers are
  * read loosely (fields OpenAI adds later are kept), params strictly.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { ResponseValidationError } from '../errors.js';
 import { integerIn } from '../schemas.js';
 import type { TransportResponse } from '../transport.js';

@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import type * as z from 'zod';
 import type { EmbeddingsClient } from '../client.js';
 import type { ResolvedRequestOptions, VectorType } from '../options.js';
 import { requesterOf } from '../requester.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { InvalidArgumentError } from '../index.js';
 import { SERVER_STYLES } from './styles.js';
 import { MAX_DIMENSIONS, MAX_INPUTS } from './validate.js';
