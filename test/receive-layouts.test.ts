@@ -161,6 +161,45 @@ describe('vector layouts', () => {
     }
   });
 
+  test('matrix: a row decoded into the matrix, then read the full way at another length, is zeroed and reported', async () => {
+    const base64 = (vector: Float32Array) => Buffer.from(vector.buffer).toString('base64');
+    wire.serve({
+      // Each item of the second answer names `embedding` twice: the reader decodes the first
+      // item's first (of the matrix's length) into its row, then gives up at the second, and
+      // JSON.parse keeps the second of each, one float longer.
+      intercept: (request, all) => {
+        if (request !== all[1]) return undefined;
+        const longer = base64(new Float32Array(9).fill(1 / 3));
+        const items = request.texts.map(
+          (text, index) =>
+            `{"object":"embedding","index":${index},"embedding":"${base64(vectorFor(text))}","embedding":"${longer}"}`,
+        );
+        const usage = { prompt_tokens: items.length, total_tokens: items.length };
+        return new Response(
+          `{"object":"list","data":[${items.join(',')}],"model":"${model}","usage":${JSON.stringify(usage)}}`,
+          { headers: { 'content-type': 'application/json' } },
+        );
+      },
+    });
+    const input = numberedTexts(6);
+    const res = await wire.client.embeddings.createMany(
+      { model, input },
+      { matrix: true, onFailure: 'collect', maxInputsPerRequest: 3, maxConcurrency: 1, maxRetries: 0 },
+    );
+    expect(wire.server.seen.length).toBe(2);
+    expect(res.failures.map((f) => f.index)).toEqual([3, 4, 5]);
+    for (const failure of res.failures) {
+      expect(failure.error).toBeInstanceOf(ResponseValidationError);
+      expect(failure.error.message).toContain(`input[${failure.index}] got 9 dimensions, the matrix has 8`);
+    }
+    expect(Array.from(res.matrix.data.subarray(3 * 8))).toEqual(new Array(3 * 8).fill(0));
+    for (let i = 0; i < 3; i++) {
+      expect(Array.from(res.matrix.data.subarray(i * 8, (i + 1) * 8))).toEqual(
+        Array.from(Float32Array.from(expectedVector(input[i]!))),
+      );
+    }
+  });
+
   test('matrix must be a boolean, and stream() has none; both refused before any request', async () => {
     wire.serve();
     await expect(
