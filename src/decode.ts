@@ -21,10 +21,18 @@ export function base64ByteLength(base64: string): number {
  * the byte count, so an equal count means every character was in the alphabet.
  */
 export function strictBase64ByteLength(base64: string): number {
+  if (base64.includes('-') || base64.includes('_')) return -1;
+  return validLengthBase64Bytes(base64);
+}
+
+/**
+ * {@link strictBase64ByteLength} for a text already known to hold neither `-` nor `_` (the
+ * response reader looks for them in each chunk's bytes once): its length and padding alone.
+ */
+export function validLengthBase64Bytes(base64: string): number {
   const length = base64.length;
   const padding = base64.endsWith('==') ? 2 : base64.endsWith('=') ? 1 : 0;
   if (padding > 0 ? length % 4 !== 0 : length % 4 === 1) return -1;
-  if (base64.includes('-') || base64.includes('_')) return -1;
   return Math.floor(((length - padding) * 3) / 4);
 }
 

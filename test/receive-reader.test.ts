@@ -115,6 +115,32 @@ describe('the streaming reader', () => {
     for (const layout of LAYOUTS) expectAsReference([Buffer.from(body(items))], 1, layout, false);
   });
 
+  test("base64url's - and _ inside a vector go the full way wherever the chunks split, a - before them in the model or not", () => {
+    // Node's decoder reads both as base64 and writes as many bytes as the length promises: only
+    // looking for them tells a base64url vector, a wrong one, from the vector.
+    const texts = [...'-_'].flatMap((c) => [`${c}${vector.slice(1)}`, `${vector.slice(0, 9)}${c}${vector.slice(10)}`]);
+    for (const text of texts) {
+      const answers = [
+        body(item(`"${text}"`)),
+        `{"model":"text-embedding-3-small","object":"list","data":[${item(`"${text}"`)}],"usage":{"prompt_tokens":1,"total_tokens":1}}`,
+        body(`${item(`"${vector}"`)},${item(`"${text}"`).replace('"index":0', '"index":1')}`),
+      ];
+      for (const answer of answers) {
+        const bytes = Buffer.from(answer);
+        const rows = answer.includes('"index":1') ? 2 : 1;
+        for (let cut = 0; cut <= bytes.length; cut++) {
+          const got = expectAsReference(splitAt(bytes, [cut]), rows, 'float32', false);
+          expect(got).toHaveProperty('error', 'ResponseValidationError');
+        }
+      }
+    }
+    // The same answers with the vector whole are the reader's, the model's - before it or not.
+    const valid = Buffer.from(
+      `{"model":"text-embedding-3-small","object":"list","data":[${item(`"${vector}"`)},${item(`"${vector}"`).replace('"index":0', '"index":1')}],"usage":{"prompt_tokens":1,"total_tokens":1}}`,
+    );
+    for (let cut = 0; cut <= valid.length; cut++) expectAsReference(splitAt(valid, [cut]), 2, 'float32', true);
+  });
+
   test.each([
     ['a truncated body', body(item(`"${vector}"`)).slice(0, -9)],
     ['trailing garbage', `${body(item(`"${vector}"`))}x`],

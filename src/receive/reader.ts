@@ -1,4 +1,4 @@
-import { scaleRow, strictBase64ByteLength } from '../decode.js';
+import { scaleRow, validLengthBase64Bytes } from '../decode.js';
 
 /**
  * Reads an embeddings answer from its body's chunks, split anywhere, without building the
@@ -82,6 +82,8 @@ const DIGITS = 5;
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
+/** A backslash, `-` and `_`: none is in standard base64, and Node's decoder would take the last two. */
+const FORBIDDEN_IN_BASE64 = [BACKSLASH, 0x2d, 0x5f];
 
 export class EmbeddingsReader {
   readonly #init: ReaderInit;
@@ -118,8 +120,12 @@ export class EmbeddingsReader {
   /** The row each vector is decoded into before it is copied out, as floats and as bytes. */
   #scratch: Float32Array | undefined;
   #scratchBytes: Buffer | undefined;
-  /** Position of the next backslash in the chunk being read, -1 for none. */
-  #backslash = -1;
+  /**
+   * Where the next byte that base64 may not hold is in the chunk being read, -1 for none: a
+   * backslash (an escape, which only the full way reads), and base64url's `-` and `_`, which
+   * Node's decoder would read without a word. One search of each chunk for each, not of each vector.
+   */
+  readonly #forbidden = new Int32Array(FORBIDDEN_IN_BASE64.length);
 
   constructor(init: ReaderInit) {
     this.#init = init;
@@ -157,7 +163,7 @@ export class EmbeddingsReader {
 
   #scan(chunk: Buffer): void {
     const length = chunk.length;
-    this.#backslash = chunk.indexOf(BACKSLASH);
+    for (let k = 0; k < FORBIDDEN_IN_BASE64.length; k++) this.#forbidden[k] = chunk.indexOf(FORBIDDEN_IN_BASE64[k]!);
     this.#genericFrom = 0;
     let i = 0;
     while (i < length) {
@@ -312,8 +318,12 @@ export class EmbeddingsReader {
   #vector(chunk: Buffer, i: number): number {
     const quote = chunk.indexOf(QUOTE, i);
     const end = quote === -1 ? chunk.length : quote;
-    if (this.#backslash !== -1 && this.#backslash < i) this.#backslash = chunk.indexOf(BACKSLASH, i);
-    if (this.#backslash !== -1 && this.#backslash < end) throw BAIL;
+    const forbidden = this.#forbidden;
+    for (let k = 0; k < forbidden.length; k++) {
+      let at = forbidden[k]!;
+      if (at !== -1 && at < i) forbidden[k] = at = chunk.indexOf(FORBIDDEN_IN_BASE64[k]!, i);
+      if (at !== -1 && at < end) throw BAIL;
+    }
     const piece = chunk.toString('latin1', i, end);
     if (quote === -1) {
       this.#vectorPieces.push(piece);
@@ -334,7 +344,7 @@ export class EmbeddingsReader {
 
   /** Decodes one vector into its row (arrival order), then checks and normalises it. */
   #decode(text: string): void {
-    const bytes = strictBase64ByteLength(text);
+    const bytes = validLengthBase64Bytes(text);
     if (bytes <= 0 || bytes % 4 !== 0) throw BAIL;
     const dimensions = this.#dimensions || this.#reserve(bytes / 4);
     if (bytes !== dimensions * 4) throw BAIL;
