@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from '../index.js';
 import { readRateLimitHeaders } from '../rate-limit/headers.js';
-import { RATE_LIMITER_DEFAULTS } from '../rate-limit/in-memory.js';
+import { RATE_LIMITER_DEFAULTS } from '../rate-limit/defaults.js';
 import type {
   AcquireOptions,
   RateLimit,
