@@ -3,6 +3,7 @@
  * one budget for every client (buckets of one second, limits learnt from its headers), through
  * limiters on one key in Redis; and what each worker sees of the shared budget.
  */
+import { getEventListeners } from 'node:events';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { EmbeddingsClient, InvalidArgumentError, type RateLimitWait } from '../src/index.js';
@@ -208,6 +209,39 @@ describeWithRedis('RedisRateLimiter at the wire', () => {
     }
     await expect.poll(() => worker.snapshot().requests.source).toBe('configured');
     expect(warnings).toEqual(['Ignoring the rate-limit header x-ratelimit-limit-requests: "-1" (not a usable value)']);
+  });
+
+  test('without onWarning an unusable header is one process warning coded EMBEDRAIL_RATE_LIMIT_HEADER', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      const worker = limiter({ key: freshKey(), requestsPerMinute: 600 });
+      for (let i = 0; i < 2; i++) {
+        (await worker.acquire({ tokens: 1 })).complete({ status: 200, headers: { 'retry-after': 'soon' } });
+      }
+      await expect.poll(() => warnings.length).toBe(1);
+      expect(warnings[0]).toMatchObject({
+        code: 'EMBEDRAIL_RATE_LIMIT_HEADER',
+        message: 'Ignoring the rate-limit header retry-after: "soon" (not a usable value)',
+      });
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
+  test('a request granted or aborted leaves no listener on its signal', async () => {
+    const worker = limiter({ key: freshKey(), requestsPerMinute: 1 });
+    const [granted, aborted] = [new AbortController(), new AbortController()];
+    const grant = await worker.acquire({ tokens: 1, signal: granted.signal });
+    const waits: RateLimitWait[] = [];
+    const held = worker.acquire({ tokens: 1, signal: aborted.signal, onWait: (wait) => waits.push(wait) });
+    await expect.poll(() => waits.length).toBe(1);
+    aborted.abort(new Error('stop'));
+    await expect(held).rejects.toThrow('stop');
+    expect(getEventListeners(granted.signal, 'abort')).toHaveLength(0);
+    expect(getEventListeners(aborted.signal, 'abort')).toHaveLength(0);
+    grant.cancel();
   });
 
   test('budgets of different keys live side by side: one spent does not hold the other', async () => {

@@ -1,9 +1,9 @@
-import { InvalidArgumentError } from '../errors.js';
 import { systemClock, type RateLimitClock } from './clock.js';
-import { Budget, type Observation } from './budget.js';
+import { Budget, tighter, type Observation } from './budget.js';
 import { RATE_LIMITER_DEFAULTS } from './defaults.js';
 import { readRateLimitHeaders, type RateLimitHeaders } from './headers.js';
 import { cost, KINDS, SentLedger, type Kind, type Sent } from './ledger.js';
+import { configuredLimits } from './limits.js';
 import { report, timerDelay, waitInLine, type Waiter } from './line.js';
 import type {
   AcquireOptions,
@@ -16,6 +16,7 @@ import type {
   RateLimitWait,
   TokensCorrection,
 } from './types.js';
+import { firstOnly, unusableHeader, warningSink, type Warn } from './warnings.js';
 import { AdaptiveRate, ConcurrencyWindow } from './window.js';
 
 export interface InMemoryRateLimiterOptions extends RateLimit {
@@ -65,28 +66,15 @@ export class InMemoryRateLimiter implements RateLimiter {
   /** Since when the first in line has waited on headers' word, for {@link RATE_LIMITER_DEFAULTS.maxHeaderWaitMs}. */
   private headWaitingSince: number | undefined;
   private timer: unknown;
-  private warned = false;
   private readonly learns: boolean;
-  private readonly onWarning: ((message: string) => void) | undefined;
+  private readonly warnHeader: Warn;
   readonly limits: Readonly<RateLimit>;
 
   constructor(options: InMemoryRateLimiterOptions = {}) {
-    for (const name of ['requestsPerMinute', 'tokensPerMinute'] as const) {
-      const value = options[name];
-      if (value !== undefined && !(typeof value === 'number' && Number.isFinite(value) && value > 0)) {
-        throw new InvalidArgumentError(
-          `Invalid InMemoryRateLimiter options: \`${name}\` must be a number > 0 (got ${String(value)})`,
-        );
-      }
-    }
-    const { requestsPerMinute, tokensPerMinute } = options;
-    this.limits = Object.freeze({
-      ...(requestsPerMinute !== undefined && { requestsPerMinute }),
-      ...(tokensPerMinute !== undefined && { tokensPerMinute }),
-    });
+    this.limits = configuredLimits('InMemoryRateLimiter', options);
     this.clock = options.clock ?? systemClock;
     this.learns = options.learnFromAnswers ?? true;
-    this.onWarning = options.onWarning;
+    this.warnHeader = firstOnly(warningSink(options.onWarning, RATE_LIMITER_DEFAULTS.warningCode));
     const now = this.clock.now();
     this.configured = {
       requests: options.requestsPerMinute === undefined ? undefined : new Budget(now, options.requestsPerMinute),
@@ -101,7 +89,7 @@ export class InMemoryRateLimiter implements RateLimiter {
   acquire(options: AcquireOptions): Promise<RateLimitGrant> {
     return waitInLine(
       options,
-      {},
+      () => ({}),
       (waiter) => {
         this.queue.push(waiter);
         this.schedule();
@@ -165,11 +153,7 @@ export class InMemoryRateLimiter implements RateLimiter {
 
   /** The tighter of the configured and the learnt budget: the configured one when it paces slower. */
   private belief(kind: Kind, now: number) {
-    const learnt = this.learnt[kind].belief(now);
-    const configured = this.configured[kind]?.belief(now);
-    if (configured === undefined) return learnt;
-    if (learnt.perMinute === undefined || configured.perMinute! <= learnt.perMinute) return configured;
-    return learnt;
+    return tighter(this.learnt[kind].belief(now), this.configured[kind]?.belief(now));
   }
 
   /** The wait of the first in line, or 0 when it may start now. */
@@ -249,7 +233,9 @@ export class InMemoryRateLimiter implements RateLimiter {
       if (refused) this.refund(sent, now);
       return;
     }
-    const headers = readRateLimitHeaders(answer.headers, now, (name, value) => this.warn(name, value));
+    const headers = readRateLimitHeaders(answer.headers, now, (name, value) =>
+      this.warnHeader(unusableHeader(name, value)),
+    );
     if (refused) this.refund(sent, now);
     let seen: Record<Kind, Observation> | undefined;
     if (headers.style !== 'none') {
@@ -310,13 +296,5 @@ export class InMemoryRateLimiter implements RateLimiter {
       }
     }
     return observations;
-  }
-
-  private warn(name: string, value: string): void {
-    if (this.warned) return;
-    this.warned = true;
-    const message = `Ignoring the rate-limit header ${name}: ${JSON.stringify(value)} (not a usable value)`;
-    if (this.onWarning !== undefined) this.onWarning(message);
-    else process.emitWarning(message, { code: RATE_LIMITER_DEFAULTS.warningCode });
   }
 }

@@ -19,12 +19,12 @@ export interface Waiter {
 /**
  * Puts an `acquire()` in line: rejects at once when `tokens` is not a number ≥ 0 or the signal
  * is already aborted; otherwise makes the waiter (the `Waiter` fields and the limiter's own,
- * `fields`) and hands it to `join`. An abort while it waits calls `onAbort`, which decides
+ * from `fields()`) and hands it to `join`. An abort while it waits calls `onAbort`, which decides
  * what leaving the line means; it may come while `join` runs (an `onWait` that aborts).
  */
 export function waitInLine<W extends Waiter>(
   options: AcquireOptions,
-  fields: Omit<W, keyof Waiter>,
+  fields: () => Omit<W, keyof Waiter>,
   join: (waiter: W) => void,
   onAbort: (waiter: W) => void,
 ): Promise<RateLimitGrant> {
@@ -38,7 +38,7 @@ export function waitInLine<W extends Waiter>(
   return new Promise<RateLimitGrant>((resolve, reject) => {
     const abort = () => onAbort(waiter);
     const waiter = {
-      ...fields,
+      ...fields(),
       options,
       reported: undefined,
       resolve(grant: RateLimitGrant) {
