@@ -1,5 +1,6 @@
 import { BACKOFF } from '../retry.js';
 
+/** The fixed figures every rate limiter paces by: how long headers are believed, timer bounds, backoff after a 429. */
 export const RATE_LIMITER_DEFAULTS = Object.freeze({
   /** A wait derived from headers is believed up to this, as a `retry-after` is. @unit ms */
   maxHeaderWaitMs: BACKOFF.maxServerDelay,
