@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import {
   composeRateLimiters,
@@ -270,6 +271,27 @@ describe('the line', () => {
     expect(aborted.error).toEqual(new Error('stop'));
     expect(limiter.snapshot().waiting).toBe(1);
     await expectStartedAfter(clock, next, 60_001);
+  });
+
+  test('an onWait that aborts as the wait starts takes the request out of the line at once', async () => {
+    const { clock, acquire, limiter } = setup({ requestsPerMinute: 1 });
+    acquire();
+    const controller = new AbortController();
+    const aborted = acquire(0, { signal: controller.signal, onWait: () => controller.abort(new Error('stop')) });
+    await clock.advance(0);
+    expect(aborted.error).toEqual(new Error('stop'));
+    expect(limiter.snapshot().waiting).toBe(0);
+  });
+
+  test('a request granted or aborted leaves no listener on its signal', async () => {
+    const { clock, acquire } = setup({ requestsPerMinute: 1 });
+    const [granted, aborted] = [new AbortController(), new AbortController()];
+    acquire(0, { signal: granted.signal });
+    acquire(0, { signal: aborted.signal });
+    await clock.advance(0);
+    aborted.abort();
+    expect(getEventListeners(granted.signal, 'abort')).toHaveLength(0);
+    expect(getEventListeners(aborted.signal, 'abort')).toHaveLength(0);
   });
 
   test('a grant is settled once: a second complete() or cancel() changes nothing', async () => {

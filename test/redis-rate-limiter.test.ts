@@ -3,6 +3,7 @@
  * one budget for every client (buckets of one second, limits learnt from its headers), through
  * limiters on one key in Redis; and what each worker sees of the shared budget.
  */
+import { getEventListeners } from 'node:events';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { EmbeddingsClient, InvalidArgumentError, type RateLimitWait } from '../src/index.js';
@@ -15,6 +16,18 @@ const texts = (n: number, tag: string) => Array.from({ length: n }, (_, i) => `$
 let keys = 0;
 /** A budget of its own for each test. */
 const freshKey = () => `test-${process.pid}-${++keys}`;
+
+/** Runs `body` with the process warnings emitted meanwhile collected in `warnings`. */
+async function withProcessWarnings(body: (warnings: Error[]) => Promise<void>): Promise<void> {
+  const warnings: Error[] = [];
+  const onWarning = (warning: Error) => warnings.push(warning);
+  process.on('warning', onWarning);
+  try {
+    await body(warnings);
+  } finally {
+    process.off('warning', onWarning);
+  }
+}
 
 describe('RedisRateLimiter options', () => {
   const redis = { defineCommand: () => undefined } as unknown as RedisRateLimiterOptions['redis'];
@@ -36,20 +49,18 @@ describe('RedisRateLimiter without Redis', () => {
     // Nothing listens on port 1: ioredis keeps the commands queued while it retries.
     const redis = new Redis({ port: 1, host: '127.0.0.1', lazyConnect: true });
     redis.on('error', () => undefined);
-    const warnings: Error[] = [];
-    const onWarning = (warning: Error) => warnings.push(warning);
-    process.on('warning', onWarning);
     try {
-      const limiter = new RedisRateLimiter({ redis, key: 'nowhere', timeoutMs: 100, requestsPerMinute: 600 });
-      for (let i = 0; i < 3; i++) (await limiter.acquire({ tokens: 1 })).complete({ status: 200, headers: {} });
-      await expect.poll(() => warnings.length).toBe(1);
-      expect(warnings[0]).toMatchObject({ code: 'EMBEDRAIL_REDIS_UNAVAILABLE' });
-      expect(warnings[0]!.message).toMatch(
-        /^Redis did not answer for the rate limit budget embedrail:rate:\{nowhere\} \(no answer within 100 ms\)/,
-      );
-      expect(limiter.snapshot()).toMatchObject({ requests: { perMinute: 600, source: 'configured' } });
+      await withProcessWarnings(async (warnings) => {
+        const limiter = new RedisRateLimiter({ redis, key: 'nowhere', timeoutMs: 100, requestsPerMinute: 600 });
+        for (let i = 0; i < 3; i++) (await limiter.acquire({ tokens: 1 })).complete({ status: 200, headers: {} });
+        await expect.poll(() => warnings.length).toBe(1);
+        expect(warnings[0]).toMatchObject({ code: 'EMBEDRAIL_REDIS_UNAVAILABLE' });
+        expect(warnings[0]!.message).toMatch(
+          /^Redis did not answer for the rate limit budget embedrail:rate:\{nowhere\} \(no answer within 100 ms\)/,
+        );
+        expect(limiter.snapshot()).toMatchObject({ requests: { perMinute: 600, source: 'configured' } });
+      });
     } finally {
-      process.off('warning', onWarning);
       redis.disconnect();
     }
   });
@@ -208,6 +219,36 @@ describeWithRedis('RedisRateLimiter at the wire', () => {
     }
     await expect.poll(() => worker.snapshot().requests.source).toBe('configured');
     expect(warnings).toEqual(['Ignoring the rate-limit header x-ratelimit-limit-requests: "-1" (not a usable value)']);
+  });
+
+  test('without onWarning an unusable header is one process warning coded EMBEDRAIL_RATE_LIMIT_HEADER', async () => {
+    await withProcessWarnings(async (warnings) => {
+      const worker = limiter({ key: freshKey(), requestsPerMinute: 600 });
+      for (let i = 0; i < 2; i++) {
+        (await worker.acquire({ tokens: 1 })).complete({ status: 200, headers: { 'retry-after': 'soon' } });
+      }
+      // Process warnings are emitted on the next tick: by the one after, both answers' are in.
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatchObject({
+        code: 'EMBEDRAIL_RATE_LIMIT_HEADER',
+        message: 'Ignoring the rate-limit header retry-after: "soon" (not a usable value)',
+      });
+    });
+  });
+
+  test('a request granted or aborted leaves no listener on its signal', async () => {
+    const worker = limiter({ key: freshKey(), requestsPerMinute: 1 });
+    const [granted, aborted] = [new AbortController(), new AbortController()];
+    const grant = await worker.acquire({ tokens: 1, signal: granted.signal });
+    const waits: RateLimitWait[] = [];
+    const held = worker.acquire({ tokens: 1, signal: aborted.signal, onWait: (wait) => waits.push(wait) });
+    await expect.poll(() => waits.length).toBe(1);
+    aborted.abort(new Error('stop'));
+    await expect(held).rejects.toThrow('stop');
+    expect(getEventListeners(granted.signal, 'abort')).toHaveLength(0);
+    expect(getEventListeners(aborted.signal, 'abort')).toHaveLength(0);
+    grant.cancel();
   });
 
   test('budgets of different keys live side by side: one spent does not hold the other', async () => {

@@ -259,3 +259,14 @@ export class Budget {
     };
   }
 }
+
+/** The belief of a budget nothing is known of. */
+export function unknownBelief(): RateLimitBelief {
+  return { perMinute: undefined, source: undefined, burst: undefined, available: undefined };
+}
+
+/** The tighter of a learnt and a configured belief: the configured one when it paces no faster. */
+export function tighter(learnt: RateLimitBelief, configured: RateLimitBelief | undefined): RateLimitBelief {
+  const limit = configured?.perMinute;
+  return limit !== undefined && (learnt.perMinute === undefined || limit <= learnt.perMinute) ? configured! : learnt;
+}

@@ -44,7 +44,7 @@ export function parseResetDuration(value: string | undefined): number | undefine
 }
 
 /** A limit below one request per hour is read as a broken header, not as a reason to wait for hours. */
-const MIN_LIMIT_PER_MINUTE = 1 / 60;
+export const MIN_LIMIT_PER_MINUTE = 1 / 60;
 
 /**
  * Reads the rate-limit headers of an answer. A value that is present but absurd (negative,

@@ -1,8 +1,10 @@
-import { InvalidArgumentError } from '../errors.js';
-import { BACKOFF } from '../retry.js';
 import { systemClock, type RateLimitClock } from './clock.js';
-import { Budget, type Observation } from './budget.js';
+import { Budget, tighter, type Observation } from './budget.js';
+import { RATE_LIMITER_DEFAULTS } from './defaults.js';
 import { readRateLimitHeaders, type RateLimitHeaders } from './headers.js';
+import { cost, KINDS, SentLedger, type Kind, type Sent } from './ledger.js';
+import { configuredLimits } from './limits.js';
+import { report, timerDelay, waitInLine, type Waiter } from './line.js';
 import type {
   AcquireOptions,
   RateLimit,
@@ -14,18 +16,8 @@ import type {
   RateLimitWait,
   TokensCorrection,
 } from './types.js';
+import { firstOnly, unusableHeader, warningSink, type Warn } from './warnings.js';
 import { AdaptiveRate, ConcurrencyWindow } from './window.js';
-
-export const RATE_LIMITER_DEFAULTS = Object.freeze({
-  /** A wait derived from headers is believed up to this, as a `retry-after` is. @unit ms */
-  maxHeaderWaitMs: BACKOFF.maxServerDelay,
-  /** Node's timers hold 32 bits: a longer delay fires at once, again and again. @unit ms */
-  maxTimerMs: 2 ** 31 - 1,
-  /** The pause after a 429 that advised nothing usable: doubled per 429 in a row, capped. @unit ms */
-  pauseWithoutAdvice: { initial: BACKOFF.initialDelay, max: BACKOFF.maxDelay },
-  /** The code of the one warning a limiter emits for headers it ignores. */
-  warningCode: 'EMBEDRAIL_RATE_LIMIT_HEADER',
-});
 
 export interface InMemoryRateLimiterOptions extends RateLimit {
   /**
@@ -43,25 +35,6 @@ export interface InMemoryRateLimiterOptions extends RateLimit {
    */
   onWarning?: (message: string) => void;
 }
-
-interface Waiter {
-  tokens: number;
-  resolve: (grant: RateLimitGrant) => void;
-  reject: (reason: unknown) => void;
-  signal: AbortSignal | undefined;
-  onAbort: () => void;
-  onWait: ((wait: RateLimitWait) => void) | undefined;
-  reported: RateLimitWait | undefined;
-}
-
-interface Sent {
-  seq: number;
-  tokens: number;
-  sentAt: number;
-}
-
-type Kind = 'requests' | 'tokens';
-const KINDS: readonly Kind[] = ['requests', 'tokens'];
 
 /** What another limiter learnt of the server's limits (or this one's share of it), for `learnShare()`. */
 export interface LearntShare {
@@ -83,13 +56,7 @@ export class InMemoryRateLimiter implements RateLimiter {
   private readonly window: ConcurrencyWindow;
   private readonly pace: AdaptiveRate;
   private readonly queue: Waiter[] = [];
-  /** Started and not yet settled, by sequence number. */
-  private readonly inFlight = new Map<number, Sent>();
-  /** Started after the last answer whose `remaining` was applied, and not refused. */
-  private unsynced: Sent[] = [];
-  private syncedSeq = 0;
-  private seq = 0;
-  private readonly sentSoFar = { requests: 0, tokens: 0 };
+  private readonly sent = new SentLedger();
   private pausedUntil = 0;
   /** A budget known only to be used up until its reset (`remaining: 0` without a limit). */
   private blockedUntil = 0;
@@ -99,28 +66,15 @@ export class InMemoryRateLimiter implements RateLimiter {
   /** Since when the first in line has waited on headers' word, for {@link RATE_LIMITER_DEFAULTS.maxHeaderWaitMs}. */
   private headWaitingSince: number | undefined;
   private timer: unknown;
-  private warned = false;
   private readonly learns: boolean;
-  private readonly onWarning: ((message: string) => void) | undefined;
+  private readonly warnHeader: Warn;
   readonly limits: Readonly<RateLimit>;
 
   constructor(options: InMemoryRateLimiterOptions = {}) {
-    for (const name of ['requestsPerMinute', 'tokensPerMinute'] as const) {
-      const value = options[name];
-      if (value !== undefined && !(typeof value === 'number' && Number.isFinite(value) && value > 0)) {
-        throw new InvalidArgumentError(
-          `Invalid InMemoryRateLimiter options: \`${name}\` must be a number > 0 (got ${String(value)})`,
-        );
-      }
-    }
-    const { requestsPerMinute, tokensPerMinute } = options;
-    this.limits = Object.freeze({
-      ...(requestsPerMinute !== undefined && { requestsPerMinute }),
-      ...(tokensPerMinute !== undefined && { tokensPerMinute }),
-    });
+    this.limits = configuredLimits('InMemoryRateLimiter', options);
     this.clock = options.clock ?? systemClock;
     this.learns = options.learnFromAnswers ?? true;
-    this.onWarning = options.onWarning;
+    this.warnHeader = firstOnly(warningSink(options.onWarning, RATE_LIMITER_DEFAULTS.warningCode));
     const now = this.clock.now();
     this.configured = {
       requests: options.requestsPerMinute === undefined ? undefined : new Budget(now, options.requestsPerMinute),
@@ -132,34 +86,23 @@ export class InMemoryRateLimiter implements RateLimiter {
     this.pace = new AdaptiveRate(now);
   }
 
-  acquire({ tokens, signal, onWait }: AcquireOptions): Promise<RateLimitGrant> {
-    if (!(Number.isFinite(tokens) && tokens >= 0)) {
-      return Promise.reject(
-        new InvalidArgumentError(`Invalid acquire() options: \`tokens\` must be a number ≥ 0 (got ${String(tokens)})`),
-      );
-    }
-    if (signal?.aborted) return Promise.reject(signal.reason);
-    return new Promise<RateLimitGrant>((resolve, reject) => {
-      const waiter: Waiter = {
-        tokens,
-        resolve,
-        reject,
-        signal,
-        onWait,
-        reported: undefined,
-        onAbort: () => {
-          const at = this.queue.indexOf(waiter);
-          if (at === -1) return;
-          this.queue.splice(at, 1);
-          if (at === 0) this.headWaitingSince = undefined;
-          reject(signal!.reason);
-          this.schedule();
-        },
-      };
-      signal?.addEventListener('abort', waiter.onAbort, { once: true });
-      this.queue.push(waiter);
-      this.schedule();
-    });
+  acquire(options: AcquireOptions): Promise<RateLimitGrant> {
+    return waitInLine(
+      options,
+      () => ({}),
+      (waiter) => {
+        this.queue.push(waiter);
+        this.schedule();
+      },
+      (waiter) => {
+        const at = this.queue.indexOf(waiter);
+        if (at === -1) return;
+        this.queue.splice(at, 1);
+        if (at === 0) this.headWaitingSince = undefined;
+        waiter.reject(waiter.options.signal!.reason);
+        this.schedule();
+      },
+    );
   }
 
   snapshot(): RateLimitSnapshot {
@@ -170,7 +113,7 @@ export class InMemoryRateLimiter implements RateLimiter {
       tokens: this.belief('tokens', now),
       headerStyle: this.headerStyle,
       concurrency: this.window.limit,
-      inFlight: this.inFlight.size,
+      inFlight: this.sent.inFlightCount,
       waiting: this.queue.length,
       waitingUntil: head?.untilMs,
       waitReason: head?.reason,
@@ -188,7 +131,7 @@ export class InMemoryRateLimiter implements RateLimiter {
     const difference = used - charged;
     if (!Number.isFinite(difference) || difference === 0) return;
     this.configured.tokens?.take(difference, this.clock.now());
-    this.sentSoFar.tokens += difference;
+    this.sent.correct(difference);
     this.schedule();
   }
 
@@ -210,17 +153,13 @@ export class InMemoryRateLimiter implements RateLimiter {
 
   /** The tighter of the configured and the learnt budget: the configured one when it paces slower. */
   private belief(kind: Kind, now: number) {
-    const learnt = this.learnt[kind].belief(now);
-    const configured = this.configured[kind]?.belief(now);
-    if (configured === undefined) return learnt;
-    if (learnt.perMinute === undefined || configured.perMinute! <= learnt.perMinute) return configured;
-    return learnt;
+    return tighter(this.learnt[kind].belief(now), this.configured[kind]?.belief(now));
   }
 
   /** The wait of the first in line, or 0 when it may start now. */
   private waitOf(tokens: number, now: number): RateLimitWait | 0 {
     if (this.pausedUntil > now) return { untilMs: this.pausedUntil, reason: '429' };
-    if (!this.window.allows(this.inFlight.size)) return { untilMs: undefined, reason: 'slow-start' };
+    if (!this.window.allows(this.sent.inFlightCount)) return { untilMs: undefined, reason: 'slow-start' };
     let wait = this.pace.waitFor(now);
     for (const kind of KINDS) wait = Math.max(wait, this.configured[kind]?.waitFor(cost(kind, tokens), now) ?? 0);
     let learnt = Math.max(0, this.blockedUntil - now);
@@ -228,7 +167,7 @@ export class InMemoryRateLimiter implements RateLimiter {
       const ms = this.learnt[kind].waitFor(cost(kind, tokens), now);
       // Rate unknown and the budget short: only an answer can tell, unless none is coming.
       if (ms === undefined) {
-        if (this.inFlight.size > 0) return { untilMs: undefined, reason: 'rate-limit' };
+        if (this.sent.inFlightCount > 0) return { untilMs: undefined, reason: 'rate-limit' };
       } else learnt = Math.max(learnt, ms);
     }
     if (learnt > 0) {
@@ -247,44 +186,41 @@ export class InMemoryRateLimiter implements RateLimiter {
     const now = this.clock.now();
     while (this.queue.length > 0) {
       const head = this.queue[0]!;
-      const wait = this.waitOf(head.tokens, now);
+      const wait = this.waitOf(head.options.tokens, now);
       if (wait !== 0) {
         report(head, wait);
         for (const waiter of this.queue.slice(1)) report(waiter, { untilMs: wait.untilMs, reason: 'queued' });
         if (wait.untilMs !== undefined) {
-          const delay = Math.min(Math.max(1, wait.untilMs - now), RATE_LIMITER_DEFAULTS.maxTimerMs);
-          this.timer = this.clock.setTimeout(() => {
-            this.timer = undefined;
-            this.schedule();
-          }, delay);
+          this.timer = this.clock.setTimeout(
+            () => {
+              this.timer = undefined;
+              this.schedule();
+            },
+            timerDelay(wait.untilMs - now),
+          );
         }
         return;
       }
       this.queue.shift();
       this.headWaitingSince = undefined;
-      head.signal?.removeEventListener('abort', head.onAbort);
-      head.resolve(this.start(head.tokens, now));
+      head.resolve(this.start(head.options.tokens, now));
     }
   }
 
   private start(tokens: number, now: number): RateLimitGrant {
-    const seq = ++this.seq;
     for (const kind of KINDS) {
       this.configured[kind]?.take(cost(kind, tokens), now);
       this.learnt[kind].take(cost(kind, tokens), now);
-      this.sentSoFar[kind] += cost(kind, tokens);
     }
     this.pace.take(now);
-    const sent: Sent = { seq, tokens, sentAt: now };
-    this.inFlight.set(seq, sent);
-    this.unsynced.push(sent);
+    const sent = this.sent.start(tokens, now);
     let settled = false;
     const settle = (answer: RateLimitAnswer | undefined) => {
       if (settled) return;
       settled = true;
-      this.inFlight.delete(seq);
+      this.sent.settled(sent);
       if (answer !== undefined) this.answered(sent, answer);
-      this.forget();
+      this.sent.forget();
       this.schedule();
     };
     return { complete: (answer) => settle(answer), cancel: () => settle(undefined) };
@@ -297,19 +233,21 @@ export class InMemoryRateLimiter implements RateLimiter {
       if (refused) this.refund(sent, now);
       return;
     }
-    const headers = readRateLimitHeaders(answer.headers, now, (name, value) => this.warn(name, value));
+    const headers = readRateLimitHeaders(answer.headers, now, (name, value) =>
+      this.warnHeader(unusableHeader(name, value)),
+    );
     if (refused) this.refund(sent, now);
     let seen: Record<Kind, Observation> | undefined;
     if (headers.style !== 'none') {
       this.headerStyle = headers.style;
       this.window.open();
-      if (sent.seq > this.syncedSeq) seen = this.sync(sent, headers, !refused, now);
+      if (this.sent.isUnsynced(sent)) seen = this.sync(sent, headers, !refused, now);
     } else if (answer.status < 300 || refused) {
       if (this.headerStyle === 'unknown') this.headerStyle = 'none';
       if (!refused) {
         this.window.grow(sent.sentAt);
         this.pace.accepted();
-      } else if (this.headerStyle === 'none' && this.window.shrink(sent.sentAt, now, this.inFlight.size + 1)) {
+      } else if (this.headerStyle === 'none' && this.window.shrink(sent.sentAt, now, this.sent.inFlightCount + 1)) {
         // Paced on a measured rate, requests in flight are what that rate allows: no window.
         if (this.pace.refused(now)) this.window.open();
       }
@@ -338,45 +276,19 @@ export class InMemoryRateLimiter implements RateLimiter {
   /** The server took nothing for a refused attempt: its retry acquires and is charged again. */
   private refund(sent: Sent, now: number): void {
     // A learnt level synced since from a later answer already left it out.
-    const unsynced = sent.seq > this.syncedSeq;
-    this.unsynced = this.unsynced.filter((s) => s !== sent);
+    const unsynced = this.sent.isUnsynced(sent);
+    this.sent.refund(sent);
     for (const kind of KINDS) {
       this.configured[kind]?.refund(cost(kind, sent.tokens), now);
       if (unsynced) this.learnt[kind].refund(cost(kind, sent.tokens), now);
-      this.sentSoFar[kind] -= cost(kind, sent.tokens);
     }
-  }
-
-  /**
-   * Only an answer still to come can ask what was sent after it: what started before every
-   * request in flight is never needed again (without headers nothing is ever synced, and a
-   * long job would otherwise keep every request it sent).
-   */
-  private forget(): void {
-    const oldest = this.inFlight.keys().next().value ?? Infinity;
-    let drop = 0;
-    while (drop < this.unsynced.length && this.unsynced[drop]!.seq < oldest) drop++;
-    if (drop > 0) this.unsynced.splice(0, drop);
   }
 
   /** `remaining` is the truth as of this request, less what was sent after it. */
   private sync(sent: Sent, headers: RateLimitHeaders, charged: boolean, now: number): Record<Kind, Observation> {
-    this.syncedSeq = sent.seq;
-    const observations = {} as Record<Kind, Observation>;
-    this.unsynced = this.unsynced.filter((s) => s.seq > sent.seq);
+    const observations = this.sent.sync(sent, charged);
     for (const kind of KINDS) {
-      const uncounted = this.unsynced.reduce((sum, s) => sum + cost(kind, s.tokens), 0);
-      const seen: Observation = {
-        sentAt: sent.sentAt,
-        cost: cost(kind, sent.tokens),
-        charged,
-        uncounted,
-        // Everything started after this request is still unsynced, unless refused.
-        sentSoFar: this.sentSoFar[kind] - uncounted,
-        crossing: [...this.inFlight.values()].reduce((sum, s) => sum + cost(kind, s.tokens), 0),
-      };
-      this.learnt[kind].observe(headers[kind], seen, now);
-      observations[kind] = seen;
+      this.learnt[kind].observe(headers[kind], observations[kind], now);
       const { remaining, resetMs, limit } = headers[kind];
       // Used up, with no limit to refill from: it is known to return only at its reset.
       if (remaining === 0 && limit === undefined && resetMs !== undefined) {
@@ -385,23 +297,4 @@ export class InMemoryRateLimiter implements RateLimiter {
     }
     return observations;
   }
-
-  private warn(name: string, value: string): void {
-    if (this.warned) return;
-    this.warned = true;
-    const message = `Ignoring the rate-limit header ${name}: ${JSON.stringify(value)} (not a usable value)`;
-    if (this.onWarning !== undefined) this.onWarning(message);
-    else process.emitWarning(message, { code: RATE_LIMITER_DEFAULTS.warningCode });
-  }
-}
-
-function cost(kind: Kind, tokens: number): number {
-  return kind === 'requests' ? 1 : tokens;
-}
-
-function report(waiter: Waiter, wait: RateLimitWait): void {
-  const last = waiter.reported;
-  if (last !== undefined && last.untilMs === wait.untilMs && last.reason === wait.reason) return;
-  waiter.reported = wait;
-  waiter.onWait?.(wait);
 }

@@ -10,7 +10,8 @@ export type {
   RateLimitWaitReason,
   TokensCorrection,
 } from './types.js';
-export { InMemoryRateLimiter, RATE_LIMITER_DEFAULTS, type InMemoryRateLimiterOptions } from './in-memory.js';
+export { InMemoryRateLimiter, type InMemoryRateLimiterOptions } from './in-memory.js';
+export { RATE_LIMITER_DEFAULTS } from './defaults.js';
 export { composeRateLimiters } from './compose.js';
 export type { RateLimitClock } from './clock.js';
 export { parseResetDuration } from './headers.js';

@@ -5,6 +5,7 @@
 import type { Redis } from 'ioredis';
 import { EmbeddingsError, encodeFloat32Bytes, InvalidArgumentError, storedVector } from '../index.js';
 import type { EmbeddingCache } from '../index.js';
+import { within } from './within.js';
 
 /** Options for `createRedisCache()`. */
 export interface RedisCacheOptions {
@@ -110,7 +111,9 @@ export function createRedisCache(options: RedisCacheOptions): EmbeddingCache {
   async function ask<T>(what: string, command: () => Promise<T>, miss: T): Promise<T> {
     if (onError === 'warn' && Date.now() < skipUntil) return miss;
     try {
-      const result = await withTimeout(command, redis.status, timeout);
+      // Sent now, the command would wait in ioredis's offline queue for a connection that is down.
+      if (DOWN_STATES.has(redis.status)) throw new Error(`the connection is ${redis.status}`);
+      const result = await within(command, timeout);
       warned = false;
       return result;
     } catch (error) {
@@ -160,24 +163,4 @@ export function createRedisCache(options: RedisCacheOptions): EmbeddingCache {
       );
     },
   };
-}
-
-/** `command()` within `timeout` ms; fails at once when the client is known to be disconnected. */
-async function withTimeout<T>(command: () => Promise<T>, status: string, timeout: number): Promise<T> {
-  // Sent now, the command would wait in ioredis's offline queue for a connection that is down.
-  if (DOWN_STATES.has(status)) throw new Error(`the connection is ${status}`);
-  let timer: NodeJS.Timeout | undefined;
-  const pending = command();
-  try {
-    return await Promise.race([
-      pending,
-      new Promise<never>((_resolve, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${timeout} ms`)), timeout);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-    // A command that lost the race may still fail later; nobody waits for it any more.
-    pending.catch(() => {});
-  }
 }

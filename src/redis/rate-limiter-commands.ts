@@ -5,12 +5,13 @@
  */
 import type { Cluster, Redis } from 'ioredis';
 import type { RateLimitHeaders } from '../rate-limit/headers.js';
+import type { RateLimitBelief, RateLimitSnapshot, RateLimitWaitReason } from '../rate-limit/types.js';
 import { ACQUIRE_SCRIPT, LEAVE_SCRIPT, RECONCILE_SCRIPT, SETTLE_SCRIPT, TOUCH_SCRIPT } from './rate-limiter-lua.js';
 
 /** What the script believes of one budget, on the server's clock. */
 export interface ScriptBelief {
   pm?: number;
-  src?: 'configured' | 'header' | 'estimated';
+  src?: NonNullable<RateLimitBelief['source']>;
   cap?: number;
   avail?: number;
 }
@@ -21,13 +22,13 @@ export interface ScriptSnapshot {
   t: ScriptBelief;
   cr: ScriptBelief;
   ct: ScriptBelief;
-  style: 'unknown' | 'openai' | 'remaining-only' | 'none';
+  style: RateLimitSnapshot['headerStyle'];
   win?: number;
   flight: number;
   waiting: number;
   limited: number;
   workers: number;
-  headWait?: { untilMs?: number; reason: string };
+  headWait?: { untilMs?: number; reason: RateLimitWaitReason };
   /** The ticket first in line, if any. */
   head?: string;
   /** The server's clock when it answered. @unit ms */
@@ -40,7 +41,7 @@ export type AcquireReply =
       granted?: undefined;
       /** Until the turn may come, or -1 while only an answer can tell. @unit ms */
       wait: number;
-      reason: 'rate-limit' | '429' | 'slow-start' | 'queued';
+      reason: RateLimitWaitReason;
       snapshot: ScriptSnapshot;
     };
 

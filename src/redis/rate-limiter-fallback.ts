@@ -3,12 +3,11 @@
  * of the budget last seen in Redis, so the workers together stay within it while each is cut
  * off from the others.
  */
+import { tighter, unknownBelief } from '../rate-limit/budget.js';
+import { MIN_LIMIT_PER_MINUTE } from '../rate-limit/headers.js';
 import { InMemoryRateLimiter } from '../rate-limit/in-memory.js';
 import type { RateLimit, RateLimitBelief, RateLimitSnapshot } from '../rate-limit/types.js';
 import type { ScriptBelief, ScriptSnapshot } from './rate-limiter-commands.js';
-
-/** A limit below one request per hour is read as broken (see readRateLimitHeaders): none is sent. */
-const MIN_LIMIT_PER_MINUTE = 1 / 60;
 
 /**
  * A local limiter with `1 / workers` of the configured limits and of what the workers had
@@ -30,7 +29,8 @@ export function localShare(
   });
   if (last === undefined) return limiter;
   const share = ({ pm, src, cap, avail }: ScriptBelief): RateLimitBelief => {
-    if (cap === undefined) return { perMinute: undefined, source: undefined, burst: undefined, available: undefined };
+    if (cap === undefined) return unknownBelief();
+    // Below one request per hour a limit is read as a broken header (see readRateLimitHeaders): none is kept.
     const perMinute = pm === undefined || pm / workers < MIN_LIMIT_PER_MINUTE ? undefined : pm / workers;
     return {
       perMinute,
@@ -46,21 +46,22 @@ export function localShare(
 
 /** The script's snapshot on this worker's clock, the tighter of configured and learnt per budget. */
 export function toSnapshot(last: ScriptSnapshot, receivedAt: number): RateLimitSnapshot {
-  const belief = (learnt: ScriptBelief, configured: ScriptBelief) => {
-    const pick =
-      configured.pm !== undefined && (learnt.pm === undefined || configured.pm <= learnt.pm) ? configured : learnt;
-    return { perMinute: pick.pm, source: pick.src, burst: pick.cap, available: pick.avail };
-  };
+  const belief = ({ pm, src, cap, avail }: ScriptBelief): RateLimitBelief => ({
+    perMinute: pm,
+    source: src,
+    burst: cap,
+    available: avail,
+  });
   const head = last.headWait;
   return {
-    requests: belief(last.r, last.cr),
-    tokens: belief(last.t, last.ct),
+    requests: tighter(belief(last.r), belief(last.cr)),
+    tokens: tighter(belief(last.t), belief(last.ct)),
     headerStyle: last.style,
     concurrency: last.win,
     inFlight: last.flight,
     waiting: last.waiting,
     waitingUntil: head?.untilMs === undefined ? undefined : receivedAt + (head.untilMs - last.now),
-    waitReason: head?.reason as RateLimitSnapshot['waitReason'],
+    waitReason: head?.reason,
     rateLimited: last.limited,
   };
 }

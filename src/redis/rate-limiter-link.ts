@@ -12,10 +12,7 @@ import type { RateLimit } from '../rate-limit/types.js';
 import { rateScripts, type RateScripts, type ScriptSnapshot } from './rate-limiter-commands.js';
 import { localShare } from './rate-limiter-fallback.js';
 import type { RedisRateLimiterSettings } from './rate-limiter-options.js';
-
-class RedisTimeout extends Error {
-  override name = 'RedisTimeout';
-}
+import { within } from './within.js';
 
 /** What a worker holds in Redis: its waiters' tickets and its leases (its requests in flight). */
 export interface Held {
@@ -63,20 +60,7 @@ export class RedisLink {
 
   /** Runs one step with the timeout: later than that, Redis counts as down. */
   step<T>(step: (scripts: RateScripts) => Promise<T>): Promise<T> {
-    const { timeoutMs } = this.settings;
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new RedisTimeout(`no answer within ${timeoutMs} ms`)), timeoutMs);
-      step(this.scripts).then(
-        (value) => {
-          clearTimeout(timer);
-          resolve(value);
-        },
-        (error: unknown) => {
-          clearTimeout(timer);
-          reject(error instanceof Error ? error : new Error(String(error)));
-        },
-      );
-    });
+    return within(() => step(this.scripts), this.settings.timeoutMs);
   }
 
   /** A ticket that may still stand in Redis's line: taken out when Redis answers again. */

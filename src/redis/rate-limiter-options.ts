@@ -1,5 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
-import { InvalidArgumentError } from '../index.js';
+import { checkPositive, configuredLimits, optionError } from '../rate-limit/limits.js';
 import type { RateLimit } from '../rate-limit/types.js';
 
 export const REDIS_RATE_LIMITER_DEFAULTS = Object.freeze({
@@ -59,26 +59,19 @@ export function resolveRedisRateLimiterOptions(options: RedisRateLimiterOptions)
   limits: Readonly<RateLimit>;
   settings: RedisRateLimiterSettings;
 } {
-  const fail = (name: string, rule: string, value: unknown) =>
-    new InvalidArgumentError(`Invalid RedisRateLimiter options: \`${name}\` must be ${rule} (got ${String(value)})`);
+  const owner = 'RedisRateLimiter';
   const redis = options?.redis as unknown;
   if (typeof (redis as Redis | undefined)?.defineCommand !== 'function') {
-    throw fail('redis', 'an ioredis client', redis);
+    throw optionError(owner, 'redis', 'an ioredis client', redis);
   }
-  if (typeof options.key !== 'string' || options.key === '') throw fail('key', 'a non-empty string', options.key);
-  for (const name of ['requestsPerMinute', 'tokensPerMinute', 'timeoutMs', 'leaseMs', 'keyTtlMs', 'retryMs'] as const) {
-    const value = options[name];
-    if (value !== undefined && !(typeof value === 'number' && Number.isFinite(value) && value > 0)) {
-      throw fail(name, 'a number > 0', value);
-    }
+  if (typeof options.key !== 'string' || options.key === '') {
+    throw optionError(owner, 'key', 'a non-empty string', options.key);
   }
-  const { requestsPerMinute, tokensPerMinute } = options;
+  const limits = configuredLimits(owner, options);
+  checkPositive(owner, options, ['timeoutMs', 'leaseMs', 'keyTtlMs', 'retryMs']);
   const d = REDIS_RATE_LIMITER_DEFAULTS;
   return {
-    limits: Object.freeze({
-      ...(requestsPerMinute !== undefined && { requestsPerMinute }),
-      ...(tokensPerMinute !== undefined && { tokensPerMinute }),
-    }),
+    limits,
     settings: {
       timeoutMs: options.timeoutMs ?? d.timeoutMs,
       leaseMs: options.leaseMs ?? d.leaseMs,

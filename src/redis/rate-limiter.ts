@@ -1,6 +1,7 @@
-import { InvalidArgumentError } from '../index.js';
+import { unknownBelief } from '../rate-limit/budget.js';
+import { RATE_LIMITER_DEFAULTS } from '../rate-limit/defaults.js';
 import { readRateLimitHeaders } from '../rate-limit/headers.js';
-import { RATE_LIMITER_DEFAULTS } from '../rate-limit/in-memory.js';
+import { report, timerDelay, waitInLine, type Waiter as LineWaiter } from '../rate-limit/line.js';
 import type {
   AcquireOptions,
   RateLimit,
@@ -11,6 +12,7 @@ import type {
   RateLimitWait,
   TokensCorrection,
 } from '../rate-limit/types.js';
+import { firstOnly, unusableHeader, warningSink, type Warn } from '../rate-limit/warnings.js';
 import type { ScriptSnapshot } from './rate-limiter-commands.js';
 import { toSnapshot } from './rate-limiter-fallback.js';
 import { RedisLink, type Held } from './rate-limiter-link.js';
@@ -20,13 +22,10 @@ import {
   type RedisRateLimiterOptions,
 } from './rate-limiter-options.js';
 
-interface Waiter {
+interface Waiter extends LineWaiter {
   ticket: string;
-  options: AcquireOptions;
+  /** Redis has its ticket in its line. */
   registered: boolean;
-  resolve: (grant: RateLimitGrant) => void;
-  reject: (reason: unknown) => void;
-  reported: RateLimitWait | undefined;
   /** Ends the current sleep early: an answer came in, the line moved, or Redis went away. */
   wake: (() => void) | undefined;
 }
@@ -46,61 +45,50 @@ interface Waiter {
 export class RedisRateLimiter implements RateLimiter {
   readonly limits: Readonly<RateLimit>;
   private readonly link: RedisLink;
-  private readonly onWarning: ((message: string) => void) | undefined;
+  private readonly warnHeader: Warn;
   private readonly queue: Waiter[] = [];
   private readonly leases = new Set<string>();
   private tickets = 0;
   private last: { snapshot: ScriptSnapshot; receivedAt: number } | undefined;
-  private warnedHeader = false;
 
   constructor(options: RedisRateLimiterOptions) {
     const { limits, settings } = resolveRedisRateLimiterOptions(options);
     this.limits = limits;
-    this.onWarning = options.onWarning;
+    this.warnHeader = firstOnly(warningSink(options.onWarning, RATE_LIMITER_DEFAULTS.warningCode));
+    const warnOutage = warningSink(options.onWarning, REDIS_RATE_LIMITER_DEFAULTS.warningCode);
     this.link = new RedisLink({
       redis: options.redis,
       key: options.key,
       limits,
       settings,
-      warn: (message, header) => this.warn(message, header),
+      warn: (message, header) => (header ? this.warnHeader : warnOutage)(message),
       held: () => this.held(),
     });
   }
 
   acquire(options: AcquireOptions): Promise<RateLimitGrant> {
-    const { tokens, signal } = options;
-    if (!(Number.isFinite(tokens) && tokens >= 0)) {
-      return Promise.reject(
-        new InvalidArgumentError(`Invalid acquire() options: \`tokens\` must be a number ≥ 0 (got ${String(tokens)})`),
-      );
-    }
-    if (signal?.aborted) return Promise.reject(signal.reason);
     const local = this.link.local;
     if (local) return local.acquire(options);
-    return new Promise<RateLimitGrant>((resolve, reject) => {
-      const waiter: Waiter = {
-        ticket: `${this.link.worker}:${++this.tickets}`,
-        options,
-        registered: false,
-        resolve,
-        reject,
-        reported: undefined,
-        wake: undefined,
-      };
-      this.queue.push(waiter);
-      this.link.beat();
-      void this.run(waiter);
-    });
+    return waitInLine<Waiter>(
+      options,
+      () => ({ ticket: `${this.link.worker}:${++this.tickets}`, registered: false, wake: undefined }),
+      (waiter) => {
+        this.queue.push(waiter);
+        this.link.beat();
+        void this.run(waiter);
+      },
+      // Its run wakes to the abort and leaves the line, in Redis too.
+      (waiter) => waiter.wake?.(),
+    );
   }
 
   snapshot(): RateLimitSnapshot {
     const local = this.link.local;
     if (local) return local.snapshot();
     if (this.last === undefined) {
-      const unknown = { perMinute: undefined, source: undefined, burst: undefined, available: undefined };
       return {
-        requests: unknown,
-        tokens: unknown,
+        requests: unknownBelief(),
+        tokens: unknownBelief(),
         headerStyle: 'unknown',
         concurrency: undefined,
         inFlight: this.leases.size,
@@ -129,8 +117,6 @@ export class RedisRateLimiter implements RateLimiter {
   /** One waiter's way to its turn: ask Redis, sleep as told, ask again; or the local share. */
   private async run(waiter: Waiter): Promise<void> {
     const { signal } = waiter.options;
-    const onAbort = () => waiter.wake?.();
-    signal?.addEventListener('abort', onAbort, { once: true });
     try {
       for (;;) {
         if (signal?.aborted) throw signal.reason;
@@ -189,7 +175,7 @@ export class RedisRateLimiter implements RateLimiter {
         const { pollMs } = REDIS_RATE_LIMITER_DEFAULTS;
         // Another worker's turn ends when its poll comes: ask just after it, not at the same instant.
         const ms = reply.wait < 0 ? pollMs : reply.reason === 'queued' ? Math.max(reply.wait + 2, 5) : reply.wait;
-        await this.sleep(waiter, Math.min(ms, RATE_LIMITER_DEFAULTS.maxTimerMs));
+        await this.sleep(waiter, ms);
       }
     } catch (error) {
       this.leave(waiter);
@@ -201,14 +187,12 @@ export class RedisRateLimiter implements RateLimiter {
       }
       this.queue[0]?.wake?.();
       waiter.reject(error);
-    } finally {
-      signal?.removeEventListener('abort', onAbort);
     }
   }
 
   private sleep(waiter: Waiter, ms: number | undefined): Promise<void> {
     return new Promise((resolve) => {
-      const timer = ms === undefined ? undefined : setTimeout(done, Math.max(1, ms));
+      const timer = ms === undefined ? undefined : setTimeout(done, timerDelay(ms));
       function done() {
         clearTimeout(timer);
         waiter.wake = undefined;
@@ -232,7 +216,8 @@ export class RedisRateLimiter implements RateLimiter {
       settled = true;
       this.leases.delete(lease);
       const headers =
-        answer && readRateLimitHeaders(answer.headers, Date.now(), (name, value) => this.warnHeader(name, value));
+        answer &&
+        readRateLimitHeaders(answer.headers, Date.now(), (name, value) => this.warnHeader(unusableHeader(name, value)));
       const { key, settings } = this.link;
       this.link
         .step((s) => s.settle(key, { lease, status: answer?.status ?? 0, headers, keyTtlMs: settings.keyTtlMs }))
@@ -265,27 +250,4 @@ export class RedisRateLimiter implements RateLimiter {
     if (this.queue.length === 0 && this.leases.size === 0) return undefined;
     return { tickets: this.queue.filter((w) => w.registered).map((w) => w.ticket), leases: [...this.leases] };
   }
-
-  private warnHeader(name: string, value: string): void {
-    this.warn(`Ignoring the rate-limit header ${name}: ${JSON.stringify(value)} (not a usable value)`, true);
-  }
-
-  private warn(message: string, header: boolean): void {
-    if (header) {
-      if (this.warnedHeader) return;
-      this.warnedHeader = true;
-    }
-    if (this.onWarning !== undefined) this.onWarning(message);
-    else {
-      const code = header ? RATE_LIMITER_DEFAULTS.warningCode : REDIS_RATE_LIMITER_DEFAULTS.warningCode;
-      process.emitWarning(message, { code });
-    }
-  }
-}
-
-function report(waiter: Waiter, wait: RateLimitWait): void {
-  const last = waiter.reported;
-  if (last !== undefined && last.untilMs === wait.untilMs && last.reason === wait.reason) return;
-  waiter.reported = wait;
-  waiter.options.onWait?.(wait);
 }
