@@ -140,6 +140,12 @@ export class BatchJobRunner {
     await this.save();
   }
 
+  /** Journals that every file of the job is deleted: the job is over, and a rerun only reads its results. */
+  async markFilesDeleted(): Promise<void> {
+    this.state.filesDeleted = true;
+    await this.save();
+  }
+
   /** Uploads and creates every batch that is due, polls the open ones once and collects the finished. */
   async step(): Promise<boolean> {
     let changed = false;
