@@ -10,6 +10,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { batchCommandArgs } from './batch-args.mjs';
 import { startChildServer } from './child-server.mjs';
 import { peakRss, printPeak, writeCorpusFile } from './corpus.mjs';
 
@@ -48,22 +49,18 @@ export async function batchJobMemoryBench({
   const serverPid = childPids().find((pid) => !before.has(pid));
   const cli = new URL('../dist/cli.js', import.meta.url).pathname;
   const started = performance.now();
-  const args = [
-    'batch',
+  const args = batchCommandArgs(
     input,
-    '--out',
-    out,
-    '--journal',
-    journal,
-    '--base-url',
     server.url,
+    out,
+    journal,
     '--poll-interval',
     '100',
     '--model',
     model,
     '--dimensions',
     String(dimensions),
-  ];
+  );
   const child = spawn(process.execPath, [...(process.env.BENCH_NODE_FLAGS?.split(' ') ?? []), cli, ...args], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });

@@ -55,7 +55,7 @@ export type {
 export { Embeddings } from './embeddings.js';
 export { BATCH_JOB_DEFAULTS } from './batch-job/defaults.js';
 export { BatchJobInputError } from './batch-job/errors.js';
-export { batchJobProgress, fileJournal } from './batch-job/journal.js';
+export { batchJobProgress, fileJournal, resultsDirOf } from './batch-job/journal.js';
 export type { BatchJobState, BatchJournalStore, JournalBatch, JournalFailure } from './batch-job/journal.js';
 export type { BatchJobOptions, BatchJobParams, BatchJobProgress, BatchJobSubmitted } from './batch-job/types.js';
 export { FileList, Files } from './resources/files.js';

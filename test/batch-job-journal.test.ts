@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { InvalidArgumentError } from '../src/errors.js';
+import { resultsDirOf } from '../src/index.js';
 import {
   eachIndex,
   fileJournal,
@@ -55,6 +56,14 @@ describe('fileJournal', () => {
     expect(new Uint8Array((await journal.readResults!('s0'))!)).toEqual(bytes);
     await journal.clearResults!();
     expect(await readdir(dir)).toEqual(['job.json']);
+  });
+
+  test("resultsDirOf(), from the package's entry, names the folder the journal writes vectors to; other stores have none", async () => {
+    const journal = fileJournal(join(dir, 'job.json'));
+    await journal.writeResults!('s0', Uint8Array.of(1, 2, 3, 4));
+    expect(resultsDirOf(journal)).toBe(join(dir, 'job.json.results'));
+    expect(await readdir(resultsDirOf(journal)!)).toEqual(['s0.f32']);
+    expect(resultsDirOf({ ...journal })).toBeUndefined();
   });
 
   test('a file that is not a journal is an error naming it', async () => {

@@ -97,6 +97,26 @@ describe('RowWriter and RowCursor', () => {
     expect(await cursor.row(4)).toEqual(vectorOf(4, 2));
   });
 
+  test('rows put to a block target go straight to their place: the only write is the header', async () => {
+    const ranks = new Ranks([
+      [0, 3],
+      [7, 9],
+    ]);
+    const writes: [number, number][] = [];
+    let block: Uint8Array | undefined;
+    const target = blockTarget(async (bytes) => {
+      block = bytes;
+    });
+    // A window of one row: a windowed writer would write each row on its own.
+    const writer = new RowWriter(ranks, recording(target, writes), 8);
+    for (const index of [8, 1, 0, 7]) await writer.put(index, vectorOf(index, 2));
+    await writer.commit();
+    expect(writes).toEqual([[0, HEADER_BYTES]]);
+    const cursor = new RowCursor(blockSource(block!, 'b', ranks));
+    for (const index of [0, 1, 7, 8]) expect(await cursor.row(ranks.rankOf(index)!)).toEqual(vectorOf(index, 2));
+    expect(await cursor.row(ranks.rankOf(2)!)).toEqual(new Float32Array(2));
+  });
+
   test('a batch without a vector stores a header of 0 dimensions', async () => {
     let block: Uint8Array | undefined;
     const writer = new RowWriter(
@@ -160,8 +180,22 @@ describe('every row where it belongs', () => {
           const arrival = withVector.toSorted((a, b) => shuffleKey(a) - shuffleKey(b) || a - b);
           const path = join(dir, `p-${Math.random().toString(36).slice(2)}.f32`);
           const writer = new RowWriter(ranks, await fileTarget(dir, path), windowBytes);
-          for (const index of arrival) await writer.put(index, vectorOf(index, dims));
+          let block: Uint8Array | undefined;
+          const toBlock = new RowWriter(
+            ranks,
+            blockTarget(async (bytes) => {
+              block = bytes;
+            }),
+            windowBytes,
+          );
+          for (const index of arrival) {
+            await writer.put(index, vectorOf(index, dims));
+            await toBlock.put(index, vectorOf(index, dims));
+          }
           await writer.commit();
+          await toBlock.commit();
+          // A block, written row by row in place, holds the bytes the file's windows wrote.
+          expect(Buffer.from(block!)).toEqual(await readFile(path));
           const cursor = new RowCursor((await fileSource(path, 'p', ranks))!, windowBytes);
           const stored = new Set(withVector);
           for (const index of all) {

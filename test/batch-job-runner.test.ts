@@ -1,7 +1,10 @@
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 import { EmbeddingsClient } from '../src/index.js';
 import { BatchEmbeddingError } from '../src/batch/errors.js';
+import { deleteFiles } from '../src/batch-job/collect.js';
 import { runBatchJob } from '../src/batch-job/job.js';
+import { BatchJobRunner } from '../src/batch-job/runner.js';
+import { utf8ByteTokenizer } from '../src/tokenizer.js';
 import type { BatchJobState, BatchJournalStore } from '../src/batch-job/journal.js';
 import type { CreateManyResponse } from '../src/batch/types.js';
 import { FakeBatchPort, vectorOf, type LineFate } from './support/batch-job-port.js';
@@ -243,5 +246,36 @@ describe('runBatchJob with the Batch API in memory', () => {
     const result = await run(port, { journal });
     expectEveryInputOnce(result, 10);
     expect(port.creates).toBe(3);
+  });
+});
+
+describe('BatchJobRunner', () => {
+  function runnerOf(port: FakeBatchPort, journal: BatchJournalStore): BatchJobRunner {
+    return new BatchJobRunner(port, journal, {
+      params: { model: params.model },
+      rules: { tokenizer: utf8ByteTokenizer, maxTokensPerInput: 8192, truncate: false },
+      limits: { maxInputsPerBatch: 4, maxBatchBytes: 1e6, maxOutputBytes: 1e9, outputBytesPerInput: 100 },
+      pollInterval: 1,
+      maxAttempts: 3,
+      signal: new AbortController().signal,
+      onProgress: undefined,
+    });
+  }
+
+  test('the end of a job deletes its files and marks them deleted through the runner, in one journal write', async () => {
+    const port = new FakeBatchPort();
+    const journal = memoryJournal();
+    const runner = runnerOf(port, journal);
+    await runner.start(texts);
+    await runner.runToEnd();
+    // Kept: the memory journal's results outlive the process, so each batch's files went once collected.
+    expect(port.files.size).toBe(0);
+    expect(journal.state!.filesDeleted).toBeUndefined();
+    const marked = vi.spyOn(runner, 'markFilesDeleted');
+    const writes = journal.writes;
+    await deleteFiles(runner);
+    expect(marked).toHaveBeenCalledTimes(1);
+    expect(journal.writes).toBe(writes + 1);
+    expect(journal.state!.filesDeleted).toBe(true);
   });
 });

@@ -1,4 +1,5 @@
 /** createDiskCache (src/batch/cache-disk.ts) on a temp folder, with two writer processes, and the batch engine through it at the wire. */
+import { createHook } from 'node:async_hooks';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -86,6 +87,29 @@ describe('createDiskCache', () => {
     expect(bitsOf([read!])).toEqual(bitsOf([EDGE_VECTOR]));
     expect(missing).toBeUndefined();
     expect(filesUnder(directory)).toEqual([expect.stringMatching(/^[0-9a-f]{2}\/[0-9a-f]{64}$/)]);
+  });
+
+  test('a get of many keys answers each in its place, hits and misses alike, with no call queued per key before the first read', async () => {
+    const cache = createDiskCache({ directory: folder() });
+    const keys = Array.from({ length: 5000 }, (_, i) => `key ${i}`);
+    // Every third key is stored, each with a vector that names it.
+    await cache.set(keys.flatMap((key, i) => (i % 3 === 0 ? [[key, Float32Array.of(i, -i)] as const] : [])));
+    // Promises made while get() runs up to its first wait: a few per file read at once, not one per key.
+    let made = 0;
+    const hook = createHook({
+      init(_id, type) {
+        if (type === 'PROMISE') made++;
+      },
+    }).enable();
+    const found = cache.get(keys);
+    hook.disable();
+    expect(made).toBeLessThan(20 * DISK_CACHE_DEFAULTS.filesAtOnce);
+    const vectors = await found;
+    expect(vectors).toHaveLength(keys.length);
+    vectors.forEach((vector, i) => {
+      if (i % 3 === 0) expect(vector && [...vector], keys[i]).toEqual([i, -i]);
+      else expect(vector, keys[i]).toBeUndefined();
+    });
   });
 
   test('creates the folder and its parents', () => {

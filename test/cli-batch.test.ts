@@ -4,7 +4,7 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { EmbeddingsClient, type BatchJobState } from '../src/index.js';
+import { EmbeddingsClient, fileJournal, resultsDirOf, type BatchJobState } from '../src/index.js';
 import { createServer, type LocalServer, type ServerOptions } from '../src/server/index.js';
 import { startCli } from './support/cli-child.js';
 import { batchArgs, buildCli, createdKeys, readJsonl, readNpy, run, tempDir, until } from './support/cli-helpers.js';
@@ -36,12 +36,12 @@ describe('embedrail batch', () => {
     const url = await serve({ batchFailRate: 0.2, batchMissingRate: 0.1 });
     const { input, ids, texts } = corpus(35);
     const out = dir.path('plain.jsonl');
-    const result = await run(batchArgs(input, url, out, dir.path('plain.job.json'), '--max-attempts', '10'));
+    const journal = dir.path('plain.job.json');
+    const result = await run(batchArgs(input, url, out, journal, '--max-attempts', '10'));
     expect(result.stderr).toMatch(/batches .*completed \d+.* · inputs \d+\/35 done, 0 failed, \d+ retried/);
-    // Where the vectors are kept besides the output, and how much room they take.
-    expect(result.stderr).toMatch(
-      /\.job\.json\.results keeps the vectors too \(\d+ kB\), so rerunning writes the output again/,
-    );
+    // Where the vectors are kept besides the output (the folder the journal names), and how much room they take.
+    expect(result.stderr).toMatch(/ keeps the vectors too \(\d+ kB\), so rerunning writes the output again/);
+    expect(result.stderr).toContain(`embedrail: ${resultsDirOf(fileJournal(journal))} keeps the vectors too (`);
     expect(result.code).toBe(0);
     const records = readJsonl(out);
     expect(records.map((r) => r.id)).toEqual(ids);

@@ -179,8 +179,7 @@ export async function sourceOf(runner: BatchJobRunner, batch: JournalBatch): Pro
 export async function deleteFiles(runner: BatchJobRunner): Promise<void> {
   // Journalled once at the end, not per batch: a rerun deletes again what was gone already.
   for (const batch of runner.state.batches) if (!batch.filesDeleted) await removeFiles(runner, batch);
-  runner.state.filesDeleted = true;
-  await runner.save();
+  await runner.markFilesDeleted();
 }
 
 /** Deletes the files of one collected batch, and journals that they are gone. */

@@ -134,7 +134,13 @@ export function resultsPath(dir: string, key: string): string {
   return `${dir}/${key}.f32`;
 }
 
-/** The results folder of a store made by {@link fileJournal}; undefined for any other store. */
+/**
+ * The folder where a store made by {@link fileJournal} keeps each batch's vectors
+ * (`<path>.results`); undefined for any other store. What to show, measure or delete once the
+ * vectors are out, named as the journal names it.
+ * @example
+ * const kept = resultsDirOf(fileJournal('corpus.job.json')); // 'corpus.job.json.results'
+ */
 export function resultsDirOf(store: BatchJournalStore): string | undefined {
   return RESULTS_DIRS.get(store);
 }

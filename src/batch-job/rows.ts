@@ -56,6 +56,8 @@ export class Ranks {
 export interface RowTarget {
   /** The stored size, known once the dimensions are (before the first write). @unit bytes */
   size(bytes: number): Promise<void>;
+  /** The stored bytes themselves, for a target that is one block in memory (after `size`). */
+  block?(): Buffer;
   write(position: number, bytes: Uint8Array): Promise<void>;
   /** Everything was written: make it last (fsync, or hand the block to the store). */
   close(): Promise<void>;
@@ -67,6 +69,8 @@ export interface RowTarget {
  * Writes a batch's vectors as their lines arrive: they are copied into a window of
  * `windowBytes`, and when it is full it goes out sorted by rank, each run of consecutive rows
  * in one positioned write. One block per batch, no object per row: the window is all it holds.
+ * A target that is a block in memory takes each row straight at its place instead: sorting a
+ * window there only copied each row twice more.
  */
 export class RowWriter {
   #dims: number | undefined;
@@ -74,6 +78,8 @@ export class RowWriter {
   #rows: Buffer | undefined;
   #ranks: Uint32Array | undefined;
   #count = 0;
+  /** The target's block, when it is one in memory: each row is copied straight to its place. */
+  #block: Buffer | undefined;
 
   constructor(
     private readonly ranks: Ranks,
@@ -88,16 +94,22 @@ export class RowWriter {
     if (this.#dims === undefined) {
       this.#dims = vector.length;
       await this.target.size(HEADER_BYTES + this.ranks.size * this.#dims * 4);
-      const windowRows = Math.max(1, Math.min(this.ranks.size, Math.floor(this.windowBytes / (this.#dims * 4))));
-      this.#rows = Buffer.allocUnsafe(windowRows * this.#dims * 4);
-      this.#ranks = new Uint32Array(windowRows);
+      this.#block = this.target.block?.();
+      if (this.#block === undefined) {
+        const windowRows = Math.max(1, Math.min(this.ranks.size, Math.floor(this.windowBytes / (this.#dims * 4))));
+        this.#rows = Buffer.allocUnsafe(windowRows * this.#dims * 4);
+        this.#ranks = new Uint32Array(windowRows);
+      }
     } else if (vector.length !== this.#dims) {
       throw new RangeError(`a vector of ${vector.length} dimensions in a batch of ${this.#dims}`);
     }
     const rowBytes = this.#dims * 4;
-    const at = this.#count * rowBytes;
-    if (LITTLE_ENDIAN_HOST) this.#rows!.set(new Uint8Array(vector.buffer, vector.byteOffset, rowBytes), at);
-    else vector.forEach((value, j) => this.#rows!.writeFloatLE(value, at + j * 4));
+    const block = this.#block;
+    const [into, at] =
+      block === undefined ? [this.#rows!, this.#count * rowBytes] : [block, HEADER_BYTES + rank * rowBytes];
+    if (LITTLE_ENDIAN_HOST) into.set(new Uint8Array(vector.buffer, vector.byteOffset, rowBytes), at);
+    else vector.forEach((value, j) => into.writeFloatLE(value, at + j * 4));
+    if (block !== undefined) return;
     this.#ranks![this.#count++] = rank;
     if (this.#count === this.#ranks!.length) await this.#flush();
   }
@@ -220,6 +232,7 @@ export function blockTarget(done: (bytes: Uint8Array) => Promise<void>): RowTarg
     async size(bytes) {
       block = Buffer.alloc(bytes);
     },
+    block: () => block!,
     async write(position, bytes) {
       block!.set(bytes, position);
     },

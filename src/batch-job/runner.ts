@@ -1,8 +1,8 @@
 /**
- * Runs a Batch API job to its end: uploads each shard, creates its batch, polls, collects the
- * results and sends the retryable inputs again. Every step is written to the journal before
- * the next one starts, so a process killed at any point resumes from the journal without
- * creating a batch twice or downloading again what it had stored.
+ * Runs a Batch API job to its end: uploads each shard and creates its batch (submit.ts), polls,
+ * collects the results and sends the retryable inputs again. Every step is written to the
+ * journal before the next one starts, so a process killed at any point resumes from the journal
+ * without creating a batch twice or downloading again what it had stored.
  */
 import { randomBytes } from 'node:crypto';
 import { APIError, APIUserAbortError, InvalidArgumentError } from '../errors.js';
@@ -16,7 +16,8 @@ import {
   type BatchJournalStore,
   type JournalBatch,
 } from './journal.js';
-import { planShards, requestLinesOf, type Plan, type ShardLimits } from './plan.js';
+import { planShards, type Plan, type ShardLimits } from './plan.js';
+import { findCreated, listedBatchesOf, submit } from './submit.js';
 import { collect, deleteBatchFiles, ResultsStore } from './collect.js';
 import type { BatchApiPort, BatchJobProgress, BatchObject } from './types.js';
 
@@ -26,9 +27,6 @@ const FINAL = new Set(['completed', 'expired', 'cancelled', 'failed']);
 const MAX_POLL_FACTOR = 8;
 /** A batch refused for a full queue waits at most this long before it is submitted again. @unit ms */
 const MAX_QUEUE_BACKOFF_MS = 60 * 60 * 1000;
-/** Metadata keys that name the job and the batch, so a lost journal entry can be found in `batches.list`. */
-const JOB_KEY = 'embedrail_job';
-const BATCH_KEY = 'embedrail_batch';
 
 export interface RunnerConfig {
   params: BatchParams;
@@ -48,7 +46,7 @@ export class BatchJobRunner {
   readonly results: ResultsStore;
   readonly #startedAt = performance.now();
   /** Batches of the job found in `batches.list` when its journal was lost, by their metadata key. */
-  #found = new Map<string, BatchObject>();
+  #found: ReadonlyMap<string, BatchObject> = new Map();
 
   constructor(
     readonly api: BatchApiPort,
@@ -98,10 +96,7 @@ export class BatchJobRunner {
     };
     // A job named without its journal: what it created is in batches.list, found by metadata.
     if (knownJobId !== undefined) {
-      for await (const batch of this.api.list(this.config.signal)) {
-        const key = batch.metadata?.[BATCH_KEY];
-        if (batch.metadata?.[JOB_KEY] === jobId && key !== undefined) this.#found.set(key, batch);
-      }
+      this.#found = await listedBatchesOf(this.api, jobId, this.config.signal);
     }
     await this.save();
   }
@@ -145,6 +140,12 @@ export class BatchJobRunner {
     await this.save();
   }
 
+  /** Journals that every file of the job is deleted: the job is over, and a rerun only reads its results. */
+  async markFilesDeleted(): Promise<void> {
+    this.state.filesDeleted = true;
+    await this.save();
+  }
+
   /** Uploads and creates every batch that is due, polls the open ones once and collects the finished. */
   async step(): Promise<boolean> {
     let changed = false;
@@ -153,7 +154,7 @@ export class BatchJobRunner {
       this.#throwIfAborted();
       if (batch.batchId === undefined) {
         if (this.state.cancelled) changed = (await this.#failUnsubmitted(batch)) || changed;
-        else changed = (await this.#submit(batch)) || changed;
+        else changed = (await submit(this, batch, this.#found)) || changed;
         continue;
       }
       const seen = await this.api.retrieve(batch.batchId, this.config.signal);
@@ -204,70 +205,10 @@ export class BatchJobRunner {
     return wake;
   }
 
-  async #submit(batch: JournalBatch): Promise<boolean> {
-    if (batch.notBefore !== undefined && batch.notBefore > Date.now()) return false;
-    const { signal } = this.config;
-    const metadata = this.#metadataOf(batch);
-    const found = this.#found.get(metadata[BATCH_KEY]);
-    if (batch.fileId === undefined && found?.input_file_id) batch.fileId = found.input_file_id;
-    if (batch.fileId === undefined) {
-      const filename = `${this.state.jobId}-${batch.key}.jsonl`;
-      // A process killed after the upload and before the journal was written left the file at
-      // the provider: take it (its bytes are this batch's, planned from the same checked input).
-      batch.fileId = batch.uploading ? await this.#findUploaded(filename) : undefined;
-      if (batch.fileId === undefined) {
-        batch.uploading = true;
-        await this.save();
-        batch.fileId = await this.api.upload(filename, await this.#bodyOf(batch), signal);
-      }
-      delete batch.uploading;
-      await this.save();
-    }
-    // A process killed after create() and before the journal was written left a batch the
-    // journal does not name: find it by its metadata instead of creating a second one.
-    let created = found ?? (batch.creating ? await this.#findCreated(metadata) : undefined);
-    if (created === undefined) {
-      batch.creating = true;
-      await this.save();
-      created = await this.api.create(batch.fileId, metadata, signal);
-    }
-    batch.batchId = created.id;
-    batch.status = created.status;
-    batch.submissions++;
-    delete batch.creating;
-    delete batch.notBefore;
-    await this.save();
-    return true;
-  }
-
-  /** What the next submission of `batch` is created with: the job and the submission, to find it by. */
-  #metadataOf(batch: JournalBatch): Record<typeof JOB_KEY | typeof BATCH_KEY, string> {
-    return { [JOB_KEY]: this.state.jobId, [BATCH_KEY]: `${batch.key}#${batch.submissions + 1}` };
-  }
-
-  /** A file named `filename` already uploaded, if any; a second copy (one more crash) is deleted. */
-  async #findUploaded(filename: string): Promise<string | undefined> {
-    const copies: string[] = [];
-    for await (const file of this.api.listFiles(this.config.signal)) {
-      if (file.filename === filename) copies.push(file.id);
-    }
-    for (const id of copies.slice(1)) await this.api.deleteFile(id);
-    return copies[0];
-  }
-
-  async #findCreated(metadata: Record<string, string>): Promise<BatchObject | undefined> {
-    for await (const batch of this.api.list(this.config.signal)) {
-      if (batch.metadata?.[JOB_KEY] === metadata[JOB_KEY] && batch.metadata?.[BATCH_KEY] === metadata[BATCH_KEY]) {
-        return batch;
-      }
-    }
-    return undefined;
-  }
-
   /** A cancelled job submits nothing more: a batch not yet created fails its inputs. */
   async #failUnsubmitted(batch: JournalBatch): Promise<boolean> {
     // Killed between its creation and the journal's record of it: the batch exists, cancel it too.
-    const created = batch.creating ? await this.#findCreated(this.#metadataOf(batch)) : undefined;
+    const created = batch.creating ? await findCreated(this, batch) : undefined;
     if (created !== undefined) {
       batch.batchId = created.id;
       batch.status = created.status;
@@ -286,12 +227,6 @@ export class BatchJobRunner {
     };
     await this.save();
     return true;
-  }
-
-  /** The input file of `batch`: its shard's, or the lines of its shard it sends again. */
-  async #bodyOf(batch: JournalBatch): Promise<Buffer | { path: string }> {
-    const shard = this.plan.shards[batch.shard]!;
-    return batch.attempt === 1 ? shard.body : requestLinesOf(shard, eachIndex(batch.inputs));
   }
 
   /** A batch reached a final status: a full queue sends it again later; anything else is collected. */

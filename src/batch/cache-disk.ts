@@ -6,7 +6,6 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import pLimit from 'p-limit';
 import { EmbeddingsError, InvalidArgumentError } from '../errors.js';
 import type { EmbeddingCache } from './cache.js';
 import { encodeFloat32Bytes, storedVector } from './cache-bytes.js';
@@ -128,19 +127,26 @@ async function writeVector(file: string, bytes: Buffer): Promise<void> {
   }
 }
 
-/** Runs `task(0..count-1)`, `DISK_CACHE_DEFAULTS.filesAtOnce` at a time; after a failure none starts, and the first error is thrown once all have settled. */
+/**
+ * Runs `task(0..count-1)` in index order, `DISK_CACHE_DEFAULTS.filesAtOnce` at a time: as many
+ * workers each take the next index when their task is done, so a get of 100,000 keys holds a
+ * counter, not 100,000 queued calls. After a failure none starts, and the first error is thrown
+ * once the running ones have settled.
+ */
 async function eachAtOnce(count: number, task: (index: number) => Promise<void>): Promise<void> {
-  const limit = pLimit(DISK_CACHE_DEFAULTS.filesAtOnce);
+  let next = 0;
   let failure: { error: unknown } | undefined;
-  const run = async (index: number): Promise<void> => {
-    if (failure !== undefined) return;
-    try {
-      await task(index);
-    } catch (error) {
-      failure ??= { error };
+  const worker = async (): Promise<void> => {
+    while (failure === undefined && next < count) {
+      const index = next++;
+      try {
+        await task(index);
+      } catch (error) {
+        failure ??= { error };
+      }
     }
   };
-  await Promise.all(Array.from({ length: count }, (_, index) => limit(run, index)));
+  await Promise.all(Array.from({ length: Math.min(count, DISK_CACHE_DEFAULTS.filesAtOnce) }, worker));
   if (failure !== undefined) throw failure.error;
 }
 

@@ -1,6 +1,6 @@
 import { readdir, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
-import { APIUserAbortError, InvalidArgumentError, batchJobProgress, fileJournal } from '../index.js';
+import { APIUserAbortError, InvalidArgumentError, batchJobProgress, fileJournal, resultsDirOf } from '../index.js';
 import type { BatchJobProgress, BatchJobState, PresetName } from '../index.js';
 import { newClient } from './client.js';
 import { FailuresFile, failuresPath } from './failures.js';
@@ -138,10 +138,12 @@ export async function batch(input: string, flags: BatchFlags, io: CliIo): Promis
       `embedrail: ${embedded} embedded, ${failed} failed; vectors in ${flags.out}` +
         `${failed > 0 ? `, failures in ${failures.path}` : ''}\n`,
     );
-    const kept = await folderBytes(`${flags.journal}.results`);
+    // The folder the journal keeps the vectors in, as the journal names it.
+    const resultsDir = resultsDirOf(fileJournal(flags.journal))!;
+    const kept = await folderBytes(resultsDir);
     if (kept > 0) {
       io.stderr.write(
-        `embedrail: ${flags.journal}.results keeps the vectors too (${formatBytes(kept)}), so rerunning writes the output again without a request; delete it and ${flags.journal} once you have them\n`,
+        `embedrail: ${resultsDir} keeps the vectors too (${formatBytes(kept)}), so rerunning writes the output again without a request; delete it and ${flags.journal} once you have them\n`,
       );
     }
     return failed > 0 ? EXIT.failed : EXIT.ok;

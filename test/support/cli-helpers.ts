@@ -12,6 +12,7 @@ import { EmbeddingsClient, type BatchJobState } from '../../src/index.js';
 import { createServer, localHashEmbedding } from '../../src/server/index.js';
 import type { LocalServer } from '../../src/server/index.js';
 import type { CliIo } from '../../src/cli/io.js';
+import { batchCommandArgs } from '../../bench/batch-args.mjs';
 import { bundleForChild } from './bundle.js';
 import { maxDifference } from './vector-math.js';
 
@@ -144,15 +145,11 @@ export function readNpy(path: string): {
  * 5 ms, 10 inputs a batch. Flags in `more` come last, so they override those two.
  */
 export function batchArgs(input: string, url: string, out: string, journal: string, ...more: string[]): string[] {
-  return [
-    'batch',
+  return batchCommandArgs(
     input,
-    '--out',
-    out,
-    '--journal',
-    journal,
-    '--base-url',
     url,
+    out,
+    journal,
     '--api-key',
     'sk-test',
     '--poll-interval',
@@ -160,7 +157,7 @@ export function batchArgs(input: string, url: string, out: string, journal: stri
     '--max-inputs-per-batch',
     '10',
     ...more,
-  ];
+  );
 }
 
 /** The metadata key of every batch the server at `url` created for the job in `journal`, repeats kept. */
