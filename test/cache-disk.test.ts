@@ -103,6 +103,8 @@ describe('createDiskCache', () => {
     }).enable();
     const found = cache.get(keys);
     hook.disable();
+    // Some are made (the hook sees them), and far fewer than the 5,000 keys.
+    expect(made).toBeGreaterThan(0);
     expect(made).toBeLessThan(20 * DISK_CACHE_DEFAULTS.filesAtOnce);
     const vectors = await found;
     expect(vectors).toHaveLength(keys.length);
