@@ -283,6 +283,26 @@ describe('the line', () => {
     expect(limiter.snapshot().waiting).toBe(0);
   });
 
+  test('what acquire() checked is what it charges: an options object changed or reused after the call changes nothing', async () => {
+    const { clock, limiter } = setup({ tokensPerMinute: 1000 });
+    (await limiter.acquire({ tokens: 1000 })).complete({ status: 200, headers: {} });
+    const told: RateLimitWait[] = [];
+    const options = { tokens: 100, onWait: (wait: RateLimitWait) => told.push(wait) };
+    const first = track(limiter.acquire(options));
+    // The same object, changed, for a second call; and NaN after that, which acquire() refuses.
+    options.tokens = 300;
+    const second = track(limiter.acquire(options));
+    options.tokens = Number.NaN;
+    options.onWait = () => {
+      throw new Error('not the onWait given');
+    };
+    // 100 tokens refill in 6 s, the next 300 in 18 s more: each charged as asked.
+    await expectStartedAfter(clock, first, 6_001);
+    await expectStartedAfter(clock, second, 18_000);
+    expect(told.length).toBeGreaterThan(0);
+    expect(limiter.snapshot().tokens.available).toBe(0);
+  });
+
   test('a request granted or aborted leaves no listener on its signal', async () => {
     const { clock, acquire } = setup({ requestsPerMinute: 1 });
     const [granted, aborted] = [new AbortController(), new AbortController()];

@@ -28,7 +28,8 @@ export function waitInLine<W extends Waiter>(
   join: (waiter: W) => void,
   onAbort: (waiter: W) => void,
 ): Promise<RateLimitGrant> {
-  const { tokens, signal } = options;
+  // Taken apart now: what is checked is what is charged, whatever the caller does to its object later.
+  const { tokens, signal, onWait } = options;
   if (!(Number.isFinite(tokens) && tokens >= 0)) {
     return Promise.reject(
       new InvalidArgumentError(`Invalid acquire() options: \`tokens\` must be a number ≥ 0 (got ${String(tokens)})`),
@@ -39,7 +40,7 @@ export function waitInLine<W extends Waiter>(
     const abort = () => onAbort(waiter);
     const waiter = {
       ...fields(),
-      options,
+      options: { tokens, signal, onWait },
       reported: undefined,
       resolve(grant: RateLimitGrant) {
         signal?.removeEventListener('abort', abort);
