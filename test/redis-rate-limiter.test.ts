@@ -237,6 +237,21 @@ describeWithRedis('RedisRateLimiter at the wire', () => {
     });
   });
 
+  test('an onWait that aborts as its wait starts leaves the line at once, not when the wait would end', async () => {
+    const worker = limiter({ key: freshKey(), requestsPerMinute: 1 });
+    const grant = await worker.acquire({ tokens: 1 });
+    const controller = new AbortController();
+    // The next turn is a minute away: the abort comes inside onWait, while nobody sleeps to be woken.
+    const aborted = worker.acquire({
+      tokens: 1,
+      signal: controller.signal,
+      onWait: () => controller.abort(new Error('stop')),
+    });
+    // Within the test's 5 s, where the turn it waited for was a minute away.
+    await expect(aborted).rejects.toThrow('stop');
+    grant.cancel();
+  }, 5_000);
+
   test('a request granted or aborted leaves no listener on its signal', async () => {
     const worker = limiter({ key: freshKey(), requestsPerMinute: 1 });
     const [granted, aborted] = [new AbortController(), new AbortController()];

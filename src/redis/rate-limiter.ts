@@ -191,6 +191,9 @@ export class RedisRateLimiter implements RateLimiter {
   }
 
   private sleep(waiter: Waiter, ms: number | undefined): Promise<void> {
+    // Aborted while it was not asleep (in its onWait, or while Redis answered): the abort found
+    // nothing to wake, so the sleep does not begin and the run leaves the line.
+    if (waiter.options.signal?.aborted) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = ms === undefined ? undefined : setTimeout(done, timerDelay(ms));
       function done() {
