@@ -303,6 +303,39 @@ describe('the line', () => {
     expect(limiter.snapshot().tokens.available).toBe(0);
   });
 
+  test('an onWait that aborts while others wait behind the head leaves one timer set, not two', async () => {
+    const clock = new VirtualClock();
+    const live = new Set<unknown>();
+    const { setTimeout: set, clearTimeout: clear } = clock;
+    clock.setTimeout = (callback, ms) => {
+      const id = set(() => {
+        live.delete(id);
+        callback();
+      }, ms);
+      live.add(id);
+      return id;
+    };
+    clock.clearTimeout = (id) => {
+      live.delete(id);
+      clear(id);
+    };
+    const limiter = new InMemoryRateLimiter({ requestsPerMinute: 1, clock });
+    await limiter.acquire({ tokens: 0 });
+    const head = track(limiter.acquire({ tokens: 0 }));
+    const controller = new AbortController();
+    // Behind the head, told it is queued, it gives up there.
+    const aborted = track(
+      limiter.acquire({ tokens: 0, signal: controller.signal, onWait: () => controller.abort(new Error('stop')) }),
+    );
+    const last = track(limiter.acquire({ tokens: 0 }));
+    await clock.advance(0);
+    expect(aborted.error).toEqual(new Error('stop'));
+    expect(limiter.snapshot().waiting).toBe(2);
+    expect(live.size).toBe(1);
+    await expectStartedAfter(clock, head, 60_001);
+    expect(last.grant).toBeUndefined();
+  });
+
   test('a request granted or aborted leaves no listener on its signal', async () => {
     const { clock, acquire } = setup({ requestsPerMinute: 1 });
     const [granted, aborted] = [new AbortController(), new AbortController()];

@@ -191,6 +191,8 @@ export class InMemoryRateLimiter implements RateLimiter {
         report(head, wait);
         for (const waiter of this.queue.slice(1)) report(waiter, { untilMs: wait.untilMs, reason: 'queued' });
         if (wait.untilMs !== undefined) {
+          // An onWait told above may have aborted, and the schedule its leaving ran set a timer.
+          if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
           this.timer = this.clock.setTimeout(
             () => {
               this.timer = undefined;
