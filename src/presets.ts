@@ -24,7 +24,7 @@ export type PresetName = (typeof PRESET_NAMES)[number];
 
 /** What a text is for, in retrieval: the question asked, or a passage searched. */
 export type InputType = 'query' | 'document';
-export const INPUT_TYPES = ['query', 'document'] as const satisfies readonly InputType[];
+export const INPUT_TYPES = Object.freeze(['query', 'document'] as const satisfies readonly InputType[]);
 
 /** The request field a provider reads the input type from, and its value for each. */
 export interface InputTypeField {
@@ -213,12 +213,19 @@ const table: Record<PresetName, Preset> = {
   },
 };
 
+/** A copy of `preset` frozen to its leaves: its key variables and input-type field are shared too. */
+function frozenPreset(preset: Preset): Preset {
+  const { apiKeyEnv, inputType } = preset;
+  return Object.freeze({
+    ...preset,
+    apiKeyEnv: Object.freeze([...apiKeyEnv]),
+    inputType: inputType && Object.freeze({ ...inputType }),
+  });
+}
+
 /** Every preset by name. Frozen, rows included: a write would change every client's defaults. */
 export const PRESETS: Readonly<Record<PresetName, Preset>> = Object.freeze(
-  Object.fromEntries(PRESET_NAMES.map((name) => [name, Object.freeze({ ...table[name] })])) as Record<
-    PresetName,
-    Preset
-  >,
+  Object.fromEntries(PRESET_NAMES.map((name) => [name, frozenPreset(table[name])])) as Record<PresetName, Preset>,
 );
 
 /**

@@ -1,8 +1,11 @@
 import { describe, expect, test } from 'vitest';
 import { EXIT } from '../src/cli/io.js';
+import * as entry from '../src/index.js';
 import { BATCH_DEFAULTS, DEFAULTS } from '../src/index.js';
+import * as redisEntry from '../src/redis/index.js';
 import { BACKOFF } from '../src/retry.js';
 import { FAULT_STATUSES } from '../src/server/faults.js';
+import * as serverEntry from '../src/server/index.js';
 import { SERVER_DEFAULTS } from '../src/server/index.js';
 
 // A caller that writes to a shared defaults object would change every later client, job or
@@ -25,5 +28,22 @@ describe('exported constant objects are frozen', () => {
       (value as Record<string, unknown>).added = 1;
     }).toThrow(TypeError);
     expect(value).toEqual(before);
+  });
+
+  // Every constant an entry exports (a name in capitals), so that a new one cannot be left open.
+  const constants = Object.entries({ ...entry, ...redisEntry, ...serverEntry }).filter(
+    ([name, value]) => /^[A-Z][A-Z0-9_]*$/.test(name) && typeof value === 'object' && value !== null,
+  );
+  test('every constant object the package entries export is frozen, its nested objects too', () => {
+    expect(constants.map(([name]) => name)).toEqual(
+      expect.arrayContaining(['DISK_CACHE_DEFAULTS', 'REDIS_CACHE_DEFAULTS', 'INPUT_TYPES', 'RATE_LIMITER_DEFAULTS']),
+    );
+    const open = (value: object, path: string): string[] => [
+      ...(Object.isFrozen(value) ? [] : [path]),
+      ...Object.entries(value).flatMap(([key, inner]) =>
+        typeof inner === 'object' && inner !== null ? open(inner as object, `${path}.${key}`) : [],
+      ),
+    ];
+    expect(constants.flatMap(([name, value]) => open(value as object, name))).toEqual([]);
   });
 });

@@ -17,7 +17,7 @@ export interface DiskCacheOptions {
 }
 
 /** The disk cache's fixed bounds, in one place. */
-export const DISK_CACHE_DEFAULTS = {
+export const DISK_CACHE_DEFAULTS = Object.freeze({
   /**
    * A file larger than this is not read, and is a miss: 65,536 dimensions, eight times the
    * longest vector a hosted model returns today (OpenAI's `text-embedding-3-large`: 3072).
@@ -26,7 +26,7 @@ export const DISK_CACHE_DEFAULTS = {
   maxVectorBytes: 256 * 1024,
   /** Files read or written at once by one get() or set(): a lookup of 2,048 keys opens no more. */
   filesAtOnce: 32,
-} as const;
+} as const);
 
 /** Keys the batch engine makes (sha256 hex) name their file as they are; any other key is hashed first. */
 const HEX_KEY = /^[0-9a-f]{64}$/;

@@ -7,7 +7,7 @@ export const RATE_LIMITER_DEFAULTS = Object.freeze({
   /** Node's timers hold 32 bits: a longer delay fires at once, again and again. @unit ms */
   maxTimerMs: 2 ** 31 - 1,
   /** The pause after a 429 that advised nothing usable: doubled per 429 in a row, capped. @unit ms */
-  pauseWithoutAdvice: { initial: BACKOFF.initialDelay, max: BACKOFF.maxDelay },
+  pauseWithoutAdvice: Object.freeze({ initial: BACKOFF.initialDelay, max: BACKOFF.maxDelay }),
   /** The code of the one warning a limiter emits for headers it ignores. */
   warningCode: 'EMBEDRAIL_RATE_LIMIT_HEADER',
 });

@@ -45,7 +45,7 @@ export interface RedisCacheOptions {
 }
 
 /** The Redis cache's defaults, in one place: what `createRedisCache()` uses for an option not given. */
-export const REDIS_CACHE_DEFAULTS = {
+export const REDIS_CACHE_DEFAULTS = Object.freeze({
   prefix: 'embedrail:vector:',
   /** @unit ms */
   timeout: 2000,
@@ -57,7 +57,7 @@ export const REDIS_CACHE_DEFAULTS = {
    */
   retryAfter: 1000,
   warningCode: 'EMBEDRAIL_REDIS_CACHE',
-} as const;
+} as const);
 
 /** ioredis states in which a command would wait in its offline queue for a connection that is down. */
 const DOWN_STATES = new Set(['reconnecting', 'close', 'end']);
