@@ -139,6 +139,30 @@ describe('RowWriter and RowCursor', () => {
     await expect(writer.put(1, vectorOf(1, 4))).rejects.toThrow('a vector of 4 dimensions in a batch of 3');
   });
 
+  test('a row put after commit() or abandon() is refused, and the block handed on stays as it was', async () => {
+    const ranks = new Ranks([[0, 2]]);
+    let block: Uint8Array | undefined;
+    const committed = new RowWriter(
+      ranks,
+      blockTarget(async (bytes) => {
+        block = bytes;
+      }),
+    );
+    await committed.put(0, vectorOf(0, 2));
+    await committed.commit();
+    const handedOn = Buffer.from(block!);
+    await expect(committed.put(1, vectorOf(1, 2))).rejects.toThrow(
+      'a row put after the batch was committed or abandoned',
+    );
+    expect(Buffer.from(block!)).toEqual(handedOn);
+    const abandoned = new RowWriter(ranks, await fileTarget(dir, join(dir, 'a.f32')), 8);
+    await abandoned.put(0, vectorOf(0, 2));
+    await abandoned.abandon();
+    await expect(abandoned.put(1, vectorOf(1, 2))).rejects.toThrow(
+      'a row put after the batch was committed or abandoned',
+    );
+  });
+
   test('a file collected again after a crash is written again from the start', async () => {
     const ranks = new Ranks([[0, 4]]);
     const path = join(dir, 's0.f32');

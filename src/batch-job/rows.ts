@@ -80,6 +80,8 @@ export class RowWriter {
   #count = 0;
   /** The target's block, when it is one in memory: each row is copied straight to its place. */
   #block: Buffer | undefined;
+  /** Committed or abandoned: the target, or the block handed on, is no longer the writer's. */
+  #ended = false;
 
   constructor(
     private readonly ranks: Ranks,
@@ -89,6 +91,7 @@ export class RowWriter {
 
   /** Stores the vector of input `index` (of the batch: reconcile() checked it). */
   async put(index: number, vector: Float32Array): Promise<void> {
+    if (this.#ended) throw new Error('a row put after the batch was committed or abandoned');
     const rank = this.ranks.rankOf(index);
     if (rank === undefined) throw new RangeError(`input ${index} is not one of the batch's`);
     if (this.#dims === undefined) {
@@ -116,6 +119,7 @@ export class RowWriter {
 
   /** Writes what is left and the header, and closes the target. */
   async commit(): Promise<void> {
+    this.#ended = true;
     await this.#flush();
     if (this.#dims === undefined) {
       this.#dims = 0;
@@ -131,6 +135,7 @@ export class RowWriter {
 
   /** Collection failed: nothing more is written; a rerun collects the batch again. */
   async abandon(): Promise<void> {
+    this.#ended = true;
     this.#count = 0;
     await this.target.abandon();
   }
