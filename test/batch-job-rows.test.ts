@@ -17,6 +17,17 @@ afterEach(async () => {
 /** A vector of `dims` values that names input `index`. */
 const vectorOf = (index: number, dims = 3) => Float32Array.from({ length: dims }, (_, j) => index * 10 + j);
 
+/** A block target that keeps the block it is handed on commit, as `kept.block`. */
+function keptBlock(): { target: RowTarget; block: Uint8Array | undefined } {
+  const kept: { target: RowTarget; block: Uint8Array | undefined } = {
+    target: blockTarget(async (bytes) => {
+      kept.block = bytes;
+    }),
+    block: undefined,
+  };
+  return kept;
+}
+
 /** A target that records each write's position and length before passing it on. */
 function recording(target: RowTarget, writes: [number, number][]): RowTarget {
   return {
@@ -77,14 +88,8 @@ describe('RowWriter and RowCursor', () => {
 
   test('a block target holds the same bytes a file target writes', async () => {
     const ranks = new Ranks([[0, 5]]);
-    let block: Uint8Array | undefined;
-    const toBlock = new RowWriter(
-      ranks,
-      blockTarget(async (bytes) => {
-        block = bytes;
-      }),
-      24,
-    );
+    const kept = keptBlock();
+    const toBlock = new RowWriter(ranks, kept.target, 24);
     const toFile = new RowWriter(ranks, await fileTarget(dir, join(dir, 'b.f32')), 24);
     for (const index of [4, 0, 2, 1]) {
       await toBlock.put(index, vectorOf(index, 2));
@@ -92,8 +97,8 @@ describe('RowWriter and RowCursor', () => {
     }
     await toBlock.commit();
     await toFile.commit();
-    expect(Buffer.from(block!)).toEqual(await readFile(join(dir, 'b.f32')));
-    const cursor = new RowCursor(blockSource(block!, 'b', ranks));
+    expect(Buffer.from(kept.block!)).toEqual(await readFile(join(dir, 'b.f32')));
+    const cursor = new RowCursor(blockSource(kept.block!, 'b', ranks));
     expect(await cursor.row(4)).toEqual(vectorOf(4, 2));
   });
 
@@ -103,30 +108,22 @@ describe('RowWriter and RowCursor', () => {
       [7, 9],
     ]);
     const writes: [number, number][] = [];
-    let block: Uint8Array | undefined;
-    const target = blockTarget(async (bytes) => {
-      block = bytes;
-    });
+    const kept = keptBlock();
     // A window of one row: a windowed writer would write each row on its own.
-    const writer = new RowWriter(ranks, recording(target, writes), 8);
+    const writer = new RowWriter(ranks, recording(kept.target, writes), 8);
     for (const index of [8, 1, 0, 7]) await writer.put(index, vectorOf(index, 2));
     await writer.commit();
     expect(writes).toEqual([[0, HEADER_BYTES]]);
-    const cursor = new RowCursor(blockSource(block!, 'b', ranks));
+    const cursor = new RowCursor(blockSource(kept.block!, 'b', ranks));
     for (const index of [0, 1, 7, 8]) expect(await cursor.row(ranks.rankOf(index)!)).toEqual(vectorOf(index, 2));
     expect(await cursor.row(ranks.rankOf(2)!)).toEqual(new Float32Array(2));
   });
 
   test('a batch without a vector stores a header of 0 dimensions', async () => {
-    let block: Uint8Array | undefined;
-    const writer = new RowWriter(
-      new Ranks([[0, 3]]),
-      blockTarget(async (bytes) => {
-        block = bytes;
-      }),
-    );
+    const kept = keptBlock();
+    const writer = new RowWriter(new Ranks([[0, 3]]), kept.target);
     await writer.commit();
-    expect(blockSource(block!, 's0', new Ranks([[0, 3]]))).toMatchObject({ rows: 3, dims: 0 });
+    expect(blockSource(kept.block!, 's0', new Ranks([[0, 3]]))).toMatchObject({ rows: 3, dims: 0 });
   });
 
   test('a row of another batch or another size is refused', async () => {
@@ -141,20 +138,15 @@ describe('RowWriter and RowCursor', () => {
 
   test('a row put after commit() or abandon() is refused, and the block handed on stays as it was', async () => {
     const ranks = new Ranks([[0, 2]]);
-    let block: Uint8Array | undefined;
-    const committed = new RowWriter(
-      ranks,
-      blockTarget(async (bytes) => {
-        block = bytes;
-      }),
-    );
+    const kept = keptBlock();
+    const committed = new RowWriter(ranks, kept.target);
     await committed.put(0, vectorOf(0, 2));
     await committed.commit();
-    const handedOn = Buffer.from(block!);
+    const handedOn = Buffer.from(kept.block!);
     await expect(committed.put(1, vectorOf(1, 2))).rejects.toThrow(
       'a row put after the batch was committed or abandoned',
     );
-    expect(Buffer.from(block!)).toEqual(handedOn);
+    expect(Buffer.from(kept.block!)).toEqual(handedOn);
     const abandoned = new RowWriter(ranks, await fileTarget(dir, join(dir, 'a.f32')), 8);
     await abandoned.put(0, vectorOf(0, 2));
     await abandoned.abandon();
@@ -204,14 +196,8 @@ describe('every row where it belongs', () => {
           const arrival = withVector.toSorted((a, b) => shuffleKey(a) - shuffleKey(b) || a - b);
           const path = join(dir, `p-${Math.random().toString(36).slice(2)}.f32`);
           const writer = new RowWriter(ranks, await fileTarget(dir, path), windowBytes);
-          let block: Uint8Array | undefined;
-          const toBlock = new RowWriter(
-            ranks,
-            blockTarget(async (bytes) => {
-              block = bytes;
-            }),
-            windowBytes,
-          );
+          const inMemory = keptBlock();
+          const toBlock = new RowWriter(ranks, inMemory.target, windowBytes);
           for (const index of arrival) {
             await writer.put(index, vectorOf(index, dims));
             await toBlock.put(index, vectorOf(index, dims));
@@ -219,7 +205,7 @@ describe('every row where it belongs', () => {
           await writer.commit();
           await toBlock.commit();
           // A block, written row by row in place, holds the bytes the file's windows wrote.
-          expect(Buffer.from(block!)).toEqual(await readFile(path));
+          expect(Buffer.from(inMemory.block!)).toEqual(await readFile(path));
           const cursor = new RowCursor((await fileSource(path, 'p', ranks))!, windowBytes);
           const stored = new Set(withVector);
           for (const index of all) {
@@ -238,16 +224,11 @@ describe('stored vectors', () => {
   test('no file is no results; a file of the wrong size or without the header is an error naming the batch', async () => {
     const ranks = new Ranks([[0, 2]]);
     expect(await fileSource(join(dir, 'none.f32'), 's0', ranks)).toBeUndefined();
-    let block: Uint8Array | undefined;
-    const writer = new RowWriter(
-      ranks,
-      blockTarget(async (bytes) => {
-        block = bytes;
-      }),
-    );
+    const kept = keptBlock();
+    const writer = new RowWriter(ranks, kept.target);
     await writer.put(0, vectorOf(0));
     await writer.commit();
-    await writeFile(join(dir, 'short.f32'), block!.subarray(0, block!.length - 1));
+    await writeFile(join(dir, 'short.f32'), kept.block!.subarray(0, kept.block!.length - 1));
     await expect(fileSource(join(dir, 'short.f32'), 's0', ranks)).rejects.toThrow(
       'the stored vectors of batch s0 take 39 bytes, not 2 rows of 3 dimensions',
     );
