@@ -175,6 +175,24 @@ describe('runBatchJob against the local Batch API', () => {
     ).rejects.toThrow(`the journal holds job ${submitted.jobId}, not \`jobId\` "another"`);
   });
 
+  test('a job found by jobId after it finished, its journal lost with the vectors and its files deleted, sends its inputs again', async () => {
+    const { client } = await start();
+    const first = await client.embeddings.runBatchJob(
+      { model, input: texts },
+      { ...fast, journal: dir.path('done.json') },
+    );
+    const { jobId } = JSON.parse(readFileSync(dir.path('done.json'), 'utf8')) as BatchJobState;
+    // The journal and its results gone: only the batches at the provider remain, their files deleted.
+    const result = await client.embeddings.runBatchJob(
+      { model, input: texts },
+      { ...fast, journal: dir.path('done-again.json'), jobId },
+    );
+    expect(result.failures).toEqual([]);
+    expect(result.data.map((d) => d.embedding)).toEqual(first.data.map((d) => d.embedding));
+    const names = (await batchesOf(client, jobId)).map((b) => b.metadata?.embedrail_batch).sort();
+    expect(names).toEqual(['s0#1', 's0.2#1', 's1#1', 's1.2#1', 's2#1', 's2.2#1', 's3#1', 's3.2#1']);
+  });
+
   // An abort mid-job, then a rerun on the same journal: what the rerun sends again, and what not.
   test.each([
     [
