@@ -19,6 +19,20 @@ const every = (n: number) => Array.from({ length: n }, (_, i) => i);
 let keys = 0;
 const freshKey = () => `workers-${process.pid}-${++keys}`;
 
+/** Turns granted at once, before the first wait: what the worker's local share holds. */
+async function turnsAtOnce(limiter: RedisRateLimiter): Promise<number> {
+  for (let granted = 0; ; granted++) {
+    const controller = new AbortController();
+    const stop = (wait: RateLimitWait) => controller.abort(new Error(`waits for ${wait.reason}`));
+    try {
+      (await limiter.acquire({ tokens: 100, signal: controller.signal, onWait: stop })).cancel();
+    } catch (error) {
+      expect((error as Error).message).toBe('waits for rate-limit');
+      return granted;
+    }
+  }
+}
+
 function buildWorker(): Promise<string> {
   return bundleForChild('test/support/redis-worker.ts', 'worker', 'redis-test');
 }
@@ -178,19 +192,6 @@ describeWithRedis('RedisRateLimiter across processes', () => {
       expect(left.b.requests.available).toBe(18);
       await own.stop();
 
-      /** Turns granted at once, before the first wait: what the worker's local share holds. */
-      const turnsAtOnce = async (limiter: RedisRateLimiter) => {
-        for (let granted = 0; ; granted++) {
-          const controller = new AbortController();
-          const stop = (wait: RateLimitWait) => controller.abort(new Error(`waits for ${wait.reason}`));
-          try {
-            (await limiter.acquire({ tokens: 100, signal: controller.signal, onWait: stop })).cancel();
-          } catch (error) {
-            expect((error as Error).message).toBe('waits for rate-limit');
-            return granted;
-          }
-        }
-      };
       // Half of what each saw left (17 and 18 requests; 39,700 and 39,800 tokens), rounded down.
       expect(await turnsAtOnce(a)).toBe(8);
       expect(await turnsAtOnce(b)).toBe(9);
@@ -198,6 +199,30 @@ describeWithRedis('RedisRateLimiter across processes', () => {
         expect(limiter.snapshot().requests).toMatchObject({ perMinute: 3, source: 'header', burst: 10 });
         expect(limiter.snapshot().tokens).toMatchObject({ perMinute: 3000, source: 'header', burst: 20_000 });
       }
+    } finally {
+      await own.stop();
+    }
+  }, 30_000);
+
+  test('Redis stopped: a configured budget paces on what Redis had left of it, not on a full share', async () => {
+    const own = await startRedis();
+    try {
+      // 6 requests a minute, configured: one per 10 s, so nothing refills within the test.
+      const limiter = new RedisRateLimiter({
+        redis: connect(own.url),
+        key: freshKey(),
+        requestsPerMinute: 6,
+        timeoutMs: 200,
+        leaseMs: 120_000,
+        onWarning: () => undefined,
+      });
+      for (let i = 0; i < 4; i++) (await limiter.acquire({ tokens: 100 })).cancel();
+      await expect.poll(() => limiter.snapshot().inFlight).toBe(0);
+      expect(limiter.snapshot().requests).toMatchObject({ source: 'configured', available: 2 });
+      await own.stop();
+      // The local share (one worker: all of it) holds the 2 left, where it started with all 6.
+      expect(await turnsAtOnce(limiter)).toBe(2);
+      expect(limiter.snapshot().requests).toMatchObject({ perMinute: 6, source: 'configured', burst: 6 });
     } finally {
       await own.stop();
     }

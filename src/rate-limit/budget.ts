@@ -249,6 +249,15 @@ export class Budget {
     this.level = Math.min(available ?? 0, this.capacity);
   }
 
+  /**
+   * Lowers the level to `available` if it holds more, for a budget of any source: a configured
+   * budget started full learns so what a budget shared with others had left of it.
+   */
+  drainTo(available: number, now: number): void {
+    this.refill(now);
+    this.level = Math.min(this.level, Math.max(0, available));
+  }
+
   belief(now: number): RateLimitBelief {
     this.refill(now);
     return {

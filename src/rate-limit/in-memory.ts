@@ -41,6 +41,8 @@ export interface LearntShare {
   requests: RateLimitBelief;
   tokens: RateLimitBelief;
   headerStyle: RateLimitSnapshot['headerStyle'];
+  /** What is left of each configured budget (this limiter's share of it); a budget starts full without. */
+  configuredAvailable?: Partial<Record<Kind, number>>;
 }
 
 /**
@@ -141,8 +143,12 @@ export class InMemoryRateLimiter implements RateLimiter {
    * off from Redis paces on its share of the budget so. Not part of the package's API.
    */
   learnShare(share: LearntShare): void {
-    if (!this.learns) return;
     const now = this.clock.now();
+    for (const kind of KINDS) {
+      const left = share.configuredAvailable?.[kind];
+      if (left !== undefined) this.configured[kind]?.drainTo(left, now);
+    }
+    if (!this.learns) return;
     for (const kind of KINDS) this.learnt[kind].learn(share[kind], now);
     if (!this.learnt.requests.known && !this.learnt.tokens.known) return;
     // Known limits, as an answer's headers would have opened it: the budgets pace from now on.

@@ -11,7 +11,7 @@ import type { ScriptBelief, ScriptSnapshot } from './rate-limiter-commands.js';
 
 /**
  * A local limiter with `1 / workers` of the configured limits and of what the workers had
- * learnt (rate, burst, and what was left), workers counted as those seen alive in Redis, each
+ * learnt (rate, burst, and what was left of each), workers counted as those seen alive in Redis, each
  * share rounded down so the workers together stay within the budget. What was learnt is taken
  * on as it stands, so the local share starts with all of its part of what was left, not with
  * one request alone; with nothing learnt it probes as a new client does.
@@ -40,7 +40,16 @@ export function localShare(
       available: Math.floor(Math.min(avail ?? 0, cap) / workers),
     };
   };
-  limiter.learnShare({ requests: share(last.r), tokens: share(last.t), headerStyle: last.style });
+  // What was left of a configured budget, shared the same way: a share started full would let the
+  // workers together send a whole burst more than Redis's bucket had left.
+  const left = ({ cap, avail }: ScriptBelief) =>
+    cap === undefined ? undefined : Math.floor(Math.min(avail ?? cap, cap) / workers);
+  limiter.learnShare({
+    requests: share(last.r),
+    tokens: share(last.t),
+    headerStyle: last.style,
+    configuredAvailable: { requests: left(last.cr), tokens: left(last.ct) },
+  });
   return limiter;
 }
 
