@@ -40,15 +40,13 @@ export function localShare(
       available: Math.floor(Math.min(avail ?? 0, cap) / workers),
     };
   };
-  // What was left of a configured budget, shared the same way: a share started full would let the
-  // workers together send a whole burst more than Redis's bucket had left.
-  const left = ({ cap, avail }: ScriptBelief) =>
-    cap === undefined ? undefined : Math.floor(Math.min(avail ?? cap, cap) / workers);
   limiter.learnShare({
     requests: share(last.r),
     tokens: share(last.t),
     headerStyle: last.style,
-    configuredAvailable: { requests: left(last.cr), tokens: left(last.ct) },
+    // What was left of a configured budget, shared the same way: a share started full would let
+    // the workers together send a whole burst more than Redis's bucket had left.
+    configuredAvailable: { requests: share(last.cr).available, tokens: share(last.ct).available },
   });
   return limiter;
 }
