@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { EmbeddingsClient, type RateLimitWait } from '../src/index.js';
-import { RedisRateLimiter } from '../src/redis/index.js';
+import { RedisRateLimiter, type RedisRateLimiterOptions } from '../src/redis/index.js';
 import { createServer, type LocalServer } from '../src/server/index.js';
 import { bundleForChild } from './support/bundle.js';
 import { describeWithRedis, startRedis, type RedisProcess } from './support/redis-server.js';
@@ -63,6 +63,25 @@ describeWithRedis('RedisRateLimiter across processes', () => {
     connections.push(connection);
     return connection;
   };
+  /** Runs `body` with a Redis of its own, to stop or restart, stopped at the end whatever happens. */
+  const withOwnRedis = async (body: (own: RedisProcess) => Promise<void>) => {
+    const own = await startRedis();
+    try {
+      await body(own);
+    } finally {
+      await own.stop();
+    }
+  };
+  /** A worker on `url` that moves to its local share 200 ms after Redis stops answering, quietly unless told. */
+  const cutOffWorker = (url: string, options: Omit<RedisRateLimiterOptions, 'redis'>) =>
+    new RedisRateLimiter({
+      redis: connect(url),
+      timeoutMs: 200,
+      // Longer than the test may take: a turn left behind in Redis would hold the line past it.
+      leaseMs: 120_000,
+      onWarning: () => undefined,
+      ...options,
+    });
   /** Starts a worker process; `line` resolves with the first JSON line it prints. */
   const startWorker = (task: Record<string, unknown>) => {
     const child = spawn(process.execPath, [worker, JSON.stringify({ redisUrl: redis.url, ...task })], {
@@ -111,144 +130,127 @@ describeWithRedis('RedisRateLimiter across processes', () => {
     grant.cancel();
   }, 20_000);
 
-  test('Redis stopped: the worker paces on its local share, warns once, and is back on Redis once it answers', async () => {
-    const own = await startRedis();
-    try {
-      const { url } = await serve();
-      const key = freshKey();
-      const warnings: string[] = [];
-      const rateLimiter = new RedisRateLimiter({
-        redis: connect(own.url),
-        key,
-        timeoutMs: 200,
-        retryMs: 200,
-        // Longer than the test may take: a turn left behind in Redis would hold the line past it.
-        leaseMs: 120_000,
-        onWarning: (message) => warnings.push(message),
-      });
-      const client = new EmbeddingsClient({ baseURL: url, apiKey: 'k', rateLimiter, maxRetries: 5 });
-      const job = (tag: string) =>
-        client.embeddings.createMany({ model, input: texts(100, tag) }, { maxInputsPerRequest: 5 });
-      expect((await job('before')).data.map((d) => d.index)).toEqual(every(100));
-      await own.stop();
-      // Its first turn after Redis is gone comes from the local share, which already holds the
-      // budget the workers had learnt (one worker alive: all of it), before any answer of its own.
-      const turn = await rateLimiter.acquire({ tokens: 1 });
-      expect(rateLimiter.snapshot().requests).toMatchObject({ perMinute: 1200, source: 'header', burst: 20 });
-      turn.cancel();
-      expect((await job('down')).data.map((d) => d.index)).toEqual(every(100));
-      expect(warnings).toHaveLength(1);
-      expect(warnings[0]).toMatch(/^Redis did not answer for the rate limit budget embedrail:rate:\{workers-\d+-\d+\}/);
-      await own.restart();
-      const probe = connect(own.url);
-      await expect
-        .poll(
-          async () => {
-            await job(`after-${Date.now()}`);
-            return probe.exists(`embedrail:rate:{${key}}`);
-          },
-          { timeout: 10_000, interval: 300 },
-        )
-        .toBe(1);
-      expect(warnings).toHaveLength(1);
-    } finally {
-      await own.stop();
-    }
-  }, 60_000);
-
-  test('Redis stopped under two workers: each paces on its half of what was left, to the request, not on the whole', async () => {
-    const own = await startRedis();
-    try {
-      const key = freshKey();
-      const worker = () =>
-        new RedisRateLimiter({
-          redis: connect(own.url),
+  test(
+    'Redis stopped: the worker paces on its local share, warns once, and is back on Redis once it answers',
+    () =>
+      withOwnRedis(async (own) => {
+        const { url } = await serve();
+        const key = freshKey();
+        const warnings: string[] = [];
+        const rateLimiter = cutOffWorker(own.url, {
           key,
-          timeoutMs: 200,
-          leaseMs: 120_000,
-          onWarning: () => undefined,
+          retryMs: 200,
+          onWarning: (message) => warnings.push(message),
         });
-      const a = worker();
-      const b = worker();
-      // An answer teaches the budget: 6 requests a minute (one per 10 s, so nothing refills
-      // meanwhile that could move a share by one), 20 at once, 19 left after it; tokens likewise.
-      (await a.acquire({ tokens: 100 })).complete({
-        status: 200,
-        headers: {
-          'x-ratelimit-limit-requests': '6',
-          'x-ratelimit-remaining-requests': '19',
-          'x-ratelimit-limit-tokens': '6000',
-          'x-ratelimit-remaining-tokens': '39900',
-        },
-      });
-      await expect.poll(() => a.snapshot().requests.burst).toBe(20);
-      // Each takes a turn after the other was seen in Redis, so each knows of two workers.
-      (await b.acquire({ tokens: 100 })).cancel();
-      await expect.poll(() => b.snapshot().inFlight).toBe(0);
-      (await a.acquire({ tokens: 100 })).cancel();
-      await expect.poll(() => a.snapshot().inFlight).toBe(0);
-      const left = { a: a.snapshot(), b: b.snapshot() };
-      expect(left.a.requests.available).toBe(17);
-      expect(left.b.requests.available).toBe(18);
-      await own.stop();
+        const client = new EmbeddingsClient({ baseURL: url, apiKey: 'k', rateLimiter, maxRetries: 5 });
+        const job = (tag: string) =>
+          client.embeddings.createMany({ model, input: texts(100, tag) }, { maxInputsPerRequest: 5 });
+        expect((await job('before')).data.map((d) => d.index)).toEqual(every(100));
+        await own.stop();
+        // Its first turn after Redis is gone comes from the local share, which already holds the
+        // budget the workers had learnt (one worker alive: all of it), before any answer of its own.
+        const turn = await rateLimiter.acquire({ tokens: 1 });
+        expect(rateLimiter.snapshot().requests).toMatchObject({ perMinute: 1200, source: 'header', burst: 20 });
+        turn.cancel();
+        expect((await job('down')).data.map((d) => d.index)).toEqual(every(100));
+        expect(warnings).toHaveLength(1);
+        expect(warnings[0]).toMatch(
+          /^Redis did not answer for the rate limit budget embedrail:rate:\{workers-\d+-\d+\}/,
+        );
+        await own.restart();
+        const probe = connect(own.url);
+        await expect
+          .poll(
+            async () => {
+              await job(`after-${Date.now()}`);
+              return probe.exists(`embedrail:rate:{${key}}`);
+            },
+            { timeout: 10_000, interval: 300 },
+          )
+          .toBe(1);
+        expect(warnings).toHaveLength(1);
+      }),
+    60_000,
+  );
 
-      // Half of what each saw left (17 and 18 requests; 39,700 and 39,800 tokens), rounded down.
-      expect(await turnsAtOnce(a)).toBe(8);
-      expect(await turnsAtOnce(b)).toBe(9);
-      for (const limiter of [a, b]) {
-        expect(limiter.snapshot().requests).toMatchObject({ perMinute: 3, source: 'header', burst: 10 });
-        expect(limiter.snapshot().tokens).toMatchObject({ perMinute: 3000, source: 'header', burst: 20_000 });
-      }
-    } finally {
-      await own.stop();
-    }
-  }, 30_000);
+  test(
+    'Redis stopped under two workers: each paces on its half of what was left, to the request, not on the whole',
+    () =>
+      withOwnRedis(async (own) => {
+        const key = freshKey();
+        const a = cutOffWorker(own.url, { key });
+        const b = cutOffWorker(own.url, { key });
+        // An answer teaches the budget: 6 requests a minute (one per 10 s, so nothing refills
+        // meanwhile that could move a share by one), 20 at once, 19 left after it; tokens likewise.
+        (await a.acquire({ tokens: 100 })).complete({
+          status: 200,
+          headers: {
+            'x-ratelimit-limit-requests': '6',
+            'x-ratelimit-remaining-requests': '19',
+            'x-ratelimit-limit-tokens': '6000',
+            'x-ratelimit-remaining-tokens': '39900',
+          },
+        });
+        await expect.poll(() => a.snapshot().requests.burst).toBe(20);
+        // Each takes a turn after the other was seen in Redis, so each knows of two workers.
+        (await b.acquire({ tokens: 100 })).cancel();
+        await expect.poll(() => b.snapshot().inFlight).toBe(0);
+        (await a.acquire({ tokens: 100 })).cancel();
+        await expect.poll(() => a.snapshot().inFlight).toBe(0);
+        const left = { a: a.snapshot(), b: b.snapshot() };
+        expect(left.a.requests.available).toBe(17);
+        expect(left.b.requests.available).toBe(18);
+        await own.stop();
 
-  test('Redis stopped: a configured budget paces on what Redis had left of it, not on a full share', async () => {
-    const own = await startRedis();
-    try {
-      // 6 requests a minute, configured: one per 10 s, so nothing refills within the test.
-      const limiter = new RedisRateLimiter({
-        redis: connect(own.url),
-        key: freshKey(),
-        requestsPerMinute: 6,
-        timeoutMs: 200,
-        leaseMs: 120_000,
-        onWarning: () => undefined,
-      });
-      for (let i = 0; i < 4; i++) (await limiter.acquire({ tokens: 100 })).cancel();
-      await expect.poll(() => limiter.snapshot().inFlight).toBe(0);
-      expect(limiter.snapshot().requests).toMatchObject({ source: 'configured', available: 2 });
-      await own.stop();
-      // The local share (one worker: all of it) holds the 2 left, where it started with all 6.
-      expect(await turnsAtOnce(limiter)).toBe(2);
-      expect(limiter.snapshot().requests).toMatchObject({ perMinute: 6, source: 'configured', burst: 6 });
-    } finally {
-      await own.stop();
-    }
-  }, 30_000);
+        // Half of what each saw left (17 and 18 requests; 39,700 and 39,800 tokens), rounded down.
+        expect(await turnsAtOnce(a)).toBe(8);
+        expect(await turnsAtOnce(b)).toBe(9);
+        for (const limiter of [a, b]) {
+          expect(limiter.snapshot().requests).toMatchObject({ perMinute: 3, source: 'header', burst: 10 });
+          expect(limiter.snapshot().tokens).toMatchObject({ perMinute: 3000, source: 'header', burst: 20_000 });
+        }
+      }),
+    30_000,
+  );
 
-  test('Redis restarted with empty memory in the middle of two jobs: every input exactly once', async () => {
-    const own = await startRedis();
-    try {
-      const { server, url } = await serve();
-      const key = freshKey();
-      const worker = (tag: string) =>
-        new EmbeddingsClient({
-          baseURL: url,
-          apiKey: 'k',
-          maxRetries: 5,
-          rateLimiter: new RedisRateLimiter({ redis: connect(own.url), key, onWarning: () => undefined }),
-        }).embeddings.createMany({ model, input: texts(300, tag) }, { maxInputsPerRequest: 5 });
-      const jobs = Promise.all([worker('a'), worker('b')]);
-      await expect.poll(() => server.stats.embeddings, { timeout: 10_000 }).toBeGreaterThan(40);
-      await own.restart();
-      const [a, b] = await jobs;
-      expect(a.data.map((d) => d.index)).toEqual(every(300));
-      expect(b.data.map((d) => d.index)).toEqual(every(300));
-      expect(server.stats.embeddings).toBe(120);
-    } finally {
-      await own.stop();
-    }
-  }, 60_000);
+  test(
+    'Redis stopped: a configured budget paces on what Redis had left of it, not on a full share',
+    () =>
+      withOwnRedis(async (own) => {
+        // 6 requests a minute, configured: one per 10 s, so nothing refills within the test.
+        const limiter = cutOffWorker(own.url, { key: freshKey(), requestsPerMinute: 6 });
+        for (let i = 0; i < 4; i++) (await limiter.acquire({ tokens: 100 })).cancel();
+        await expect.poll(() => limiter.snapshot().inFlight).toBe(0);
+        expect(limiter.snapshot().requests).toMatchObject({ source: 'configured', available: 2 });
+        await own.stop();
+        // The local share (one worker: all of it) holds the 2 left, where it started with all 6.
+        expect(await turnsAtOnce(limiter)).toBe(2);
+        expect(limiter.snapshot().requests).toMatchObject({ perMinute: 6, source: 'configured', burst: 6 });
+      }),
+    30_000,
+  );
+
+  test(
+    'Redis restarted with empty memory in the middle of two jobs: every input exactly once',
+    () =>
+      withOwnRedis(async (own) => {
+        const { server, url } = await serve();
+        const key = freshKey();
+        const worker = (tag: string) =>
+          new EmbeddingsClient({
+            baseURL: url,
+            apiKey: 'k',
+            maxRetries: 5,
+            rateLimiter: new RedisRateLimiter({ redis: connect(own.url), key, onWarning: () => undefined }),
+          }).embeddings.createMany({ model, input: texts(300, tag) }, { maxInputsPerRequest: 5 });
+        const jobs = Promise.all([worker('a'), worker('b')]);
+        await expect.poll(() => server.stats.embeddings, { timeout: 10_000 }).toBeGreaterThan(40);
+        await own.restart();
+        const [a, b] = await jobs;
+        expect(a.data.map((d) => d.index)).toEqual(every(300));
+        expect(b.data.map((d) => d.index)).toEqual(every(300));
+        expect(server.stats.embeddings).toBe(120);
+      }),
+    60_000,
+  );
 });
