@@ -60,20 +60,12 @@ export class ResultsStore {
 /**
  * Reads the lines of a batch's output and error files, one file after the other. A file the
  * provider no longer has (deleted when the job was collected before, its journal since lost, or
- * expired) has no lines: its inputs are missing from the output, and go again in a retry batch.
+ * expired) has none (see `BatchApiPort.lines`): its inputs are missing from the output, and go
+ * again in a retry batch.
  */
 async function* linesOf(runner: BatchJobRunner, batch: JournalBatch): AsyncGenerator<BatchResultLine> {
   for (const fileId of [batch.outputFileId, batch.errorFileId]) {
-    if (fileId === undefined) continue;
-    let read = 0;
-    try {
-      for await (const line of runner.api.lines(fileId, runner.config.signal)) {
-        read++;
-        yield line;
-      }
-    } catch (error) {
-      if (read > 0 || (error as { status?: unknown } | undefined)?.status !== 404) throw error;
-    }
+    if (fileId !== undefined) yield* runner.api.lines(fileId, runner.config.signal);
   }
 }
 

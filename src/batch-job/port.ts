@@ -26,14 +26,19 @@ export function portOf(client: EmbeddingsClient<VectorType>): BatchApiPort {
       return file.id;
     },
     async *lines(fileId, signal) {
-      const content = await client.files.content(fileId, { signal });
+      const content = await client.files.content(fileId, { signal }).catch((error: unknown) => {
+        // A file already gone has no lines, as deleteFile() below takes a file already gone as deleted.
+        if (isGone(error)) return undefined;
+        throw error;
+      });
+      if (content === undefined) return;
       for await (const { value } of readBatchLines(content, BatchResultLine)) yield value;
     },
     listFiles: (signal) => client.files.list({ purpose: 'batch' }, { signal }),
     async deleteFile(fileId) {
       await client.files.delete(fileId).catch((error: unknown) => {
         // A file already gone (deleted by an earlier run, or expired) is what was wanted.
-        if ((error as { status?: number }).status !== 404) throw error;
+        if (!isGone(error)) throw error;
       });
     },
     create: (inputFileId, metadata, signal) =>
@@ -45,4 +50,9 @@ export function portOf(client: EmbeddingsClient<VectorType>): BatchApiPort {
     cancel: (batchId) => client.batches.cancel(batchId),
     list: (signal) => client.batches.list({ limit: 100 }, { signal }),
   };
+}
+
+/** The provider's answer for a file it does not have (deleted, or expired). */
+function isGone(error: unknown): boolean {
+  return (error as { status?: unknown } | undefined)?.status === 404;
 }

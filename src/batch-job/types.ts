@@ -133,6 +133,7 @@ export interface BatchObject {
 export interface BatchApiPort {
   /** Uploads `body`: bytes, or a file on disk (streamed from it). */
   upload(filename: string, body: Buffer | { path: string }, signal: AbortSignal): Promise<string>;
+  /** The lines of a batch's output or error file; none for a file the provider no longer has (deleted, expired). */
   lines(fileId: string, signal: AbortSignal): AsyncIterable<BatchResultLine>;
   /** The organisation's batch input files, to find one uploaded by a run killed before it journaled the id. */
   listFiles(signal: AbortSignal): AsyncIterable<{ id: string; filename: string }>;
