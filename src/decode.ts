@@ -30,10 +30,9 @@ export function strictBase64ByteLength(base64: string): number {
  * response reader looks for them in each chunk's bytes once): its length and padding alone.
  */
 export function validLengthBase64Bytes(base64: string): number {
-  const length = base64.length;
-  const padding = base64.endsWith('==') ? 2 : base64.endsWith('=') ? 1 : 0;
-  if (padding > 0 ? length % 4 !== 0 : length % 4 === 1) return -1;
-  return Math.floor(((length - padding) * 3) / 4);
+  const { length } = base64;
+  if (base64.endsWith('=') ? length % 4 !== 0 : length % 4 === 1) return -1;
+  return base64ByteLength(base64);
 }
 
 /**
