@@ -88,13 +88,8 @@ async function findUploaded(runner: BatchJobRunner, filename: string): Promise<s
 
 /** The batch that the next submission of `batch` created, if a process killed before its record did. */
 export async function findCreated(runner: BatchJobRunner, batch: JournalBatch): Promise<BatchObject | undefined> {
-  const metadata = metadataOf(runner, batch);
-  for await (const listed of runner.api.list(runner.config.signal)) {
-    if (listed.metadata?.[JOB_KEY] === metadata[JOB_KEY] && listed.metadata?.[BATCH_KEY] === metadata[BATCH_KEY]) {
-      return listed;
-    }
-  }
-  return undefined;
+  const listed = await listedBatchesOf(runner.api, runner.state.jobId, runner.config.signal);
+  return listed.get(metadataOf(runner, batch)[BATCH_KEY]);
 }
 
 /** The input file of `batch`: its shard's, or the lines of its shard it sends again. */
